@@ -1,0 +1,16 @@
+"""Lambda handler: Book the flight for a trip (a request of the saga)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from saga.models import Resource, parse_step_invocation
+from saga.observability import logger, metrics, tracer
+from saga.steps import book
+
+
+@logger.inject_lambda_context(correlation_id_path="request.trip_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return book(Resource.FLIGHT, parse_step_invocation(event)).model_dump(mode="json")

@@ -1,0 +1,138 @@
+"""Bookings of one resource (hotel, flight or car), one item per trip.
+
+Every invariant is a DynamoDB condition, never a read followed by a write:
+- book puts the booking only if no item exists for the trip (a CONFIRMED one makes the book a
+  no-op, a CANCELLED tombstone refuses it);
+- cancel sets CANCELLED whether or not the booking exists, leaving a tombstone when it does not.
+Each change is committed in one transaction with the saga log entry that records it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from saga.clients import from_attributes, to_attributes
+from saga.errors import DataAccessError
+from saga.models import BookingStatus, Resource
+from saga.saga_log import LogEntry, SagaLog
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+class Booking(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    trip_id: str
+    resource: Resource
+    status: BookingStatus
+    reference: str
+    booked_at: str | None = None  # absent on a tombstone: cancelled before it was ever booked
+    cancelled_at: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class BookingChanged(Exception):
+    """The condition of a change did not hold: the booking is already in `existing`'s state."""
+
+    def __init__(self, existing: Booking) -> None:
+        super().__init__(existing.status)
+        self.existing = existing
+
+
+def booking_reference(resource: Resource, trip_id: str) -> str:
+    # Deterministic, so a retried or replayed step names the same booking.
+    return f"{resource.value.upper()}-{trip_id}"
+
+
+class BookingRepository:
+    def __init__(self, resource: Resource, table: str, saga_log: SagaLog, client: BaseClient) -> None:
+        self.resource = resource
+        self.table = table
+        self._saga_log = saga_log
+        self._client = client
+
+    def confirm(self, trip_id: str, details: dict[str, Any], end: LogEntry) -> Booking:
+        """Create the CONFIRMED booking and log `end`, atomically; BookingChanged if an item exists."""
+        booking = Booking(
+            trip_id=trip_id,
+            resource=self.resource,
+            status=BookingStatus.CONFIRMED,
+            reference=booking_reference(self.resource, trip_id),
+            booked_at=end.at,
+            details=details,
+        )
+        change = {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_attributes(booking.model_dump(mode="json")),
+                "ConditionExpression": "attribute_not_exists(trip_id)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        self._commit(trip_id, change, end)
+        return booking
+
+    def cancel(self, trip_id: str, end: LogEntry) -> Booking:
+        """Mark the booking CANCELLED (a tombstone if there was none) and log `end`, atomically.
+
+        BookingChanged if it was already cancelled, in which case nothing is written.
+        """
+        change = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"trip_id": {"S": trip_id}},
+                "UpdateExpression": (
+                    "SET #status = :cancelled, cancelled_at = :at,"
+                    " #resource = if_not_exists(#resource, :resource),"
+                    " #reference = if_not_exists(#reference, :reference)"
+                ),
+                "ConditionExpression": "attribute_not_exists(#status) OR #status <> :cancelled",
+                "ExpressionAttributeNames": {"#status": "status", "#resource": "resource", "#reference": "reference"},
+                "ExpressionAttributeValues": {
+                    ":cancelled": {"S": BookingStatus.CANCELLED.value},
+                    ":at": {"S": end.at},
+                    ":resource": {"S": self.resource.value},
+                    ":reference": {"S": booking_reference(self.resource, trip_id)},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        self._commit(trip_id, change, end)
+        return Booking(
+            trip_id=trip_id,
+            resource=self.resource,
+            status=BookingStatus.CANCELLED,
+            reference=booking_reference(self.resource, trip_id),
+            cancelled_at=end.at,
+        )
+
+    def get(self, trip_id: str) -> Booking | None:
+        try:
+            reply = self._client.get_item(
+                TableName=self.table, Key={"trip_id": {"S": trip_id}}, ConsistentRead=True
+            )
+        except ClientError as error:
+            raise DataAccessError(f"reading {self.table}: {error}") from error
+        item = reply.get("Item")
+        return Booking.model_validate(from_attributes(item)) if item else None
+
+    def _commit(self, trip_id: str, change: dict[str, Any], end: LogEntry) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=[change, {"Put": self._saga_log.put_request(end)}])
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            first = reasons[0] if reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed":
+                existing = from_attributes(first["Item"]) if first.get("Item") else self._existing(trip_id)
+                raise BookingChanged(Booking.model_validate(existing)) from None
+            raise DataAccessError(f"writing {self.table} and {self._saga_log.table}: {error}") from error
+
+    def _existing(self, trip_id: str) -> dict[str, Any]:
+        booking = self.get(trip_id)
+        if booking is None:
+            raise DataAccessError(f"{self.resource.value} booking of {trip_id} failed its condition but is absent")
+        return booking.model_dump()

@@ -1,0 +1,38 @@
+"""The contract between the handlers and the state machine.
+
+The Lambda runtime reports an unhandled exception's class name as `errorType`, and Step Functions
+uses that as the error name, so each class name below is matched by name in
+`statemachine/booking-saga.asl.json` (`ErrorEquals`). Rename one and the ASL must follow.
+"""
+
+
+class SagaError(Exception):
+    """Base of the errors a step raises on purpose."""
+
+
+class InvalidTripRequest(SagaError):
+    """The request broke a rule of the request model; the saga fails fast, nothing is compensated."""
+
+
+class BookingRefused(SagaError):
+    """The provider said no; nothing was booked."""
+
+
+class BookingAlreadyCancelled(SagaError):
+    """A cancel arrived first and left a tombstone, so this late booking must not come to life."""
+
+
+class TransientProviderError(SagaError):
+    """A passing fault (throttling, a blip); the state machine retries the step."""
+
+
+class CrashAfterWrite(SagaError):
+    """The booking was committed but the step died before answering (the lost response)."""
+
+
+class CancellationFailed(SagaError):
+    """A compensation did not complete; retried, then recorded as needing attention."""
+
+
+class DataAccessError(SagaError):
+    """DynamoDB refused or failed a call in a way the step cannot handle itself."""

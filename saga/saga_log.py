@@ -1,0 +1,102 @@
+"""The saga log (transaction log): START before every request and compensation, END or FAILED after.
+
+Items live in the saga log table under the trip id, sorted by a key that begins with the time of
+writing, so a Query returns them in the order they were written. The END of a booking change is not
+written here on its own: `BookingRepository` puts it in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from saga.clients import from_attributes, to_attributes
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+LOG_PREFIX = "LOG#"
+ATTENTION_PREFIX = "ATTENTION#"
+
+
+class LogEvent(StrEnum):
+    START = "START"
+    END = "END"
+    FAILED = "FAILED"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LogEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    trip_id: str
+    step: str
+    event: LogEvent
+    at: str
+    attempt: int
+    execution_id: str | None = None
+    detail: str | None = None
+
+    @property
+    def sort_key(self) -> str:
+        # START sorts before the END/FAILED of the same attempt even if both carry the same microsecond.
+        order = 0 if self.event is LogEvent.START else 1
+        return f"{LOG_PREFIX}{self.at}#{order}#{self.step}#{self.attempt}"
+
+
+class AttentionRecord(BaseModel):
+    """Written by the state machine itself when a compensation stays stuck (see the ASL)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trip_id: str
+    step: str
+    at: str
+    error: str | None = None
+    cause: str | None = None
+    execution_id: str | None = None
+
+
+class SagaLog:
+    def __init__(self, table: str, client: BaseClient) -> None:
+        self.table = table
+        self._client = client
+
+    def put_request(self, entry: LogEntry) -> dict[str, Any]:
+        """The Put of one entry, for a transaction; the condition keeps an entry from being overwritten."""
+        item = {"trip_id": entry.trip_id, "sk": entry.sort_key, **entry.model_dump(exclude={"trip_id"})}
+        return {
+            "TableName": self.table,
+            "Item": to_attributes(item),
+            "ConditionExpression": "attribute_not_exists(sk)",
+        }
+
+    def append(self, entry: LogEntry) -> None:
+        self._client.put_item(**self.put_request(entry))
+
+    def entries(self, trip_id: str) -> list[LogEntry]:
+        return [LogEntry.model_validate(item) for item in self._query(trip_id, LOG_PREFIX)]
+
+    def attention(self, trip_id: str) -> list[AttentionRecord]:
+        return [AttentionRecord.model_validate(item) for item in self._query(trip_id, ATTENTION_PREFIX)]
+
+    def _query(self, trip_id: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "trip_id = :trip AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":trip": {"S": trip_id}, ":prefix": {"S": prefix}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**request)
+            items.extend(from_attributes(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

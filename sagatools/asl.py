@@ -1,0 +1,53 @@
+"""The state machine definition: loading it, filling its `${…}` placeholders, and walking its graph."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sagatools.serverless_config import PROJECT_ROOT
+
+ASL_PATH = PROJECT_ROOT / "statemachine" / "booking-saga.asl.json"
+STATE_MACHINE_SUFFIX = "booking-saga"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+def render_definition(substitutions: dict[str, str], path: Path = ASL_PATH) -> str:
+    """The ASL with every placeholder filled in; a placeholder without a value is an error."""
+    text = path.read_text()
+    missing = placeholders(text) - substitutions.keys()
+    if missing:
+        raise ValueError(f"{path.name}: no value for {', '.join(sorted(missing))}")
+    return _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], text)
+
+
+def load_definition(path: Path = ASL_PATH) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    """Every state a state can hand over to: Next, Catch targets, Choice branches and Default."""
+    targets = [state["Next"]] if "Next" in state else []
+    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    if "Default" in state:
+        targets.append(state["Default"])
+    return targets
+
+
+def reachable_states(definition: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    pending = [definition["StartAt"]]
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in definition["States"]:
+            continue
+        seen.add(name)
+        pending.extend(successors(definition["States"][name]))
+    return seen

@@ -1,0 +1,221 @@
+"""The embedded stack: the real ASL and the real handlers on moto, in this process, no AWS account.
+
+- Step Functions: moto's ASL interpreter (`execute_state_machine`), one thread per execution.
+- DynamoDB: moto, tables created from serverless.yml.
+- Lambda: moto's `awslambda_simple` backend, whose `invoke` is replaced by `InProcessLambda`, which
+  imports the handler named in serverless.yml and calls it with a Lambda-like context, one at a time.
+- Retry waits: moto sleeps for real in its retrier; here they are recorded and skipped, so a failure
+  scenario runs in milliseconds while the ASL keeps its real intervals.
+Both seams are moto internals (moto is pinned exactly); tests/test_moto_seams.py fails if one moves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+from sagatools.asl import STATE_MACHINE_SUFFIX, render_definition
+from sagatools.serverless_config import FunctionSpec, ServiceConfig, load_service_config
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+REGION = "us-east-1"
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+# Local-only settings on top of serverless.yml's: fault injection is always on here, and there is no
+# X-Ray daemon to send traces to.
+_LOCAL_ENVIRONMENT = {"FAULT_INJECTION": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
+# CloudFormation table properties that CreateTable does not take.
+_TABLE_PROPERTIES = {"TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"}
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a handler, as far as Powertools and our handlers use it."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InProcessLambda:
+    """Runs the real handler of an invoked function in this process, one invocation at a time.
+
+    One at a time because Powertools keeps the correlation id per process, and because moto's
+    TransactWriteItems restores whole-table snapshots on a cancelled transaction: a write from
+    another thread in between would be lost.
+    """
+
+    def __init__(self, functions: list[FunctionSpec], log_sink: IO[str]) -> None:
+        self._functions = {spec.name: spec for spec in functions}
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._lock = threading.Lock()
+        self._log_sink = log_sink
+        self.invocations = 0
+        self.handler_seconds = 0.0
+
+    def invoke(self, function_name: str, body: bytes | str, response_headers: dict[str, str]) -> bytes:
+        spec = self._functions.get(function_name.split(":")[6] if function_name.startswith("arn:") else function_name)
+        if spec is None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload("ResourceNotFoundException", f"Function not found: {function_name}")
+        event = json.loads(body or "{}")
+        context = LambdaContext(
+            function_name=spec.name,
+            invoked_function_arn=function_arn(spec.name),
+            memory_limit_in_mb=256,
+            timeout_seconds=spec.timeout,
+        )
+        with self._lock, contextlib.redirect_stdout(self._log_sink):
+            started = time.perf_counter()
+            try:
+                result = self._handler(spec)(event, context)
+            except Exception as error:  # noqa: BLE001 - reported to the caller as the Lambda runtime does
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return _error_payload(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
+            finally:
+                self.invocations += 1
+                self.handler_seconds += time.perf_counter() - started
+        return json.dumps(result).encode()
+
+    def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+        if spec.name not in self._handlers:
+            module_path, _, attribute = spec.handler.rpartition(".")
+            module = importlib.import_module(module_path.replace("/", "."))
+            self._handlers[spec.name] = getattr(module, attribute)
+            _send_logs_to(self._log_sink)
+        return self._handlers[spec.name]
+
+
+def _send_logs_to(sink: IO[str]) -> None:
+    # Powertools' log handler holds the stream it was created with; point it at the sink.
+    from saga.observability import logger
+
+    handler = logger.registered_handler
+    if hasattr(handler, "setStream"):
+        handler.setStream(sink)
+
+
+def _error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack or []}).encode()
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+
+
+class VirtualRetryClock:
+    """Stands in for the `time` module in moto's retrier: waits are recorded, not slept."""
+
+    def __init__(self) -> None:
+        self.requested_waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.requested_waits.append(seconds)
+
+
+class EmbeddedStack:
+    """A context manager: inside it, boto3 talks to the embedded stack."""
+
+    def __init__(self, stage: str = "local", log_sink: IO[str] | None = None) -> None:
+        self.config: ServiceConfig = load_service_config(stage)
+        self.retry_clock = VirtualRetryClock()
+        self.lambdas = InProcessLambda(list(self.config.functions.values()), log_sink or io.StringIO())
+        self.state_machine_arn = ""
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        self._saved_environ: dict[str, str | None] = {}
+        self._saved_seams: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> EmbeddedStack:
+        self._set_environment({**_FAKE_CREDENTIALS, **self.config.environment, **_LOCAL_ENVIRONMENT})
+        self._mock.start()
+        lambdas = self.lambdas
+        self._replace(
+            LambdaSimpleBackend,
+            "invoke",
+            lambda _backend, function_name, _qualifier, body, _headers, response_headers: lambdas.invoke(
+                function_name, body, response_headers
+            ),
+        )
+        self._replace(retrier_decl, "time", self.retry_clock)
+        for properties in self.config.tables.values():
+            self.dynamodb.create_table(**{k: v for k, v in properties.items() if k in _TABLE_PROPERTIES})
+        self.state_machine_arn = self.stepfunctions.create_state_machine(
+            name=f"{self.config.service}-{self.config.stage}-{STATE_MACHINE_SUFFIX}",
+            definition=render_definition(self.substitutions),
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.config.service}-{self.config.stage}-saga",
+            type="STANDARD",
+        )["stateMachineArn"]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for owner, name, original in reversed(self._saved_seams):
+            setattr(owner, name, original)
+        self._saved_seams.clear()
+        self._mock.stop()
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    @property
+    def substitutions(self) -> dict[str, str]:
+        values = {spec.arn_placeholder: function_arn(spec.name) for spec in self.config.functions.values()}
+        values["SagaLogTableName"] = self.config.environment["SAGA_LOG_TABLE"]
+        return values
+
+    @property
+    def stepfunctions(self) -> BaseClient:
+        return boto3.client("stepfunctions", region_name=REGION)
+
+    @property
+    def dynamodb(self) -> BaseClient:
+        return boto3.client("dynamodb", region_name=REGION)
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _replace(self, owner: object, name: str, value: object) -> None:
+        self._saved_seams.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+

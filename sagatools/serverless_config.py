@@ -1,0 +1,132 @@
+"""What serverless.yml declares, as the embedded stack needs it: functions, environment, tables.
+
+Only the Serverless variable forms this project uses are resolved: `${self:…}`, `${sls:stage}`,
+`${opt:stage|region, 'default'}` and `${param:…}` (from `params`, by stage, then `default`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVERLESS_YML = PROJECT_ROOT / "serverless.yml"
+
+_VARIABLE = re.compile(r"\$\{([^${}]+)\}")
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads `!Ref`, `!GetAtt`, `!Sub` … as plain values instead of failing on the tags."""
+
+
+def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CloudFormationLoader.add_multi_constructor("!", _any_tag)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    key: str  # as named under `functions:` (bookHotel)
+    name: str  # the deployed name (lambda-saga-pattern-dev-bookHotel)
+    handler: str  # module path and attribute (functions/book_hotel.handler)
+    environment: dict[str, str]
+    timeout: int
+
+    @property
+    def arn_placeholder(self) -> str:
+        """The `${…}` name this function's ARN has in the ASL (bookHotel -> BookHotelFunctionArn)."""
+        return f"{self.key[0].upper()}{self.key[1:]}FunctionArn"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    service: str
+    stage: str
+    functions: dict[str, FunctionSpec]
+    tables: dict[str, dict[str, Any]]  # logical id -> resolved CloudFormation Properties
+    environment: dict[str, str]
+
+
+def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfig:
+    raw = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    resolved = _Resolver(raw, stage).resolve(raw)
+    provider = resolved["provider"]
+    provider_env = {key: str(value) for key, value in (provider.get("environment") or {}).items()}
+    functions = {}
+    for key, spec in resolved["functions"].items():
+        functions[key] = FunctionSpec(
+            key=key,
+            name=spec.get("name", f"{resolved['service']}-{stage}-{key}"),
+            handler=spec["handler"],
+            environment={**provider_env, **{k: str(v) for k, v in (spec.get("environment") or {}).items()}},
+            timeout=int(spec.get("timeout", provider.get("timeout", 6))),
+        )
+    tables = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in resolved.get("resources", {}).get("Resources", {}).items()
+        if resource.get("Type") == "AWS::DynamoDB::Table"
+    }
+    return ServiceConfig(resolved["service"], stage, functions, tables, provider_env)
+
+
+class _Resolver:
+    def __init__(self, raw: dict[str, Any], stage: str) -> None:
+        self.raw = raw
+        self.stage = stage
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if isinstance(value, str):
+            return self._resolve_string(value)
+        return value
+
+    def _resolve_string(self, text: str) -> Any:
+        # Innermost variables first, until none is left.
+        while match := _VARIABLE.search(text):
+            replacement = self._variable(match.group(1))
+            if match.group(0) == text:
+                return self.resolve(replacement) if isinstance(replacement, str) else replacement
+            text = text[: match.start()] + str(replacement) + text[match.end() :]
+        return text
+
+    def _variable(self, expression: str) -> Any:
+        source, _, fallback = (part.strip() for part in expression.partition(","))
+        value = self._lookup(source)
+        if value is None:
+            if not fallback:
+                raise ValueError(f"serverless.yml: cannot resolve ${{{expression}}}")
+            return fallback.strip("'\"")
+        return value
+
+    def _lookup(self, source: str) -> Any:
+        kind, _, path = source.partition(":")
+        if kind == "self":
+            return self._path(self.raw, path)
+        if kind == "sls" and path == "stage":
+            return self.stage
+        if kind == "opt":
+            return self.stage if path == "stage" else None
+        if kind == "param":
+            params = self.raw.get("params", {})
+            return params.get(self.stage, {}).get(path, params.get("default", {}).get(path))
+        raise ValueError(f"serverless.yml: unsupported variable source {source!r}")
+
+    def _path(self, node: Any, path: str) -> Any:
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return self.resolve(node)
