@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict
 from saga.clients import from_attributes, to_attributes
 from saga.errors import DataAccessError
 from saga.models import BookingStatus, Resource
-from saga.saga_log import LogEntry, SagaLog
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+
+    from saga.saga_log import LogEntry, SagaLog
 
 
 class Booking(BaseModel):
@@ -112,9 +113,7 @@ class BookingRepository:
 
     def get(self, trip_id: str) -> Booking | None:
         try:
-            reply = self._client.get_item(
-                TableName=self.table, Key={"trip_id": {"S": trip_id}}, ConsistentRead=True
-            )
+            reply = self._client.get_item(TableName=self.table, Key={"trip_id": {"S": trip_id}}, ConsistentRead=True)
         except ClientError as error:
             raise DataAccessError(f"reading {self.table}: {error}") from error
         item = reply.get("Item")

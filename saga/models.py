@@ -21,6 +21,7 @@ from pydantic import (
 
 from saga.errors import InvalidTripRequest
 
+_Model = TypeVar("_Model", bound=BaseModel)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -231,6 +232,3 @@ def parse_trip_request(data: Any) -> TripRequest:
 def parse_step_invocation(event: Any) -> StepInvocation:
     """A step's event, validated (the request inside it included)."""
     return _parse(event, StepInvocation)
-
-
-_Model = TypeVar("_Model", bound=BaseModel)

@@ -67,7 +67,10 @@ class _Step:
     def fail(self, error: SagaError) -> SagaError:
         """Log FAILED for this attempt and hand back the error for the caller to raise."""
         self.saga_log.append(self.entry(LogEvent.FAILED, f"{type(error).__name__}: {error}"))
-        logger.warning("step failed", extra={"step": self.name, "attempt": self.invocation.attempt, "error": str(error)})
+        metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "step failed", extra={"step": self.name, "attempt": self.invocation.attempt, "error": str(error)}
+        )
         return error
 
     def injected_error(self, refusal: SagaError) -> SagaError | None:
@@ -112,6 +115,7 @@ def book(resource: Resource, invocation: StepInvocation) -> StepResult:
                 BookingAlreadyCancelled(f"{resource.value} of {step.trip_id} was cancelled before it was booked")
             ) from None
         step.saga_log.append(step.entry(LogEvent.END, "already booked"))
+        metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         logger.info("booking already confirmed", extra={"step": step.name, "reference": changed.existing.reference})
         return step.result(changed.existing, already_done=True)
     metrics.add_metric(name="BookingConfirmed", unit=MetricUnit.Count, value=1)
@@ -131,6 +135,7 @@ def cancel(resource: Resource, invocation: StepInvocation) -> StepResult:
         booking = step.bookings.cancel(step.trip_id, step.entry(LogEvent.END))
     except BookingChanged as changed:
         step.saga_log.append(step.entry(LogEvent.END, "already cancelled"))
+        metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         return step.result(changed.existing, already_done=True)
     metrics.add_metric(name="BookingCancelled", unit=MetricUnit.Count, value=1)
     logger.info("booking cancelled", extra={"step": step.name, "reference": booking.reference})

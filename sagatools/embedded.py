@@ -15,13 +15,16 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import threading
 import time
 import traceback
 import uuid
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 from moto import mock_aws
@@ -158,11 +161,17 @@ class EmbeddedStack:
         self.retry_clock = VirtualRetryClock()
         self.lambdas = InProcessLambda(list(self.config.functions.values()), log_sink or io.StringIO())
         self.state_machine_arn = ""
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        self._mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        )
         self._saved_environ: dict[str, str | None] = {}
         self._saved_seams: list[tuple[object, str, object]] = []
 
     def __enter__(self) -> EmbeddedStack:
+        # moto's interpreter logs every caught error at ERROR level; the history records them already.
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+        # A refused request publishes no metric, and Powertools warns about that on every such call.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._set_environment({**_FAKE_CREDENTIALS, **self.config.environment, **_LOCAL_ENVIRONMENT})
         self._mock.start()
         lambdas = self.lambdas
@@ -217,5 +226,3 @@ class EmbeddedStack:
     def _replace(self, owner: object, name: str, value: object) -> None:
         self._saved_seams.append((owner, name, getattr(owner, name)))
         setattr(owner, name, value)
-
-

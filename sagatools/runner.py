@@ -1,0 +1,264 @@
+"""runtest.sh: validate trip requests, run their sagas, show what happened.
+
+    runtest.sh FILE... [--json] [--stage S --region R --profile P] [--logs] [--timeout SECONDS]
+
+Without --stage the sagas run on the embedded stack. Every file is read and validated before anything
+starts; one bad file means nothing runs. Exit 0 when every saga ended COMMITTED or ROLLED_BACK, 1 when
+any needs attention or did not finish, 2 for usage errors and unreadable or invalid requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from saga.errors import InvalidTripRequest
+from saga.models import TripRequest, parse_trip_request
+from saga.settings import Settings
+from sagatools.history import StateRun, StateStatus, state_runs
+from sagatools.render import HumanOutput
+from sagatools.report import Outcome, SagaReport, TripReader, build_report, execution_history, to_json
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_FILE_BYTES = 10 * 1024 * 1024
+LOG_DIR = Path(".runtest")
+
+
+class UsageError(Exception):
+    """Bad arguments or bad request files: reported in one message each, exit 2."""
+
+
+@dataclass(frozen=True)
+class TripFile:
+    path: str
+    request: TripRequest
+
+    @property
+    def execution_input(self) -> str:
+        # Canonical, so the same request always makes the same input (StartExecution idempotency).
+        return self.request.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def load_trip_file(path: str) -> TripFile:
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise UsageError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB, not a trip request")
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise UsageError(f"{path}: cannot read: {reason}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}: not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+    try:
+        return TripFile(path, parse_trip_request(data))
+    except InvalidTripRequest as error:
+        lines = str(error).splitlines()
+        raise UsageError("\n".join(f"{path}: invalid request: {line}" for line in lines)) from None
+
+
+def load_trip_files(paths: list[str]) -> list[TripFile]:
+    """Every file, or UsageError naming every bad one."""
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded.append(load_trip_file(path))
+        except UsageError as error:
+            problems.append(str(error))
+    if problems:
+        raise UsageError("\n".join(problems))
+    return loaded
+
+
+@dataclass
+class _Started:
+    trip: TripFile
+    execution_arn: str
+    reused: bool
+
+
+class SagaRunner:
+    """Starts one execution per trip (named after the trip id), polls them to the end, reads the results."""
+
+    def __init__(
+        self,
+        stepfunctions: BaseClient,
+        state_machine_arn: str,
+        reader: TripReader,
+        poll_seconds: float,
+        timeout_seconds: float,
+        on_state: Callable[[str, StateRun], None] | None = None,
+    ) -> None:
+        self.stepfunctions = stepfunctions
+        self.state_machine_arn = state_machine_arn
+        self.reader = reader
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+        self.on_state = on_state
+
+    def run(self, trips: list[TripFile]) -> list[SagaReport]:
+        started = [self._start(trip, earlier) for earlier, trip in self._with_earlier(trips)]
+        trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
+        descriptions = self._wait(trip_of)
+        histories = {arn: execution_history(self.stepfunctions, arn) for arn in trip_of}
+        return [
+            build_report(
+                item.trip.path,
+                item.trip.request.trip_id,
+                descriptions[item.execution_arn],
+                histories[item.execution_arn],
+                self.reader,
+                item.reused,
+            )
+            for item in started
+        ]
+
+    @staticmethod
+    def _with_earlier(trips: list[TripFile]) -> list[tuple[set[str], TripFile]]:
+        seen: set[str] = set()
+        pairs = []
+        for trip in trips:
+            pairs.append((set(seen), trip))
+            seen.add(trip.request.trip_id)
+        return pairs
+
+    def _start(self, trip: TripFile, earlier_trip_ids: set[str]) -> _Started:
+        name = trip.request.trip_id
+        try:
+            arn = self.stepfunctions.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=trip.execution_input
+            )["executionArn"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            # The trip's saga exists already: report that one, never start a second.
+            return _Started(trip, self._execution_arn(name), reused=True)
+        return _Started(trip, arn, reused=name in earlier_trip_ids)
+
+    def _execution_arn(self, name: str) -> str:
+        prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{name}"
+
+    def _wait(self, trip_of: dict[str, str]) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + self.timeout_seconds
+        shown = dict.fromkeys(trip_of, 0)
+        descriptions: dict[str, dict[str, Any]] = {}
+        pending = set(trip_of)
+        while True:
+            for arn in sorted(pending):
+                description = self.stepfunctions.describe_execution(executionArn=arn)
+                if self.on_state is not None:
+                    shown[arn] = self._show_progress(trip_of[arn], arn, shown[arn])
+                if description["status"] != "RUNNING":
+                    descriptions[arn] = description
+                    pending.discard(arn)
+            if not pending:
+                return descriptions
+            if time.monotonic() > deadline:
+                for arn in pending:
+                    descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
+                return descriptions
+            time.sleep(self.poll_seconds)
+
+    def _show_progress(self, trip_id: str, arn: str, already_shown: int) -> int:
+        assert self.on_state is not None
+        runs = state_runs(execution_history(self.stepfunctions, arn))
+        for run in runs[already_shown:]:
+            if run.status is StateStatus.RUNNING:
+                break
+            self.on_state(trip_id, run)
+            already_shown += 1
+        return already_shown
+
+
+def exit_code(reports: list[SagaReport]) -> int:
+    clean = {Outcome.COMMITTED, Outcome.ROLLED_BACK}
+    return EXIT_OK if all(report.outcome in clean for report in reports) else EXIT_SAGA_FAILED
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="runtest.sh",
+        description="Run booking sagas on the embedded stack (default) or on a deployed stage.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="trip request JSON file(s)")
+    parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    parser.add_argument("--stage", help="run on this deployed stage instead of the embedded stack")
+    parser.add_argument("--region", help="AWS region of the stage")
+    parser.add_argument("--profile", help="AWS profile to use")
+    parser.add_argument("--logs", action="store_true", help="show the handlers' JSON logs on stderr")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the sagas (600)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        args = _arguments(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:  # argparse has printed the usage line
+        return EXIT_USAGE if exit_.code else EXIT_OK
+    try:
+        if args.stage is None and (args.region or args.profile):
+            raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
+        trips = load_trip_files(args.files)
+        if args.stage is not None:
+            raise UsageError("AWS mode (--stage) is not available yet: it arrives with the deployment issue")
+        reports = run_embedded(trips, None if args.json else HumanOutput(out), args.logs, args.timeout, err)
+    except UsageError as error:
+        print("\n".join(f"runtest: {line}" for line in str(error).splitlines()), file=err)
+        return EXIT_USAGE
+    if args.json:
+        print(to_json(reports, as_list=len(args.files) > 1), file=out)
+    else:
+        HumanOutput(out).summaries(reports)
+    return exit_code(reports)
+
+
+def run_embedded(
+    trips: list[TripFile], human: HumanOutput | None, show_logs: bool, timeout: float, err: TextIO
+) -> list[SagaReport]:
+    from sagatools.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
+
+    with contextlib.ExitStack() as resources:
+        if show_logs:
+            log_sink: TextIO = err
+        else:
+            LOG_DIR.mkdir(exist_ok=True)
+            log_sink = resources.enter_context((LOG_DIR / "handlers.log").open("w"))
+        stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
+        settings = Settings.model_validate(
+            {
+                "hotel_table": stack.config.environment["HOTEL_TABLE"],
+                "flight_table": stack.config.environment["FLIGHT_TABLE"],
+                "car_table": stack.config.environment["CAR_TABLE"],
+                "saga_log_table": stack.config.environment["SAGA_LOG_TABLE"],
+                "fault_injection": True,
+            }
+        )
+        runner = SagaRunner(
+            stack.stepfunctions,
+            stack.state_machine_arn,
+            TripReader(settings, stack.dynamodb),
+            poll_seconds=0.01,
+            timeout_seconds=timeout,
+            on_state=human.state_completed if human else None,
+        )
+        return runner.run(trips)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
