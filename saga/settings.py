@@ -24,9 +24,8 @@ class Settings(BaseModel):
     fault_injection: bool
 
     def bookings_table(self, resource: Resource) -> str:
-        return {Resource.HOTEL: self.hotel_table, Resource.FLIGHT: self.flight_table, Resource.CAR: self.car_table}[
-            resource
-        ]
+        tables = {Resource.HOTEL: self.hotel_table, Resource.FLIGHT: self.flight_table, Resource.CAR: self.car_table}
+        return tables[resource]
 
 
 _VARIABLES = {

@@ -32,6 +32,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from saga.settings import Settings
 from sagatools.asl import STATE_MACHINE_SUFFIX, render_definition
 from sagatools.serverless_config import FunctionSpec, ServiceConfig, load_service_config
 
@@ -89,7 +90,7 @@ class InProcessLambda:
         self._functions = {spec.name: spec for spec in functions}
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()
-        self._log_sink = log_sink
+        self.log_sink = log_sink
         self.invocations = 0
         self.handler_seconds = 0.0
 
@@ -105,7 +106,7 @@ class InProcessLambda:
             memory_limit_in_mb=256,
             timeout_seconds=spec.timeout,
         )
-        with self._lock, contextlib.redirect_stdout(self._log_sink):
+        with self._lock, contextlib.redirect_stdout(self.log_sink):
             started = time.perf_counter()
             try:
                 result = self._handler(spec)(event, context)
@@ -122,17 +123,7 @@ class InProcessLambda:
             module_path, _, attribute = spec.handler.rpartition(".")
             module = importlib.import_module(module_path.replace("/", "."))
             self._handlers[spec.name] = getattr(module, attribute)
-            _send_logs_to(self._log_sink)
         return self._handlers[spec.name]
-
-
-def _send_logs_to(sink: IO[str]) -> None:
-    # Powertools' log handler holds the stream it was created with; point it at the sink.
-    from saga.observability import logger
-
-    handler = logger.registered_handler
-    if hasattr(handler, "setStream"):
-        handler.setStream(sink)
 
 
 def _error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
@@ -183,6 +174,10 @@ class EmbeddedStack:
             ),
         )
         self._replace(retrier_decl, "time", self.retry_clock)
+        # Powertools' log handler keeps the stream it was created with (stdout): point it at the sink.
+        from saga.observability import logger
+
+        self._replace(logger.registered_handler, "stream", self.lambdas.log_sink)
         for properties in self.config.tables.values():
             self.dynamodb.create_table(**{k: v for k, v in properties.items() if k in _TABLE_PROPERTIES})
         self.state_machine_arn = self.stepfunctions.create_state_machine(
@@ -209,6 +204,18 @@ class EmbeddedStack:
         values = {spec.arn_placeholder: function_arn(spec.name) for spec in self.config.functions.values()}
         values["SagaLogTableName"] = self.config.environment["SAGA_LOG_TABLE"]
         return values
+
+    @property
+    def settings(self) -> Settings:
+        """The handlers' settings as the embedded stack sets them (for reading the tables back)."""
+        environment = {**self.config.environment, **_LOCAL_ENVIRONMENT}
+        return Settings(
+            hotel_table=environment["HOTEL_TABLE"],
+            flight_table=environment["FLIGHT_TABLE"],
+            car_table=environment["CAR_TABLE"],
+            saga_log_table=environment["SAGA_LOG_TABLE"],
+            fault_injection=environment["FAULT_INJECTION"] == "true",
+        )
 
     @property
     def stepfunctions(self) -> BaseClient:

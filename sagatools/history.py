@@ -74,6 +74,7 @@ def state_runs(events: list[dict[str, Any]]) -> list[StateRun]:
             continue
         elif kind in _ATTEMPT_EVENTS:
             current.attempts += 1
+            last_failed = False
         elif kind in _FAILURE_EVENTS:
             details = event.get(_FAILURE_EVENTS[kind], {})
             current.error, current.cause = details.get("error"), details.get("cause")

@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError
 
 from saga.errors import InvalidTripRequest
 from saga.models import TripRequest, parse_trip_request
-from saga.settings import Settings
 from sagatools.history import StateRun, StateStatus, state_runs
 from sagatools.render import HumanOutput
 from sagatools.report import Outcome, SagaReport, TripReader, build_report, execution_history, to_json
@@ -240,19 +239,10 @@ def run_embedded(
             LOG_DIR.mkdir(exist_ok=True)
             log_sink = resources.enter_context((LOG_DIR / "handlers.log").open("w"))
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
-        settings = Settings.model_validate(
-            {
-                "hotel_table": stack.config.environment["HOTEL_TABLE"],
-                "flight_table": stack.config.environment["FLIGHT_TABLE"],
-                "car_table": stack.config.environment["CAR_TABLE"],
-                "saga_log_table": stack.config.environment["SAGA_LOG_TABLE"],
-                "fault_injection": True,
-            }
-        )
         runner = SagaRunner(
             stack.stepfunctions,
             stack.state_machine_arn,
-            TripReader(settings, stack.dynamodb),
+            TripReader(stack.settings, stack.dynamodb),
             poll_seconds=0.01,
             timeout_seconds=timeout,
             on_state=human.state_completed if human else None,

@@ -1,0 +1,84 @@
+"""Fixtures: the embedded stack (moto started before any client exists), trip requests, a saga runner."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from saga.models import Resource, parse_trip_request
+from sagatools.embedded import EmbeddedStack, LambdaContext
+from sagatools.report import SagaReport, TripReader
+from sagatools.runner import SagaRunner, TripFile
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_REQUEST: dict[str, Any] = json.loads((ROOT / "test-booking-success.json").read_text())
+
+
+def trip_request(trip_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
+    """A valid request (the shipped success file), with the given trip id, faults and section overrides."""
+    request = copy.deepcopy(BASE_REQUEST)
+    request["trip_id"] = trip_id
+    request.update(sections)
+    if simulate is not None:
+        request["simulate"] = simulate
+    return request
+
+
+@pytest.fixture
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack() as embedded:
+        yield embedded
+
+
+@pytest.fixture
+def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaReport]]:
+    """Runs requests concurrently through the real ASL on the embedded stack, as runtest.sh does."""
+
+    def run(*requests: dict[str, Any]) -> list[SagaReport]:
+        runner = SagaRunner(
+            stack.stepfunctions,
+            stack.state_machine_arn,
+            TripReader(stack.settings, stack.dynamodb),
+            poll_seconds=0.005,
+            timeout_seconds=120,
+        )
+        return runner.run([TripFile(f"{r['trip_id']}.json", parse_trip_request(r)) for r in requests])
+
+    return run
+
+
+@pytest.fixture
+def run_saga(run_sagas: Callable[..., list[SagaReport]]) -> Callable[[dict[str, Any]], SagaReport]:
+    return lambda request: run_sagas(request)[0]
+
+
+@pytest.fixture
+def invoke_step(stack: EmbeddedStack) -> Callable[..., dict[str, Any]]:
+    """Calls a real handler module directly, as Lambda would, with the embedded stack's tables."""
+
+    def invoke(step: str, request: dict[str, Any], retry_count: int = 0) -> dict[str, Any]:
+        module = importlib.import_module(f"functions.{step}")
+        context = LambdaContext(
+            function_name=step,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{step}",
+            memory_limit_in_mb=256,
+            timeout_seconds=10,
+        )
+        event = {"request": request, "retry_count": retry_count, "execution_id": f"test-{step}"}
+        return module.handler(event, context)
+
+    return invoke
+
+
+@pytest.fixture
+def reader(stack: EmbeddedStack) -> TripReader:
+    return TripReader(stack.settings, stack.dynamodb)
+
+
+RESOURCES = [resource.value for resource in Resource]

@@ -1,0 +1,103 @@
+"""The state machine definition, linted as a graph (moto accepts dangling Next and unreachable states)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+import saga.errors
+from sagatools.asl import ASL_PATH, load_definition, placeholders, reachable_states, successors
+
+DEFINITION = load_definition()
+STATES = DEFINITION["States"]
+TASKS = {name: state for name, state in STATES.items() if state["Type"] == "Task"}
+ERROR_NAMES = {name for name, cls in inspect.getmembers(saga.errors, inspect.isclass) if issubclass(cls, Exception)}
+
+
+def test_every_next_names_an_existing_state():
+    for name, state in STATES.items():
+        for target in successors(state):
+            assert target in STATES, f"{name} -> {target}"
+
+
+def test_every_state_is_reachable():
+    assert reachable_states(DEFINITION) == set(STATES)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_has_retry_catch_and_a_timeout_above_the_function_timeout(name):
+    task = TASKS[name]
+    assert task["Retry"]
+    assert task["Catch"]
+    assert task["TimeoutSeconds"] >= 30 > 10  # serverless.yml gives the functions 10 s
+    for retrier in task["Retry"]:
+        assert {"BackoffRate", "MaxDelaySeconds", "IntervalSeconds"} <= retrier.keys()
+        assert retrier["JitterStrategy"] == "FULL"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TASKS if n.startswith("Book")))
+def test_booking_steps_retry_transient_errors_at_least_twice_and_never_retry_refusals(name):
+    retriers = TASKS[name]["Retry"]
+    transient = [r for r in retriers if "TransientProviderError" in r["ErrorEquals"]]
+    assert transient
+    assert transient[0]["MaxAttempts"] >= 2
+    retried = {error for r in retriers for error in r["ErrorEquals"]}
+    assert not retried & {"BookingRefused", "CrashAfterWrite", "BookingAlreadyCancelled", "States.ALL"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TASKS if n.startswith("Cancel")))
+def test_compensations_are_retried_at_least_five_times(name):
+    retriers = TASKS[name]["Retry"]
+    stuck = [r for r in retriers if "CancellationFailed" in r["ErrorEquals"]]
+    assert stuck
+    assert stuck[0]["MaxAttempts"] >= 5
+
+
+def test_compensation_chain_is_the_reverse_of_the_booking_chain():
+    bookings, state = [], DEFINITION["StartAt"]
+    while STATES[state]["Type"] == "Task":
+        bookings.append(state)
+        state = STATES[state]["Next"]
+    compensations, state = [], STATES[bookings[-1]]["Catch"][-1]["Next"]
+    while STATES[state]["Type"] == "Task":
+        compensations.append(state)
+        state = STATES[state]["Next"]
+    assert [c.removeprefix("Cancel") for c in compensations] == [b.removeprefix("Book") for b in reversed(bookings)]
+    # a failure at step k enters the chain at its own compensation
+    for booking in bookings:
+        assert STATES[booking]["Catch"][-1]["Next"] == booking.replace("Book", "Cancel")
+
+
+def test_error_names_in_the_asl_are_python_errors_or_aws_names():
+    used = {
+        error
+        for state in STATES.values()
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for error in rule["ErrorEquals"]
+    }
+    ours = {error for error in used if not error.startswith(("States.", "Lambda."))}
+    assert ours <= ERROR_NAMES, ours - ERROR_NAMES
+
+
+def test_invalid_request_fails_fast_to_its_own_fail_state():
+    catch = TASKS[DEFINITION["StartAt"]]["Catch"][0]
+    assert catch["ErrorEquals"] == ["InvalidTripRequest"]
+    assert STATES[catch["Next"]]["Type"] == "Fail"
+
+
+def test_fail_states_name_their_cause():
+    for name, state in STATES.items():
+        if state["Type"] == "Fail":
+            assert state.get("Error"), name
+            assert state.get("Cause") or state.get("CausePath"), name
+
+
+def test_function_arns_are_placeholders_never_account_ids():
+    text = ASL_PATH.read_text()
+    assert "arn:aws:lambda" not in text
+    assert not re.search(r"\b\d{12}\b", text), "an account id in the ASL"
+    assert {
+        f"{n}FunctionArn" for n in ("BookHotel", "BookFlight", "BookCar", "CancelHotel", "CancelFlight", "CancelCar")
+    } <= placeholders(text)

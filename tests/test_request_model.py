@@ -1,0 +1,72 @@
+"""The request model: every rule refuses with a message naming the field."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from saga.errors import InvalidTripRequest
+from saga.models import parse_trip_request
+from tests.conftest import trip_request
+
+
+def broken(change) -> dict:
+    request = copy.deepcopy(trip_request("t-model"))
+    change(request)
+    return request
+
+
+CASES = {
+    "missing section": (lambda r: r.pop("car"), "car: Field required"),
+    "trip id too long": (lambda r: r.update(trip_id="x" * 65), "trip_id: must be 1 to 64"),
+    "trip id with a space": (lambda r: r.update(trip_id="trip 1"), "trip_id: must be 1 to 64"),
+    "empty trip id": (lambda r: r.update(trip_id=""), "trip_id"),
+    "empty name": (lambda r: r["traveller"].update(name=""), "traveller.name"),
+    "name over 200": (lambda r: r["hotel"].update(name="h" * 201), "hotel.name"),
+    "number as name": (lambda r: r["car"].update(company=42), "car.company"),
+    "bad email": (lambda r: r["traveller"].update(email="ada"), "traveller.email"),
+    "date not ISO": (lambda r: r["hotel"].update(check_in="01/12/2026"), "hotel.check_in: must be a date"),
+    "date as timestamp": (lambda r: r["car"].update(pick_up=1764547200), "car.pick_up: must be a date"),
+    "impossible date": (lambda r: r["flight"].update(depart="2026-02-30"), "flight.depart"),
+    "check out = check in": (lambda r: r["hotel"].update(check_out=r["hotel"]["check_in"]), "hotel.check_out"),
+    "drop off before pick up": (lambda r: r["car"].update(drop_off="2026-11-30"), "car.drop_off"),
+    "return before depart": (lambda r: r["flight"].update({"return": "2026-11-30"}), "flight.return"),
+    "same airports": (lambda r: r["flight"].update(to=r["flight"]["from"]), "flight.to"),
+    "airport not 3 letters": (lambda r: r["flight"].update({"from": "SEAT"}), "flight.from"),
+    "unknown top-level field": (lambda r: r.update(coupon="X"), "coupon: Extra inputs"),
+    "unknown nested field": (lambda r: r["hotel"].update(stars=5), "hotel.stars: Extra inputs"),
+    "unknown simulate step": (lambda r: r.update(simulate={"book_train": "fail"}), "simulate.book_train"),
+    "unknown fault mode": (lambda r: r.update(simulate={"book_car": "explode"}), "simulate"),
+    "crash on a cancel": (lambda r: r.update(simulate={"cancel_car": "crash_after_write"}), "cancel_car"),
+    "transient out of range": (lambda r: r.update(simulate={"book_car": "transient:6"}), "simulate"),
+    "transient zero": (lambda r: r.update(simulate={"cancel_hotel": "transient:0"}), "simulate"),
+    "request not an object": (lambda r: r.clear() or r.update(x=1), "trip_id: Field required"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_request_is_refused_naming_the_field(case):
+    change, expected = CASES[case]
+    with pytest.raises(InvalidTripRequest) as refused:
+        parse_trip_request(broken(change))
+    assert expected in str(refused.value)
+
+
+def test_return_is_optional_and_same_day_car_is_fine():
+    request = trip_request("t-ok")
+    request["flight"].pop("return")
+    request["car"]["drop_off"] = request["car"]["pick_up"]
+    assert parse_trip_request(request).flight.return_ is None
+
+
+@pytest.mark.parametrize("mode", ["fail", "crash_after_write", "transient:1", "transient:5"])
+def test_every_booking_fault_is_accepted(mode):
+    assert parse_trip_request(trip_request("t", simulate={"book_flight": mode})).fault_for("book_flight")
+
+
+def test_shipped_request_files_are_valid():
+    from tests.conftest import ROOT
+
+    for path in [ROOT / "test-booking-success.json", ROOT / "test-booking-fail.json", *ROOT.glob("examples/*.json")]:
+        parse_trip_request(__import__("json").loads(path.read_text()))

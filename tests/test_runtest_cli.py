@@ -1,0 +1,112 @@
+"""runtest.sh as a user runs it: exit codes, --json on stdout only, refusal of bad files before any start."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+
+import pytest
+
+from sagatools.runner import main
+from tests.conftest import ROOT, trip_request
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def write_request(tmp_path):
+    def write(name: str, request: dict | str) -> str:
+        path = tmp_path / name
+        path.write_text(request if isinstance(request, str) else json.dumps(request))
+        return str(path)
+
+    return write
+
+
+def test_fail_file_rolls_back_through_the_real_script():
+    # The README's command, as a user types it (venv already there in CI: build.sh test made it).
+    done = subprocess.run(
+        ["./runtest.sh", "test-booking-fail.json", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["outcome"] == "ROLLED_BACK"
+    assert result["status"] == "FAILED"
+    assert result["bookings"] == {"hotel": "CANCELLED", "flight": "CANCELLED", "car": "CANCELLED"}
+    assert result["transitions"] == 7
+
+
+def test_success_file_commits_and_human_output_shows_states_and_summary():
+    code, out, _ = run_main(str(ROOT / "test-booking-success.json"))
+    assert code == 0
+    assert "BookHotel" in out
+    assert "Booked" in out
+    assert "COMMITTED" in out
+    assert "hotel CONFIRMED, flight CONFIRMED, car CONFIRMED" in out
+
+
+def test_json_for_several_files_is_an_array_in_input_order(write_request):
+    first = write_request("b.json", trip_request("t-b", simulate={"book_flight": "fail"}))
+    second = write_request("a.json", trip_request("t-a"))
+    code, out, _ = run_main(first, second, "--json")
+    results = json.loads(out)
+    assert code == 0
+    assert [r["trip_id"] for r in results] == ["t-b", "t-a"]
+    assert [r["outcome"] for r in results] == ["ROLLED_BACK", "COMMITTED"]
+    keys = {
+        "trip_id",
+        "execution_arn",
+        "status",
+        "outcome",
+        "error",
+        "bookings",
+        "saga_log",
+        "states",
+        "transitions",
+        "duration_ms",
+    }
+    assert keys <= results[0].keys()
+    assert {"step", "event", "at", "attempt"} <= results[0]["saga_log"][0].keys()
+
+
+def test_needs_attention_exits_1(write_request):
+    path = write_request("stuck.json", trip_request("t-stuck", simulate={"book_car": "fail", "cancel_car": "fail"}))
+    code, out, _ = run_main(path, "--json")
+    assert code == 1
+    assert json.loads(out)["outcome"] == "NEEDS_ATTENTION"
+
+
+def test_one_invalid_file_means_nothing_runs_and_stdout_stays_empty(write_request):
+    good = write_request("good.json", trip_request("t-good"))
+    bad_request = trip_request("t-bad")
+    bad_request["hotel"]["check_out"] = "2026-11-01"
+    bad = write_request("bad.json", bad_request)
+    code, out, err = run_main(good, bad, "--json")
+    assert (code, out) == (2, "")
+    assert "bad.json" in err
+    assert "hotel.check_out" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), ("[]", "invalid request"), ('"x"', "invalid request"), ("", "not valid JSON")],
+)
+def test_unreadable_requests_exit_2_with_one_clear_line(write_request, content, message):
+    code, out, err = run_main(write_request("x.json", content))
+    assert (code, out) == (2, "")
+    assert message in err
+    assert "x.json" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_bad_arguments_exit_2():
+    assert run_main("no-such-file.json")[0] == 2
+    assert run_main()[0] == 2
+    assert run_main(str(ROOT / "test-booking-success.json"), "--bogus")[0] == 2
+    assert run_main(str(ROOT / "test-booking-success.json"), "--profile", "p")[0] == 2

@@ -1,0 +1,198 @@
+"""The whole saga through the real ASL and the real handlers on the embedded stack."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sagatools.report import Outcome, SagaReport
+from tests.conftest import RESOURCES, trip_request
+
+BOOK_ORDER = ["hotel", "flight", "car"]
+
+
+def compensations(report: SagaReport) -> list[str]:
+    """The compensations that completed, in saga-log order."""
+    return [
+        entry["step"] for entry in report.saga_log if entry["step"].startswith("cancel_") and entry["event"] == "END"
+    ]
+
+
+def expected_compensations(failed_at: str) -> list[str]:
+    """The failed step and every step before it, in reverse order."""
+    return [f"cancel_{r}" for r in reversed(BOOK_ORDER[: BOOK_ORDER.index(failed_at) + 1])]
+
+
+def assert_consistent(report: SagaReport) -> None:
+    """All three CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
+    stuck = {record["step"].removeprefix("cancel_") for record in report.needs_attention}
+    confirmed = {resource for resource, status in report.bookings.items() if status == "CONFIRMED"}
+    if report.outcome is Outcome.COMMITTED:
+        assert confirmed == set(BOOK_ORDER), report.bookings
+    else:
+        assert confirmed <= stuck, (report.bookings, stuck)
+    starts = [(e["step"], e["attempt"]) for e in report.saga_log if e["event"] == "START"]
+    ends = [(e["step"], e["attempt"]) for e in report.saga_log if e["event"] != "START"]
+    assert sorted(starts) == sorted(ends)
+    assert len(set(starts)) == len(starts), "an attempt was logged twice"
+
+
+def test_success_commits_all_three_in_four_transitions(run_saga):
+    report = run_saga(trip_request("t-ok"))
+    assert (report.status, report.outcome) == ("SUCCEEDED", Outcome.COMMITTED)
+    assert report.bookings == {"hotel": "CONFIRMED", "flight": "CONFIRMED", "car": "CONFIRMED"}
+    assert report.states == ["BookHotel", "BookFlight", "BookCar", "Booked"]
+    assert report.transitions == 4
+    assert [e["step"] for e in report.saga_log if e["event"] == "END"] == ["book_hotel", "book_flight", "book_car"]
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
+    report = run_saga(trip_request(f"t-refuse-{resource}", simulate={f"book_{resource}": "fail"}))
+    assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.ROLLED_BACK, "SagaRolledBack")
+    assert compensations(report) == expected_compensations(resource)
+    assert report.bookings[resource] == "CANCELLED"  # a tombstone: the refused booking was never written
+    assert_consistent(report)
+
+
+def test_refusal_at_the_car_step_takes_seven_transitions(run_saga):
+    report = run_saga(trip_request("t-seven", simulate={"book_car": "fail"}))
+    assert report.states == [
+        "BookHotel",
+        "BookFlight",
+        "BookCar",
+        "CancelCar",
+        "CancelFlight",
+        "CancelHotel",
+        "RolledBack",
+    ]
+    assert report.transitions == 7
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
+    report = run_saga(trip_request(f"t-crash-{resource}", simulate={f"book_{resource}": "crash_after_write"}))
+    assert report.outcome is Outcome.ROLLED_BACK
+    booked = [e for e in report.saga_log if e["step"] == f"book_{resource}" and e["event"] == "END"]
+    assert len(booked) == 1, "the crashed step committed its booking and was not retried"
+    assert report.bookings[resource] == "CANCELLED"
+    assert compensations(report) == expected_compensations(resource)
+    assert_consistent(report)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_transient_booking_error_recovers_forward(resource, run_saga):
+    report = run_saga(trip_request(f"t-blip-{resource}", simulate={f"book_{resource}": "transient:2"}))
+    assert report.outcome is Outcome.COMMITTED
+    attempts = [e["attempt"] for e in report.saga_log if e["step"] == f"book_{resource}" and e["event"] == "START"]
+    assert attempts == [1, 2, 3]
+    assert report.transitions == 4
+
+
+def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
+    report = run_saga(trip_request("t-waits", simulate={"book_hotel": "transient:2"}))
+    assert report.outcome is Outcome.COMMITTED
+    waits = stack.retry_clock.requested_waits
+    # IntervalSeconds 1, BackoffRate 2, FULL jitter: each wait is at most 1 s, then 2 s.
+    assert len(waits) == 2
+    assert 0 <= waits[0] <= 1
+    assert 0 <= waits[1] <= 2
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_transient_compensation_is_retried(resource, run_saga):
+    report = run_saga(
+        trip_request(f"t-cblip-{resource}", simulate={"book_car": "fail", f"cancel_{resource}": "transient:5"})
+    )
+    assert report.outcome is Outcome.ROLLED_BACK
+    attempts = [e["attempt"] for e in report.saga_log if e["step"] == f"cancel_{resource}" and e["event"] == "START"]
+    assert attempts == [1, 2, 3, 4, 5, 6]
+    assert compensations(report) == expected_compensations("car")
+    assert_consistent(report)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, run_saga, reader):
+    report = run_saga(trip_request(f"t-stuck-{resource}", simulate={"book_car": "fail", f"cancel_{resource}": "fail"}))
+    assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
+    assert [record["step"] for record in report.needs_attention] == [f"cancel_{resource}"]
+    # every other compensation ran, still in reverse order
+    assert compensations(report) == [s for s in expected_compensations("car") if s != f"cancel_{resource}"]
+    stuck_attempts = [e for e in report.saga_log if e["step"] == f"cancel_{resource}" and e["event"] == "FAILED"]
+    assert len(stuck_attempts) == 6  # the first attempt and 5 retries
+    others = [r for r in RESOURCES if r != resource]
+    assert all(report.bookings[r] == "CANCELLED" for r in others)
+
+
+def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
+    run_sagas(
+        trip_request("t-attn-1", simulate={"book_flight": "fail", "cancel_hotel": "fail"}),
+        trip_request("t-fine", simulate={"book_flight": "fail"}),
+    )
+    found = stack.dynamodb.query(
+        TableName=stack.settings.saga_log_table,
+        IndexName="attention-index",
+        KeyConditionExpression="attention = :open",
+        ExpressionAttributeValues={":open": {"S": "OPEN"}},
+    )["Items"]
+    assert [(item["trip_id"]["S"], item["step"]["S"]) for item in found] == [("t-attn-1", "cancel_hotel")]
+
+
+def test_invalid_request_fails_fast_without_compensation(stack, reader):
+    # The runner refuses invalid requests before starting; a direct StartExecution must be refused too.
+    request = trip_request("t-bad")
+    request["flight"]["to"] = request["flight"]["from"]
+    import json
+
+    from sagatools.report import execution_history, states_entered
+
+    arn = stack.stepfunctions.start_execution(
+        stateMachineArn=stack.state_machine_arn, name="t-bad", input=json.dumps(request)
+    )["executionArn"]
+    while (description := stack.stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        pass
+    assert (description["status"], description["error"]) == ("FAILED", "InvalidTripRequest")
+    assert "flight.to" in description["cause"]
+    assert states_entered(execution_history(stack.stepfunctions, arn)) == ["BookHotel", "RequestRefused"]
+    assert reader.log("t-bad") == []
+
+
+def test_same_trip_started_twice_books_once(run_sagas):
+    first, second = run_sagas(trip_request("t-dup"), trip_request("t-dup"))
+    assert first.execution_arn == second.execution_arn
+    assert second.reused_execution
+    assert [e["event"] for e in first.saga_log if e["step"] == "book_hotel"] == ["START", "END"]
+
+
+def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
+    (first,) = run_sagas(trip_request("t-again"))
+    (again,) = run_sagas(trip_request("t-again", simulate={"book_car": "fail"}))
+    assert again.execution_arn == first.execution_arn
+    assert again.reused_execution
+    assert again.outcome is Outcome.COMMITTED
+    assert again.saga_log == first.saga_log
+
+
+def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):
+    rng = random.Random(20261126)
+    modes = {
+        "book": ["fail", "crash_after_write", "transient:1", "transient:3"],
+        "cancel": ["transient:1", "transient:5", "fail"],
+    }
+    requests = []
+    for n in range(32):
+        simulate = {}
+        for step in ("book_hotel", "book_flight", "book_car", "cancel_hotel", "cancel_flight", "cancel_car"):
+            if rng.random() < 0.2:
+                simulate[step] = rng.choice(modes[step.split("_")[0]])
+        requests.append(trip_request(f"t-mix-{n:02d}", simulate=simulate))
+    reports = run_sagas(*requests)
+    assert len(reports) == 32
+    for report in reports:
+        assert report.outcome is not None, report.trip_id
+        assert_consistent(report)
+        if report.outcome is Outcome.COMMITTED:
+            assert set(report.bookings.values()) == {"CONFIRMED"}
+        if report.outcome is Outcome.NEEDS_ATTENTION:
+            assert report.needs_attention
