@@ -6,7 +6,9 @@
   imports the handler named in serverless.yml and calls it with a Lambda-like context, one at a time.
 - Retry waits: moto sleeps for real in its retrier; here they are recorded and skipped, so a failure
   scenario runs in milliseconds while the ASL keeps its real intervals.
-Both seams are moto internals (moto is pinned exactly); tests/test_moto_seams.py fails if one moves.
+- Transactions: moto's whole-table snapshot is replaced by an item-level undo (moto_transactions.py).
+- The definition is parsed once, and the interpreter's boto3 clients are reused (moto_speedups.py).
+These seams are moto internals (moto is pinned exactly); tests/test_moto_seams.py fails if one moves.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.settings import Settings
+from sagatools import moto_speedups, moto_transactions
 from sagatools.asl import STATE_MACHINE_SUFFIX, render_definition
 from sagatools.serverless_config import FunctionSpec, ServiceConfig, load_service_config
 
@@ -174,6 +177,8 @@ class EmbeddedStack:
             ),
         )
         self._replace(retrier_decl, "time", self.retry_clock)
+        for owner, name, replacement in moto_transactions.patches() + moto_speedups.patches():
+            self._replace(owner, name, replacement)
         # Powertools' log handler keeps the stream it was created with (stdout): point it at the sink.
         from saga.observability import logger
 

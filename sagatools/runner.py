@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_FILE_BYTES = 10 * 1024 * 1024
 LOG_DIR = Path(".runtest")
+# Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
+LIVE_PROGRESS_LIMIT = 8
 
 
 class UsageError(Exception):
@@ -153,25 +155,42 @@ class SagaRunner:
         return f"{prefix}:execution:{machine}:{name}"
 
     def _wait(self, trip_of: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """Poll until every execution has ended (or the timeout): one ListExecutions a round, not N calls."""
         deadline = time.monotonic() + self.timeout_seconds
         shown = dict.fromkeys(trip_of, 0)
         descriptions: dict[str, dict[str, Any]] = {}
         pending = set(trip_of)
-        while True:
+        while pending:
+            running = self._running()
             for arn in sorted(pending):
+                live = len(pending) <= LIVE_PROGRESS_LIMIT
+                if arn in running and not live:
+                    continue
+                # ListExecutions is eventually consistent on AWS: only DescribeExecution says it ended.
                 description = self.stepfunctions.describe_execution(executionArn=arn)
-                if self.on_state is not None:
+                ended = description["status"] != "RUNNING"
+                if self.on_state is not None and (live or ended):
                     shown[arn] = self._show_progress(trip_of[arn], arn, shown[arn])
-                if description["status"] != "RUNNING":
+                if ended:
                     descriptions[arn] = description
                     pending.discard(arn)
-            if not pending:
-                return descriptions
-            if time.monotonic() > deadline:
+            if pending and time.monotonic() > deadline:
                 for arn in pending:
                     descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
-                return descriptions
-            time.sleep(self.poll_seconds)
+                break
+            if pending:
+                time.sleep(self.poll_seconds)
+        return descriptions
+
+    def _running(self) -> set[str]:
+        running: set[str] = set()
+        request: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "statusFilter": "RUNNING"}
+        while True:
+            page = self.stepfunctions.list_executions(**request, maxResults=1000)
+            running.update(execution["executionArn"] for execution in page["executions"])
+            if not page.get("nextToken"):
+                return running
+            request["nextToken"] = page["nextToken"]
 
     def _show_progress(self, trip_id: str, arn: str, already_shown: int) -> int:
         assert self.on_state is not None

@@ -1,0 +1,89 @@
+"""Cheap, thread-safe rollback for moto's TransactWriteItems (used by the embedded stack only).
+
+moto 5.2.5 snapshots every table a transaction names with `copy.deepcopy` and, when the transaction
+is cancelled, puts the snapshots back. That costs time and memory proportional to the whole table on
+every transaction (a cancelled or not), and a write from another thread between snapshot and restore
+is lost. Here the snapshot is the table itself (no copy), and the transaction keeps its own undo
+record of just the items it names; every write to the backend goes through one lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+class _CopyWithoutTables:
+    """Stands in for the `copy` module inside moto.dynamodb.models: a Table 'copies' to itself."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _key(table: Table, operation: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
+    attributes = operation.get("Item") or operation.get("Key") or {}
+    if table.hash_key_attr not in attributes:
+        return None
+    range_attribute = table.range_key_attr
+    if range_attribute is not None and range_attribute not in attributes:
+        return None
+    range_key = DynamoType(attributes[range_attribute]) if range_attribute else None
+    return DynamoType(attributes[table.hash_key_attr]), range_key
+
+
+def _restore(table: Table, hash_key: DynamoType, range_key: DynamoType | None, saved: Item | None) -> None:
+    if saved is None:
+        table.delete_item(hash_key, range_key)
+    elif range_key is not None:
+        table.items[hash_key][range_key] = saved
+    else:
+        table.items[hash_key] = saved  # type: ignore[assignment]
+
+
+def _with_item_undo(transact: Callable[..., Any]) -> Callable[..., Any]:
+    def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
+        undo = []
+        for entry in transact_items:
+            operation = next(iter(entry.values()))
+            table = backend.tables.get(operation.get("TableName"))
+            key = _key(table, operation) if table is not None else None
+            if table is not None and key is not None:
+                undo.append((table, *key, copy.deepcopy(table.get_item(*key))))
+        try:
+            return transact(backend, transact_items)
+        except Exception:
+            for table, hash_key, range_key, saved in reversed(undo):
+                _restore(table, hash_key, range_key, saved)
+            raise
+
+    return transact_write_items
+
+
+def _locked(write: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
+    def locked_write(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return write(*args, **kwargs)
+
+    return locked_write
+
+
+def patches() -> list[tuple[object, str, object]]:
+    """(owner, attribute, replacement) triples for the embedded stack to apply and undo."""
+    lock = threading.RLock()
+    replacements: list[tuple[object, str, object]] = [(dynamodb_models, "copy", _CopyWithoutTables())]
+    for name in _WRITES:
+        write = getattr(DynamoDBBackend, name)
+        if name == "transact_write_items":
+            write = _with_item_undo(write)
+        replacements.append((DynamoDBBackend, name, _locked(write, lock)))
+    return replacements
