@@ -16,7 +16,8 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVERLESS_YML = PROJECT_ROOT / "serverless.yml"
 
-_VARIABLE = re.compile(r"\$\{([^${}]+)\}")
+# Serverless variables only: `${AWS::Region}` and other CloudFormation `!Sub` references pass through.
+_VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+)\}")
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
