@@ -1,29 +1,108 @@
 #!/usr/bin/env bash
 # One command per job, the same on a workstation and in CI.
-#   ./build.sh test     lint (ruff) and the whole test suite; creates .venv on first use
-#   ./build.sh lint     ruff only
+#   ./build.sh test                              lint, offline template checks, the whole test suite
+#   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
+#   ./build.sh remove [STAGE [REGION [PROFILE]]] the state machine, then the stack
+#   ./build.sh package                           package every stage's templates offline (build/package/)
+#   ./build.sh lint                              ruff only
+# Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
+# AWS_PROFILE, else the default credentials chain.
 set -euo pipefail
 cd "$(dirname "$0")"
-usage() { echo "usage: ./build.sh test|lint" >&2; exit 2; }
+usage() {
+  echo "usage: ./build.sh test | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package | lint" >&2
+  exit 2
+}
 [ $# -ge 1 ] || usage
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
+PACKAGED_STAGES=(dev prod)
 
 lint() {
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
 }
 
-case "$1" in
+node_tools() {
+  # The pinned Serverless CLI (osls) and asl-validator, from package-lock.json.
+  local stamp=node_modules/.installed-lock
+  if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+    echo "Installing the pinned node tools (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json "$stamp"
+  fi
+}
+
+package_templates() {
+  # Offline, with no AWS credentials at all: what would be deployed must build without an account.
+  for stage in "${PACKAGED_STAGES[@]}"; do
+    rm -rf "build/package/$stage"
+    env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+      AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SLS_TELEMETRY_DISABLED=1 \
+      npx --no-install osls package --stage "$stage" --region us-west-2 --package "build/package/$stage" >/dev/null
+    echo "packaged stage $stage -> build/package/$stage"
+  done
+}
+
+check_templates() {
+  # W3005 (a DependsOn that a GetAtt already implies) is how the Serverless CLI writes every function.
+  for stage in "${PACKAGED_STAGES[@]}"; do
+    .venv/bin/cfn-lint --ignore-checks W3005 -- "build/package/$stage/cloudformation-template-update-stack.json"
+    echo "cfn-lint: stage $stage template clean"
+  done
+  npx --no-install asl-validator --silent --json-path statemachine/booking-saga.asl.json
+  # URI: the Resource fields are ${...} placeholders until deploy time.
+  .venv/bin/statelint --ignore=URI statemachine/booking-saga.asl.json
+  echo "asl-validator and statelint: statemachine/booking-saga.asl.json valid"
+}
+
+stage_args() {
+  [ $# -le 3 ] || usage
+  STAGE_ARGS=("$@")
+}
+
+command="$1"
+shift
+case "$command" in
   test)
     ensure_venv requirements-dev.txt
+    node_tools
     lint
-    shift
+    package_templates
+    check_templates
     .venv/bin/python -m pytest "$@"
+    ;;
+  package)
+    ensure_venv requirements-dev.txt
+    node_tools
+    package_templates
     ;;
   lint)
     ensure_venv requirements-dev.txt
     lint
+    ;;
+  deploy)
+    stage_args "$@"
+    ensure_venv requirements.txt
+    node_tools
+    read -r stage region profile < <(.venv/bin/python -m sagatools.stage_args "${STAGE_ARGS[@]}")
+    echo "Deploying stage $stage to $region (profile: $profile; - means the default credentials chain)"
+    profile_flag=()
+    [ "$profile" = "-" ] || profile_flag=(--aws-profile "$profile")
+    npx --no-install osls deploy --stage "$stage" --region "$region" "${profile_flag[@]}"
+    ./deploy-stepfunc.sh "${STAGE_ARGS[@]}"
+    .venv/bin/python -m sagatools.deploy describe "${STAGE_ARGS[@]}"
+    ;;
+  remove)
+    stage_args "$@"
+    ensure_venv requirements.txt
+    node_tools
+    read -r stage region profile < <(.venv/bin/python -m sagatools.stage_args "${STAGE_ARGS[@]}")
+    echo "Removing stage $stage from $region (profile: $profile; - means the default credentials chain)"
+    .venv/bin/python -m sagatools.deploy remove-stepfunctions "${STAGE_ARGS[@]}"
+    profile_flag=()
+    [ "$profile" = "-" ] || profile_flag=(--aws-profile "$profile")
+    npx --no-install osls remove --stage "$stage" --region "$region" "${profile_flag[@]}"
     ;;
   *) usage ;;
 esac

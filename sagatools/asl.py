@@ -19,12 +19,9 @@ def placeholders(text: str) -> set[str]:
 
 
 def render_definition(substitutions: dict[str, str], path: Path = ASL_PATH) -> str:
-    """The ASL with every placeholder filled in; a placeholder without a value is an error."""
-    text = path.read_text()
-    missing = placeholders(text) - substitutions.keys()
-    if missing:
-        raise ValueError(f"{path.name}: no value for {', '.join(sorted(missing))}")
-    return _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], text)
+    """The ASL with its placeholders filled in; one without a value is left as it is (and reported
+    by `placeholders` on the result)."""
+    return _PLACEHOLDER.sub(lambda match: substitutions.get(match.group(1), match.group(0)), path.read_text())
 
 
 def load_definition(path: Path = ASL_PATH) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.settings import Settings
 from sagatools import moto_speedups, moto_transactions
-from sagatools.asl import STATE_MACHINE_SUFFIX, render_definition
+from sagatools.asl import STATE_MACHINE_SUFFIX, placeholders, render_definition
 from sagatools.serverless_config import FunctionSpec, ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
@@ -150,7 +150,10 @@ class VirtualRetryClock:
 class EmbeddedStack:
     """A context manager: inside it, boto3 talks to the embedded stack."""
 
-    def __init__(self, stage: str = "local", log_sink: IO[str] | None = None) -> None:
+    def __init__(
+        self, stage: str = "local", log_sink: IO[str] | None = None, create_state_machine: bool = True
+    ) -> None:
+        self._create_state_machine = create_state_machine
         self.config: ServiceConfig = load_service_config(stage)
         self.retry_clock = VirtualRetryClock()
         self.lambdas = InProcessLambda(list(self.config.functions.values()), log_sink or io.StringIO())
@@ -185,12 +188,13 @@ class EmbeddedStack:
         self._replace(logger.registered_handler, "stream", self.lambdas.log_sink)
         for properties in self.config.tables.values():
             self.dynamodb.create_table(**{k: v for k, v in properties.items() if k in _TABLE_PROPERTIES})
-        self.state_machine_arn = self.stepfunctions.create_state_machine(
-            name=f"{self.config.service}-{self.config.stage}-{STATE_MACHINE_SUFFIX}",
-            definition=render_definition(self.substitutions),
-            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.config.service}-{self.config.stage}-saga",
-            type="STANDARD",
-        )["stateMachineArn"]
+        if self._create_state_machine:
+            self.state_machine_arn = self.stepfunctions.create_state_machine(
+                name=self.state_machine_name,
+                definition=self.definition,
+                roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.config.service}-{self.config.stage}-saga",
+                type="STANDARD",
+            )["stateMachineArn"]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -211,6 +215,17 @@ class EmbeddedStack:
         return values
 
     @property
+    def state_machine_name(self) -> str:
+        return f"{self.config.service}-{self.config.stage}-{STATE_MACHINE_SUFFIX}"
+
+    @property
+    def definition(self) -> str:
+        definition = render_definition(self.substitutions)
+        if missing := placeholders(definition):
+            raise ValueError(f"the embedded stack has no value for {', '.join(sorted(missing))}")
+        return definition
+
+    @property
     def settings(self) -> Settings:
         """The handlers' settings as the embedded stack sets them (for reading the tables back)."""
         environment = {**self.config.environment, **_LOCAL_ENVIRONMENT}
@@ -221,6 +236,9 @@ class EmbeddedStack:
             saga_log_table=environment["SAGA_LOG_TABLE"],
             fault_injection=environment["FAULT_INJECTION"] == "true",
         )
+
+    def session_client(self, service: str) -> BaseClient:
+        return boto3.client(service, region_name=REGION)
 
     @property
     def stepfunctions(self) -> BaseClient:

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from saga.errors import InvalidTripRequest
 from saga.models import TripRequest, parse_trip_request
 from sagatools.history import StateRun, StateStatus, state_runs
 from sagatools.render import HumanOutput
 from sagatools.report import Outcome, SagaReport, TripReader, build_report, execution_history, to_json
+from sagatools.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -35,6 +36,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 LOG_DIR = Path(".runtest")
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
 LIVE_PROGRESS_LIMIT = 8
+AWS_POLL_SECONDS = 1.0
 
 
 class UsageError(Exception):
@@ -232,11 +234,17 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     try:
         if args.stage is None and (args.region or args.profile):
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
+        if args.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
         trips = load_trip_files(args.files)
-        if args.stage is not None:
-            raise UsageError("AWS mode (--stage) is not available yet: it arrives with the deployment issue")
-        reports = run_embedded(trips, None if args.json else HumanOutput(out), args.logs, args.timeout, err)
-    except UsageError as error:
+        human = None if args.json else HumanOutput(out)
+        if args.stage is None:
+            reports = run_embedded(trips, human, args.logs, args.timeout, err)
+        else:
+            stage = Stage.choose(args.stage, args.region, args.profile)
+            print(f"runtest: running on {stage.describe()}", file=err)
+            reports = run_on_stage(trips, stage, human, args.timeout)
+    except (UsageError, StageError) as error:
         print("\n".join(f"runtest: {line}" for line in str(error).splitlines()), file=err)
         return EXIT_USAGE
     if args.json:
@@ -267,6 +275,36 @@ def run_embedded(
             on_state=human.state_completed if human else None,
         )
         return runner.run(trips)
+
+
+def run_on_stage(trips: list[TripFile], stage: Stage, human: HumanOutput | None, timeout: float) -> list[SagaReport]:
+    """The same runner against a deployed stage: its state machine and its tables, from the stack outputs."""
+    outputs = stage.outputs()
+    settings = settings_from_outputs(outputs)
+    if not settings.fault_injection and (refused := [trip.path for trip in trips if trip.request.simulate]):
+        raise UsageError(f"fault injection is off on stage {stage.name}; remove `simulate` from {', '.join(refused)}")
+    arn = state_machine_arn(outputs, stage.region)
+    stepfunctions = stage.client("stepfunctions")
+    try:
+        stepfunctions.describe_state_machine(stateMachineArn=arn)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "StateMachineDoesNotExist":
+            raise StageError(
+                f"The state machine of stage {stage.name} is not deployed: run ./deploy-stepfunc.sh "
+                f"{stage.name} {stage.region}."
+            ) from None
+        raise StageError(explain(error, stage)) from None
+    except BotoCoreError as error:
+        raise StageError(explain(error, stage)) from None
+    runner = SagaRunner(
+        stepfunctions,
+        arn,
+        TripReader(settings, stage.client("dynamodb")),
+        poll_seconds=AWS_POLL_SECONDS,
+        timeout_seconds=timeout,
+        on_state=human.state_completed if human else None,
+    )
+    return runner.run(trips)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,168 @@
+"""deploy-stepfunc.sh: create or update a stage's state machine from the ASL and the stack's outputs.
+
+    python -m sagatools.deploy stepfunctions [STAGE [REGION [PROFILE]]] [--dry-run]
+    python -m sagatools.deploy remove-stepfunctions [STAGE [REGION [PROFILE]]]
+    python -m sagatools.deploy describe [STAGE [REGION [PROFILE]]]
+
+The ASL's `${…}` placeholders are named like the stack's outputs (BookHotelFunctionArn,
+SagaLogTableName, …), so nothing is edited by hand and a second run updates what the first created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sagatools.asl import placeholders, reachable_states, render_definition, successors
+from sagatools.serverless_config import load_service_config
+from sagatools.stage import Stage, StageError, explain, state_machine_arn
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def check_definition(definition: str) -> list[str]:
+    """Problems in a rendered definition: leftover placeholders, dangling Next, unreachable states."""
+    problems = [f"placeholder ${{{name}}} has no value" for name in sorted(placeholders(definition))]
+    try:
+        parsed = json.loads(definition)
+    except json.JSONDecodeError as error:
+        return [*problems, f"not valid JSON: {error}"]
+    states = parsed.get("States", {})
+    for name, state in states.items():
+        problems += [
+            f"{name} hands over to {target}, which does not exist"
+            for target in successors(state)
+            if target not in states
+        ]
+    problems += [f"{name} can never be entered" for name in sorted(set(states) - reachable_states(parsed))]
+    return problems
+
+
+def _configuration(outputs: dict[str, str]) -> dict[str, Any]:
+    return {
+        "roleArn": outputs["StateMachineRoleArn"],
+        "loggingConfiguration": {
+            "level": "ALL",
+            "includeExecutionData": True,
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": outputs["StateMachineLogGroupArn"]}}],
+        },
+        "tracingConfiguration": {"enabled": True},
+    }
+
+
+def deploy_state_machine(stage: Stage, out: TextIO) -> str:
+    """Create the stage's state machine, or update it if it exists; returns its ARN."""
+    outputs = stage.outputs()
+    definition = render_definition(outputs)
+    problems = check_definition(definition)
+    if problems:
+        raise StageError("The rendered definition is not deployable: " + "; ".join(problems))
+    arn = state_machine_arn(outputs, stage.region)
+    client = stage.client("stepfunctions")
+    try:
+        try:
+            client.describe_state_machine(stateMachineArn=arn)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "StateMachineDoesNotExist":
+                raise
+            client.create_state_machine(
+                name=outputs["StateMachineName"],
+                definition=definition,
+                type="STANDARD",
+                tags=[{"key": "stage", "value": stage.name}],
+                **_configuration(outputs),
+            )
+            print(f"Created state machine {arn}", file=out)
+        else:
+            client.update_state_machine(stateMachineArn=arn, definition=definition, **_configuration(outputs))
+            print(f"Updated state machine {arn}", file=out)
+    except (BotoCoreError, ClientError) as error:
+        raise StageError(explain(error, stage)) from None
+    return arn
+
+
+def remove_state_machine(stage: Stage, out: TextIO) -> None:
+    try:
+        outputs = stage.outputs()
+    except StageError as error:
+        print(f"Nothing to remove: {error}", file=out)
+        return
+    arn = state_machine_arn(outputs, stage.region)
+    try:
+        stage.client("stepfunctions").delete_state_machine(stateMachineArn=arn)
+    except (BotoCoreError, ClientError) as error:
+        raise StageError(explain(error, stage)) from None
+    print(f"Deleted state machine {arn}", file=out)
+
+
+def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
+    """Print the rendered definition and check it, deploying nothing (no stack needed)."""
+    try:
+        outputs = stage.outputs()
+        source = f"the outputs of stack {stage.stack_name}"
+    except StageError as error:
+        outputs = _assumed_outputs(stage)
+        source = f"ARNs assumed from serverless.yml and account 000000000000 ({error})"
+    definition = render_definition(outputs)
+    print(definition, file=out)
+    problems = check_definition(definition)
+    print(f"Rendered with {source}.", file=err)
+    for problem in problems:
+        print(f"deploy-stepfunc: {problem}", file=err)
+    if not problems:
+        print("The definition is complete and every state is reachable; nothing was deployed.", file=err)
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _assumed_outputs(stage: Stage) -> dict[str, str]:
+    config = load_service_config(stage.name)
+    prefix = f"arn:aws:lambda:{stage.region}:000000000000:function:"
+    outputs = {spec.arn_placeholder: prefix + spec.name for spec in config.functions.values()}
+    outputs["SagaLogTableName"] = config.environment["SAGA_LOG_TABLE"]
+    return outputs
+
+
+def describe(stage: Stage, out: TextIO) -> None:
+    outputs = stage.outputs()
+    print(f"Stage {stage.name} in {stage.region}:", file=out)
+    print(f"  state machine  {state_machine_arn(outputs, stage.region)}", file=out)
+    for key in ("HotelTableName", "FlightTableName", "CarTableName", "SagaLogTableName"):
+        print(f"  {key.removesuffix('Name'):<14} {outputs.get(key)}", file=out)
+    print(f"  fault injection {'on' if outputs.get('FaultInjection') == 'true' else 'off'}", file=out)
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    parser = argparse.ArgumentParser(prog="deploy-stepfunc.sh")
+    parser.add_argument("command", choices=["stepfunctions", "remove-stepfunctions", "describe"])
+    parser.add_argument("stage", nargs="?")
+    parser.add_argument("region", nargs="?")
+    parser.add_argument("profile", nargs="?")
+    parser.add_argument("--dry-run", action="store_true", help="print and check the definition, deploy nothing")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
+    stage = Stage.choose(args.stage, args.region, args.profile)
+    print(f"Using {stage.describe()}.", file=err)
+    try:
+        if args.command == "stepfunctions":
+            if args.dry_run:
+                return dry_run(stage, out, err)
+            deploy_state_machine(stage, out)
+        elif args.command == "remove-stepfunctions":
+            remove_state_machine(stage, out)
+        else:
+            describe(stage, out)
+    except StageError as error:
+        print(f"deploy-stepfunc: {error}", file=err)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""A deployed stage: which one, how to reach it, and what its CloudFormation stack says.
+
+Every failure to reach a stage becomes a StageError whose message is one sentence for the user.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+    TokenRetrievalError,
+)
+
+from saga.settings import Settings
+from sagatools.serverless_config import load_service_config
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+DEFAULT_STAGE = "dev"
+DEFAULT_REGION = "us-west-2"
+
+
+class StageError(Exception):
+    """The stage cannot be reached or is not deployed; the message says what to do, in one sentence."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    region: str
+    profile: str | None
+
+    @classmethod
+    def choose(cls, stage: str | None, region: str | None, profile: str | None) -> Stage:
+        """Arguments first, then AWS_REGION / AWS_DEFAULT_REGION / AWS_PROFILE, then the defaults."""
+        return cls(
+            name=stage or DEFAULT_STAGE,
+            region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            profile=profile or os.environ.get("AWS_PROFILE") or None,
+        )
+
+    def describe(self) -> str:
+        credentials = f"profile {self.profile}" if self.profile else "the default credentials chain"
+        return f"stage {self.name}, region {self.region}, {credentials}"
+
+    @property
+    def stack_name(self) -> str:
+        return f"{load_service_config(self.name).service}-{self.name}"
+
+    def session(self) -> boto3.Session:
+        try:
+            return boto3.Session(profile_name=self.profile, region_name=self.region)
+        except ProfileNotFound:
+            raise StageError(f"AWS profile {self.profile!r} is not configured (see ~/.aws/config).") from None
+
+    def client(self, service: str) -> BaseClient:
+        return self.session().client(service)
+
+    def outputs(self) -> dict[str, str]:
+        """The outputs of the stage's Serverless stack."""
+        try:
+            stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
+        except ClientError as error:
+            message = error.response["Error"].get("Message", "")
+            if "does not exist" in message:
+                raise StageError(
+                    f"Stack {self.stack_name} is not deployed in {self.region}: "
+                    f"run ./build.sh deploy {self.name} {self.region}{' ' + self.profile if self.profile else ''}."
+                ) from None
+            raise StageError(f"CloudFormation refused to describe {self.stack_name}: {message}") from None
+        except BotoCoreError as error:
+            raise StageError(explain(error, self)) from None
+        return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+
+
+def explain(error: Exception, stage: Stage) -> str:
+    if isinstance(error, NoCredentialsError | TokenRetrievalError):
+        return f"No AWS credentials found for {stage.describe()}: set AWS_PROFILE or pass a profile."
+    if isinstance(error, EndpointConnectionError | NoRegionError):
+        return f"Cannot reach AWS in region {stage.region!r}: check the region name and the network."
+    if isinstance(error, ProfileNotFound):
+        return f"AWS profile {stage.profile!r} is not configured (see ~/.aws/config)."
+    if isinstance(error, ClientError):
+        return f"AWS refused the call: {error.response['Error'].get('Message', error)}"
+    return f"AWS call failed: {error}"
+
+
+def settings_from_outputs(outputs: dict[str, str]) -> Settings:
+    """The handlers' settings as deployed, read back from the stack (to read the stage's tables)."""
+    try:
+        return Settings(
+            hotel_table=outputs["HotelTableName"],
+            flight_table=outputs["FlightTableName"],
+            car_table=outputs["CarTableName"],
+            saga_log_table=outputs["SagaLogTableName"],
+            fault_injection=outputs.get("FaultInjection") == "true",
+        )
+    except KeyError as missing:
+        raise StageError(f"The stack has no {missing} output: redeploy it with ./build.sh deploy.") from None
+
+
+def state_machine_arn(outputs: dict[str, str], region: str) -> str:
+    """Built from the role's account and partition, so no account id is ever written by hand."""
+    try:
+        _, partition, _, _, account, _ = outputs["StateMachineRoleArn"].split(":", 5)
+        name = outputs["StateMachineName"]
+    except (KeyError, ValueError):
+        raise StageError("The stack has no StateMachineRoleArn/StateMachineName output: redeploy it.") from None
+    return f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"

@@ -1,0 +1,131 @@
+"""The AWS path against moto: deploy-stepfunc on a stack's outputs, then the AWS-mode runner on it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from sagatools import deploy, runner
+from sagatools.embedded import ACCOUNT_ID, REGION, EmbeddedStack
+from tests.conftest import ROOT, trip_request
+
+
+def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str, str]:
+    """The stage's CloudFormation stack in moto, with the outputs deploy-stepfunc and the runner read."""
+    outputs = {
+        **stack.substitutions,
+        "HotelTableName": stack.settings.hotel_table,
+        "FlightTableName": stack.settings.flight_table,
+        "CarTableName": stack.settings.car_table,
+        "StateMachineName": stack.state_machine_name,
+        "StateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-local-saga-state-machine",
+        "FaultInjection": "true" if fault_injection else "false",
+    }
+    template = {
+        "Resources": {
+            "SagaStateMachineLogGroup": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": "/aws/vendedlogs/states/lambda-saga-pattern-local-booking-saga"},
+            }
+        },
+        "Outputs": {
+            **{key: {"Value": value} for key, value in outputs.items()},
+            "StateMachineLogGroupArn": {"Value": {"Fn::GetAtt": ["SagaStateMachineLogGroup", "Arn"]}},
+        },
+    }
+    cloudformation = stack.session_client("cloudformation")
+    cloudformation.create_stack(StackName="lambda-saga-pattern-local", TemplateBody=json.dumps(template))
+    return outputs
+
+
+@pytest.fixture
+def stage_stack():
+    with EmbeddedStack(create_state_machine=False) as stack:
+        yield stack
+
+
+def run_deploy(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return deploy.main(list(args), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def run_runtest(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return runner.main(list(args), stdout=out, stderr=err), out.getvalue(), err.getvalue()
+
+
+def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(stage_stack):
+    outputs = create_stack(stage_stack)
+    code, out, err = run_deploy("stepfunctions", "local", REGION)
+    assert code == 0, err
+    assert out.startswith("Created state machine")
+    assert "Using stage local, region us-east-1" in err
+
+    client = stage_stack.stepfunctions
+    (machine,) = client.list_state_machines()["stateMachines"]
+    described = client.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+    assert described["name"] == outputs["StateMachineName"]
+    assert described["type"] == "STANDARD"
+    assert described["loggingConfiguration"]["level"] == "ALL"
+    assert described["loggingConfiguration"]["includeExecutionData"] is True
+    assert described["tracingConfiguration"] == {"enabled": True}
+    assert outputs["BookHotelFunctionArn"] in described["definition"]
+    assert "${" not in described["definition"]
+
+    code, out, _ = run_deploy("stepfunctions", "local", REGION)
+    assert (code, out.split()[0]) == (0, "Updated")
+    assert len(client.list_state_machines()["stateMachines"]) == 1
+
+
+def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
+    create_stack(stage_stack)
+    assert run_deploy("stepfunctions", "local", REGION)[0] == 0
+    code, out, err = run_runtest(str(ROOT / "test-booking-fail.json"), "--stage", "local", "--region", REGION, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["outcome"] == "ROLLED_BACK"
+    assert result["bookings"] == {"hotel": "CANCELLED", "flight": "CANCELLED", "car": "CANCELLED"}
+    assert result["transitions"] == 7
+
+
+def test_runner_refuses_simulate_where_fault_injection_is_off(stage_stack, tmp_path):
+    create_stack(stage_stack, fault_injection=False)
+    assert run_deploy("stepfunctions", "local", REGION)[0] == 0
+    path = tmp_path / "faulty.json"
+    path.write_text(json.dumps(trip_request("t-prod", simulate={"book_car": "fail"})))
+    code, out, err = run_runtest(str(path), "--stage", "local", "--region", REGION, "--json")
+    assert (code, out) == (2, "")
+    assert "fault injection is off" in err
+
+
+def test_missing_stack_and_missing_state_machine_are_one_sentence_each(stage_stack):
+    code, _, err = run_deploy("stepfunctions", "nosuchstage", REGION)
+    assert code == 1
+    assert "Stack lambda-saga-pattern-nosuchstage is not deployed in us-east-1" in err
+    assert "Traceback" not in err
+
+    create_stack(stage_stack)
+    code, _, err = run_runtest(str(ROOT / "test-booking-success.json"), "--stage", "local", "--region", REGION)
+    assert code == 2
+    assert "state machine of stage local is not deployed" in err
+
+
+def test_remove_deletes_the_state_machine(stage_stack):
+    create_stack(stage_stack)
+    run_deploy("stepfunctions", "local", REGION)
+    code, out, _ = run_deploy("remove-stepfunctions", "local", REGION)
+    assert code == 0
+    assert out.startswith("Deleted state machine")
+    assert stage_stack.stepfunctions.list_state_machines()["stateMachines"] == []
+
+
+def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
+    create_stack(stage_stack)
+    code, out, err = run_deploy("stepfunctions", "local", REGION, "--dry-run")
+    assert code == 0, err
+    definition = json.loads(out)
+    assert definition["StartAt"] == "BookHotel"
+    assert "${" not in out
+    assert stage_stack.stepfunctions.list_state_machines()["stateMachines"] == []
