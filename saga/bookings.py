@@ -135,3 +135,23 @@ class BookingRepository:
         if booking is None:
             raise DataAccessError(f"{self.resource.value} booking of {trip_id} failed its condition but is absent")
         return booking.model_dump()
+
+
+def get_bookings(
+    client: BaseClient, repositories: list[BookingRepository], trip_id: str
+) -> dict[Resource, Booking | None]:
+    """A trip's booking in each repository's table, in one BatchGetItem (strongly consistent)."""
+    tables = {repository.table: repository.resource for repository in repositories}
+    key = {"Keys": [{"trip_id": {"S": trip_id}}], "ConsistentRead": True}
+    pending: dict[str, Any] = dict.fromkeys(tables, key)
+    found: dict[Resource, Booking | None] = dict.fromkeys(tables.values())
+    try:
+        while pending:
+            reply = client.batch_get_item(RequestItems=pending)
+            for table, items in reply["Responses"].items():
+                for item in items:
+                    found[tables[table]] = Booking.model_validate(from_attributes(item))
+            pending = reply.get("UnprocessedKeys") or {}
+    except ClientError as error:
+        raise DataAccessError(f"reading bookings of {trip_id}: {error}") from error
+    return found

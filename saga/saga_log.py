@@ -81,17 +81,24 @@ class SagaLog:
         self._client.put_item(**self.put_request(entry))
 
     def entries(self, trip_id: str) -> list[LogEntry]:
-        return [LogEntry.model_validate(item) for item in self._query(trip_id, LOG_PREFIX)]
+        return self.read(trip_id)[0]
 
     def attention(self, trip_id: str) -> list[AttentionRecord]:
-        return [AttentionRecord.model_validate(item) for item in self._query(trip_id, ATTENTION_PREFIX)]
+        return self.read(trip_id)[1]
 
-    def _query(self, trip_id: str, prefix: str) -> list[dict[str, Any]]:
+    def read(self, trip_id: str) -> tuple[list[LogEntry], list[AttentionRecord]]:
+        """The trip's log entries in write order, and its attention records, in one Query."""
+        items = self._query(trip_id)
+        entries = [LogEntry.model_validate(item) for item in items if item["sk"].startswith(LOG_PREFIX)]
+        attention = [AttentionRecord.model_validate(item) for item in items if item["sk"].startswith(ATTENTION_PREFIX)]
+        return entries, attention
+
+    def _query(self, trip_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         request: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "trip_id = :trip AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":trip": {"S": trip_id}, ":prefix": {"S": prefix}},
+            "KeyConditionExpression": "trip_id = :trip",
+            "ExpressionAttributeValues": {":trip": {"S": trip_id}},
             "ConsistentRead": True,
         }
         while True:

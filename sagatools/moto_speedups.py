@@ -1,9 +1,11 @@
-"""Two costs of moto's Step Functions interpreter that the embedded stack removes.
+"""Costs of moto that the embedded stack removes, none of which changes what an API call answers.
 
 - Every execution re-parses the definition with ANTLR (~30 ms for ours): parse once per definition.
   The parsed program holds no per-execution state (that lives in each execution's Environment).
 - Every Lambda task and DynamoDB task builds a new boto3 client (~5 ms): build one per region and
   service. moto answers every client with the same fake credentials, so nothing else differs.
+- A DynamoDB Query on a table's key sorts and scans every item of the table (a batch of 200 trips
+  spent most of its time there): here the query of one partition looks at that partition only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from moto.dynamodb.models.table import Table
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -45,10 +48,41 @@ def _shared_client(region: str, service: str, state_credentials: Any = None) -> 
     return _client(region, service)
 
 
+_partition_hint = threading.local()
+_original_query = Table.query
+_original_all_items = Table.all_items
+
+
+def _query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    # Positional as DynamoDBBackend.query passes them: index_name is the 8th argument of Table.query.
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name is not None or hash_key is None:
+        return _original_query(table, hash_key, *args, **kwargs)
+    _partition_hint.key = (table, hash_key)
+    try:
+        return _original_query(table, hash_key, *args, **kwargs)
+    finally:
+        _partition_hint.key = None
+
+
+def _all_items(table: Table) -> list[Any]:
+    hint = getattr(_partition_hint, "key", None)
+    if hint is None or hint[0] is not table:
+        return _original_all_items(table)
+    partition = table.items.get(hint[1])
+    if partition is None:
+        return []
+    if not table.range_key_attr:
+        return [partition]
+    return sorted(partition.values(), key=lambda item: item.range_key)
+
+
 def patches() -> list[tuple[object, str, object]]:
     """(owner, attribute, replacement) triples for the embedded stack to apply and undo."""
     _client.cache_clear()  # clients belong to one mock session
     return [
+        (Table, "query", _query),
+        (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", _ParsedOnce()),
         (lambda_eval_utils, "boto_client_for", _shared_client),
         (state_task_service_dynamodb, "boto_client_for", _shared_client),

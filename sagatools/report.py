@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from saga.bookings import BookingRepository
+from saga.bookings import BookingRepository, get_bookings
 from saga.models import Resource
-from saga.saga_log import AttentionRecord, LogEntry, SagaLog
+from saga.saga_log import LogEntry, SagaLog
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -81,6 +81,7 @@ class TripReader:
     """Reads a trip's bookings and saga log from the stage's tables."""
 
     def __init__(self, settings: Settings, dynamodb: BaseClient) -> None:
+        self.dynamodb = dynamodb
         self.saga_log = SagaLog(settings.saga_log_table, dynamodb)
         self.repositories = [
             BookingRepository(resource, settings.bookings_table(resource), self.saga_log, dynamodb)
@@ -88,14 +89,11 @@ class TripReader:
         ]
 
     def bookings(self, trip_id: str) -> dict[str, str | None]:
-        found = {repository.resource.value: repository.get(trip_id) for repository in self.repositories}
-        return {resource: booking.status.value if booking else None for resource, booking in found.items()}
+        found = get_bookings(self.dynamodb, self.repositories, trip_id)
+        return {resource.value: booking.status.value if booking else None for resource, booking in found.items()}
 
     def log(self, trip_id: str) -> list[LogEntry]:
         return self.saga_log.entries(trip_id)
-
-    def attention(self, trip_id: str) -> list[AttentionRecord]:
-        return self.saga_log.attention(trip_id)
 
 
 def build_report(
@@ -106,6 +104,7 @@ def build_report(
     reader: TripReader,
     reused: bool,
 ) -> SagaReport:
+    log, attention = reader.saga_log.read(trip_id)
     status = description["status"]
     error = description.get("error")
     started, stopped = description.get("startDate"), description.get("stopDate")
@@ -119,10 +118,8 @@ def build_report(
         error=error,
         cause=description.get("cause"),
         bookings=reader.bookings(trip_id),
-        saga_log=[
-            entry.model_dump(mode="json", exclude_none=True, exclude={"trip_id"}) for entry in reader.log(trip_id)
-        ],
-        needs_attention=[record.model_dump(mode="json", exclude={"trip_id"}) for record in reader.attention(trip_id)],
+        saga_log=[entry.model_dump(mode="json", exclude_none=True, exclude={"trip_id"}) for entry in log],
+        needs_attention=[record.model_dump(mode="json", exclude={"trip_id"}) for record in attention],
         states=states,
         transitions=len(states),
         duration_ms=_milliseconds(started, stopped),
