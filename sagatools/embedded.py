@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import queue
 import threading
 import time
 import traceback
@@ -55,6 +56,10 @@ _FAKE_CREDENTIALS = {
 # Local-only settings on top of serverless.yml's: fault injection is always on here, and there is no
 # X-Ray daemon to send traces to.
 _LOCAL_ENVIRONMENT = {"FAULT_INJECTION": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
+# moto times a Task by the wall clock, and here that includes the time an invocation waits for the
+# one-at-a-time dispatcher behind every other execution's: in a 200-trip batch that queue, not the
+# handler, reached the ASL's 30 s and sent sagas down the timeout path. Locally, tasks get 10x.
+TIMEOUT_SCALE = 10
 # CloudFormation table properties that CreateTable does not take.
 _TABLE_PROPERTIES = {"TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"}
 
@@ -81,45 +86,77 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@dataclass
+class _Invocation:
+    spec: FunctionSpec
+    event: dict[str, Any]
+    response_headers: dict[str, str]
+    done: threading.Event = field(default_factory=threading.Event)
+    payload: bytes = b""
+
+
 class InProcessLambda:
     """Runs the real handler of an invoked function in this process, one invocation at a time.
 
-    One at a time because Powertools keeps the correlation id per process, and because moto's
-    TransactWriteItems restores whole-table snapshots on a cancelled transaction: a write from
-    another thread in between would be lost.
+    One at a time because Powertools keeps the correlation id per process, and because every
+    DynamoDB write must be serialized (see moto_transactions.py). A single worker takes the
+    invocations in arrival order: with hundreds of executions waiting, a plain lock is neither fair
+    nor cheap (waiters starved past their task timeouts in a 200-trip batch).
     """
 
     def __init__(self, functions: list[FunctionSpec], log_sink: IO[str]) -> None:
         self._functions = {spec.name: spec for spec in functions}
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Invocation | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self.log_sink = log_sink
         self.invocations = 0
         self.handler_seconds = 0.0
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._work, name="in-process-lambda", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=10)
+            self._worker = None
 
     def invoke(self, function_name: str, body: bytes | str, response_headers: dict[str, str]) -> bytes:
         spec = self._functions.get(function_name.split(":")[6] if function_name.startswith("arn:") else function_name)
         if spec is None:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("ResourceNotFoundException", f"Function not found: {function_name}")
-        event = json.loads(body or "{}")
+        invocation = _Invocation(spec, json.loads(body or "{}"), response_headers)
+        self._queue.put(invocation)
+        invocation.done.wait()
+        return invocation.payload
+
+    def _work(self) -> None:
+        while (invocation := self._queue.get()) is not None:
+            with contextlib.redirect_stdout(self.log_sink):
+                invocation.payload = self._run(invocation)
+            invocation.done.set()
+
+    def _run(self, invocation: _Invocation) -> bytes:
+        spec = invocation.spec
         context = LambdaContext(
             function_name=spec.name,
             invoked_function_arn=function_arn(spec.name),
             memory_limit_in_mb=256,
             timeout_seconds=spec.timeout,
         )
-        with self._lock, contextlib.redirect_stdout(self.log_sink):
-            started = time.perf_counter()
-            try:
-                result = self._handler(spec)(event, context)
-            except Exception as error:  # noqa: BLE001 - reported to the caller as the Lambda runtime does
-                response_headers["x-amz-function-error"] = "Unhandled"
-                return _error_payload(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
-            finally:
-                self.invocations += 1
-                self.handler_seconds += time.perf_counter() - started
-        return json.dumps(result).encode()
+        started = time.perf_counter()
+        try:
+            result = self._handler(spec)(invocation.event, context)
+            return json.dumps(result).encode()
+        except Exception as error:  # noqa: BLE001 - reported to the caller as the Lambda runtime does
+            invocation.response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
+        finally:
+            self.invocations += 1
+            self.handler_seconds += time.perf_counter() - started
 
     def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
         if spec.name not in self._handlers:
@@ -171,6 +208,7 @@ class EmbeddedStack:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._set_environment({**_FAKE_CREDENTIALS, **self.config.environment, **_LOCAL_ENVIRONMENT})
         self._mock.start()
+        self.lambdas.start()
         lambdas = self.lambdas
         self._replace(
             LambdaSimpleBackend,
@@ -186,6 +224,7 @@ class EmbeddedStack:
         from saga.observability import logger
 
         self._replace(logger.registered_handler, "stream", self.lambdas.log_sink)
+        moto_speedups.warm_up(REGION)
         for properties in self.config.tables.values():
             self.dynamodb.create_table(**{k: v for k, v in properties.items() if k in _TABLE_PROPERTIES})
         if self._create_state_machine:
@@ -198,6 +237,7 @@ class EmbeddedStack:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.lambdas.stop()
         for owner, name, original in reversed(self._saved_seams):
             setattr(owner, name, original)
         self._saved_seams.clear()
@@ -220,10 +260,15 @@ class EmbeddedStack:
 
     @property
     def definition(self) -> str:
+        """The ASL as deployed, but with every TimeoutSeconds scaled by TIMEOUT_SCALE (see there)."""
         definition = render_definition(self.substitutions)
         if missing := placeholders(definition):
             raise ValueError(f"the embedded stack has no value for {', '.join(sorted(missing))}")
-        return definition
+        parsed = json.loads(definition)
+        for state in parsed["States"].values():
+            if "TimeoutSeconds" in state:
+                state["TimeoutSeconds"] *= TIMEOUT_SCALE
+        return json.dumps(parsed)
 
     @property
     def settings(self) -> Settings:

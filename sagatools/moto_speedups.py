@@ -6,6 +6,9 @@
   service. moto answers every client with the same fake credentials, so nothing else differs.
 - A DynamoDB Query on a table's key sorts and scans every item of the table (a batch of 200 trips
   spent most of its time there): here the query of one partition looks at that partition only.
+- moto loads a service's model and router on first use, in a cache without a lock: when a batch's
+  executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
+  built a client) at the same time. `warm_up` does that once, before any execution starts.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
@@ -75,6 +79,13 @@ def _all_items(table: Table) -> list[Any]:
     if not table.range_key_attr:
         return [partition]
     return sorted(partition.values(), key=lambda item: item.range_key)
+
+
+def warm_up(region: str) -> None:
+    """Fill moto's lazily built, unlocked caches before many threads race to fill them."""
+    for service in ("lambda", "dynamodb", "stepfunctions"):
+        get_service_router(service)
+        _client(region, service)
 
 
 def patches() -> list[tuple[object, str, object]]:

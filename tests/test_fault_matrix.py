@@ -1,0 +1,93 @@
+"""Every booking fault x every compensation fault, through the real ASL on one embedded stack.
+
+Each case asserts the saga's invariant (all three CONFIRMED, or none CONFIRMED but a stuck one, and
+every written booking CANCELLED), the expected outcome, the reverse order of the compensations in
+the saga log, and that the saga log agrees with the booking tables.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from saga.models import parse_trip_request
+from sagatools.asl import load_definition
+from sagatools.embedded import EmbeddedStack
+from sagatools.report import Outcome, SagaReport, TripReader
+from sagatools.runner import SagaRunner, TripFile
+from tests.conftest import trip_request
+
+RESOURCES = ["hotel", "flight", "car"]
+BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:5"]
+CANCEL_FAULTS = ["transient:1", "transient:5", "fail"]
+_STATES = load_definition()["States"]
+# Attempts each step gets before it counts as failed, as the ASL says (first attempt + retries).
+BOOK_ATTEMPTS = 1 + _STATES["BookHotel"]["Retry"][0]["MaxAttempts"]
+CANCEL_ATTEMPTS = 1 + _STATES["CancelHotel"]["Retry"][0]["MaxAttempts"]
+CASES = list(itertools.product(RESOURCES, BOOK_FAULTS, RESOURCES, CANCEL_FAULTS))
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[SagaRunner]:
+    with EmbeddedStack() as stack:
+        yield SagaRunner(
+            stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.005, 120
+        )
+
+
+def transient_attempts(fault: str) -> int:
+    return int(fault.split(":")[1]) if fault.startswith("transient:") else 0
+
+
+def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tuple[Outcome, dict, list[str]]:
+    """(outcome, bookings, compensations in order) for one case."""
+    failing = transient_attempts(book_fault)
+    if book_fault.startswith("transient:") and failing < BOOK_ATTEMPTS:
+        return Outcome.COMMITTED, dict.fromkeys(RESOURCES, "CONFIRMED"), []
+    failed_at = RESOURCES.index(book)
+    compensated = list(reversed(RESOURCES[: failed_at + 1]))
+    stuck = cancel in compensated and (cancel_fault == "fail" or transient_attempts(cancel_fault) >= CANCEL_ATTEMPTS)
+    bookings: dict[str, str | None] = {}
+    for index, resource in enumerate(RESOURCES):
+        written = index < failed_at or (index == failed_at and book_fault == "crash_after_write")
+        if resource not in compensated:
+            bookings[resource] = None
+        elif stuck and resource == cancel:
+            bookings[resource] = "CONFIRMED" if written else None
+        else:
+            bookings[resource] = "CANCELLED"
+    return (Outcome.NEEDS_ATTENTION if stuck else Outcome.ROLLED_BACK), bookings, compensated
+
+
+def assert_log_agrees_with_tables(report: SagaReport) -> None:
+    for resource in RESOURCES:
+        ended = {e["step"] for e in report.saga_log if e["event"] == "END"}
+        if f"cancel_{resource}" in ended:
+            assert report.bookings[resource] == "CANCELLED", resource
+        elif f"book_{resource}" in ended:
+            assert report.bookings[resource] == "CONFIRMED", resource
+        else:
+            assert report.bookings[resource] is None, resource
+
+
+@pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CASES)
+def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
+    trip_id = f"m-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
+    request = trip_request(trip_id, simulate={f"book_{book}": book_fault, f"cancel_{cancel}": cancel_fault})
+    (report,) = runner.run([TripFile(f"{trip_id}.json", parse_trip_request(request))])
+
+    outcome, bookings, compensations = expected(book, book_fault, cancel, cancel_fault)
+    assert report.outcome is outcome
+    assert report.bookings == bookings
+    first_starts = []
+    for entry in report.saga_log:
+        if entry["step"].startswith("cancel_") and entry["step"] not in first_starts:
+            first_starts.append(entry["step"])
+    assert first_starts == [f"cancel_{r}" for r in compensations], "compensations out of reverse order"
+    assert_log_agrees_with_tables(report)
+    confirmed = [r for r, status in report.bookings.items() if status == "CONFIRMED"]
+    assert len(confirmed) in (0, 3) or (outcome is Outcome.NEEDS_ATTENTION and confirmed == [cancel])
+    if outcome is Outcome.NEEDS_ATTENTION:
+        assert [record["step"] for record in report.needs_attention] == [f"cancel_{cancel}"]

@@ -1,0 +1,100 @@
+"""Concurrency soak: many trips with seeded random faults at once on one embedded stack.
+
+SOAK_TRIPS sets the size (default 200, what CI runs); SOAK_SEED the faults.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import resource
+import time
+
+from saga.models import parse_trip_request
+from sagatools.report import Outcome, TripReader, execution_history
+from sagatools.runner import SagaRunner, TripFile
+from tests.conftest import trip_request
+from tests.test_fault_matrix import RESOURCES, assert_log_agrees_with_tables
+
+SOAK_TRIPS = int(os.environ.get("SOAK_TRIPS", "200"))
+SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261126"))
+DUPLICATES = 10
+BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:2", "transient:5"]
+CANCEL_FAULTS = ["transient:1", "transient:3", "transient:5", "fail"]
+
+
+def random_requests(count: int, rng: random.Random) -> list[dict]:
+    requests = []
+    for n in range(count):
+        simulate = {}
+        for resource_name in RESOURCES:
+            if rng.random() < 0.15:
+                simulate[f"book_{resource_name}"] = rng.choice(BOOK_FAULTS)
+            if rng.random() < 0.15:
+                simulate[f"cancel_{resource_name}"] = rng.choice(CANCEL_FAULTS)
+        requests.append(trip_request(f"soak-{n:04d}", simulate=simulate))
+    return requests
+
+
+def step_of(state: str) -> str:
+    """BookHotel -> book_hotel, CancelFlightAfterStuck -> cancel_flight."""
+    name = state.removesuffix("AfterStuck")
+    for prefix in ("Book", "Cancel"):
+        if name.startswith(prefix):
+            return f"{prefix.lower()}_{name.removeprefix(prefix).lower()}"
+    return ""
+
+
+def test_soak_concurrent_trips_stay_consistent(stack, capsys):
+    rng = random.Random(SOAK_SEED)
+    requests = random_requests(SOAK_TRIPS - DUPLICATES, rng)
+    requests += [rng.choice(requests) for _ in range(DUPLICATES)]  # the same trip started twice
+    rng.shuffle(requests)
+    runner = SagaRunner(
+        stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.02, 600
+    )
+    started = time.perf_counter()
+    reports = runner.run([TripFile(f"{r['trip_id']}.json", parse_trip_request(r)) for r in requests])
+    elapsed = time.perf_counter() - started
+
+    assert len(reports) == SOAK_TRIPS
+    executions = collections.defaultdict(set)
+    for report in reports:
+        executions[report.trip_id].add(report.execution_arn)
+        assert report.outcome is not None, report.trip_id
+        assert_log_agrees_with_tables(report)
+        confirmed = {r for r, status in report.bookings.items() if status == "CONFIRMED"}
+        stuck = {record["step"].removeprefix("cancel_") for record in report.needs_attention}
+        assert confirmed == set(RESOURCES) if report.outcome is Outcome.COMMITTED else confirmed <= stuck
+        # no duplicated log entry, no double booking
+        keys = [(e["step"], e["attempt"], e["event"]) for e in report.saga_log]
+        assert len(keys) == len(set(keys)), report.trip_id
+        fresh_bookings = collections.Counter(
+            e["step"]
+            for e in report.saga_log
+            if e["step"].startswith("book_") and e["event"] == "END" and e.get("detail") != "already booked"
+        )
+        assert max(fresh_bookings.values(), default=0) <= 1, report.trip_id
+    # each trip id ran as exactly one execution, duplicates included
+    assert all(len(arns) == 1 for arns in executions.values())
+
+    # no lost log entry: every Lambda attempt in the history has its START in the saga log
+    for report in {r.trip_id: r for r in reports}.values():
+        attempts = collections.Counter()
+        state = ""
+        for event in execution_history(stack.stepfunctions, report.execution_arn):
+            if event["type"].endswith("StateEntered"):
+                state = event["stateEnteredEventDetails"]["name"]
+            elif event["type"] == "LambdaFunctionScheduled":
+                attempts[step_of(state)] += 1
+        starts = collections.Counter(e["step"] for e in report.saga_log if e["event"] == "START")
+        assert attempts == starts, report.trip_id
+
+    outcomes = collections.Counter(r.outcome.value for r in reports)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with capsys.disabled():
+        print(
+            f"\nsoak: {SOAK_TRIPS} trips ({DUPLICATES} duplicates) in {elapsed:.1f} s = "
+            f"{SOAK_TRIPS / elapsed:.1f} trips/s; {dict(outcomes)}; peak RSS {peak_mb:.0f} MB"
+        )
