@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from enum import StrEnum
@@ -207,11 +208,19 @@ class StepResult(_Strict):
     already_done: bool = False  # a retry or replay found its work done
 
 
+def _field_name(part: str | int) -> str:
+    """A field name as it can be shown on one line: quoted if odd, cut if long."""
+    name = str(part)
+    if len(name) > 40:
+        name = name[:37] + "..."
+    return name if name.isprintable() and name.strip() == name and name else json.dumps(name)
+
+
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     """One line per broken rule, each naming the field (dotted, as written in the JSON)."""
     lines = []
     for item in error.errors(include_url=False):
-        field = ".".join(str(part) for part in item["loc"] if part != "[key]") or "request"
+        field = ".".join(_field_name(part) for part in item["loc"] if part != "[key]") or "request"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{prefix}{field}: {message}")
     return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""Malformed and oversized requests, generated: refused with a clear error, never a traceback or a write."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from saga.errors import InvalidTripRequest
+from saga.models import parse_trip_request
+from sagatools.embedded import LambdaContext
+from sagatools.runner import UsageError, load_trip_file
+from tests.conftest import trip_request
+
+BASE = trip_request("hostile")
+FIELDS = [(section, field) for section, value in BASE.items() if isinstance(value, dict) for field in value]
+SECTIONS = list(BASE)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+huge_text = st.sampled_from(["x", "é", "漢", "\U0001f600", "\x00"]).map(lambda ch: ch * 1_000_000)
+
+
+def _without(path: tuple[str, ...]) -> dict[str, Any]:
+    request = copy.deepcopy(BASE)
+    if len(path) == 1:
+        del request[path[0]]
+    else:
+        del request[path[0]][path[1]]
+    return request
+
+
+def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    request = copy.deepcopy(BASE)
+    if len(path) == 1:
+        request[path[0]] = value
+    else:
+        request[path[0]][path[1]] = value
+    return request
+
+
+def _dates_swapped(section: str, first: str, second: str) -> dict[str, Any]:
+    request = copy.deepcopy(BASE)
+    request[section][first], request[section][second] = request[section][second], "2026-11-30"
+    return request
+
+
+REQUIRED = [(s,) for s in SECTIONS if s != "simulate"] + [f for f in FIELDS if f != ("flight", "return")]
+# Requests that must always be refused.
+invalid_requests = st.one_of(
+    st.sampled_from(REQUIRED).map(_without),
+    st.tuples(st.sampled_from(REQUIRED), huge_text).map(lambda pair: _with(pair[0], pair[1])),
+    st.tuples(st.sampled_from(REQUIRED), json_values.filter(lambda v: not isinstance(v, str))).map(
+        lambda pair: _with(pair[0], pair[1])
+    ),
+    st.tuples(
+        st.sampled_from([*SECTIONS, *(s for s, _ in FIELDS)]),
+        st.text(min_size=1, max_size=10).filter(lambda k: k not in BASE and k not in ("from", "to", "return")),
+        json_values,
+    ).map(lambda t: _with((t[0], t[1]) if isinstance(BASE.get(t[0]), dict) else (t[1],), t[2])),
+    st.sampled_from(
+        [("hotel", "check_out", "check_in"), ("car", "drop_off", "pick_up"), ("flight", "return", "depart")]
+    ).map(lambda f: _with((f[0], f[1]), "2026-11-01")),
+    st.dictionaries(st.text(max_size=15), st.text(max_size=25), min_size=1, max_size=3)
+    .filter(
+        lambda d: any(
+            k not in ("book_hotel", "book_flight", "book_car", "cancel_hotel", "cancel_flight", "cancel_car")
+            or v not in ("fail", "transient:1")
+            for k, v in d.items()
+        )
+    )
+    .map(lambda simulate: _with(("simulate",), simulate)),
+    json_values.filter(lambda v: not isinstance(v, dict)),
+)
+
+
+def assert_clear(message: str) -> None:
+    assert message.strip()
+    assert "Traceback" not in message
+    for line in message.splitlines():
+        assert ": " in line, line  # every line names what it is about
+
+
+@settings(max_examples=150, deadline=None)
+@given(invalid_requests)
+def test_model_refuses_every_malformed_request_naming_the_field(request):
+    with pytest.raises(InvalidTripRequest) as refused:
+        parse_trip_request(request)
+    assert_clear(str(refused.value))
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_values | st.dictionaries(st.sampled_from(SECTIONS), json_values))
+def test_anything_at_all_is_either_a_request_or_refused_cleanly(data):
+    try:
+        parse_trip_request(data)
+    except InvalidTripRequest as refused:
+        assert_clear(str(refused))
+
+
+@settings(max_examples=60, deadline=None)
+@given(invalid_requests)
+def test_cli_refuses_the_file_by_name(request):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "trip.json"
+        path.write_text(json.dumps(request), encoding="utf-8")
+        with pytest.raises(UsageError) as refused:
+            load_trip_file(str(path))
+    assert all(line.startswith(f"{path}: ") for line in str(refused.value).splitlines())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=invalid_requests, step=st.sampled_from(["book_hotel", "book_car", "cancel_flight"]))
+def test_handlers_refuse_before_any_write(stack, request, step):
+    handler = importlib.import_module(f"functions.{step}").handler
+    context = LambdaContext(step, f"arn:aws:lambda:us-east-1:123456789012:function:{step}", 256, 10)
+    with pytest.raises(InvalidTripRequest):
+        handler({"request": request, "retry_count": 0}, context)
+    for table in (
+        stack.settings.saga_log_table,
+        stack.settings.hotel_table,
+        stack.settings.car_table,
+        stack.settings.flight_table,
+    ):
+        assert stack.dynamodb.scan(TableName=table, Select="COUNT")["Count"] == 0
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "text",
+        3,
+        {"request": BASE},
+        {"request": BASE, "retry_count": -1},
+        {"request": BASE, "retry_count": 0, "extra": 1},
+    ],
+)
+def test_handlers_refuse_malformed_events(stack, event):
+    handler = importlib.import_module("functions.book_hotel").handler
+    with pytest.raises(InvalidTripRequest):
+        handler(event, LambdaContext("book_hotel", "arn:aws:lambda:us-east-1:1:function:f", 256, 10))
