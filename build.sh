@@ -3,6 +3,7 @@
 #   ./build.sh test                              lint, offline template checks, the whole test suite
 #   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
 #   ./build.sh remove [STAGE [REGION [PROFILE]]] the state machine, then the stack
+#   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
 #   ./build.sh package                           package every stage's templates offline (build/package/)
 #   ./build.sh lint                              ruff only
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package | lint" >&2
+  echo "usage: ./build.sh test | bench | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package | lint" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -71,6 +72,10 @@ case "$command" in
     package_templates
     check_templates
     .venv/bin/python -m pytest "$@"
+    ;;
+  bench)
+    ensure_venv requirements-dev.txt
+    .venv/bin/python -m sagatools.bench
     ;;
   package)
     ensure_venv requirements-dev.txt

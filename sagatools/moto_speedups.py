@@ -6,6 +6,7 @@
   service. moto answers every client with the same fake credentials, so nothing else differs.
 - A DynamoDB Query on a table's key sorts and scans every item of the table (a batch of 200 trips
   spent most of its time there): here the query of one partition looks at that partition only.
+- moto lists a response class's methods with inspect.getmembers on every request: once per class.
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
   executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
   built a client) at the same time. `warm_up` does that once, before any execution starts.
@@ -17,6 +18,7 @@ import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -81,6 +83,15 @@ def _all_items(table: Table) -> list[Any]:
     return sorted(partition.values(), key=lambda item: item.range_key)
 
 
+_original_method_names = moto_responses.method_names_from_class
+
+
+@cache
+def _method_names(clazz: type) -> list[str]:
+    # The response classes are fixed at import; their method names never change while moto runs.
+    return _original_method_names(clazz)
+
+
 def warm_up(region: str) -> None:
     """Fill moto's lazily built, unlocked caches before many threads race to fill them."""
     for service in ("lambda", "dynamodb", "stepfunctions"):
@@ -92,6 +103,7 @@ def patches() -> list[tuple[object, str, object]]:
     """(owner, attribute, replacement) triples for the embedded stack to apply and undo."""
     _client.cache_clear()  # clients belong to one mock session
     return [
+        (moto_responses, "method_names_from_class", _method_names),
         (Table, "query", _query),
         (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", _ParsedOnce()),

@@ -1,0 +1,338 @@
+"""./build.sh bench: measure the embedded stack and the cost of a saga, write docs/BENCHMARKS.md.
+
+A script, not a test: it prints measured figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import botocore.client
+
+from saga.models import parse_trip_request
+from sagatools.embedded import EmbeddedStack
+from sagatools.report import SagaReport, TripReader, execution_history
+from sagatools.runner import SagaRunner, TripFile
+from sagatools.serverless_config import PROJECT_ROOT
+
+OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
+BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text())
+SCENARIOS = {
+    "success": None,
+    "rollback at hotel": {"book_hotel": "fail"},
+    "rollback at flight": {"book_flight": "fail"},
+    "rollback at car": {"book_car": "fail"},
+    "stuck compensation (car fails, cancel_flight stuck)": {"book_car": "fail", "cancel_flight": "fail"},
+}
+LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+# List prices, us-east-1, as published on the AWS pricing pages and read on the date in the report.
+PRICES = {
+    "state transition (Standard)": 0.025 / 1000,
+    "Lambda request": 0.20 / 1_000_000,
+    "Lambda GB-second (x86)": 0.0000166667,
+    "DynamoDB write request unit (on-demand)": 0.625 / 1_000_000,
+}
+LAMBDA_MEMORY_GB = 0.25  # serverless.yml: memorySize 256
+ASSUMED_AWS_INVOCATION_MS = 50  # a handler's two DynamoDB round trips on AWS; locally they are in-process
+
+
+def request(trip_id: str, simulate: dict[str, str] | None) -> TripFile:
+    data = copy.deepcopy(BASE_REQUEST)
+    data["trip_id"] = trip_id
+    if simulate:
+        data["simulate"] = simulate
+    return TripFile(f"{trip_id}.json", parse_trip_request(data))
+
+
+class ApiCalls:
+    """Counts and times every AWS API call made in this process (the runner's and the handlers')."""
+
+    def __init__(self) -> None:
+        self.count: collections.Counter[str] = collections.Counter()
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self._original = botocore.client.BaseClient._make_api_call
+
+    def __enter__(self) -> ApiCalls:
+        original, count, seconds = self._original, self.count, self.seconds
+
+        def timed(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(client, operation, params)
+            finally:
+                count[operation] += 1
+                seconds[operation] += time.perf_counter() - started
+
+        botocore.client.BaseClient._make_api_call = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        botocore.client.BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure_latency(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, Any]]:
+    rows = []
+    runner.run([request("warm-up", None)])
+    for name, simulate in SCENARIOS.items():
+        walls, executions, handlers = [], [], []
+        for n in range(LATENCY_RUNS):
+            before = stack.lambdas.handler_seconds
+            started = time.perf_counter()
+            (report,) = runner.run([request(f"lat-{len(rows)}-{n}", simulate)])
+            walls.append((time.perf_counter() - started) * 1000)
+            executions.append(float(report.duration_ms or 0))
+            handlers.append((stack.lambdas.handler_seconds - before) * 1000)
+        rows.append(
+            {
+                "scenario": name,
+                "outcome": report.outcome.value if report.outcome else "-",
+                "execution_median": statistics.median(executions),
+                "execution_p95": percentile(executions, 0.95),
+                "wall_median": statistics.median(walls),
+                "handler_median": statistics.median(handlers),
+                "ratio": statistics.median(executions) / max(statistics.median(handlers), 0.001),
+            }
+        )
+    return rows
+
+
+def measure_throughput(runner: SagaRunner, size: int, prefix: str) -> float:
+    trips = [request(f"{prefix}-{n:04d}", None) for n in range(size)]
+    started = time.perf_counter()
+    reports = runner.run(trips)
+    elapsed = time.perf_counter() - started
+    assert all(r.outcome is not None for r in reports)
+    return size / elapsed
+
+
+def measure_runtest_batch(size: int) -> tuple[float, float]:
+    """The README's command on `size` files at once, process start included: (seconds, trips/s)."""
+    with tempfile.TemporaryDirectory() as directory:
+        paths = []
+        for n in range(size):
+            data = copy.deepcopy(BASE_REQUEST)
+            data["trip_id"] = f"batch-{n:04d}"
+            path = Path(directory) / f"trip-{n:04d}.json"
+            path.write_text(json.dumps(data))
+            paths.append(str(path))
+        started = time.perf_counter()
+        done = subprocess.run(
+            [str(PROJECT_ROOT / "runtest.sh"), *paths, "--json"], capture_output=True, text=True, check=False
+        )
+        elapsed = time.perf_counter() - started
+    results = json.loads(done.stdout)
+    if done.returncode != 0 or len(results) != size:
+        raise RuntimeError(f"runtest.sh batch failed: {done.stderr[-2000:]}")
+    return elapsed, size / elapsed
+
+
+def import_time_us(module: str, runs: int = 5) -> float:
+    """Median cumulative import time of `module` in a fresh interpreter (python -X importtime)."""
+    samples = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            check=True,
+        )
+        for line in done.stderr.splitlines():
+            match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)$", line)
+            if match and match.group(2) == module:
+                samples.append(float(match.group(1)))
+    return statistics.median(samples)
+
+
+def cost_of(stack: EmbeddedStack, report: SagaReport) -> dict[str, Any]:
+    events = execution_history(stack.stepfunctions, report.execution_arn)
+    invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
+    # Write request units: a plain PutItem of a small item is 1; a transaction item is 2, and the
+    # END is committed with its booking change (2 items). Replayed ENDs are plain puts.
+    log_units = booking_units = 0
+    for entry in report.saga_log:
+        in_transaction = entry["event"] == "END" and not str(entry.get("detail", "")).startswith("already")
+        log_units += 2 if in_transaction else 1
+        booking_units += 2 if in_transaction else 0
+    log_units += len(report.needs_attention)
+    units = log_units + booking_units
+    dollars = (
+        report.transitions * PRICES["state transition (Standard)"]
+        + invocations * PRICES["Lambda request"]
+        + invocations * LAMBDA_MEMORY_GB * ASSUMED_AWS_INVOCATION_MS / 1000 * PRICES["Lambda GB-second (x86)"]
+        + units * PRICES["DynamoDB write request unit (on-demand)"]
+    )
+    return {
+        "transitions": report.transitions,
+        "invocations": invocations,
+        "wru": units,
+        "log_wru": log_units,
+        "per_million": dollars * 1e6,
+    }
+
+
+def measure_costs(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, Any]]:
+    rows = []
+    for n, (name, simulate) in enumerate(SCENARIOS.items()):
+        (report,) = runner.run([request(f"cost-{n}", simulate)])
+        rows.append({"scenario": name, **cost_of(stack, report)})
+    return rows
+
+
+def capacity(costs: list[dict[str, Any]]) -> list[str]:
+    """Sustainable sagas/s under default quotas (us-east-1 / us-west-2 / eu-west-1), on paper."""
+    success = next(c for c in costs if c["scenario"] == "success")
+    rollback = next(c for c in costs if c["scenario"] == "rollback at car")
+    lines = []
+    for label, mix in (("success only", [success]), ("rollback-heavy (half fail at the car)", [success, rollback])):
+        transitions = statistics.mean(c["transitions"] for c in mix)
+        invocations = statistics.mean(c["invocations"] for c in mix)
+        log_wru = statistics.mean(c["log_wru"] for c in mix)
+        limits = {
+            "StartExecution refill (300/s)": 300.0,
+            "state transitions refill (5,000/s)": 5000 / transitions,
+            "Lambda concurrency (1,000)": 1000 / (invocations * ASSUMED_AWS_INVOCATION_MS / 1000),
+            "saga log table while new (4,000 WRU/s)": 4000 / log_wru,
+            "saga log table maximum (40,000 WRU/s)": 40000 / log_wru,
+        }
+        binding = min(limits, key=limits.get)  # type: ignore[arg-type]
+        lines.append(f"| {label} | " + " | ".join(f"{v:,.0f}" for v in limits.values()) + f" | {binding} |")
+    return lines
+
+
+def render(latency, throughput, batch, imports, costs) -> str:  # noqa: ANN001 - plain report assembly
+    today = date.today().isoformat()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `./build.sh bench` on {today}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} cores; embedded stack (moto), one process. "
+        "Regenerate with `./build.sh bench` (BENCH_RUNS sets the runs per scenario).",
+        "",
+        "## Per-saga latency on the embedded stack",
+        "",
+        f"{LATENCY_RUNS} sagas per scenario, one at a time. *Execution* is start to stop as the execution "
+        "history records it; *runner* adds starting, polling and reading the tables back; *handlers* is the "
+        "time spent inside the six handlers (the floor); *ratio* = execution / handlers.",
+        "",
+        "| scenario | outcome | execution median ms | execution p95 ms | runner median ms | handlers median ms "
+        "| ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in latency:
+        lines.append(
+            f"| {row['scenario']} | {row['outcome']} | {row['execution_median']:.0f} | {row['execution_p95']:.0f} "
+            f"| {row['wall_median']:.0f} | {row['handler_median']:.1f} | {row['ratio']:.1f} |"
+        )
+    lines += [
+        "",
+        "## Throughput",
+        "",
+        "| batch | trips/s |",
+        "|---|---|",
+        *[f"| {size} concurrent trips, one stack (runner in process) | {rate:.1f} |" for size, rate in throughput],
+        f"| {batch[0]} trips through `./runtest.sh` (process start included, {batch[1]:.1f} s) | {batch[2]:.1f} |",
+        "",
+        "## Cold start: handler import time",
+        "",
+        "Median of 5 fresh interpreters, `python -X importtime` (cumulative microseconds).",
+        "",
+        "| module | import ms | ratio to `import boto3` |",
+        "|---|---|---|",
+    ]
+    boto3_us = imports["boto3"]
+    for module, micros in imports.items():
+        lines.append(f"| `{module}` | {micros / 1000:.0f} | {micros / boto3_us:.2f} |")
+    lines += [
+        "",
+        "## AWS cost per saga",
+        "",
+        "Counted from each execution's history and saga log. Prices (us-east-1 list prices on the AWS pricing "
+        f"pages, as read on {today}): Step Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
+        "million requests and $0.0000166667 per GB-second (256 MB, an assumed "
+        f"{ASSUMED_AWS_INVOCATION_MS} ms per invocation); DynamoDB on-demand $0.625 per million write request units "
+        "(a transactional item costs 2 units). Free tiers, CloudWatch Logs ingestion of the ALL-level execution "
+        "log and X-Ray traces are not included.",
+        "",
+        "| scenario | transitions | Lambda invocations | DynamoDB WRU | $ per million sagas |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {c['scenario']} | {c['transitions']} | {c['invocations']} | {c['wru']} | {c['per_million']:,.2f} |"
+            for c in costs
+        ],
+        "",
+        "The designs we studied use 4-7 transitions on success and 6-8 on a failure at the last step; this one "
+        "uses 4 and 7. Transitions dominate the bill: at $25 per million transitions, the 4 of a success are "
+        "about $100 of every million sagas.",
+        "",
+        "## Capacity on AWS, on paper",
+        "",
+        "Default quotas per account and region for Standard workflows in us-east-1, us-west-2 and eu-west-1 "
+        "(AWS Step Functions Developer Guide, *Quotas*: StartExecution bucket 1,300, refill 300/s; "
+        "StateTransition bucket 5,000, refill 5,000/s; other regions 800/150 and 800/800; new accounts start "
+        "with reduced state transition quotas), Lambda concurrent executions 1,000 per region (Lambda Developer "
+        "Guide, *Quotas*), DynamoDB on-demand tables up to 40,000 write request units/s each (DynamoDB "
+        "Developer Guide, *Service quotas*; a new on-demand table serves about 4,000 writes/s until it has "
+        "grown). The saga log is the busiest table (every START, END and FAILED lands there). Sustainable "
+        "sagas/s per limit:",
+        "",
+        "| mix | StartExecution | state transitions | Lambda concurrency | saga log (new table) | saga log (table max) "
+        "| binds first |",
+        "|---|---|---|---|---|---|---|",
+        *capacity(costs),
+        "",
+        "StartExecution's refill rate (300/s) binds first for successes; a new saga-log table can bind as "
+        "early for a rollback-heavy mix until on-demand has grown (pre-warm it, or start it provisioned). At 10x "
+        "(about 3,000 sagas/s) raise StartExecution and the state-transition rate (3,000 x 4-7 = 12,000-21,000/s) "
+        "and pre-warm the saga log; Lambda's 1,000 concurrency still holds at an assumed 50 ms per step. At 100x "
+        "(30,000/s) every limit must be raised: StartExecution and transitions by two orders of magnitude, "
+        "Lambda concurrency to 5,000-10,000, and the saga log past one table's 40,000 WRU/s (shard it by trip "
+        "id across tables); at that rate Express workflows, billed by duration instead of transitions, are worth "
+        "pricing too.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    print("measuring... (a few minutes)", file=sys.stderr)
+    with EmbeddedStack() as stack:
+
+        def runner(poll: float) -> SagaRunner:
+            return SagaRunner(
+                stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), poll, 600
+            )
+
+        latency = measure_latency(stack, runner(0.002))
+        costs = measure_costs(stack, runner(0.002))
+        throughput = [(size, measure_throughput(runner(0.02), size, f"tp{size}")) for size in (50, 200)]
+    batch_seconds, batch_rate = measure_runtest_batch(200)
+    modules = ["boto3", *(f"functions.{a}_{r}" for a in ("book", "cancel") for r in ("hotel", "flight", "car"))]
+    imports = {module: import_time_us(module) for module in modules}
+    report = render(latency, throughput, (200, batch_seconds, batch_rate), imports, costs)
+    OUTPUT.parent.mkdir(exist_ok=True)
+    OUTPUT.write_text(report)
+    print(report)
+    print(f"written to {OUTPUT.relative_to(PROJECT_ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
