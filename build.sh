@@ -4,6 +4,8 @@
 #   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
 #   ./build.sh remove [STAGE [REGION [PROFILE]]] the state machine, then the stack
 #   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
+#   ./build.sh diagram [--write]                 the ASL as a Mermaid diagram (--write: into README.md)
+#   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
 #   ./build.sh package                           package every stage's templates offline (build/package/)
 #   ./build.sh lint                              ruff only
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
@@ -11,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test | bench | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package | lint" >&2
+  echo "usage: ./build.sh test | bench | diagram [--write] | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package | lint" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -45,6 +47,18 @@ package_templates() {
   done
 }
 
+ensure_chromium() {
+  # Debian's chromium, for the browser test of the execution report.
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing chromium (Debian package) for the browser test"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is not installed and this is not root: the browser test will say so" >&2
+  fi
+}
+
 check_templates() {
   # W3005 (a DependsOn that a GetAtt already implies) is how the Serverless CLI writes every function.
   for stage in "${PACKAGED_STAGES[@]}"; do
@@ -71,7 +85,19 @@ case "$command" in
     lint
     package_templates
     check_templates
+    ensure_chromium
     .venv/bin/python -m pytest "$@"
+    ;;
+  diagram)
+    ensure_venv requirements.txt
+    .venv/bin/python -m sagatools.diagram "$@"
+    ;;
+  screenshot)
+    ensure_venv requirements.txt
+    ensure_chromium
+    rm -rf build/screenshot
+    ./runtest.sh test-booking-fail.json --report build/screenshot >/dev/null
+    .venv/bin/python -c 'from pathlib import Path; from sagatools.browser import screenshot; print(screenshot(Path("build/screenshot/trip-0001.html"), Path("docs/rolled-back-saga.png"), 1300, 900))'
     ;;
   bench)
     ensure_venv requirements-dev.txt

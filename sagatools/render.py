@@ -1,17 +1,40 @@
-"""Human output of the runner: a line per state as it completes, then a summary per trip."""
+"""Human output of the runner: progress while sagas run, then a summary per trip.
+
+On a terminal (and without NO_COLOR) a live table shows each running trip's current state, retries
+and elapsed time, with a progress bar for batches (rich). Elsewhere, plain lines: one per state as
+it completes. `--json` uses neither.
+"""
 
 from __future__ import annotations
 
-from typing import TextIO
+import os
+import time
+from typing import Protocol, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from sagatools.history import StateRun, StateStatus
 from sagatools.report import Outcome, SagaReport
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
+LIVE_ROWS = 12  # running trips shown in the live table; a batch beyond that shows the progress bar only
+
+
+class ProgressObserver(Protocol):
+    def started(self, trip_ids: list[str]) -> None: ...
+
+    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+    def summaries(self, reports: list[SagaReport]) -> None: ...
 
 
 def state_line(trip_id: str, run: StateRun) -> str:
-    mark = _MARKS.get(run.status, "…")
+    mark = _MARKS.get(run.status, "...")
     if run.state_type == "Succeed":
         mark = "saga committed"
     parts = [f"{trip_id:<20} {run.name:<28} {mark}"]
@@ -46,21 +69,113 @@ def summary(report: SagaReport) -> str:
     return "\n".join(lines)
 
 
-class HumanOutput:
+def _totals(reports: list[SagaReport]) -> str:
+    counts = {outcome: sum(r.outcome is outcome for r in reports) for outcome in Outcome}
+    unfinished = sum(r.outcome is None for r in reports)
+    parts = [f"{n} {o.value}" for o, n in counts.items() if n] + ([f"{unfinished} UNFINISHED"] if unfinished else [])
+    return f"{len(reports)} sagas: " + ", ".join(parts)
+
+
+class PlainOutput:
+    """A line per state as it completes; nothing but text, for pipes, files and NO_COLOR."""
+
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self._shown: dict[str, int] = {}
 
-    def state_completed(self, trip_id: str, run: StateRun) -> None:
-        print(state_line(trip_id, run), file=self.stream, flush=True)
+    def started(self, trip_ids: list[str]) -> None:
+        if len(trip_ids) > 1:
+            print(f"running {len(trip_ids)} sagas", file=self.stream, flush=True)
+
+    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+        shown = self._shown.get(trip_id, 0)
+        for run in runs[shown:]:
+            if run.status is StateStatus.RUNNING:
+                break
+            print(state_line(trip_id, run), file=self.stream, flush=True)
+            shown += 1
+        self._shown[trip_id] = shown
+
+    def close(self) -> None:
+        pass
 
     def summaries(self, reports: list[SagaReport]) -> None:
         print(file=self.stream)
         for report in reports:
             print(summary(report), file=self.stream)
-        counts = {outcome: sum(r.outcome is outcome for r in reports) for outcome in Outcome}
         if len(reports) > 1:
-            print(
-                f"\n{len(reports)} sagas: " + ", ".join(f"{n} {o.value}" for o, n in counts.items() if n),
-                file=self.stream,
-            )
+            print(f"\n{_totals(reports)}", file=self.stream)
         self.stream.flush()
+
+
+class LiveOutput:
+    """A live table of running trips (current state, retries, elapsed) and a progress bar (rich)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._rows: dict[str, tuple[str, int, bool, str]] = {}  # trip -> (state, retries, ended, mark)
+        self._started = time.monotonic()
+        self._bar = Progress(
+            TextColumn("sagas"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        )
+        self._task = self._bar.add_task("sagas", total=0)
+        self._live = Live(console=console, refresh_per_second=8, transient=False)
+
+    def started(self, trip_ids: list[str]) -> None:
+        self._rows = dict.fromkeys(trip_ids, ("starting", 0, False, ""))
+        self._bar.update(self._task, total=len(trip_ids), completed=0)
+        self._live.start()
+        self._refresh()
+
+    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+        current = runs[-1] if runs else None
+        retries = sum(run.retries for run in runs)
+        mark = ""
+        if current is not None and current.status is not StateStatus.SUCCEEDED:
+            mark = current.error or ""
+        self._rows[trip_id] = (current.name if current else "starting", retries, ended, mark)
+        self._bar.update(self._task, completed=sum(row[2] for row in self._rows.values()))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("trip", "state", "retries", "elapsed", ""):
+            table.add_column(column)
+        elapsed = f"{time.monotonic() - self._started:.1f}s"
+        running = [(trip, row) for trip, row in self._rows.items() if not row[2]]
+        finished = [(trip, row) for trip, row in self._rows.items() if row[2]]
+        for trip_id, (state, retries, ended, mark) in (running + finished)[:LIVE_ROWS]:
+            style = "green" if ended and not mark else ("red" if mark else "")
+            table.add_row(
+                trip_id, state, str(retries) if retries else "", "done" if ended else elapsed, mark, style=style
+            )
+        parts = [table] if len(self._rows) <= LIVE_ROWS else [table, self._bar]
+        self._live.update(Group(*parts))
+
+    def close(self) -> None:
+        self._bar.update(self._task, completed=sum(row[2] for row in self._rows.values()))
+        self._refresh()
+        self._live.stop()
+
+    def summaries(self, reports: list[SagaReport]) -> None:
+        self.console.print()
+        styles = {
+            Outcome.COMMITTED: "bold green",
+            Outcome.ROLLED_BACK: "bold yellow",
+            Outcome.NEEDS_ATTENTION: "bold red",
+        }
+        for report in reports:
+            first, *rest = summary(report).splitlines()
+            self.console.print(first, style=styles.get(report.outcome, "bold"), highlight=False)
+            for line in rest:
+                self.console.print(line, highlight=False, style="red" if "ATTENTION" in line else None)
+        if len(reports) > 1:
+            self.console.print(f"\n{_totals(reports)}", highlight=False)
+
+
+def human_output(stream: TextIO) -> ProgressObserver:
+    """Live output on a terminal, plain lines otherwise or when NO_COLOR is set."""
+    console = Console(file=stream)
+    if console.is_terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        return LiveOutput(console)
+    return PlainOutput(stream)

@@ -14,7 +14,6 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -23,9 +22,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from saga.errors import InvalidTripRequest
 from saga.models import TripRequest, parse_trip_request
-from sagatools.history import StateRun, StateStatus, state_runs
-from sagatools.render import HumanOutput
-from sagatools.report import Outcome, SagaReport, TripReader, build_report, execution_history, to_json
+from sagatools.asl import load_definition
+from sagatools.execution_view import write_page
+from sagatools.history import state_runs
+from sagatools.render import ProgressObserver, human_output
+from sagatools.report import Outcome, SagaReport, TripReader, build_report, execution_history
 from sagatools.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_FILE_BYTES = 10 * 1024 * 1024
 LOG_DIR = Path(".runtest")
+REPORT_DIR = LOG_DIR / "reports"
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
 LIVE_PROGRESS_LIMIT = 8
 AWS_POLL_SECONDS = 1.0
@@ -104,20 +106,22 @@ class SagaRunner:
         reader: TripReader,
         poll_seconds: float,
         timeout_seconds: float,
-        on_state: Callable[[str, StateRun], None] | None = None,
+        observer: ProgressObserver | None = None,
     ) -> None:
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
         self.reader = reader
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
-        self.on_state = on_state
+        self.observer = observer
+        self.histories: dict[str, list[dict[str, Any]]] = {}  # by execution ARN, after run()
 
     def run(self, trips: list[TripFile]) -> list[SagaReport]:
         started = [self._start(trip, earlier) for earlier, trip in self._with_earlier(trips)]
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
         descriptions = self._wait(trip_of)
         histories = {arn: execution_history(self.stepfunctions, arn) for arn in trip_of}
+        self.histories.update(histories)
         return [
             build_report(
                 item.trip.path,
@@ -159,7 +163,8 @@ class SagaRunner:
     def _wait(self, trip_of: dict[str, str]) -> dict[str, dict[str, Any]]:
         """Poll until every execution has ended (or the timeout): one ListExecutions a round, not N calls."""
         deadline = time.monotonic() + self.timeout_seconds
-        shown = dict.fromkeys(trip_of, 0)
+        if self.observer is not None:
+            self.observer.started(list(dict.fromkeys(trip_of.values())))
         descriptions: dict[str, dict[str, Any]] = {}
         pending = set(trip_of)
         while pending:
@@ -171,8 +176,9 @@ class SagaRunner:
                 # ListExecutions is eventually consistent on AWS: only DescribeExecution says it ended.
                 description = self.stepfunctions.describe_execution(executionArn=arn)
                 ended = description["status"] != "RUNNING"
-                if self.on_state is not None and (live or ended):
-                    shown[arn] = self._show_progress(trip_of[arn], arn, shown[arn])
+                if self.observer is not None and (live or ended):
+                    runs = state_runs(execution_history(self.stepfunctions, arn))
+                    self.observer.progress(trip_of[arn], runs, ended)
                 if ended:
                     descriptions[arn] = description
                     pending.discard(arn)
@@ -181,7 +187,8 @@ class SagaRunner:
                     descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
                 break
             if pending:
-                time.sleep(self.poll_seconds)
+                # More executions polled a round means more work a round: wait longer, but not much.
+                time.sleep(min(self.poll_seconds * len(pending), max(self.poll_seconds, 0.25)))
         return descriptions
 
     def _running(self) -> set[str]:
@@ -193,16 +200,6 @@ class SagaRunner:
             if not page.get("nextToken"):
                 return running
             request["nextToken"] = page["nextToken"]
-
-    def _show_progress(self, trip_id: str, arn: str, already_shown: int) -> int:
-        assert self.on_state is not None
-        runs = state_runs(execution_history(self.stepfunctions, arn))
-        for run in runs[already_shown:]:
-            if run.status is StateStatus.RUNNING:
-                break
-            self.on_state(trip_id, run)
-            already_shown += 1
-        return already_shown
 
 
 def exit_code(reports: list[SagaReport]) -> int:
@@ -222,6 +219,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", help="AWS profile to use")
     parser.add_argument("--logs", action="store_true", help="show the handlers' JSON logs on stderr")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the sagas (600)")
+    parser.add_argument(
+        "--report",
+        default=str(REPORT_DIR),
+        metavar="DIR",
+        help=f"write one HTML page per execution here ({REPORT_DIR})",
+    )
     return parser.parse_args(argv)
 
 
@@ -231,32 +234,62 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         args = _arguments(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit_:  # argparse has printed the usage line
         return EXIT_USAGE if exit_.code else EXIT_OK
+    human = None
     try:
         if args.stage is None and (args.region or args.profile):
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
         if args.timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
         trips = load_trip_files(args.files)
-        human = None if args.json else HumanOutput(out)
+        human = None if args.json else human_output(out)
         if args.stage is None:
-            reports = run_embedded(trips, human, args.logs, args.timeout, err)
+            result = run_embedded(trips, human, args.logs, args.timeout, err)
         else:
             stage = Stage.choose(args.stage, args.region, args.profile)
             print(f"runtest: running on {stage.describe()}", file=err)
-            reports = run_on_stage(trips, stage, human, args.timeout)
+            result = run_on_stage(trips, stage, human, args.timeout)
     except (UsageError, StageError) as error:
         print("\n".join(f"runtest: {line}" for line in str(error).splitlines()), file=err)
         return EXIT_USAGE
+    finally:
+        if human is not None:
+            human.close()
+    pages = write_reports(result, Path(args.report))
     if args.json:
-        print(to_json(reports, as_list=len(args.files) > 1), file=out)
+        documents = [
+            {**report.model_dump(mode="json"), "report": str(pages[report.execution_arn])} for report in result.reports
+        ]
+        print(json.dumps(documents if len(args.files) > 1 else documents[0], indent=2), file=out)
+        print(f"runtest: execution reports in {Path(args.report)}/", file=err)
     else:
-        HumanOutput(out).summaries(reports)
-    return exit_code(reports)
+        assert human is not None
+        human.summaries(result.reports)
+        for path in dict.fromkeys(pages.values()):
+            print(f"report: {path}", file=out)
+    return exit_code(result.reports)
+
+
+@dataclass
+class RunResult:
+    reports: list[SagaReport]
+    histories: dict[str, list[dict[str, Any]]]  # by execution ARN
+    definition: dict[str, Any]  # the ASL the executions ran
+
+
+def write_reports(result: RunResult, directory: Path) -> dict[str, Path]:
+    """One HTML page per execution; the path of each, by execution ARN."""
+    pages = {}
+    for report in result.reports:
+        if report.execution_arn not in pages:
+            pages[report.execution_arn] = write_page(
+                directory, result.definition, result.histories[report.execution_arn], report
+            )
+    return pages
 
 
 def run_embedded(
-    trips: list[TripFile], human: HumanOutput | None, show_logs: bool, timeout: float, err: TextIO
-) -> list[SagaReport]:
+    trips: list[TripFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
+) -> RunResult:
     from sagatools.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
 
     with contextlib.ExitStack() as resources:
@@ -272,12 +305,13 @@ def run_embedded(
             TripReader(stack.settings, stack.dynamodb),
             poll_seconds=0.01,
             timeout_seconds=timeout,
-            on_state=human.state_completed if human else None,
+            observer=human,
         )
-        return runner.run(trips)
+        reports = runner.run(trips)
+        return RunResult(reports, runner.histories, load_definition())
 
 
-def run_on_stage(trips: list[TripFile], stage: Stage, human: HumanOutput | None, timeout: float) -> list[SagaReport]:
+def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
     """The same runner against a deployed stage: its state machine and its tables, from the stack outputs."""
     outputs = stage.outputs()
     settings = settings_from_outputs(outputs)
@@ -286,7 +320,7 @@ def run_on_stage(trips: list[TripFile], stage: Stage, human: HumanOutput | None,
     arn = state_machine_arn(outputs, stage.region)
     stepfunctions = stage.client("stepfunctions")
     try:
-        stepfunctions.describe_state_machine(stateMachineArn=arn)
+        deployed = stepfunctions.describe_state_machine(stateMachineArn=arn)
     except ClientError as error:
         if error.response["Error"]["Code"] == "StateMachineDoesNotExist":
             raise StageError(
@@ -302,9 +336,10 @@ def run_on_stage(trips: list[TripFile], stage: Stage, human: HumanOutput | None,
         TripReader(settings, stage.client("dynamodb")),
         poll_seconds=AWS_POLL_SECONDS,
         timeout_seconds=timeout,
-        on_state=human.state_completed if human else None,
+        observer=human,
     )
-    return runner.run(trips)
+    reports = runner.run(trips)
+    return RunResult(reports, runner.histories, json.loads(deployed["definition"]))
 
 
 if __name__ == "__main__":

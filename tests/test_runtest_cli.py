@@ -110,3 +110,41 @@ def test_missing_file_and_bad_arguments_exit_2():
     assert run_main()[0] == 2
     assert run_main(str(ROOT / "test-booking-success.json"), "--bogus")[0] == 2
     assert run_main(str(ROOT / "test-booking-success.json"), "--profile", "p")[0] == 2
+
+
+def test_every_execution_gets_an_html_report(write_request, tmp_path):
+    path = write_request("car.json", trip_request("t-report", simulate={"book_car": "fail"}))
+    code, out, err = run_main(path, "--json", "--report", str(tmp_path / "reports"))
+    result = json.loads(out)
+    page = tmp_path / "reports" / "t-report.html"
+    assert code == 0
+    assert result["report"] == str(page)
+    assert 'data-state="CancelCar" data-status="succeeded"' in page.read_text()
+    assert "reports" in err
+
+
+def test_plain_output_when_not_a_terminal_names_each_state_and_the_report(tmp_path):
+    code, out, _ = run_main(str(ROOT / "test-booking-fail.json"), "--report", str(tmp_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert any(line.split()[1:3] == ["BookCar", "FAILED,"] for line in lines if line.startswith("trip-0001"))
+    assert f"report: {tmp_path / 'trip-0001.html'}" in lines
+    assert "\x1b[" not in out  # no escape codes in a pipe
+
+
+def test_live_output_on_a_terminal_shows_each_trip_and_its_state():
+    from rich.console import Console
+
+    from sagatools.history import StateRun, StateStatus
+    from sagatools.render import LiveOutput
+
+    screen = io.StringIO()
+    live = LiveOutput(Console(file=screen, force_terminal=True, width=100))
+    live.started(["t-one", "t-two"])
+    run = StateRun(name="BookFlight", state_type="Task", status=StateStatus.RUNNING, entered_at=None, attempts=2)
+    live.progress("t-one", [run], ended=False)
+    live.close()
+    text = screen.getvalue()
+    assert "t-one" in text
+    assert "BookFlight" in text
+    assert "t-two" in text

@@ -1,0 +1,146 @@
+"""The execution report: recorded histories coloured right, the page in real headless Chromium,
+and the README's diagram kept equal to the ASL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from sagatools.asl import load_definition
+from sagatools.browser import BrowserMissing, chromium, rendered_dom, screenshot
+from sagatools.diagram import README, diagram_in_readme, readme_block
+from sagatools.execution_view import COLOURS, Shown, render_page, state_views, write_page
+from sagatools.report import SagaReport
+from tests.conftest import ROOT
+
+DEFINITION = load_definition()
+HISTORIES = ROOT / "tests" / "data" / "histories"
+ARTIFACTS = ROOT / "test-artifacts"
+OK, RETRIED, CAUGHT, FAILED, NOT = (Shown.SUCCEEDED, Shown.RETRIED, Shown.CAUGHT, Shown.FAILED, Shown.NOT_ENTERED)
+
+
+def recorded(name: str) -> tuple[list[dict], SagaReport]:
+    document = json.loads((HISTORIES / f"{name}.json").read_text())
+    return document["events"], SagaReport.model_validate(document["report"])
+
+
+EXPECTED = {
+    "success": {"BookHotel": OK, "BookFlight": OK, "BookCar": OK, "Booked": OK, "CancelHotel": NOT, "RolledBack": NOT},
+    "rollback-hotel": {
+        "BookHotel": CAUGHT,
+        "CancelHotel": OK,
+        "RolledBack": FAILED,
+        "BookFlight": NOT,
+        "CancelFlight": NOT,
+    },
+    "rollback-flight": {
+        "BookHotel": OK,
+        "BookFlight": CAUGHT,
+        "CancelFlight": OK,
+        "CancelHotel": OK,
+        "RolledBack": FAILED,
+        "BookCar": NOT,
+        "CancelCar": NOT,
+        "Booked": NOT,
+    },
+    "rollback-car": {
+        "BookCar": CAUGHT,
+        "CancelCar": OK,
+        "CancelFlight": OK,
+        "CancelHotel": OK,
+        "RolledBack": FAILED,
+        "Booked": NOT,
+        "NeedsAttention": NOT,
+    },
+    "retried-compensation": {"BookCar": CAUGHT, "CancelHotel": RETRIED, "RolledBack": FAILED},
+    "stuck-compensation": {
+        "CancelCar": OK,
+        "CancelFlight": CAUGHT,
+        "FlagFlightCancellationStuck": OK,
+        "CancelHotelAfterStuck": OK,
+        "NeedsAttention": FAILED,
+        "CancelHotel": NOT,
+        "RolledBack": NOT,
+        "CancelFlightAfterStuck": NOT,
+    },
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_recorded_history_colours_each_state_by_what_happened(scenario):
+    events, report = recorded(scenario)
+    views = state_views(DEFINITION, events)
+    assert set(views) == set(DEFINITION["States"])
+    assert {name: views[name].shown for name in EXPECTED[scenario]} == EXPECTED[scenario]
+    entered = {name for name, view in views.items() if view.shown is not NOT}
+    assert entered == set(report.states)
+
+
+def test_retries_are_counted_per_state():
+    views = state_views(DEFINITION, recorded("retried-compensation")[0])
+    assert views["CancelHotel"].retries == 2
+    stuck = state_views(DEFINITION, recorded("stuck-compensation")[0])["CancelFlight"]
+    assert (stuck.retries, stuck.error) == (5, "CancellationFailed")
+
+
+def test_page_draws_every_state_and_highlights_the_path_taken():
+    events, report = recorded("rollback-car")
+    page = render_page(DEFINITION, events, report)
+    assert set(re.findall(r'data-state="(\w+)"', page)) == set(DEFINITION["States"])
+    taken = re.findall(r'class="edge [a-z]+ taken" data-from="(\w+)" data-to="(\w+)"', page)
+    assert taken == [
+        ("BookHotel", "BookFlight"),
+        ("BookFlight", "BookCar"),
+        ("BookCar", "CancelCar"),
+        ("CancelCar", "CancelFlight"),
+        ("CancelFlight", "CancelHotel"),
+        ("CancelHotel", "RolledBack"),
+    ]
+    assert "<script" not in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def browser_or_skip() -> None:
+    try:
+        chromium()
+    except BrowserMissing as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}: ./build.sh test installs it in CI")
+        pytest.skip(str(missing))
+
+
+def test_report_in_headless_chromium_shows_the_failed_and_compensated_states(tmp_path):
+    browser_or_skip()
+    events, report = recorded("rollback-car")
+    page = write_page(tmp_path, DEFINITION, events, report)
+    dom = rendered_dom(page)
+    # the rendered DOM holds the graph: every state of the ASL, each with its status and colour
+    drawn = dict(re.findall(r'<g class="state [a-z-]+" data-state="(\w+)" data-status="([a-z-]+)"', dom))
+    assert set(drawn) == set(DEFINITION["States"]), "the page is blank or lost states"
+    assert drawn["BookCar"] == "caught"
+    assert [drawn[s] for s in ("CancelCar", "CancelFlight", "CancelHotel")] == ["succeeded"] * 3
+    assert drawn["RolledBack"] == "failed"
+    assert drawn["Booked"] == "not-entered"
+    book_car = re.search(r'data-state="BookCar".*?<rect [^>]*fill="(#\w+)" stroke="(#\w+)"', dom, re.DOTALL)
+    assert (book_car.group(2), book_car.group(1)) == COLOURS[Shown.CAUGHT]
+    cancel_car = re.search(r'data-state="CancelCar".*?<rect [^>]*fill="(#\w+)" stroke="(#\w+)"', dom, re.DOTALL)
+    assert (cancel_car.group(2), cancel_car.group(1)) == COLOURS[Shown.SUCCEEDED]
+    assert "ROLLED_BACK" in dom
+    assert "SagaRolledBack" in dom
+    # and a picture of it, kept as a test artifact
+    png = screenshot(page, ARTIFACTS / "rolled-back-saga.png", 1300, 900)
+    assert png.stat().st_size > 30_000, "the screenshot is (nearly) blank"
+
+
+def test_readme_diagram_matches_the_asl():
+    current = diagram_in_readme(README.read_text())
+    assert current is not None, "README.md lost its generated diagram block"
+    assert current == readme_block(DEFINITION), "README diagram is stale: run ./build.sh diagram --write"
+
+
+def test_readme_screenshot_exists():
+    assert Path(ROOT / "docs" / "rolled-back-saga.png").stat().st_size > 30_000
