@@ -116,7 +116,8 @@ case "$command" in
     stage_args "$@"
     ensure_venv requirements.txt
     node_tools
-    read -r stage region profile < <(.venv/bin/python -m sagatools.stage_args "${STAGE_ARGS[@]}")
+    chosen=$(.venv/bin/python -m sagatools.stage_args --check-credentials "${STAGE_ARGS[@]}")
+    read -r stage region profile <<<"$chosen"
     echo "Deploying stage $stage to $region (profile: $profile; - means the default credentials chain)"
     profile_flag=()
     [ "$profile" = "-" ] || profile_flag=(--aws-profile "$profile")
@@ -128,7 +129,8 @@ case "$command" in
     stage_args "$@"
     ensure_venv requirements.txt
     node_tools
-    read -r stage region profile < <(.venv/bin/python -m sagatools.stage_args "${STAGE_ARGS[@]}")
+    chosen=$(.venv/bin/python -m sagatools.stage_args --check-credentials "${STAGE_ARGS[@]}")
+    read -r stage region profile <<<"$chosen"
     echo "Removing stage $stage from $region (profile: $profile; - means the default credentials chain)"
     .venv/bin/python -m sagatools.deploy remove-stepfunctions "${STAGE_ARGS[@]}"
     profile_flag=()

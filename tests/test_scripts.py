@@ -1,0 +1,50 @@
+"""The shell entry points as a user meets them: usage lines on bad arguments, one sentence without AWS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*command: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", **environment)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["./build.sh"],
+        ["./build.sh", "bogus"],
+        ["./build.sh", "deploy", "a", "b", "c", "d"],
+        ["./deploy-stepfunc.sh", "a", "b", "c", "d"],
+        ["./deploy-stepfunc.sh", "--bogus"],
+        ["./runtest.sh"],
+    ],
+)
+def test_bad_arguments_print_a_usage_line_and_exit_2(command):
+    done = run(*command)
+    assert done.returncode == 2
+    assert any(line.startswith("usage: ") for line in done.stderr.splitlines())
+    assert "Traceback" not in done.stderr
+
+
+def test_deploy_stepfunc_without_credentials_says_so_in_one_sentence():
+    done = run("./deploy-stepfunc.sh", "dev", "eu-west-1")
+    assert done.returncode == 1
+    assert "Using stage dev, region eu-west-1, the default credentials chain." in done.stderr
+    assert "No AWS credentials found" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_deploy_stepfunc_takes_region_and_profile_from_the_environment():
+    done = run("./deploy-stepfunc.sh", "--dry-run", AWS_REGION="ap-south-1", AWS_PROFILE="nobody")
+    assert "Using stage dev, region ap-south-1, profile nobody." in done.stderr
+    assert "AWS profile 'nobody' is not configured" in done.stderr
+    assert done.returncode == 0  # a dry run renders with assumed ARNs when there is no stack to read
+    assert '"StartAt": "BookHotel"' in done.stdout
