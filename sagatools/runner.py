@@ -32,7 +32,7 @@ from sagatools.stage import Stage, StageError, explain, settings_from_outputs, s
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_FILE_BYTES = 10 * 1024 * 1024
 LOG_DIR = Path(".runtest")
 REPORT_DIR = LOG_DIR / "reports"
@@ -251,6 +251,10 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except (UsageError, StageError) as error:
         print("\n".join(f"runtest: {line}" for line in str(error).splitlines()), file=err)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Started executions go on (on AWS) or end with the process (embedded); nothing is half-written.
+        print("runtest: interrupted", file=err)
+        return EXIT_INTERRUPTED
     finally:
         if human is not None:
             human.close()
