@@ -6,6 +6,8 @@
   service. moto answers every client with the same fake credentials, so nothing else differs.
 - A DynamoDB Query on a table's key sorts and scans every item of the table (a batch of 200 trips
   spent most of its time there): here the query of one partition looks at that partition only.
+- Every JSONPath the interpreter evaluates ($.results..., $$.Execution.Input) is parsed again by
+  jsonpath-ng's yacc parser: parse each distinct path once (a parsed path is not changed by use).
 - moto lists a response class's methods with inspect.getmembers on every request: once per class.
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
   executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
@@ -18,12 +20,15 @@ import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from jsonpath_ng.ext import parse as jsonpath_parse
 from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
+from moto.stepfunctions.parser.asl.component.common.path import result_path as moto_result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
 
@@ -83,6 +88,11 @@ def _all_items(table: Table) -> list[Any]:
     return sorted(partition.values(), key=lambda item: item.range_key)
 
 
+@cache
+def _parsed_json_path(path: str) -> Any:
+    return jsonpath_parse(path)
+
+
 _original_method_names = moto_responses.method_names_from_class
 
 
@@ -104,6 +114,8 @@ def patches() -> list[tuple[object, str, object]]:
     _client.cache_clear()  # clients belong to one mock session
     return [
         (moto_responses, "method_names_from_class", _method_names),
+        (moto_json_path, "parse", _parsed_json_path),
+        (moto_result_path, "parse", _parsed_json_path),
         (Table, "query", _query),
         (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", _ParsedOnce()),

@@ -87,3 +87,12 @@ def test_cancelled_transaction_restores_only_its_own_items(stack):
     # Then none of its writes remain and the other items are untouched
     items = {i["trip_id"]["S"]: i["status"]["S"] for i in client.scan(TableName=table)["Items"]}
     assert items == {"kept": "CONFIRMED", "blocker": "CONFIRMED"}
+
+
+def test_json_paths_are_parsed_through_module_bindings():
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert "parse(" in inspect.getsource(json_path.extract_json)
+    assert hasattr(result_path, "parse")
+    assert hasattr(json_path, "parse")
