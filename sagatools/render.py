@@ -119,7 +119,10 @@ class LiveOutput:
             TextColumn("sagas"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         )
         self._task = self._bar.add_task("sagas", total=0)
-        self._live = Live(console=console, refresh_per_second=8, transient=False)
+        # No stdout redirection: the embedded dispatcher points stdout at the handler log meanwhile.
+        self._live = Live(
+            console=console, refresh_per_second=8, transient=False, redirect_stdout=False, redirect_stderr=False
+        )
 
     def started(self, trip_ids: list[str]) -> None:
         self._rows = dict.fromkeys(trip_ids, ("starting", 0, False, ""))
@@ -149,8 +152,16 @@ class LiveOutput:
             table.add_row(
                 trip_id, state, str(retries) if retries else "", "done" if ended else elapsed, mark, style=style
             )
-        parts = [table] if len(self._rows) <= LIVE_ROWS else [table, self._bar]
-        self._live.update(Group(*parts))
+        # A big batch: the bar, and the trips that ended badly so far (a table of hundreds helps nobody).
+        if len(self._rows) > LIVE_ROWS:
+            table = Table(box=None, pad_edge=False, show_header=False)
+            for column in ("trip", "state", "error"):
+                table.add_column(column)
+            for trip_id, (state, _, _, mark) in [(t, r) for t, r in finished if r[3]][-LIVE_ROWS:]:
+                table.add_row(trip_id, state, mark, style="red")
+            self._live.update(Group(self._bar, table))
+            return
+        self._live.update(table)
 
     def close(self) -> None:
         self._bar.update(self._task, completed=sum(row[2] for row in self._rows.values()))

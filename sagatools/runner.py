@@ -39,6 +39,7 @@ REPORT_DIR = LOG_DIR / "reports"
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
 LIVE_PROGRESS_LIMIT = 8
 AWS_POLL_SECONDS = 1.0
+SHOW_REPORT_PATHS = 5  # beyond this many pages, name the folder
 
 
 class UsageError(Exception):
@@ -268,8 +269,12 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     else:
         assert human is not None
         human.summaries(result.reports)
-        for path in dict.fromkeys(pages.values()):
-            print(f"report: {path}", file=out)
+        unique = list(dict.fromkeys(pages.values()))
+        if len(unique) <= SHOW_REPORT_PATHS:
+            for path in unique:
+                print(f"report: {path}", file=out)
+        else:
+            print(f"reports: {len(unique)} pages in {Path(args.report)}/ (one per trip id)", file=out)
     return exit_code(result.reports)
 
 
