@@ -71,9 +71,17 @@ check_templates() {
   echo "asl-validator and statelint: statemachine/booking-saga.asl.json valid"
 }
 
-stage_args() {
+prepare_stage() {
+  # Sets STAGE_ARGS, stage, region and SLS_PROFILE for deploy/remove, after checking the credentials.
   [ $# -le 3 ] || usage
   STAGE_ARGS=("$@")
+  ensure_venv requirements.txt
+  node_tools
+  local chosen
+  chosen=$(.venv/bin/python -m sagatools.stage_args --check-credentials "${STAGE_ARGS[@]}")
+  read -r stage region profile <<<"$chosen"
+  SLS_PROFILE=()
+  [ "$profile" = "-" ] || SLS_PROFILE=(--aws-profile "$profile")
 }
 
 command="$1"
@@ -113,29 +121,17 @@ case "$command" in
     lint
     ;;
   deploy)
-    stage_args "$@"
-    ensure_venv requirements.txt
-    node_tools
-    chosen=$(.venv/bin/python -m sagatools.stage_args --check-credentials "${STAGE_ARGS[@]}")
-    read -r stage region profile <<<"$chosen"
-    echo "Deploying stage $stage to $region (profile: $profile; - means the default credentials chain)"
-    profile_flag=()
-    [ "$profile" = "-" ] || profile_flag=(--aws-profile "$profile")
-    npx --no-install osls deploy --stage "$stage" --region "$region" "${profile_flag[@]}"
+    prepare_stage "$@"
+    echo "Deploying stage $stage to $region"
+    npx --no-install osls deploy --stage "$stage" --region "$region" "${SLS_PROFILE[@]}"
     ./deploy-stepfunc.sh "${STAGE_ARGS[@]}"
     .venv/bin/python -m sagatools.deploy describe "${STAGE_ARGS[@]}"
     ;;
   remove)
-    stage_args "$@"
-    ensure_venv requirements.txt
-    node_tools
-    chosen=$(.venv/bin/python -m sagatools.stage_args --check-credentials "${STAGE_ARGS[@]}")
-    read -r stage region profile <<<"$chosen"
-    echo "Removing stage $stage from $region (profile: $profile; - means the default credentials chain)"
+    prepare_stage "$@"
+    echo "Removing stage $stage from $region"
     .venv/bin/python -m sagatools.deploy remove-stepfunctions "${STAGE_ARGS[@]}"
-    profile_flag=()
-    [ "$profile" = "-" ] || profile_flag=(--aws-profile "$profile")
-    npx --no-install osls remove --stage "$stage" --region "$region" "${profile_flag[@]}"
+    npx --no-install osls remove --stage "$stage" --region "$region" "${SLS_PROFILE[@]}"
     ;;
   *) usage ;;
 esac

@@ -83,9 +83,6 @@ class SagaLog:
     def entries(self, trip_id: str) -> list[LogEntry]:
         return self.read(trip_id)[0]
 
-    def attention(self, trip_id: str) -> list[AttentionRecord]:
-        return self.read(trip_id)[1]
-
     def read(self, trip_id: str) -> tuple[list[LogEntry], list[AttentionRecord]]:
         """The trip's log entries in write order, and its attention records, in one Query."""
         items = self._query(trip_id)

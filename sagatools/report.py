@@ -5,7 +5,6 @@ The same code reads an embedded execution and a deployed one; only the clients d
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -131,8 +130,3 @@ def _milliseconds(started: datetime | None, stopped: datetime | None) -> int | N
     if started is None or stopped is None:
         return None
     return round((stopped - started).total_seconds() * 1000)
-
-
-def to_json(reports: list[SagaReport], as_list: bool) -> str:
-    documents = [report.model_dump(mode="json") for report in reports]
-    return json.dumps(documents if as_list else documents[0], indent=2)
