@@ -38,7 +38,7 @@ SCENARIOS = {
     "stuck compensation (car fails, cancel_flight stuck)": {"book_car": "fail", "cancel_flight": "fail"},
 }
 LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
-# List prices, us-east-1, as published on the AWS pricing pages and read on the date in the report.
+# List prices, us-east-1, as known when this was written (no network here to read the pricing pages).
 PRICES = {
     "state transition (Standard)": 0.025 / 1000,
     "Lambda request": 0.20 / 1_000_000,
@@ -290,8 +290,9 @@ def render(latency, throughput, batch, imports, costs, profile) -> str:  # noqa:
         "",
         "## AWS cost per saga",
         "",
-        "Counted from each execution's history and saga log. Prices (us-east-1 list prices on the AWS pricing "
-        f"pages, as read on {today}): Step Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
+        "Counted from each execution's history and saga log. Prices: us-east-1 list prices as this project "
+        f"knows them on {today} (not fetched: check the AWS pricing pages before relying on them): Step "
+        "Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
         "million requests and $0.0000166667 per GB-second (256 MB, an assumed "
         f"{ASSUMED_AWS_INVOCATION_MS} ms per invocation); DynamoDB on-demand $0.625 per million write request units "
         "(a transactional item costs 2 units). Free tiers, CloudWatch Logs ingestion of the ALL-level execution "
