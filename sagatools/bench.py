@@ -311,8 +311,9 @@ def render(latency, throughput, batch, imports, costs, profile) -> str:  # noqa:
         "",
         "## Capacity on AWS, on paper",
         "",
-        "Default quotas per account and region for Standard workflows in us-east-1, us-west-2 and eu-west-1 "
-        "(AWS Step Functions Developer Guide, *Quotas*: StartExecution bucket 1,300, refill 300/s; "
+        "Default quotas per account and region for Standard workflows in us-east-1, us-west-2 and eu-west-1, "
+        "as the AWS guides give them (quoted from memory of the guides, not fetched here: verify before planning "
+        "on them) (AWS Step Functions Developer Guide, *Quotas*: StartExecution bucket 1,300, refill 300/s; "
         "StateTransition bucket 5,000, refill 5,000/s; other regions 800/150 and 800/800; new accounts start "
         "with reduced state transition quotas), Lambda concurrent executions 1,000 per region (Lambda Developer "
         "Guide, *Quotas*), DynamoDB on-demand tables up to 40,000 write request units/s each (DynamoDB "
