@@ -301,3 +301,7 @@ class EmbeddedStack:
     def _replace(self, owner: object, name: str, value: object) -> None:
         self._saved_seams.append((owner, name, getattr(owner, name)))
         setattr(owner, name, value)
+
+    def original(self, owner: object, name: str) -> object:
+        """What a replaced attribute was before the stack started (for tests that compare)."""
+        return next(saved for o, n, saved in self._saved_seams if o is owner and n == name)

@@ -96,3 +96,29 @@ def test_json_paths_are_parsed_through_module_bindings():
     assert "parse(" in inspect.getsource(json_path.extract_json)
     assert hasattr(result_path, "parse")
     assert hasattr(json_path, "parse")
+
+
+def test_execution_history_response_is_the_generic_one_we_replace():
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    source = inspect.getsource(StepFunctionResponse.get_execution_history)
+    assert "ActionResult(execution_history)" in source
+
+
+def test_history_written_directly_equals_what_moto_serializes(stack, run_saga):
+    """The same events, the same fields and values, timestamps included, either way."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from sagatools.moto_speedups import _execution_history_as_json
+    from sagatools.report import execution_history
+    from tests.conftest import trip_request
+
+    report = run_saga(trip_request("t-history", simulate={"book_car": "fail", "cancel_hotel": "transient:1"}))
+    fast = execution_history(stack.stepfunctions, report.execution_arn)
+    assert StepFunctionResponse.get_execution_history is _execution_history_as_json
+    StepFunctionResponse.get_execution_history = stack.original(StepFunctionResponse, "get_execution_history")
+    try:
+        generic = execution_history(stack.stepfunctions, report.execution_arn)
+    finally:
+        StepFunctionResponse.get_execution_history = _execution_history_as_json
+    assert fast == generic
