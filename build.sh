@@ -24,6 +24,7 @@ PACKAGED_STAGES=(dev prod)
 lint() {
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
+  .venv/bin/mypy
 }
 
 node_tools() {

@@ -170,7 +170,7 @@ class TripRequest(_Strict):
         return simulate
 
     def fault_for(self, step: str) -> Fault | None:
-        value = (self.simulate or {}).get(step)
+        value = next((mode for name, mode in (self.simulate or {}).items() if name == step), None)
         return Fault.parse(step, value) if value is not None else None
 
     def details_for(self, resource: Resource) -> dict[str, Any]:

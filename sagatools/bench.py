@@ -62,7 +62,7 @@ class ApiCalls:
 
     def __init__(self) -> None:
         self.count: collections.Counter[str] = collections.Counter()
-        self.seconds: collections.Counter[str] = collections.Counter()
+        self.seconds: collections.defaultdict[str, float] = collections.defaultdict(float)
         self._original = botocore.client.BaseClient._make_api_call
 
     def __enter__(self) -> ApiCalls:
@@ -76,11 +76,11 @@ class ApiCalls:
                 count[operation] += 1
                 seconds[operation] += time.perf_counter() - started
 
-        botocore.client.BaseClient._make_api_call = timed  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = timed
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        botocore.client.BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = self._original
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -89,7 +89,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def measure_latency(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     runner.run([request("warm-up", None)])
     for name, simulate in SCENARIOS.items():
         walls, executions, handlers = [], [], []

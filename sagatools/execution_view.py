@@ -223,9 +223,10 @@ def render_graph(definition: dict[str, Any], views: dict[str, StateView], path: 
 
 
 def _event_rows(events: list[dict[str, Any]]) -> str:
-    rows, state, previous = [], "", None
+    rows: list[str] = []
+    state, previous = "", None
     for event in events:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
         if event["type"].endswith("StateEntered"):
             state = details.get("name", "")
         took = f"{(event['timestamp'] - previous).total_seconds() * 1000:.0f} ms" if previous else ""

@@ -177,7 +177,9 @@ class LiveOutput:
         }
         for report in reports:
             first, *rest = summary(report).splitlines()
-            self.console.print(first, style=styles.get(report.outcome, "bold"), highlight=False)
+            self.console.print(
+                first, style=styles.get(report.outcome, "bold") if report.outcome else "bold", highlight=False
+            )
             for line in rest:
                 self.console.print(line, highlight=False, style="red" if "ATTENTION" in line else None)
         if len(reports) > 1:
