@@ -169,10 +169,11 @@ class SagaRunner:
         descriptions: dict[str, dict[str, Any]] = {}
         pending = set(trip_of)
         while pending:
-            running = self._running()
+            # Few executions: describe each (and show its progress). Many: one list says which to describe.
+            live = len(pending) <= LIVE_PROGRESS_LIMIT
+            running = set() if live else self._running()
             for arn in sorted(pending):
-                live = len(pending) <= LIVE_PROGRESS_LIMIT
-                if arn in running and not live:
+                if arn in running:
                     continue
                 # ListExecutions is eventually consistent on AWS: only DescribeExecution says it ended.
                 description = self.stepfunctions.describe_execution(executionArn=arn)
