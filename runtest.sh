@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Run booking sagas and show what happened.
-#   ./runtest.sh FILE... [--json] [--logs] [--timeout SECONDS]        on the embedded stack (no AWS account)
-#   ./runtest.sh FILE... --stage S [--region R] [--profile P] [--json]  on a deployed stage
-# Creates .venv and installs requirements.txt on first use.
+#   ./runtest.sh FILE... [--json] [--report DIR] [--logs] [--timeout SECONDS]   on the embedded stack
+#   ./runtest.sh FILE... --stage S [--region R] [--profile P] [--json]          on a deployed stage
+# Creates .venv and installs requirements.txt on first use. Works from any directory: FILE paths are
+# taken relative to where it is run.
 set -euo pipefail
-cd "$(dirname "$0")"
+root="$(cd "$(dirname "$0")" && pwd)"
 if [ $# -eq 0 ]; then
-  echo "usage: ./runtest.sh FILE... [--json] [--stage S --region R --profile P] [--logs] [--timeout SECONDS]" >&2
+  echo "usage: ./runtest.sh FILE... [--json] [--report DIR] [--stage S --region R --profile P] [--logs] [--timeout SECONDS]" >&2
   exit 2
 fi
 # shellcheck source=scripts/venv.sh
-source scripts/venv.sh
-ensure_venv requirements.txt >&2
-exec .venv/bin/python -m sagatools.runner "$@"
+(cd "$root" && source scripts/venv.sh && ensure_venv requirements.txt) >&2
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+exec "$root/.venv/bin/python" -m sagatools.runner "$@"

@@ -48,3 +48,18 @@ def test_deploy_stepfunc_takes_region_and_profile_from_the_environment():
     assert "AWS profile 'nobody' is not configured" in done.stderr
     assert done.returncode == 0  # a dry run renders with assumed ARNs when there is no stack to read
     assert '"StartAt": "BookHotel"' in done.stdout
+
+
+def test_runtest_runs_from_any_directory_with_paths_relative_to_it(tmp_path):
+    (tmp_path / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
+    done = subprocess.run(
+        [str(ROOT / "runtest.sh"), "trip.json", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"outcome": "COMMITTED"' in done.stdout
+    assert (tmp_path / ".runtest" / "reports" / "trip-0002.html").exists()
