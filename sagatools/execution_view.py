@@ -104,7 +104,6 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
     positions: dict[str, tuple[int, int]] = {booking: (0, index + 1) for index, booking in enumerate(chain)}
     lanes: dict[str, int] = {}
     for name in _breadth_first(definition):
-        state = states[name]
         if name in positions:
             continue
         subject = next((s for s in subjects if s in name), None)

@@ -116,12 +116,16 @@ class SagaRunner:
         self.timeout_seconds = timeout_seconds
         self.observer = observer
         self.histories: dict[str, list[dict[str, Any]]] = {}  # by execution ARN, after run()
+        self._final_history: dict[str, list[dict[str, Any]]] = {}
 
     def run(self, trips: list[TripFile]) -> list[SagaReport]:
         started = [self._start(trip, earlier) for earlier, trip in self._with_earlier(trips)]
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
         descriptions = self._wait(trip_of)
-        histories = {arn: execution_history(self.stepfunctions, arn) for arn in trip_of}
+        # An ended execution's history is final: reuse the one fetched to show its last states.
+        histories = {
+            arn: self._final_history.pop(arn, []) or execution_history(self.stepfunctions, arn) for arn in trip_of
+        }
         self.histories.update(histories)
         return [
             build_report(
@@ -179,8 +183,10 @@ class SagaRunner:
                 description = self.stepfunctions.describe_execution(executionArn=arn)
                 ended = description["status"] != "RUNNING"
                 if self.observer is not None and (live or ended):
-                    runs = state_runs(execution_history(self.stepfunctions, arn))
-                    self.observer.progress(trip_of[arn], runs, ended)
+                    events = execution_history(self.stepfunctions, arn)
+                    if ended:
+                        self._final_history[arn] = events
+                    self.observer.progress(trip_of[arn], state_runs(events), ended)
                 if ended:
                     descriptions[arn] = description
                     pending.discard(arn)
