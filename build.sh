@@ -79,7 +79,7 @@ prepare_stage() {
   ensure_venv requirements.txt
   node_tools
   local chosen
-  chosen=$(.venv/bin/python -m sagatools.stage_args --check-credentials "${STAGE_ARGS[@]}")
+  chosen=$(.venv/bin/python -m sagatools.deployed.stage_args --check-credentials "${STAGE_ARGS[@]}")
   read -r stage region profile <<<"$chosen"
   SLS_PROFILE=()
   [ "$profile" = "-" ] || SLS_PROFILE=(--aws-profile "$profile")
@@ -99,14 +99,14 @@ case "$command" in
     ;;
   diagram)
     ensure_venv requirements.txt
-    .venv/bin/python -m sagatools.diagram "$@"
+    .venv/bin/python -m sagatools.view.diagram "$@"
     ;;
   screenshot)
     ensure_venv requirements.txt
     ensure_chromium
     rm -rf build/screenshot
     ./runtest.sh test-booking-fail.json --report build/screenshot >/dev/null
-    .venv/bin/python -c 'from pathlib import Path; from sagatools.browser import screenshot; print(screenshot(Path("build/screenshot/trip-0001.html"), Path("docs/rolled-back-saga.png"), 1300, 900))'
+    .venv/bin/python -c 'from pathlib import Path; from sagatools.view.browser import screenshot; print(screenshot(Path("build/screenshot/trip-0001.html"), Path("docs/rolled-back-saga.png"), 1300, 900))'
     ;;
   bench)
     ensure_venv requirements-dev.txt
@@ -126,12 +126,12 @@ case "$command" in
     echo "Deploying stage $stage to $region"
     npx --no-install osls deploy --stage "$stage" --region "$region" "${SLS_PROFILE[@]}"
     ./deploy-stepfunc.sh "${STAGE_ARGS[@]}"
-    .venv/bin/python -m sagatools.deploy describe "${STAGE_ARGS[@]}"
+    .venv/bin/python -m sagatools.deployed.deploy describe "${STAGE_ARGS[@]}"
     ;;
   remove)
     prepare_stage "$@"
     echo "Removing stage $stage from $region"
-    .venv/bin/python -m sagatools.deploy remove-stepfunctions "${STAGE_ARGS[@]}"
+    .venv/bin/python -m sagatools.deployed.deploy remove-stepfunctions "${STAGE_ARGS[@]}"
     npx --no-install osls remove --stage "$stage" --region "$region" "${SLS_PROFILE[@]}"
     ;;
   *) usage ;;

@@ -20,4 +20,4 @@ done
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
 ensure_venv requirements.txt >&2
-exec .venv/bin/python -m sagatools.deploy stepfunctions "$@"
+exec .venv/bin/python -m sagatools.deployed.deploy stepfunctions "$@"

@@ -4,7 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from saga.models import Resource, parse_step_invocation
+from saga.catalogue import Resource
+from saga.models import parse_step_invocation
 from saga.observability import logger, metrics, tracer
 from saga.steps import cancel
 

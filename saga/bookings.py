@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from saga.catalogue import Resource
 from saga.clients import from_attributes, to_attributes
 from saga.errors import DataAccessError
-from saga.models import BookingStatus, Resource
+from saga.models import BookingStatus
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 
+from saga.catalogue import Action, Resource, StepName, by_name
 from saga.errors import InvalidTripRequest
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -54,25 +55,7 @@ TripId = Annotated[str, _matching(r"[A-Za-z0-9_-]{1,64}", "must be 1 to 64 chara
 Email = Annotated[str, StringConstraints(max_length=200), _matching(r"[^@\s]+@[^@\s]+", "must be an email address")]
 
 
-class Resource(StrEnum):
-    HOTEL = "hotel"
-    FLIGHT = "flight"
-    CAR = "car"
-
-
-class Action(StrEnum):
-    BOOK = "book"
-    CANCEL = "cancel"
-
-
-StepName = Literal["book_hotel", "book_flight", "book_car", "cancel_hotel", "cancel_flight", "cancel_car"]
-STEP_NAMES: tuple[str, ...] = StepName.__args__  # type: ignore[attr-defined]
-
 _TRANSIENT = re.compile(r"^transient:([1-5])$")
-
-
-def step_name(action: Action, resource: Resource) -> str:
-    return f"{action.value}_{resource.value}"
 
 
 class _Strict(BaseModel):
@@ -142,13 +125,15 @@ class Fault(_Strict):
 
     @classmethod
     def parse(cls, step: str, value: str) -> Fault:
+        found = by_name(step)
+        is_booking = found is not None and found.action is Action.BOOK
         if value == "fail":
             return cls(mode="fail")
-        if value == "crash_after_write" and step.startswith("book_"):
+        if value == "crash_after_write" and is_booking:
             return cls(mode="crash_after_write")
         if match := _TRANSIENT.match(value):
             return cls(mode="transient", failing_attempts=int(match.group(1)))
-        allowed = "fail, crash_after_write, transient:1..5" if step.startswith("book_") else "fail, transient:1..5"
+        allowed = "fail, crash_after_write, transient:1..5" if is_booking else "fail, transient:1..5"
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {allowed})")
 
 

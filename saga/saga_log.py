@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from saga.catalogue import ATTENTION_PREFIX
 from saga.clients import from_attributes, to_attributes
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 LOG_PREFIX = "LOG#"
-ATTENTION_PREFIX = "ATTENTION#"
 
 
 class LogEvent(StrEnum):

@@ -7,7 +7,7 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from saga.models import Resource
+from saga.catalogue import Resource
 
 
 class MisconfiguredFunction(RuntimeError):

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from saga import catalogue
 from saga.bookings import BookingChanged, BookingRepository
+from saga.catalogue import Action, Resource
 from saga.clients import dynamodb_client
 from saga.errors import (
     BookingAlreadyCancelled,
@@ -22,7 +24,7 @@ from saga.errors import (
     SagaError,
     TransientProviderError,
 )
-from saga.models import Action, BookingStatus, Fault, Resource, StepInvocation, StepResult, step_name
+from saga.models import BookingStatus, Fault, StepInvocation, StepResult
 from saga.observability import logger, metrics
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
 from saga.settings import Settings, get_settings
@@ -35,7 +37,7 @@ class _Step:
     """One invocation of one step: its request, its attempt, and where it writes."""
 
     def __init__(self, action: Action, resource: Resource, invocation: StepInvocation, settings: Settings) -> None:
-        self.name = step_name(action, resource)
+        self.name = catalogue.step(action, resource).name
         self.resource = resource
         self.invocation = invocation
         self.trip_id = invocation.request.trip_id

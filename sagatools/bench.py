@@ -23,8 +23,9 @@ from typing import Any
 import botocore.client
 
 from saga.models import parse_trip_request
-from sagatools.embedded import EmbeddedStack
-from sagatools.report import SagaReport, TripReader, execution_history
+from saga.saga_log import LogEvent
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.results import SagaResult, TripReader, execution_history
 from sagatools.runner import SagaRunner, TripFile
 from sagatools.serverless_config import PROJECT_ROOT
 
@@ -162,14 +163,14 @@ def import_time_us(module: str, runs: int = 5) -> float:
     return statistics.median(samples)
 
 
-def cost_of(stack: EmbeddedStack, report: SagaReport) -> dict[str, Any]:
+def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
     events = execution_history(stack.stepfunctions, report.execution_arn)
     invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
     # Write request units: a plain PutItem of a small item is 1; a transaction item is 2, and the
     # END is committed with its booking change (2 items). Replayed ENDs are plain puts.
     log_units = booking_units = 0
     for entry in report.saga_log:
-        in_transaction = entry["event"] == "END" and not str(entry.get("detail", "")).startswith("already")
+        in_transaction = entry.event is LogEvent.END and not (entry.detail or "").startswith("already")
         log_units += 2 if in_transaction else 1
         booking_units += 2 if in_transaction else 0
     log_units += len(report.needs_attention)
@@ -266,7 +267,7 @@ def render(latency, throughput, batch, imports, costs, profile) -> str:  # noqa:
         "(StartExecution and GetExecutionHistory are the runner's dearest calls: moto serializes every "
         "possible member of every history event); and an `Invoke` counts the time a task waits its turn in "
         "the one-at-a-time dispatcher behind every other execution's task, plus the handler's own two "
-        "DynamoDB calls. The embedded stack already removes what it safely can (`sagatools/moto_speedups.py`).",
+        "DynamoDB calls. The embedded stack already removes what it safely can (`sagatools/emulation/speedups.py`).",
         "",
         "## Cold start: handler import time",
         "",

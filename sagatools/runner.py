@@ -23,11 +23,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from saga.errors import InvalidTripRequest
 from saga.models import TripRequest, parse_trip_request
 from sagatools.asl import load_definition
-from sagatools.execution_view import write_page
-from sagatools.history import state_runs
-from sagatools.render import ProgressObserver, human_output
-from sagatools.report import Outcome, SagaReport, TripReader, build_report, execution_history
-from sagatools.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history
+from sagatools.view.history import state_runs
+from sagatools.view.html_page import write_page
+from sagatools.view.terminal import ProgressObserver, human_output
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -118,7 +118,7 @@ class SagaRunner:
         self.histories: dict[str, list[dict[str, Any]]] = {}  # by execution ARN, after run()
         self._final_history: dict[str, list[dict[str, Any]]] = {}
 
-    def run(self, trips: list[TripFile]) -> list[SagaReport]:
+    def run(self, trips: list[TripFile]) -> list[SagaResult]:
         started = [self._start(trip, earlier) for earlier, trip in self._with_earlier(trips)]
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
         descriptions = self._wait(trip_of)
@@ -210,7 +210,7 @@ class SagaRunner:
             request["nextToken"] = page["nextToken"]
 
 
-def exit_code(reports: list[SagaReport]) -> int:
+def exit_code(reports: list[SagaResult]) -> int:
     clean = {Outcome.COMMITTED, Outcome.ROLLED_BACK}
     return EXIT_OK if all(report.outcome in clean for report in reports) else EXIT_SAGA_FAILED
 
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
 
 @dataclass
 class RunResult:
-    reports: list[SagaReport]
+    reports: list[SagaResult]
     histories: dict[str, list[dict[str, Any]]]  # by execution ARN
     definition: dict[str, Any]  # the ASL the executions ran
 
@@ -306,7 +306,7 @@ def write_reports(result: RunResult, directory: Path) -> dict[str, Path]:
 def run_embedded(
     trips: list[TripFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
 ) -> RunResult:
-    from sagatools.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
+    from sagatools.emulation.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
 
     with contextlib.ExitStack() as resources:
         if show_logs:

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from saga.catalogue import STEPS, Step
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVERLESS_YML = PROJECT_ROOT / "serverless.yml"
 
@@ -43,10 +45,15 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout: int
 
+    memory_mb: int
+
     @property
-    def arn_placeholder(self) -> str:
-        """The `${…}` name this function's ARN has in the ASL (bookHotel -> BookHotelFunctionArn)."""
-        return f"{self.key[0].upper()}{self.key[1:]}FunctionArn"
+    def step(self) -> Step:
+        """The saga step this function runs (its names: saga/catalogue.py)."""
+        found = next((step for step in STEPS if step.function == self.key), None)
+        if found is None:
+            raise ValueError(f"serverless.yml: function {self.key} is not a step of saga/catalogue.py")
+        return found
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
             handler=spec["handler"],
             environment={**provider_env, **{k: str(v) for k, v in (spec.get("environment") or {}).items()}},
             timeout=int(spec.get("timeout", provider.get("timeout", 6))),
+            memory_mb=int(spec.get("memorySize", provider.get("memorySize", 1024))),
         )
     tables = {
         logical_id: resource["Properties"]

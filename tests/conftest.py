@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from saga.models import Resource, parse_trip_request
-from sagatools.embedded import EmbeddedStack, LambdaContext
-from sagatools.report import SagaReport, TripReader
+from saga.catalogue import Resource
+from saga.models import parse_trip_request
+from sagatools.emulation.embedded import EmbeddedStack, LambdaContext
+from sagatools.results import SagaResult, TripReader
 from sagatools.runner import SagaRunner, TripFile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +38,10 @@ def stack() -> Iterator[EmbeddedStack]:
 
 
 @pytest.fixture
-def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaReport]]:
+def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaResult]]:
     """Runs requests concurrently through the real ASL on the embedded stack, as runtest.sh does."""
 
-    def run(*requests: dict[str, Any]) -> list[SagaReport]:
+    def run(*requests: dict[str, Any]) -> list[SagaResult]:
         runner = SagaRunner(
             stack.stepfunctions,
             stack.state_machine_arn,
@@ -54,7 +55,7 @@ def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaReport]]:
 
 
 @pytest.fixture
-def run_saga(run_sagas: Callable[..., list[SagaReport]]) -> Callable[[dict[str, Any]], SagaReport]:
+def run_saga(run_sagas: Callable[..., list[SagaResult]]) -> Callable[[dict[str, Any]], SagaResult]:
     return lambda request: run_sagas(request)[0]
 
 

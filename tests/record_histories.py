@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 
 from saga.models import parse_trip_request
-from sagatools.embedded import EmbeddedStack
-from sagatools.execution_view import recorded
-from sagatools.report import TripReader
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.results import TripReader
 from sagatools.runner import SagaRunner, TripFile
+from sagatools.view.html_page import recorded
 from tests.conftest import trip_request
 
 DIRECTORY = Path(__file__).parent / "data" / "histories"

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from sagatools import deploy, runner
-from sagatools.embedded import ACCOUNT_ID, REGION, EmbeddedStack
+from sagatools import runner
+from sagatools.deployed import deploy
+from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
 from tests.conftest import ROOT, trip_request
 
 

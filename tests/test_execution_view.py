@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from sagatools.asl import load_definition
-from sagatools.browser import BrowserMissing, chromium, rendered_dom, screenshot
-from sagatools.diagram import README, diagram_in_readme, readme_block
-from sagatools.execution_view import COLOURS, Shown, render_page, state_views, write_page
-from sagatools.report import SagaReport
+from sagatools.results import SagaResult
+from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
+from sagatools.view.diagram import README, diagram_in_readme, readme_block
+from sagatools.view.html_page import COLOURS, Shown, render_page, state_views, write_page
 from tests.conftest import ROOT
 
 DEFINITION = load_definition()
@@ -23,9 +23,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 OK, RETRIED, CAUGHT, FAILED, NOT = (Shown.SUCCEEDED, Shown.RETRIED, Shown.CAUGHT, Shown.FAILED, Shown.NOT_ENTERED)
 
 
-def recorded(name: str) -> tuple[list[dict], SagaReport]:
+def recorded(name: str) -> tuple[list[dict], SagaResult]:
     document = json.loads((HISTORIES / f"{name}.json").read_text())
-    return document["events"], SagaReport.model_validate(document["report"])
+    return document["events"], SagaResult.model_validate(document["report"])
 
 
 EXPECTED = {

@@ -14,8 +14,8 @@ import pytest
 
 from saga.models import parse_trip_request
 from sagatools.asl import load_definition
-from sagatools.embedded import EmbeddedStack
-from sagatools.report import Outcome, SagaReport, TripReader
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.results import Outcome, SagaResult, TripReader
 from sagatools.runner import SagaRunner, TripFile
 from tests.conftest import trip_request
 
@@ -61,9 +61,9 @@ def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tupl
     return (Outcome.NEEDS_ATTENTION if stuck else Outcome.ROLLED_BACK), bookings, compensated
 
 
-def assert_log_agrees_with_tables(report: SagaReport) -> None:
+def assert_log_agrees_with_tables(report: SagaResult) -> None:
     for resource in RESOURCES:
-        ended = {e["step"] for e in report.saga_log if e["event"] == "END"}
+        ended = {e.step for e in report.saga_log if e.event == "END"}
         if f"cancel_{resource}" in ended:
             assert report.bookings[resource] == "CANCELLED", resource
         elif f"book_{resource}" in ended:
@@ -83,11 +83,11 @@ def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
     assert report.bookings == bookings
     first_starts = []
     for entry in report.saga_log:
-        if entry["step"].startswith("cancel_") and entry["step"] not in first_starts:
-            first_starts.append(entry["step"])
+        if entry.step.startswith("cancel_") and entry.step not in first_starts:
+            first_starts.append(entry.step)
     assert first_starts == [f"cancel_{r}" for r in compensations], "compensations out of reverse order"
     assert_log_agrees_with_tables(report)
     confirmed = [r for r, status in report.bookings.items() if status == "CONFIRMED"]
     assert len(confirmed) in (0, 3) or (outcome is Outcome.NEEDS_ATTENTION and confirmed == [cancel])
     if outcome is Outcome.NEEDS_ATTENTION:
-        assert [record["step"] for record in report.needs_attention] == [f"cancel_{cancel}"]
+        assert [record.step for record in report.needs_attention] == [f"cancel_{cancel}"]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from saga.errors import InvalidTripRequest
 from saga.models import parse_trip_request
-from sagatools.embedded import LambdaContext
+from sagatools.emulation.embedded import LambdaContext
 from sagatools.runner import UsageError, load_trip_file
 from tests.conftest import trip_request
 

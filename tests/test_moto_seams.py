@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from sagatools.embedded import EmbeddedStack
+from sagatools.emulation.embedded import EmbeddedStack
 
 
 def test_moto_is_the_pinned_version():
@@ -109,8 +109,8 @@ def test_history_written_directly_equals_what_moto_serializes(stack, run_saga):
     """The same events, the same fields and values, timestamps included, either way."""
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    from sagatools.moto_speedups import _execution_history_as_json
-    from sagatools.report import execution_history
+    from sagatools.emulation.speedups import _execution_history_as_json
+    from sagatools.results import execution_history
     from tests.conftest import trip_request
 
     report = run_saga(trip_request("t-history", simulate={"book_car": "fail", "cancel_hotel": "transient:1"}))

@@ -6,17 +6,15 @@ import random
 
 import pytest
 
-from sagatools.report import Outcome, SagaReport
+from sagatools.results import Outcome, SagaResult
 from tests.conftest import RESOURCES, trip_request
 
 BOOK_ORDER = ["hotel", "flight", "car"]
 
 
-def compensations(report: SagaReport) -> list[str]:
+def compensations(report: SagaResult) -> list[str]:
     """The compensations that completed, in saga-log order."""
-    return [
-        entry["step"] for entry in report.saga_log if entry["step"].startswith("cancel_") and entry["event"] == "END"
-    ]
+    return [entry.step for entry in report.saga_log if entry.step.startswith("cancel_") and entry.event == "END"]
 
 
 def expected_compensations(failed_at: str) -> list[str]:
@@ -24,16 +22,16 @@ def expected_compensations(failed_at: str) -> list[str]:
     return [f"cancel_{r}" for r in reversed(BOOK_ORDER[: BOOK_ORDER.index(failed_at) + 1])]
 
 
-def assert_consistent(report: SagaReport) -> None:
+def assert_consistent(report: SagaResult) -> None:
     """All three CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
-    stuck = {record["step"].removeprefix("cancel_") for record in report.needs_attention}
+    stuck = {record.step.removeprefix("cancel_") for record in report.needs_attention}
     confirmed = {resource for resource, status in report.bookings.items() if status == "CONFIRMED"}
     if report.outcome is Outcome.COMMITTED:
         assert confirmed == set(BOOK_ORDER), report.bookings
     else:
         assert confirmed <= stuck, (report.bookings, stuck)
-    starts = [(e["step"], e["attempt"]) for e in report.saga_log if e["event"] == "START"]
-    ends = [(e["step"], e["attempt"]) for e in report.saga_log if e["event"] != "START"]
+    starts = [(e.step, e.attempt) for e in report.saga_log if e.event == "START"]
+    ends = [(e.step, e.attempt) for e in report.saga_log if e.event != "START"]
     assert sorted(starts) == sorted(ends)
     assert len(set(starts)) == len(starts), "an attempt was logged twice"
 
@@ -44,7 +42,7 @@ def test_success_commits_all_three_in_four_transitions(run_saga):
     assert report.bookings == {"hotel": "CONFIRMED", "flight": "CONFIRMED", "car": "CONFIRMED"}
     assert report.states == ["BookHotel", "BookFlight", "BookCar", "Booked"]
     assert report.transitions == 4
-    assert [e["step"] for e in report.saga_log if e["event"] == "END"] == ["book_hotel", "book_flight", "book_car"]
+    assert [e.step for e in report.saga_log if e.event == "END"] == ["book_hotel", "book_flight", "book_car"]
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -74,7 +72,7 @@ def test_refusal_at_the_car_step_takes_seven_transitions(run_saga):
 def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
     report = run_saga(trip_request(f"t-crash-{resource}", simulate={f"book_{resource}": "crash_after_write"}))
     assert report.outcome is Outcome.ROLLED_BACK
-    booked = [e for e in report.saga_log if e["step"] == f"book_{resource}" and e["event"] == "END"]
+    booked = [e for e in report.saga_log if e.step == f"book_{resource}" and e.event == "END"]
     assert len(booked) == 1, "the crashed step committed its booking and was not retried"
     assert report.bookings[resource] == "CANCELLED"
     assert compensations(report) == expected_compensations(resource)
@@ -85,7 +83,7 @@ def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
 def test_transient_booking_error_recovers_forward(resource, run_saga):
     report = run_saga(trip_request(f"t-blip-{resource}", simulate={f"book_{resource}": "transient:2"}))
     assert report.outcome is Outcome.COMMITTED
-    attempts = [e["attempt"] for e in report.saga_log if e["step"] == f"book_{resource}" and e["event"] == "START"]
+    attempts = [e.attempt for e in report.saga_log if e.step == f"book_{resource}" and e.event == "START"]
     assert attempts == [1, 2, 3]
     assert report.transitions == 4
 
@@ -106,7 +104,7 @@ def test_transient_compensation_is_retried(resource, run_saga):
         trip_request(f"t-cblip-{resource}", simulate={"book_car": "fail", f"cancel_{resource}": "transient:5"})
     )
     assert report.outcome is Outcome.ROLLED_BACK
-    attempts = [e["attempt"] for e in report.saga_log if e["step"] == f"cancel_{resource}" and e["event"] == "START"]
+    attempts = [e.attempt for e in report.saga_log if e.step == f"cancel_{resource}" and e.event == "START"]
     assert attempts == [1, 2, 3, 4, 5, 6]
     assert compensations(report) == expected_compensations("car")
     assert_consistent(report)
@@ -116,10 +114,10 @@ def test_transient_compensation_is_retried(resource, run_saga):
 def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, run_saga, reader):
     report = run_saga(trip_request(f"t-stuck-{resource}", simulate={"book_car": "fail", f"cancel_{resource}": "fail"}))
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
-    assert [record["step"] for record in report.needs_attention] == [f"cancel_{resource}"]
+    assert [record.step for record in report.needs_attention] == [f"cancel_{resource}"]
     # every other compensation ran, still in reverse order
     assert compensations(report) == [s for s in expected_compensations("car") if s != f"cancel_{resource}"]
-    stuck_attempts = [e for e in report.saga_log if e["step"] == f"cancel_{resource}" and e["event"] == "FAILED"]
+    stuck_attempts = [e for e in report.saga_log if e.step == f"cancel_{resource}" and e.event == "FAILED"]
     assert len(stuck_attempts) == 6  # the first attempt and 5 retries
     others = [r for r in RESOURCES if r != resource]
     assert all(report.bookings[r] == "CANCELLED" for r in others)
@@ -145,7 +143,7 @@ def test_invalid_request_fails_fast_without_compensation(stack, reader):
     request["flight"]["to"] = request["flight"]["from"]
     import json
 
-    from sagatools.report import execution_history, states_entered
+    from sagatools.results import execution_history, states_entered
 
     arn = stack.stepfunctions.start_execution(
         stateMachineArn=stack.state_machine_arn, name="t-bad", input=json.dumps(request)
@@ -162,7 +160,7 @@ def test_same_trip_started_twice_books_once(run_sagas):
     first, second = run_sagas(trip_request("t-dup"), trip_request("t-dup"))
     assert first.execution_arn == second.execution_arn
     assert second.reused_execution
-    assert [e["event"] for e in first.saga_log if e["step"] == "book_hotel"] == ["START", "END"]
+    assert [e.event for e in first.saga_log if e.step == "book_hotel"] == ["START", "END"]
 
 
 def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):

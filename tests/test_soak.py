@@ -12,7 +12,7 @@ import resource
 import time
 
 from saga.models import parse_trip_request
-from sagatools.report import Outcome, TripReader, execution_history
+from sagatools.results import Outcome, TripReader, execution_history
 from sagatools.runner import SagaRunner, TripFile
 from tests.conftest import trip_request
 from tests.test_fault_matrix import RESOURCES, assert_log_agrees_with_tables
@@ -65,15 +65,15 @@ def test_soak_concurrent_trips_stay_consistent(stack, capsys):
         assert report.outcome is not None, report.trip_id
         assert_log_agrees_with_tables(report)
         confirmed = {r for r, status in report.bookings.items() if status == "CONFIRMED"}
-        stuck = {record["step"].removeprefix("cancel_") for record in report.needs_attention}
+        stuck = {record.step.removeprefix("cancel_") for record in report.needs_attention}
         assert confirmed == set(RESOURCES) if report.outcome is Outcome.COMMITTED else confirmed <= stuck
         # no duplicated log entry, no double booking
-        keys = [(e["step"], e["attempt"], e["event"]) for e in report.saga_log]
+        keys = [(e.step, e.attempt, e.event) for e in report.saga_log]
         assert len(keys) == len(set(keys)), report.trip_id
         fresh_bookings = collections.Counter(
-            e["step"]
+            e.step
             for e in report.saga_log
-            if e["step"].startswith("book_") and e["event"] == "END" and e.get("detail") != "already booked"
+            if e.step.startswith("book_") and e.event == "END" and e.detail != "already booked"
         )
         assert max(fresh_bookings.values(), default=0) <= 1, report.trip_id
     # each trip id ran as exactly one execution, duplicates included
@@ -88,7 +88,7 @@ def test_soak_concurrent_trips_stay_consistent(stack, capsys):
                 state = event["stateEnteredEventDetails"]["name"]
             elif event["type"] == "LambdaFunctionScheduled":
                 attempts[step_of(state)] += 1
-        starts = collections.Counter(e["step"] for e in report.saga_log if e["event"] == "START")
+        starts = collections.Counter(e.step for e in report.saga_log if e.event == "START")
         assert attempts == starts, report.trip_id
 
     outcomes = collections.Counter(r.outcome.value for r in reports)

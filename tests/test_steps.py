@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from saga.catalogue import Resource
 from saga.errors import (
     BookingAlreadyCancelled,
     BookingRefused,
@@ -13,7 +14,7 @@ from saga.errors import (
     InvalidTripRequest,
     TransientProviderError,
 )
-from saga.models import Resource, parse_step_invocation
+from saga.models import parse_step_invocation
 from saga.saga_log import LogEntry, LogEvent
 from tests.conftest import RESOURCES, trip_request
 

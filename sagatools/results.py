@@ -9,11 +9,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer, model_validator
 
 from saga.bookings import BookingRepository, get_bookings
-from saga.models import Resource
-from saga.saga_log import LogEntry, SagaLog
+from saga.catalogue import Resource
+from saga.models import BookingStatus
+from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -29,8 +30,8 @@ class Outcome(StrEnum):
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
 
 
-class SagaReport(BaseModel):
-    """The `--json` contract of runtest.sh, one per request file."""
+class SagaResult(BaseModel):
+    """What one saga did; its JSON dump is the `--json` contract of runtest.sh, one per request file."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -41,13 +42,40 @@ class SagaReport(BaseModel):
     outcome: Outcome | None
     error: str | None
     cause: str | None
-    bookings: dict[str, str | None]
-    saga_log: list[dict[str, Any]]
-    needs_attention: list[dict[str, Any]]
+    bookings: dict[Resource, BookingStatus | None]
+    saga_log: list[LogEntry]
+    needs_attention: list[AttentionRecord]
     states: list[str]
     transitions: int
     duration_ms: int | None
     reused_execution: bool = False
+
+    # In the JSON, log entries and attention records leave out the trip id (it is the result's own);
+    # reading a dump back puts it in again.
+    @model_validator(mode="before")
+    @classmethod
+    def _trip_into_entries(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "trip_id" not in data:
+            return data
+        with_trip = dict(data)
+        for key in ("saga_log", "needs_attention"):
+            if isinstance(data.get(key), list):
+                with_trip[key] = [
+                    {"trip_id": data["trip_id"], **item} if isinstance(item, dict) else item for item in data[key]
+                ]
+        return with_trip
+
+    @field_serializer("saga_log")
+    def _log_without_trip(self, entries: list[LogEntry]) -> list[dict[str, Any]]:
+        return [entry.model_dump(mode="json", exclude_none=True, exclude={"trip_id"}) for entry in entries]
+
+    @field_serializer("needs_attention")
+    def _attention_without_trip(self, records: list[AttentionRecord]) -> list[dict[str, Any]]:
+        return [record.model_dump(mode="json", exclude={"trip_id"}) for record in records]
+
+    def log_of(self, step: str, event: LogEvent | None = None) -> list[LogEntry]:
+        """The saga log entries of one step (and one event), in write order."""
+        return [entry for entry in self.saga_log if entry.step == step and (event is None or entry.event is event)]
 
 
 def outcome_of(status: str, error: str | None) -> Outcome | None:
@@ -87,9 +115,9 @@ class TripReader:
             for resource in Resource
         ]
 
-    def bookings(self, trip_id: str) -> dict[str, str | None]:
+    def bookings(self, trip_id: str) -> dict[Resource, BookingStatus | None]:
         found = get_bookings(self.dynamodb, self.repositories, trip_id)
-        return {resource.value: booking.status.value if booking else None for resource, booking in found.items()}
+        return {resource: booking.status if booking else None for resource, booking in found.items()}
 
     def log(self, trip_id: str) -> list[LogEntry]:
         return self.saga_log.entries(trip_id)
@@ -102,13 +130,13 @@ def build_report(
     events: list[dict[str, Any]],
     reader: TripReader,
     reused: bool,
-) -> SagaReport:
+) -> SagaResult:
     log, attention = reader.saga_log.read(trip_id)
     status = description["status"]
     error = description.get("error")
     started, stopped = description.get("startDate"), description.get("stopDate")
     states = states_entered(events)
-    return SagaReport(
+    return SagaResult(
         file=file,
         trip_id=trip_id,
         execution_arn=description["executionArn"],
@@ -117,8 +145,8 @@ def build_report(
         error=error,
         cause=description.get("cause"),
         bookings=reader.bookings(trip_id),
-        saga_log=[entry.model_dump(mode="json", exclude_none=True, exclude={"trip_id"}) for entry in log],
-        needs_attention=[record.model_dump(mode="json", exclude={"trip_id"}) for record in attention],
+        saga_log=log,
+        needs_attention=attention,
         states=states,
         transitions=len(states),
         duration_ms=_milliseconds(started, stopped),

@@ -1,8 +1,8 @@
 """deploy-stepfunc.sh: create or update a stage's state machine from the ASL and the stack's outputs.
 
-    python -m sagatools.deploy stepfunctions [STAGE [REGION [PROFILE]]] [--dry-run]
-    python -m sagatools.deploy remove-stepfunctions [STAGE [REGION [PROFILE]]]
-    python -m sagatools.deploy describe [STAGE [REGION [PROFILE]]]
+    python -m sagatools.deployed.deploy stepfunctions [STAGE [REGION [PROFILE]]] [--dry-run]
+    python -m sagatools.deployed.deploy remove-stepfunctions [STAGE [REGION [PROFILE]]]
+    python -m sagatools.deployed.deploy describe [STAGE [REGION [PROFILE]]]
 
 The ASL's `${…}` placeholders are named like the stack's outputs (BookHotelFunctionArn,
 SagaLogTableName, …), so nothing is edited by hand and a second run updates what the first created.
@@ -18,8 +18,8 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagatools.asl import placeholders, reachable_states, render_definition, successors
+from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.serverless_config import load_service_config
-from sagatools.stage import Stage, StageError, explain, state_machine_arn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -121,7 +121,7 @@ def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
 def _assumed_outputs(stage: Stage) -> dict[str, str]:
     config = load_service_config(stage.name)
     prefix = f"arn:aws:lambda:{stage.region}:000000000000:function:"
-    outputs = {spec.arn_placeholder: prefix + spec.name for spec in config.functions.values()}
+    outputs = {spec.step.arn_output: prefix + spec.name for spec in config.functions.values()}
     outputs["SagaLogTableName"] = config.environment["SAGA_LOG_TABLE"]
     return outputs
 

@@ -1,7 +1,7 @@
 """The state machine as a Mermaid `stateDiagram-v2`, generated from the ASL (GitHub renders it).
 
-python -m sagatools.diagram            print it
-python -m sagatools.diagram --write    replace the diagram between the markers in README.md
+python -m sagatools.view.diagram            print it
+python -m sagatools.view.diagram --write    replace the diagram between the markers in README.md
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from saga.catalogue import BOOKINGS, COMPENSATIONS, Step
 from sagatools.asl import successors
-from sagatools.history import StateRun, StateStatus, state_runs
+from sagatools.view.history import StateRun, StateStatus, state_runs
 
 if TYPE_CHECKING:
-    from sagatools.report import SagaReport
+    from sagatools.results import SagaResult
 
 
 class Shown(StrEnum):
@@ -99,18 +100,17 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
     while name in states and states[name]["Type"] == "Task" and name not in chain:
         chain.append(name)
         name = states[name].get("Next", "")
-    subjects = [booking.removeprefix("Book") for booking in chain]  # Hotel, Flight, Car
-    row_of_subject = {subject: index + 1 for index, subject in enumerate(subjects)}
+    row_of_resource = {step.resource: index + 1 for index, step in enumerate(BOOKINGS)}
     positions: dict[str, tuple[int, int]] = {booking: (0, index + 1) for index, booking in enumerate(chain)}
     lanes: dict[str, int] = {}
     for name in _breadth_first(definition):
         if name in positions:
             continue
-        subject = next((s for s in subjects if s in name), None)
-        if subject is not None:
-            lane = name.replace(subject, "*")  # Cancel*, Flag*CancellationStuck, Cancel*AfterStuck
+        lane_and_step = _lane(name)
+        if lane_and_step is not None:
+            lane, step = lane_and_step
             column = lanes.setdefault(lane, len(lanes) + 1)
-            positions[name] = (column, row_of_subject[subject])
+            positions[name] = (column, row_of_resource[step.resource])
     for name, state in states.items():
         if name in positions:
             continue
@@ -126,6 +126,15 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
             column += 1
         positions[name] = (column, row)
     return positions
+
+
+def _lane(state: str) -> tuple[str, Step] | None:
+    """Which lane of compensations a state belongs to (cancel, flag stuck, cancel after stuck), and its step."""
+    for step in COMPENSATIONS:
+        for lane, name in (("cancel", step.state), ("flag", step.stuck_state), ("after-stuck", step.after_stuck_state)):
+            if state == name:
+                return lane, step
+    return None
 
 
 def _breadth_first(definition: dict[str, Any]) -> list[str]:
@@ -259,7 +268,7 @@ word-break:break-word}.meta td:first-child{font-weight:600}
 """
 
 
-def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report: SagaReport) -> str:
+def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> str:
     events = normalise(events)
     views = state_views(definition, events)
     outcome = report.outcome.value if report.outcome else "UNFINISHED"
@@ -268,15 +277,16 @@ def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report
         for shown, (stroke, fill) in COLOURS.items()
     )
     bookings = "".join(
-        f"<tr><td>{resource}</td><td>{status or '-'}</td></tr>" for resource, status in report.bookings.items()
+        f"<tr><td>{resource.value}</td><td>{status.value if status else '-'}</td></tr>"
+        for resource, status in report.bookings.items()
     )
     log_rows = "".join(
-        f"<tr><td>{html.escape(e['at'])}</td><td>{e['step']}</td><td>{e['event']}</td><td>{e['attempt']}</td>"
-        f"<td>{html.escape(str(e.get('detail') or ''))}</td></tr>"
+        f"<tr><td>{html.escape(e.at)}</td><td>{e.step}</td><td>{e.event}</td><td>{e.attempt}</td>"
+        f"<td>{html.escape(e.detail or '')}</td></tr>"
         for e in report.saga_log
     )
     attention = "".join(
-        f"<p><b>Needs attention:</b> {html.escape(r['step'])} stayed stuck ({html.escape(str(r.get('error')))})</p>"
+        f"<p><b>Needs attention:</b> {html.escape(r.step)} stayed stuck ({html.escape(str(r.error))})</p>"
         for r in report.needs_attention
     )
     return f"""<!DOCTYPE html>
@@ -308,7 +318,7 @@ def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report
 """
 
 
-def write_page(directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaReport) -> Path:
+def write_page(directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{report.trip_id}.html"
     path.write_text(render_page(definition, events, report), encoding="utf-8")

@@ -16,8 +16,10 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sagatools.history import StateRun, StateStatus
-from sagatools.report import Outcome, SagaReport
+from saga.catalogue import COMPENSATIONS
+from saga.saga_log import LogEvent
+from sagatools.results import Outcome, SagaResult
+from sagatools.view.history import StateRun, StateStatus
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
 LIVE_ROWS = 12  # running trips shown in the live table; a batch beyond that shows the progress bar only
@@ -30,7 +32,7 @@ class ProgressObserver(Protocol):
 
     def close(self) -> None: ...
 
-    def summaries(self, reports: list[SagaReport]) -> None: ...
+    def summaries(self, reports: list[SagaResult]) -> None: ...
 
 
 def state_line(trip_id: str, run: StateRun) -> str:
@@ -47,10 +49,16 @@ def state_line(trip_id: str, run: StateRun) -> str:
     return "  ".join(parts)
 
 
-def summary(report: SagaReport) -> str:
-    bookings = ", ".join(f"{resource} {status or '-'}" for resource, status in report.bookings.items())
-    compensations = [entry for entry in report.saga_log if entry["step"].startswith("cancel_")]
-    done = [f"{entry['step']} (attempt {entry['attempt']})" for entry in compensations if entry["event"] == "END"]
+def summary(report: SagaResult) -> str:
+    bookings = ", ".join(
+        f"{resource.value} {status.value if status else '-'}" for resource, status in report.bookings.items()
+    )
+    compensations = {step.name for step in COMPENSATIONS}
+    done = [
+        f"{entry.step} (attempt {entry.attempt})"
+        for entry in report.saga_log
+        if entry.step in compensations and entry.event is LogEvent.END
+    ]
     lines = [
         f"{report.trip_id}: {report.outcome.value if report.outcome else 'UNFINISHED'}"
         f"  (execution {report.status}{': ' + report.error if report.error else ''})",
@@ -61,15 +69,13 @@ def summary(report: SagaReport) -> str:
     if report.cause and report.outcome is not Outcome.COMMITTED:
         lines.append(f"  cause          {report.cause}")
     for record in report.needs_attention:
-        lines.append(
-            f"  ATTENTION      {record['step']} stayed stuck ({record.get('error')}); flagged at {record['at']}"
-        )
+        lines.append(f"  ATTENTION      {record.step} stayed stuck ({record.error}); flagged at {record.at}")
     if report.reused_execution:
         lines.append("  note           this trip had already been started: shown is its existing execution")
     return "\n".join(lines)
 
 
-def _totals(reports: list[SagaReport]) -> str:
+def _totals(reports: list[SagaResult]) -> str:
     counts = {outcome: sum(r.outcome is outcome for r in reports) for outcome in Outcome}
     unfinished = sum(r.outcome is None for r in reports)
     parts = [f"{n} {o.value}" for o, n in counts.items() if n] + ([f"{unfinished} UNFINISHED"] if unfinished else [])
@@ -99,7 +105,7 @@ class PlainOutput:
     def close(self) -> None:
         pass
 
-    def summaries(self, reports: list[SagaReport]) -> None:
+    def summaries(self, reports: list[SagaResult]) -> None:
         print(file=self.stream)
         for report in reports:
             print(summary(report), file=self.stream)
@@ -168,7 +174,7 @@ class LiveOutput:
         self._refresh()
         self._live.stop()
 
-    def summaries(self, reports: list[SagaReport]) -> None:
+    def summaries(self, reports: list[SagaResult]) -> None:
         self.console.print()
         styles = {
             Outcome.COMMITTED: "bold green",

@@ -6,8 +6,8 @@
   imports the handler named in serverless.yml and calls it with a Lambda-like context, one at a time.
 - Retry waits: moto sleeps for real in its retrier; here they are recorded and skipped, so a failure
   scenario runs in milliseconds while the ASL keeps its real intervals.
-- Transactions: moto's whole-table snapshot is replaced by an item-level undo (moto_transactions.py).
-- The definition is parsed once, and the interpreter's boto3 clients are reused (moto_speedups.py).
+- Transactions: moto's whole-table snapshot is replaced by an item-level undo (transactions.py).
+- The definition is parsed once, and the interpreter's boto3 clients are reused (speedups.py).
 These seams are moto internals (moto is pinned exactly); tests/test_moto_seams.py fails if one moves.
 """
 
@@ -36,8 +36,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.settings import Settings
-from sagatools import moto_speedups, moto_transactions
 from sagatools.asl import STATE_MACHINE_SUFFIX, placeholders, render_definition
+from sagatools.emulation import speedups, transactions
 from sagatools.serverless_config import FunctionSpec, ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class InProcessLambda:
     """Runs the real handler of an invoked function in this process, one invocation at a time.
 
     One at a time because Powertools keeps the correlation id per process, and because every
-    DynamoDB write must be serialized (see moto_transactions.py). A single worker takes the
+    DynamoDB write must be serialized (see transactions.py). A single worker takes the
     invocations in arrival order: with hundreds of executions waiting, a plain lock is neither fair
     nor cheap (waiters starved past their task timeouts in a 200-trip batch).
     """
@@ -218,13 +218,13 @@ class EmbeddedStack:
             ),
         )
         self._replace(retrier_decl, "time", self.retry_clock)
-        for owner, name, replacement in moto_transactions.patches() + moto_speedups.patches():
+        for owner, name, replacement in transactions.patches() + speedups.patches():
             self._replace(owner, name, replacement)
         # Powertools' log handler keeps the stream it was created with (stdout): point it at the sink.
         from saga.observability import logger
 
         self._replace(logger.registered_handler, "stream", self.lambdas.log_sink)
-        moto_speedups.warm_up(REGION)
+        speedups.warm_up(REGION)
         for properties in self.config.tables.values():
             self.dynamodb.create_table(**{k: v for k, v in properties.items() if k in _TABLE_PROPERTIES})
         if self._create_state_machine:
@@ -250,7 +250,7 @@ class EmbeddedStack:
 
     @property
     def substitutions(self) -> dict[str, str]:
-        values = {spec.arn_placeholder: function_arn(spec.name) for spec in self.config.functions.values()}
+        values = {spec.step.arn_output: function_arn(spec.name) for spec in self.config.functions.values()}
         values["SagaLogTableName"] = self.config.environment["SAGA_LOG_TABLE"]
         return values
 

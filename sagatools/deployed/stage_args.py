@@ -8,7 +8,7 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagatools.stage import Stage, StageError, explain
+from sagatools.deployed.stage import Stage, StageError, explain
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
