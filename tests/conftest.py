@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import importlib
-import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from saga.catalogue import Resource
 from saga.models import parse_trip_request
-from sagatools.emulation.embedded import EmbeddedStack, LambdaContext
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.emulation.in_process_lambda import LocalLambdaContext
 from sagatools.results import SagaResult, TripReader
 from sagatools.runner import SagaRunner, TripFile
-
-ROOT = Path(__file__).resolve().parent.parent
-BASE_REQUEST: dict[str, Any] = json.loads((ROOT / "test-booking-success.json").read_text())
-
-
-def trip_request(trip_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
-    """A valid request (the shipped success file), with the given trip id, faults and section overrides."""
-    request = copy.deepcopy(BASE_REQUEST)
-    request["trip_id"] = trip_id
-    request.update(sections)
-    if simulate is not None:
-        request["simulate"] = simulate
-    return request
 
 
 @pytest.fixture
@@ -65,7 +49,7 @@ def invoke_step(stack: EmbeddedStack) -> Callable[..., dict[str, Any]]:
 
     def invoke(step: str, request: dict[str, Any], retry_count: int = 0) -> dict[str, Any]:
         module = importlib.import_module(f"functions.{step}")
-        context = LambdaContext(
+        context = LocalLambdaContext(
             function_name=step,
             invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{step}",
             memory_limit_in_mb=256,
@@ -80,6 +64,3 @@ def invoke_step(stack: EmbeddedStack) -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def reader(stack: EmbeddedStack) -> TripReader:
     return TripReader(stack.settings, stack.dynamodb)
-
-
-RESOURCES = [resource.value for resource in Resource]

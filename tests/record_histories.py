@@ -14,7 +14,7 @@ from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import TripReader
 from sagatools.runner import SagaRunner, TripFile
 from sagatools.view.html_page import recorded
-from tests.conftest import trip_request
+from tests.helpers import trip_request
 
 DIRECTORY = Path(__file__).parent / "data" / "histories"
 SCENARIOS = {

@@ -10,7 +10,7 @@ import pytest
 from sagatools import runner
 from sagatools.deployed import deploy
 from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
-from tests.conftest import ROOT, trip_request
+from tests.helpers import ROOT, trip_request
 
 
 def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str, str]:

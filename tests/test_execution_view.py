@@ -15,7 +15,7 @@ from sagatools.results import SagaResult
 from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
 from sagatools.view.diagram import README, diagram_in_readme, readme_block
 from sagatools.view.html_page import COLOURS, Shown, render_page, state_views, write_page
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DEFINITION = load_definition()
 HISTORIES = ROOT / "tests" / "data" / "histories"

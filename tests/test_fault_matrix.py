@@ -15,11 +15,10 @@ import pytest
 from saga.models import parse_trip_request
 from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.results import Outcome, SagaResult, TripReader
+from sagatools.results import Outcome, TripReader
 from sagatools.runner import SagaRunner, TripFile
-from tests.conftest import trip_request
+from tests.helpers import RESOURCES, assert_log_agrees_with_tables, trip_request
 
-RESOURCES = ["hotel", "flight", "car"]
 BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:5"]
 CANCEL_FAULTS = ["transient:1", "transient:5", "fail"]
 _STATES = load_definition()["States"]
@@ -59,17 +58,6 @@ def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tupl
         else:
             bookings[resource] = "CANCELLED"
     return (Outcome.NEEDS_ATTENTION if stuck else Outcome.ROLLED_BACK), bookings, compensated
-
-
-def assert_log_agrees_with_tables(report: SagaResult) -> None:
-    for resource in RESOURCES:
-        ended = {e.step for e in report.saga_log if e.event == "END"}
-        if f"cancel_{resource}" in ended:
-            assert report.bookings[resource] == "CANCELLED", resource
-        elif f"book_{resource}" in ended:
-            assert report.bookings[resource] == "CONFIRMED", resource
-        else:
-            assert report.bookings[resource] is None, resource
 
 
 @pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CASES)

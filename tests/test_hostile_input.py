@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from saga.errors import InvalidTripRequest
 from saga.models import parse_trip_request
-from sagatools.emulation.embedded import LambdaContext
+from sagatools.emulation.in_process_lambda import LocalLambdaContext
 from sagatools.runner import UsageError, load_trip_file
-from tests.conftest import trip_request
+from tests.helpers import trip_request
 
 BASE = trip_request("hostile")
 FIELDS = [(section, field) for section, value in BASE.items() if isinstance(value, dict) for field in value]
@@ -122,7 +122,7 @@ def test_cli_refuses_the_file_by_name(request):
 @given(request=invalid_requests, step=st.sampled_from(["book_hotel", "book_car", "cancel_flight"]))
 def test_handlers_refuse_before_any_write(stack, request, step):
     handler = importlib.import_module(f"functions.{step}").handler
-    context = LambdaContext(step, f"arn:aws:lambda:us-east-1:123456789012:function:{step}", 256, 10)
+    context = LocalLambdaContext(step, f"arn:aws:lambda:us-east-1:123456789012:function:{step}", 256, 10)
     with pytest.raises(InvalidTripRequest):
         handler({"request": request, "retry_count": 0}, context)
     for table in (
@@ -149,4 +149,4 @@ def test_handlers_refuse_before_any_write(stack, request, step):
 def test_handlers_refuse_malformed_events(stack, event):
     handler = importlib.import_module("functions.book_hotel").handler
     with pytest.raises(InvalidTripRequest):
-        handler(event, LambdaContext("book_hotel", "arn:aws:lambda:us-east-1:1:function:f", 256, 10))
+        handler(event, LocalLambdaContext("book_hotel", "arn:aws:lambda:us-east-1:1:function:f", 256, 10))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from saga.errors import BookingAlreadyCancelled
-from tests.conftest import RESOURCES, trip_request
+from tests.helpers import RESOURCES, trip_request
 
 # (calls in order, final booking status). A cancel always wins over a booking, whenever it arrives.
 SEQUENCES = {

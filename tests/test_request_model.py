@@ -8,7 +8,7 @@ import pytest
 
 from saga.errors import InvalidTripRequest
 from saga.models import parse_trip_request
-from tests.conftest import trip_request
+from tests.helpers import trip_request
 
 
 def broken(change) -> dict:
@@ -66,7 +66,7 @@ def test_every_booking_fault_is_accepted(mode):
 
 
 def test_shipped_request_files_are_valid():
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     for path in [ROOT / "test-booking-success.json", ROOT / "test-booking-fail.json", *ROOT.glob("examples/*.json")]:
         parse_trip_request(__import__("json").loads(path.read_text()))

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from sagatools.runner import main
-from tests.conftest import ROOT, trip_request
+from tests.helpers import ROOT, trip_request
 
 
 def run_main(*args: str) -> tuple[int, str, str]:

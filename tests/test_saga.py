@@ -7,7 +7,7 @@ import random
 import pytest
 
 from sagatools.results import Outcome, SagaResult
-from tests.conftest import RESOURCES, trip_request
+from tests.helpers import RESOURCES, trip_request
 
 BOOK_ORDER = ["hotel", "flight", "car"]
 

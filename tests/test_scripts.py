@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def run(*command: str, **environment: str) -> subprocess.CompletedProcess[str]:

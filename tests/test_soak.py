@@ -14,8 +14,7 @@ import time
 from saga.models import parse_trip_request
 from sagatools.results import Outcome, TripReader, execution_history
 from sagatools.runner import SagaRunner, TripFile
-from tests.conftest import trip_request
-from tests.test_fault_matrix import RESOURCES, assert_log_agrees_with_tables
+from tests.helpers import RESOURCES, assert_log_agrees_with_tables, step_of_state, trip_request
 
 SOAK_TRIPS = int(os.environ.get("SOAK_TRIPS", "200"))
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261126"))
@@ -35,15 +34,6 @@ def random_requests(count: int, rng: random.Random) -> list[dict]:
                 simulate[f"cancel_{resource_name}"] = rng.choice(CANCEL_FAULTS)
         requests.append(trip_request(f"soak-{n:04d}", simulate=simulate))
     return requests
-
-
-def step_of(state: str) -> str:
-    """BookHotel -> book_hotel, CancelFlightAfterStuck -> cancel_flight."""
-    name = state.removesuffix("AfterStuck")
-    for prefix in ("Book", "Cancel"):
-        if name.startswith(prefix):
-            return f"{prefix.lower()}_{name.removeprefix(prefix).lower()}"
-    return ""
 
 
 def test_soak_concurrent_trips_stay_consistent(stack, capsys):
@@ -87,7 +77,7 @@ def test_soak_concurrent_trips_stay_consistent(stack, capsys):
             if event["type"].endswith("StateEntered"):
                 state = event["stateEnteredEventDetails"]["name"]
             elif event["type"] == "LambdaFunctionScheduled":
-                attempts[step_of(state)] += 1
+                attempts[step_of_state(state)] += 1
         starts = collections.Counter(e.step for e in report.saga_log if e.event == "START")
         assert attempts == starts, report.trip_id
 

@@ -16,7 +16,7 @@ from saga.errors import (
 )
 from saga.models import parse_step_invocation
 from saga.saga_log import LogEntry, LogEvent
-from tests.conftest import RESOURCES, trip_request
+from tests.helpers import RESOURCES, trip_request
 
 pytestmark = pytest.mark.parametrize("resource", RESOURCES)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 STAGES = ["dev", "prod"]
 FUNCTIONS = [

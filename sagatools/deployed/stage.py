@@ -20,7 +20,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from saga.settings import Settings
+from saga.settings import MisconfiguredFunction, Settings
 from sagatools.serverless_config import load_service_config
 
 if TYPE_CHECKING:
@@ -98,15 +98,9 @@ def explain(error: Exception, stage: Stage) -> str:
 def settings_from_outputs(outputs: dict[str, str]) -> Settings:
     """The handlers' settings as deployed, read back from the stack (to read the stage's tables)."""
     try:
-        return Settings(
-            hotel_table=outputs["HotelTableName"],
-            flight_table=outputs["FlightTableName"],
-            car_table=outputs["CarTableName"],
-            saga_log_table=outputs["SagaLogTableName"],
-            fault_injection=outputs.get("FaultInjection") == "true",
-        )
-    except KeyError as missing:
-        raise StageError(f"The stack has no {missing} output: redeploy it with ./build.sh deploy.") from None
+        return Settings.read(outputs)
+    except MisconfiguredFunction as error:
+        raise StageError(f"The stack's outputs are incomplete ({error}): redeploy it with ./build.sh deploy.") from None
 
 
 def state_machine_arn(outputs: dict[str, str], region: str) -> str:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from jsonpath_ng.ext import parse as jsonpath_parse
 from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
@@ -94,9 +94,9 @@ def _all_items(table: Table) -> list[Any]:
     return sorted(partition.values(), key=lambda item: item.range_key)
 
 
-@cache
-def _parsed_json_path(path: str) -> Any:
-    return jsonpath_parse(path)
+def _parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` with a cache: a parsed path is not changed by use, so each distinct path is parsed once."""
+    return cache(parse)
 
 
 _original_method_names = moto_responses.method_names_from_class
@@ -132,8 +132,8 @@ def patches() -> list[tuple[object, str, object]]:
     return [
         (moto_responses, "method_names_from_class", _method_names),
         (StepFunctionResponse, "get_execution_history", _execution_history_as_json),
-        (moto_json_path, "parse", _parsed_json_path),
-        (moto_result_path, "parse", _parsed_json_path),
+        (moto_json_path, "parse", _parsed_once(moto_json_path.parse)),
+        (moto_result_path, "parse", _parsed_once(moto_result_path.parse)),
         (Table, "query", _query),
         (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", _ParsedOnce()),

@@ -4,7 +4,11 @@ moto 5.2.5 snapshots every table a transaction names with `copy.deepcopy` and, w
 is cancelled, puts the snapshots back. That costs time and memory proportional to the whole table on
 every transaction (a cancelled or not), and a write from another thread between snapshot and restore
 is lost. Here the snapshot is the table itself (no copy), and the transaction keeps its own undo
-record of just the items it names; every write to the backend goes through one lock.
+record of just the items it names.
+
+Every write to the backend goes through one lock: put_item, update_item, delete_item (BatchWriteItem
+writes through these), transact_write_items, and execute_statement (PartiQL; its transactions and
+batches run through it). seams.py checks that moto still routes each of them that way.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
-_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+from sagatools.emulation.seams import WRITE_LOCKED
 
 
 class _CopyWithoutTables:
@@ -81,7 +85,7 @@ def patches() -> list[tuple[object, str, object]]:
     """(owner, attribute, replacement) triples for the embedded stack to apply and undo."""
     lock = threading.RLock()
     replacements: list[tuple[object, str, object]] = [(dynamodb_models, "copy", _CopyWithoutTables())]
-    for name in _WRITES:
+    for name in WRITE_LOCKED:
         write = getattr(DynamoDBBackend, name)
         if name == "transact_write_items":
             write = _with_item_undo(write)

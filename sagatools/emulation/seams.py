@@ -1,0 +1,222 @@
+"""Every moto internal the emulation replaces, wraps or relies on, with why and what breaks if it moves.
+
+moto is pinned exactly (requirements-tools.txt). Each seam carries a check of the assumption it makes
+about the installed moto; tests/test_moto_seams.py runs every check by name, and fails if the
+embedded stack replaces anything that is not listed here. Upgrading moto: run those tests first.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+import moto
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import config as moto_config
+from moto.core import responses as moto_responses
+from moto.core import routing as moto_routing
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.models.table import Table
+from moto.stepfunctions.parser.asl.component import eval_component
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.responses import StepFunctionResponse
+
+MOTO_VERSION = "5.2.5"
+WRITE_LOCKED = ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement")
+
+
+@dataclass(frozen=True)
+class Seam:
+    name: str  # the moto internal, dotted
+    why: str  # what the emulation does with it
+    breaks: str  # what goes wrong, and how visibly, if moto moves it
+    holds: Callable[[], bool]  # checks the assumption against the installed moto
+
+
+def _source(thing: object) -> str:
+    return inspect.getsource(thing)  # type: ignore[arg-type]
+
+
+def _parameters(function: Callable[..., object]) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def _passes_index_name_eighth() -> bool:
+    """DynamoDBBackend.query passes index_name as the 8th positional argument after the hash key."""
+    call = re.search(r"table\.query\(([^)]*)\)", _source(dynamodb_models.DynamoDBBackend.query))
+    positional = [arg.strip() for arg in call.group(1).split(",") if arg.strip() and "=" not in arg] if call else []
+    return positional[7:8] == ["index_name"] and _parameters(Table.query)[8] == "index_name"
+
+
+def seam_name(owner: object, attribute: str) -> str:
+    """The registry name of `owner.attribute` (a module or a class)."""
+    if isinstance(owner, ModuleType):
+        return f"{owner.__name__}.{attribute}"
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}.{attribute}"
+    return f"{type(owner).__module__}.{type(owner).__qualname__}.{attribute}"
+
+
+def _backend_write(name: str) -> Seam:
+    return Seam(
+        f"moto.dynamodb.models.DynamoDBBackend.{name}",
+        "wrapped in one lock shared by every DynamoDB write, so a transaction's undo never races another write",
+        "a write path outside the lock could interleave with a cancelled transaction's undo and be lost",
+        lambda: callable(getattr(dynamodb_models.DynamoDBBackend, name, None)),
+    )
+
+
+SEAMS: tuple[Seam, ...] = (
+    Seam(
+        "moto.__version__",
+        "every seam below was checked against this version",
+        "any of them may have moved",
+        lambda: moto.__version__ == MOTO_VERSION,
+    ),
+    Seam(
+        "moto.core.config.default_user_config",
+        "mock_aws(config=...) turns on Step Functions execution and keeps Lambda off Docker",
+        "executions would not run (status stays RUNNING), or Lambda would try to start Docker",
+        lambda: (
+            moto_config.default_user_config["stepfunctions"].get("execute_state_machine") is not None
+            and moto_config.default_user_config["lambda"].get("use_docker") is not None
+        ),
+    ),
+    Seam(
+        "moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
+        "replaced: the invoked function's real handler runs in this process (InProcessLambda)",
+        "every Lambda task would return moto's canned 'Simple Lambda happy path OK' instead of running a step",
+        lambda: (
+            _parameters(LambdaSimpleBackend.invoke)
+            == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
+        ),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",
+        "replaced by a clock that records retry waits instead of sleeping them",
+        "failure scenarios would sleep their real backoff (a stuck compensation: about a minute)",
+        lambda: "time.sleep(interval_seconds)" in _source(retrier_decl.RetrierDecl._eval_body),
+    ),
+    Seam(
+        "moto.dynamodb.models.copy",
+        "replaced so TransactWriteItems does not deep-copy whole tables; transactions.py keeps an item-level undo",
+        "every transaction would copy every named table again (slow), or the undo would restore stale tables",
+        lambda: (
+            "copy.deepcopy(" in _source(dynamodb_models.DynamoDBBackend.transact_write_items)
+            and "original_table_state" in _source(dynamodb_models.DynamoDBBackend.transact_write_items)
+        ),
+    ),
+    *(_backend_write(name) for name in WRITE_LOCKED),
+    Seam(
+        "moto.dynamodb.responses.DynamoHandler.batch_write_item",
+        "relied on: BatchWriteItem writes through the backend's put_item/delete_item, so it is under the lock",
+        "batch writes would bypass the lock",
+        lambda: (
+            "self.dynamodb_backend.put_item(" in _source(dynamodb_responses.DynamoHandler.batch_write_item)
+            and "self.dynamodb_backend.delete_item(" in _source(dynamodb_responses.DynamoHandler.batch_write_item)
+        ),
+    ),
+    Seam(
+        "moto.dynamodb.models.DynamoDBBackend.execute_transaction",
+        "relied on: PartiQL transactions and batches run through execute_statement, so they are under the lock",
+        "PartiQL writes would bypass the lock",
+        lambda: (
+            "self.execute_statement(" in _source(dynamodb_models.DynamoDBBackend.execute_transaction)
+            and "self.execute_statement(" in _source(dynamodb_models.DynamoDBBackend.batch_execute_statement)
+        ),
+    ),
+    Seam(
+        "moto.dynamodb.models.table.Table.query",
+        "wrapped: a query on the table's key tells all_items which partition it needs; reads index_name as"
+        " the 8th positional argument, as DynamoDBBackend.query passes it",
+        "a moved argument would silently restrict an index query to one partition: wrong query results",
+        lambda: _passes_index_name_eighth() and "self.all_items()" in _source(Table.query),
+    ),
+    Seam(
+        "moto.dynamodb.models.table.Table.all_items",
+        "replaced: returns one partition's items while a key query runs (moto scans the whole table)",
+        "queries would fall back to whole-table scans (slow, not wrong)",
+        lambda: _parameters(Table.all_items) == ["self"],
+    ),
+    Seam(
+        "moto.stepfunctions.parser.backend.execution_worker.AmazonStateLanguageParser",
+        "replaced by a parser that parses each definition once",
+        "every execution would parse the ASL again with ANTLR (~30 ms)",
+        lambda: (
+            "AmazonStateLanguageParser.parse(" in _source(execution_worker.ExecutionWorker._get_evaluation_entrypoint)
+        ),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils.boto_client_for",
+        "replaced: one shared boto3 client per region and service for the interpreter's Lambda calls",
+        "a client built per task (~5 ms each)",
+        lambda: (
+            "boto_client_for(" in _source(lambda_eval_utils._invoke_lambda_function)
+            and _parameters(boto_client.boto_client_for) == ["region", "service", "state_credentials"]
+        ),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb"
+        ".boto_client_for",
+        "replaced: one shared boto3 client for the interpreter's DynamoDB tasks (the attention record)",
+        "a client built per task (~5 ms each)",
+        lambda: "boto_client_for(" in _source(state_task_service_dynamodb),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.utils.json_path.parse",
+        "replaced by a cache of parsed JSONPaths",
+        "every path would be parsed again by jsonpath-ng's yacc parser",
+        lambda: "parse(path)" in _source(json_path),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.component.common.path.result_path.parse",
+        "replaced by a cache of parsed JSONPaths",
+        "every ResultPath would be parsed again",
+        lambda: "parse(" in _source(result_path.ResultPath),
+    ),
+    Seam(
+        "moto.stepfunctions.responses.StepFunctionResponse.get_execution_history",
+        "replaced: the backend's events written as JSON directly (same events, no generic serializer)",
+        "GetExecutionHistory would cost 10-20 ms again; a changed backend call would fail every history read",
+        lambda: (
+            "self.stepfunction_backend.get_execution_history(" in _source(StepFunctionResponse.get_execution_history)
+        ),
+    ),
+    Seam(
+        "moto.core.responses.method_names_from_class",
+        "replaced by a cached copy: a response class's methods are listed once, not on every request",
+        "every request would run inspect.getmembers again",
+        lambda: "method_names_from_class(self.__class__)" in _source(moto_responses.BaseResponse),
+    ),
+    Seam(
+        "moto.core.routing.get_service_router",
+        "called before executions start, to fill its cache (it has no lock) while one thread runs",
+        "hundreds of executions reaching their first task at once would each build the service model",
+        lambda: hasattr(moto_routing.get_service_router, "cache_info"),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.component.eval_component.LOG",
+        "its logger is set to CRITICAL: it logs every caught task error at ERROR, which the history records",
+        "a rolled-back saga would print moto tracebacks on stderr",
+        lambda: (
+            isinstance(eval_component.LOG, logging.Logger)
+            and eval_component.LOG.name == "moto.stepfunctions.parser.asl.component.eval_component"
+        ),
+    ),
+)
+
+QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+
+
+def registered(owner: object, attribute: str) -> bool:
+    return any(seam.name == seam_name(owner, attribute) for seam in SEAMS)

@@ -1,0 +1,47 @@
+"""Helpers shared by the test modules (fixtures are in conftest.py): requests, and checks of a result."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from saga.catalogue import BOOKINGS, Action, Resource, by_state, step
+from saga.models import BookingStatus
+from saga.saga_log import LogEvent
+
+if TYPE_CHECKING:
+    from sagatools.results import SagaResult
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_REQUEST: dict[str, Any] = json.loads((ROOT / "test-booking-success.json").read_text())
+RESOURCES = [booking.resource.value for booking in BOOKINGS]  # in booking order
+
+
+def trip_request(trip_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
+    """A valid request (the shipped success file), with the given trip id, faults and section overrides."""
+    request = copy.deepcopy(BASE_REQUEST)
+    request["trip_id"] = trip_id
+    request.update(sections)
+    if simulate is not None:
+        request["simulate"] = simulate
+    return request
+
+
+def step_of_state(state: str) -> str:
+    """The step an ASL state invokes (BookHotel -> book_hotel, CancelFlightAfterStuck -> cancel_flight), or ''."""
+    found = by_state(state)
+    return found.name if found else ""
+
+
+def assert_log_agrees_with_tables(result: SagaResult) -> None:
+    """A booking is CANCELLED if its cancel ENDed, else CONFIRMED if its book ENDed, else absent."""
+    ended = {entry.step for entry in result.saga_log if entry.event is LogEvent.END}
+    for resource in Resource:
+        if step(Action.CANCEL, resource).name in ended:
+            assert result.bookings[resource] is BookingStatus.CANCELLED, resource
+        elif step(Action.BOOK, resource).name in ended:
+            assert result.bookings[resource] is BookingStatus.CONFIRMED, resource
+        else:
+            assert result.bookings[resource] is None, resource
