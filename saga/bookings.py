@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from saga.attributes import from_attributes, to_attributes
 from saga.catalogue import Resource
-from saga.clients import from_attributes, to_attributes
 from saga.errors import DataAccessError
 from saga.models import BookingStatus
 
@@ -37,8 +37,8 @@ class Booking(BaseModel):
     details: dict[str, Any] | None = None
 
 
-class BookingChanged(Exception):
-    """The condition of a change did not hold: the booking is already in `existing`'s state."""
+class BookingUnchanged(Exception):
+    """The change was not made, because its condition did not hold: `existing` is the booking as it is."""
 
     def __init__(self, existing: Booking) -> None:
         super().__init__(existing.status)
@@ -58,7 +58,7 @@ class BookingRepository:
         self._client = client
 
     def confirm(self, trip_id: str, details: dict[str, Any], end: LogEntry) -> Booking:
-        """Create the CONFIRMED booking and log `end`, atomically; BookingChanged if an item exists."""
+        """Create the CONFIRMED booking and log `end`, atomically; BookingUnchanged if an item exists."""
         booking = Booking(
             trip_id=trip_id,
             resource=self.resource,
@@ -81,7 +81,7 @@ class BookingRepository:
     def cancel(self, trip_id: str, end: LogEntry) -> Booking:
         """Mark the booking CANCELLED (a tombstone if there was none) and log `end`, atomically.
 
-        BookingChanged if it was already cancelled, in which case nothing is written.
+        BookingUnchanged if it was already cancelled, in which case nothing is written.
         """
         change = {
             "Update": {
@@ -128,7 +128,7 @@ class BookingRepository:
             first = reasons[0] if reasons else {}
             if first.get("Code") == "ConditionalCheckFailed":
                 existing = from_attributes(first["Item"]) if first.get("Item") else self._existing(trip_id)
-                raise BookingChanged(Booking.model_validate(existing)) from None
+                raise BookingUnchanged(Booking.model_validate(existing)) from None
             raise DataAccessError(f"writing {self.table} and {self._saga_log.table}: {error}") from error
 
     def _existing(self, trip_id: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The contract between the handlers and the state machine.
 
 The Lambda runtime reports an unhandled exception's class name as `errorType`, and Step Functions
-uses that as the error name, so each class name below is matched by name in
-`statemachine/booking-saga.asl.json` (`ErrorEquals`). Rename one and the ASL must follow.
+uses that as the error name: in the execution history, and in the ASL's `ErrorEquals` where a step's
+Retry or Catch treats an error by name (the others reach a Catch through `States.ALL`).
+tests/test_asl.py fails if the ASL names an error that is not a class here.
 """
 
 

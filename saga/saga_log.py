@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from saga.attributes import from_attributes, to_attributes
 from saga.catalogue import ATTENTION_PREFIX
-from saga.clients import from_attributes, to_attributes
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

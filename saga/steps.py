@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit
 
 from saga import catalogue
-from saga.bookings import BookingChanged, BookingRepository
+from saga.bookings import BookingRepository, BookingUnchanged
 from saga.catalogue import Action, Resource
 from saga.clients import dynamodb_client
 from saga.errors import (
@@ -111,7 +111,7 @@ def book(resource: Resource, invocation: StepInvocation) -> StepResult:
         booking = step.bookings.confirm(
             step.trip_id, invocation.request.details_for(resource), step.entry(LogEvent.END)
         )
-    except BookingChanged as changed:
+    except BookingUnchanged as changed:
         if changed.existing.status is BookingStatus.CANCELLED:
             raise step.fail(
                 BookingAlreadyCancelled(f"{resource.value} of {step.trip_id} was cancelled before it was booked")
@@ -135,7 +135,7 @@ def cancel(resource: Resource, invocation: StepInvocation) -> StepResult:
         raise step.fail(error)
     try:
         booking = step.bookings.cancel(step.trip_id, step.entry(LogEvent.END))
-    except BookingChanged as changed:
+    except BookingUnchanged as changed:
         step.saga_log.append(step.entry(LogEvent.END, "already cancelled"))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         return step.result(changed.existing, already_done=True)

@@ -18,7 +18,7 @@ def placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 
 
-def render_definition(substitutions: dict[str, str], path: Path = ASL_PATH) -> str:
+def fill_placeholders(substitutions: dict[str, str], path: Path = ASL_PATH) -> str:
     """The ASL with its placeholders filled in; one without a value is left as it is (and reported
     by `placeholders` on the result)."""
     return _PLACEHOLDER.sub(lambda match: substitutions.get(match.group(1), match.group(0)), path.read_text())

@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     finally:
         if human is not None:
             human.close()
-    pages = write_reports(result, Path(args.report))
+    pages = write_pages(result, Path(args.report))
     if args.json:
         documents = [
             {**report.model_dump(mode="json"), "report": str(pages[report.execution_arn])} for report in result.reports
@@ -292,7 +292,7 @@ class RunResult:
     definition: dict[str, Any]  # the ASL the executions ran
 
 
-def write_reports(result: RunResult, directory: Path) -> dict[str, Path]:
+def write_pages(result: RunResult, directory: Path) -> dict[str, Path]:
     """One HTML page per execution; the path of each, by execution ARN."""
     pages = {}
     for report in result.reports:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import BOOKINGS, Action, Resource, by_state, step
+from saga.catalogue import BOOKINGS, Action, Resource, by_name, by_state, step
 from saga.models import BookingStatus
 from saga.saga_log import LogEvent
 
@@ -45,3 +45,27 @@ def assert_log_agrees_with_tables(result: SagaResult) -> None:
             assert result.bookings[resource] is BookingStatus.CONFIRMED, resource
         else:
             assert result.bookings[resource] is None, resource
+
+
+def book_step(resource: str) -> str:
+    return step(Action.BOOK, Resource(resource)).name
+
+
+def cancel_step(resource: str) -> str:
+    return step(Action.CANCEL, Resource(resource)).name
+
+
+def resource_of(step_name: str) -> str:
+    found = by_name(step_name)
+    assert found is not None, step_name
+    return found.resource.value
+
+
+def is_compensation(step_name: str) -> bool:
+    found = by_name(step_name)
+    return found is not None and found.action is Action.CANCEL
+
+
+def is_booking(step_name: str) -> bool:
+    found = by_name(step_name)
+    return found is not None and found.action is Action.BOOK

@@ -13,7 +13,7 @@ from saga.models import parse_trip_request
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import TripReader
 from sagatools.runner import SagaRunner, TripFile
-from sagatools.view.html_page import recorded
+from sagatools.view.html_page import history_json
 from tests.helpers import trip_request
 
 DIRECTORY = Path(__file__).parent / "data" / "histories"
@@ -36,7 +36,7 @@ def main() -> None:
         for name, simulate in SCENARIOS.items():
             trip = TripFile(f"{name}.json", parse_trip_request(trip_request(f"rec-{name}", simulate=simulate)))
             (report,) = runner.run([trip])
-            events = json.loads(recorded(runner.histories[report.execution_arn]))
+            events = json.loads(history_json(runner.histories[report.execution_arn]))
             document = {"report": report.model_dump(mode="json"), "events": events}
             (DIRECTORY / f"{name}.json").write_text(json.dumps(document, indent=1) + "\n")
             print(f"recorded {name}: {report.outcome}")

@@ -8,6 +8,7 @@ import re
 import pytest
 
 import saga.errors
+from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, compensation_of
 from sagatools.asl import ASL_PATH, load_definition, placeholders, reachable_states, successors
 
 DEFINITION = load_definition()
@@ -37,7 +38,7 @@ def test_every_task_has_retry_catch_and_a_timeout_above_the_function_timeout(nam
         assert retrier["JitterStrategy"] == "FULL"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in TASKS if n.startswith("Book")))
+@pytest.mark.parametrize("name", [step.state for step in BOOKINGS])
 def test_booking_steps_retry_transient_errors_at_least_twice_and_never_retry_refusals(name):
     retriers = TASKS[name]["Retry"]
     transient = [r for r in retriers if "TransientProviderError" in r["ErrorEquals"]]
@@ -47,7 +48,7 @@ def test_booking_steps_retry_transient_errors_at_least_twice_and_never_retry_ref
     assert not retried & {"BookingRefused", "CrashAfterWrite", "BookingAlreadyCancelled", "States.ALL"}
 
 
-@pytest.mark.parametrize("name", sorted(n for n in TASKS if n.startswith("Cancel")))
+@pytest.mark.parametrize("name", [state for step in COMPENSATIONS for state in step.states])
 def test_compensations_are_retried_at_least_five_times(name):
     retriers = TASKS[name]["Retry"]
     stuck = [r for r in retriers if "CancellationFailed" in r["ErrorEquals"]]
@@ -64,10 +65,11 @@ def test_compensation_chain_is_the_reverse_of_the_booking_chain():
     while STATES[state]["Type"] == "Task":
         compensations.append(state)
         state = STATES[state]["Next"]
-    assert [c.removeprefix("Cancel") for c in compensations] == [b.removeprefix("Book") for b in reversed(bookings)]
+    assert bookings == [step.state for step in BOOKINGS]
+    assert compensations == [compensation_of(step).state for step in reversed(BOOKINGS)]
     # a failure at step k enters the chain at its own compensation
-    for booking in bookings:
-        assert STATES[booking]["Catch"][-1]["Next"] == booking.replace("Book", "Cancel")
+    for booking in BOOKINGS:
+        assert STATES[booking.state]["Catch"][-1]["Next"] == compensation_of(booking).state
 
 
 def test_error_names_in_the_asl_are_python_errors_or_aws_names():
@@ -98,6 +100,4 @@ def test_function_arns_are_placeholders_never_account_ids():
     text = ASL_PATH.read_text()
     assert "arn:aws:lambda" not in text
     assert not re.search(r"\b\d{12}\b", text), "an account id in the ASL"
-    assert {
-        f"{n}FunctionArn" for n in ("BookHotel", "BookFlight", "BookCar", "CancelHotel", "CancelFlight", "CancelCar")
-    } <= placeholders(text)
+    assert {step.arn_output for step in STEPS} <= placeholders(text)

@@ -14,7 +14,7 @@ from sagatools.asl import load_definition
 from sagatools.results import SagaResult
 from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
 from sagatools.view.diagram import README, diagram_in_readme, readme_block
-from sagatools.view.html_page import COLOURS, Shown, render_page, state_views, write_page
+from sagatools.view.html_page import COLOURS, Shown, page_html, state_views, write_page
 from tests.helpers import ROOT
 
 DEFINITION = load_definition()
@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 OK, RETRIED, CAUGHT, FAILED, NOT = (Shown.SUCCEEDED, Shown.RETRIED, Shown.CAUGHT, Shown.FAILED, Shown.NOT_ENTERED)
 
 
-def recorded(name: str) -> tuple[list[dict], SagaResult]:
+def load_recorded(name: str) -> tuple[list[dict], SagaResult]:
     document = json.loads((HISTORIES / f"{name}.json").read_text())
     return document["events"], SagaResult.model_validate(document["report"])
 
@@ -72,7 +72,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_recorded_history_colours_each_state_by_what_happened(scenario):
-    events, report = recorded(scenario)
+    events, report = load_recorded(scenario)
     views = state_views(DEFINITION, events)
     assert set(views) == set(DEFINITION["States"])
     assert {name: views[name].shown for name in EXPECTED[scenario]} == EXPECTED[scenario]
@@ -81,15 +81,15 @@ def test_recorded_history_colours_each_state_by_what_happened(scenario):
 
 
 def test_retries_are_counted_per_state():
-    views = state_views(DEFINITION, recorded("retried-compensation")[0])
+    views = state_views(DEFINITION, load_recorded("retried-compensation")[0])
     assert views["CancelHotel"].retries == 2
-    stuck = state_views(DEFINITION, recorded("stuck-compensation")[0])["CancelFlight"]
+    stuck = state_views(DEFINITION, load_recorded("stuck-compensation")[0])["CancelFlight"]
     assert (stuck.retries, stuck.error) == (5, "CancellationFailed")
 
 
 def test_page_draws_every_state_and_highlights_the_path_taken():
-    events, report = recorded("rollback-car")
-    page = render_page(DEFINITION, events, report)
+    events, report = load_recorded("rollback-car")
+    page = page_html(DEFINITION, events, report)
     assert set(re.findall(r'data-state="(\w+)"', page)) == set(DEFINITION["States"])
     taken = re.findall(r'class="edge [a-z]+ taken" data-from="(\w+)" data-to="(\w+)"', page)
     assert taken == [
@@ -115,7 +115,7 @@ def browser_or_skip() -> None:
 
 def test_report_in_headless_chromium_shows_the_failed_and_compensated_states(tmp_path):
     browser_or_skip()
-    events, report = recorded("rollback-car")
+    events, report = load_recorded("rollback-car")
     page = write_page(tmp_path, DEFINITION, events, report)
     dom = rendered_dom(page)
     # the rendered DOM holds the graph: every state of the ASL, each with its status and colour

@@ -17,7 +17,14 @@ from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import Outcome, TripReader
 from sagatools.runner import SagaRunner, TripFile
-from tests.helpers import RESOURCES, assert_log_agrees_with_tables, trip_request
+from tests.helpers import (
+    RESOURCES,
+    assert_log_agrees_with_tables,
+    book_step,
+    cancel_step,
+    is_compensation,
+    trip_request,
+)
 
 BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:5"]
 CANCEL_FAULTS = ["transient:1", "transient:5", "fail"]
@@ -63,7 +70,7 @@ def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tupl
 @pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CASES)
 def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
     trip_id = f"m-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
-    request = trip_request(trip_id, simulate={f"book_{book}": book_fault, f"cancel_{cancel}": cancel_fault})
+    request = trip_request(trip_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
     (report,) = runner.run([TripFile(f"{trip_id}.json", parse_trip_request(request))])
 
     outcome, bookings, compensations = expected(book, book_fault, cancel, cancel_fault)
@@ -71,11 +78,11 @@ def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
     assert report.bookings == bookings
     first_starts = []
     for entry in report.saga_log:
-        if entry.step.startswith("cancel_") and entry.step not in first_starts:
+        if is_compensation(entry.step) and entry.step not in first_starts:
             first_starts.append(entry.step)
-    assert first_starts == [f"cancel_{r}" for r in compensations], "compensations out of reverse order"
+    assert first_starts == [cancel_step(r) for r in compensations], "compensations out of reverse order"
     assert_log_agrees_with_tables(report)
     confirmed = [r for r, status in report.bookings.items() if status == "CONFIRMED"]
     assert len(confirmed) in (0, 3) or (outcome is Outcome.NEEDS_ATTENTION and confirmed == [cancel])
     if outcome is Outcome.NEEDS_ATTENTION:
-        assert [record.step for record in report.needs_attention] == [f"cancel_{cancel}"]
+        assert [record.step for record in report.needs_attention] == [cancel_step(cancel)]

@@ -7,24 +7,24 @@ import random
 import pytest
 
 from sagatools.results import Outcome, SagaResult
-from tests.helpers import RESOURCES, trip_request
+from tests.helpers import RESOURCES, book_step, cancel_step, is_compensation, resource_of, trip_request
 
-BOOK_ORDER = ["hotel", "flight", "car"]
+BOOK_ORDER = RESOURCES  # in booking order
 
 
 def compensations(report: SagaResult) -> list[str]:
     """The compensations that completed, in saga-log order."""
-    return [entry.step for entry in report.saga_log if entry.step.startswith("cancel_") and entry.event == "END"]
+    return [entry.step for entry in report.saga_log if is_compensation(entry.step) and entry.event == "END"]
 
 
 def expected_compensations(failed_at: str) -> list[str]:
     """The failed step and every step before it, in reverse order."""
-    return [f"cancel_{r}" for r in reversed(BOOK_ORDER[: BOOK_ORDER.index(failed_at) + 1])]
+    return [cancel_step(r) for r in reversed(BOOK_ORDER[: BOOK_ORDER.index(failed_at) + 1])]
 
 
 def assert_consistent(report: SagaResult) -> None:
     """All three CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
-    stuck = {record.step.removeprefix("cancel_") for record in report.needs_attention}
+    stuck = {resource_of(record.step) for record in report.needs_attention}
     confirmed = {resource for resource, status in report.bookings.items() if status == "CONFIRMED"}
     if report.outcome is Outcome.COMMITTED:
         assert confirmed == set(BOOK_ORDER), report.bookings
@@ -47,7 +47,7 @@ def test_success_commits_all_three_in_four_transitions(run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
-    report = run_saga(trip_request(f"t-refuse-{resource}", simulate={f"book_{resource}": "fail"}))
+    report = run_saga(trip_request(f"t-refuse-{resource}", simulate={book_step(resource): "fail"}))
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.ROLLED_BACK, "SagaRolledBack")
     assert compensations(report) == expected_compensations(resource)
     assert report.bookings[resource] == "CANCELLED"  # a tombstone: the refused booking was never written
@@ -70,9 +70,9 @@ def test_refusal_at_the_car_step_takes_seven_transitions(run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
-    report = run_saga(trip_request(f"t-crash-{resource}", simulate={f"book_{resource}": "crash_after_write"}))
+    report = run_saga(trip_request(f"t-crash-{resource}", simulate={book_step(resource): "crash_after_write"}))
     assert report.outcome is Outcome.ROLLED_BACK
-    booked = [e for e in report.saga_log if e.step == f"book_{resource}" and e.event == "END"]
+    booked = [e for e in report.saga_log if e.step == book_step(resource) and e.event == "END"]
     assert len(booked) == 1, "the crashed step committed its booking and was not retried"
     assert report.bookings[resource] == "CANCELLED"
     assert compensations(report) == expected_compensations(resource)
@@ -81,9 +81,9 @@ def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_transient_booking_error_recovers_forward(resource, run_saga):
-    report = run_saga(trip_request(f"t-blip-{resource}", simulate={f"book_{resource}": "transient:2"}))
+    report = run_saga(trip_request(f"t-blip-{resource}", simulate={book_step(resource): "transient:2"}))
     assert report.outcome is Outcome.COMMITTED
-    attempts = [e.attempt for e in report.saga_log if e.step == f"book_{resource}" and e.event == "START"]
+    attempts = [e.attempt for e in report.saga_log if e.step == book_step(resource) and e.event == "START"]
     assert attempts == [1, 2, 3]
     assert report.transitions == 4
 
@@ -101,10 +101,10 @@ def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_transient_compensation_is_retried(resource, run_saga):
     report = run_saga(
-        trip_request(f"t-cblip-{resource}", simulate={"book_car": "fail", f"cancel_{resource}": "transient:5"})
+        trip_request(f"t-cblip-{resource}", simulate={"book_car": "fail", cancel_step(resource): "transient:5"})
     )
     assert report.outcome is Outcome.ROLLED_BACK
-    attempts = [e.attempt for e in report.saga_log if e.step == f"cancel_{resource}" and e.event == "START"]
+    attempts = [e.attempt for e in report.saga_log if e.step == cancel_step(resource) and e.event == "START"]
     assert attempts == [1, 2, 3, 4, 5, 6]
     assert compensations(report) == expected_compensations("car")
     assert_consistent(report)
@@ -112,12 +112,12 @@ def test_transient_compensation_is_retried(resource, run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, run_saga, reader):
-    report = run_saga(trip_request(f"t-stuck-{resource}", simulate={"book_car": "fail", f"cancel_{resource}": "fail"}))
+    report = run_saga(trip_request(f"t-stuck-{resource}", simulate={"book_car": "fail", cancel_step(resource): "fail"}))
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
-    assert [record.step for record in report.needs_attention] == [f"cancel_{resource}"]
+    assert [record.step for record in report.needs_attention] == [cancel_step(resource)]
     # every other compensation ran, still in reverse order
-    assert compensations(report) == [s for s in expected_compensations("car") if s != f"cancel_{resource}"]
-    stuck_attempts = [e for e in report.saga_log if e.step == f"cancel_{resource}" and e.event == "FAILED"]
+    assert compensations(report) == [s for s in expected_compensations("car") if s != cancel_step(resource)]
+    stuck_attempts = [e for e in report.saga_log if e.step == cancel_step(resource) and e.event == "FAILED"]
     assert len(stuck_attempts) == 6  # the first attempt and 5 retries
     others = [r for r in RESOURCES if r != resource]
     assert all(report.bookings[r] == "CANCELLED" for r in others)

@@ -14,7 +14,16 @@ import time
 from saga.models import parse_trip_request
 from sagatools.results import Outcome, TripReader, execution_history
 from sagatools.runner import SagaRunner, TripFile
-from tests.helpers import RESOURCES, assert_log_agrees_with_tables, step_of_state, trip_request
+from tests.helpers import (
+    RESOURCES,
+    assert_log_agrees_with_tables,
+    book_step,
+    cancel_step,
+    is_booking,
+    resource_of,
+    step_of_state,
+    trip_request,
+)
 
 SOAK_TRIPS = int(os.environ.get("SOAK_TRIPS", "200"))
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261126"))
@@ -29,9 +38,9 @@ def random_requests(count: int, rng: random.Random) -> list[dict]:
         simulate = {}
         for resource_name in RESOURCES:
             if rng.random() < 0.15:
-                simulate[f"book_{resource_name}"] = rng.choice(BOOK_FAULTS)
+                simulate[book_step(resource_name)] = rng.choice(BOOK_FAULTS)
             if rng.random() < 0.15:
-                simulate[f"cancel_{resource_name}"] = rng.choice(CANCEL_FAULTS)
+                simulate[cancel_step(resource_name)] = rng.choice(CANCEL_FAULTS)
         requests.append(trip_request(f"soak-{n:04d}", simulate=simulate))
     return requests
 
@@ -55,15 +64,13 @@ def test_soak_concurrent_trips_stay_consistent(stack, capsys):
         assert report.outcome is not None, report.trip_id
         assert_log_agrees_with_tables(report)
         confirmed = {r for r, status in report.bookings.items() if status == "CONFIRMED"}
-        stuck = {record.step.removeprefix("cancel_") for record in report.needs_attention}
+        stuck = {resource_of(record.step) for record in report.needs_attention}
         assert confirmed == set(RESOURCES) if report.outcome is Outcome.COMMITTED else confirmed <= stuck
         # no duplicated log entry, no double booking
         keys = [(e.step, e.attempt, e.event) for e in report.saga_log]
         assert len(keys) == len(set(keys)), report.trip_id
         fresh_bookings = collections.Counter(
-            e.step
-            for e in report.saga_log
-            if e.step.startswith("book_") and e.event == "END" and e.detail != "already booked"
+            e.step for e in report.saga_log if is_booking(e.step) and e.event == "END" and e.detail != "already booked"
         )
         assert max(fresh_bookings.values(), default=0) <= 1, report.trip_id
     # each trip id ran as exactly one execution, duplicates included

@@ -16,7 +16,7 @@ from saga.errors import (
 )
 from saga.models import parse_step_invocation
 from saga.saga_log import LogEntry, LogEvent
-from tests.helpers import RESOURCES, trip_request
+from tests.helpers import RESOURCES, book_step, cancel_step, trip_request
 
 pytestmark = pytest.mark.parametrize("resource", RESOURCES)
 
@@ -27,17 +27,17 @@ def log_events(reader, trip_id: str) -> list[tuple[str, str, int]]:
 
 def test_book_confirms_and_logs_start_and_end(resource, invoke_step, reader):
     # Given a new trip / When the resource is booked
-    result = invoke_step(f"book_{resource}", trip_request("t-book"))
+    result = invoke_step(book_step(resource), trip_request("t-book"))
     # Then it is CONFIRMED and the log holds START then END of attempt 1
     assert result["status"] == "CONFIRMED"
     assert result["already_done"] is False
     assert reader.bookings("t-book")[resource] == "CONFIRMED"
-    assert log_events(reader, "t-book") == [(f"book_{resource}", "START", 1), (f"book_{resource}", "END", 1)]
+    assert log_events(reader, "t-book") == [(book_step(resource), "START", 1), (book_step(resource), "END", 1)]
 
 
 def test_book_twice_returns_the_existing_booking(resource, invoke_step, reader):
-    first = invoke_step(f"book_{resource}", trip_request("t-twice"))
-    second = invoke_step(f"book_{resource}", trip_request("t-twice"), retry_count=1)
+    first = invoke_step(book_step(resource), trip_request("t-twice"))
+    second = invoke_step(book_step(resource), trip_request("t-twice"), retry_count=1)
     assert second["already_done"] is True
     assert second["reference"] == first["reference"]
     assert reader.bookings("t-twice")[resource] == "CONFIRMED"
@@ -45,54 +45,54 @@ def test_book_twice_returns_the_existing_booking(resource, invoke_step, reader):
 
 
 def test_cancel_twice_is_idempotent(resource, invoke_step, reader):
-    invoke_step(f"book_{resource}", trip_request("t-cancel2"))
-    first = invoke_step(f"cancel_{resource}", trip_request("t-cancel2"))
-    second = invoke_step(f"cancel_{resource}", trip_request("t-cancel2"), retry_count=1)
+    invoke_step(book_step(resource), trip_request("t-cancel2"))
+    first = invoke_step(cancel_step(resource), trip_request("t-cancel2"))
+    second = invoke_step(cancel_step(resource), trip_request("t-cancel2"), retry_count=1)
     assert (first["already_done"], second["already_done"]) == (False, True)
     assert reader.bookings("t-cancel2")[resource] == "CANCELLED"
 
 
 def test_cancel_before_book_prevents_late_booking(resource, invoke_step, reader):
     # Given a cancel that arrives before its booking: it leaves a CANCELLED tombstone
-    invoke_step(f"cancel_{resource}", trip_request("t-late"))
+    invoke_step(cancel_step(resource), trip_request("t-late"))
     assert reader.bookings("t-late")[resource] == "CANCELLED"
     # When the late booking arrives / Then it is refused and the trip stays CANCELLED
     with pytest.raises(BookingAlreadyCancelled):
-        invoke_step(f"book_{resource}", trip_request("t-late"))
+        invoke_step(book_step(resource), trip_request("t-late"))
     assert reader.bookings("t-late")[resource] == "CANCELLED"
-    assert log_events(reader, "t-late")[-1] == (f"book_{resource}", "FAILED", 1)
+    assert log_events(reader, "t-late")[-1] == (book_step(resource), "FAILED", 1)
 
 
 def test_book_after_cancel_of_a_booking_stays_cancelled(resource, invoke_step, reader):
-    invoke_step(f"book_{resource}", trip_request("t-replay"))
-    invoke_step(f"cancel_{resource}", trip_request("t-replay"))
+    invoke_step(book_step(resource), trip_request("t-replay"))
+    invoke_step(cancel_step(resource), trip_request("t-replay"))
     with pytest.raises(BookingAlreadyCancelled):
-        invoke_step(f"book_{resource}", trip_request("t-replay"), retry_count=1)
+        invoke_step(book_step(resource), trip_request("t-replay"), retry_count=1)
     assert reader.bookings("t-replay")[resource] == "CANCELLED"
 
 
 def test_crash_after_write_commits_the_booking_and_its_end(resource, invoke_step, reader):
-    request = trip_request("t-crash", simulate={f"book_{resource}": "crash_after_write"})
+    request = trip_request("t-crash", simulate={book_step(resource): "crash_after_write"})
     with pytest.raises(CrashAfterWrite):
-        invoke_step(f"book_{resource}", request)
+        invoke_step(book_step(resource), request)
     assert reader.bookings("t-crash")[resource] == "CONFIRMED"
-    assert log_events(reader, "t-crash") == [(f"book_{resource}", "START", 1), (f"book_{resource}", "END", 1)]
+    assert log_events(reader, "t-crash") == [(book_step(resource), "START", 1), (book_step(resource), "END", 1)]
 
 
 def test_refused_booking_writes_no_booking_but_logs_the_attempt(resource, invoke_step, reader):
-    request = trip_request("t-refused", simulate={f"book_{resource}": "fail"})
+    request = trip_request("t-refused", simulate={book_step(resource): "fail"})
     with pytest.raises(BookingRefused):
-        invoke_step(f"book_{resource}", request)
+        invoke_step(book_step(resource), request)
     assert reader.bookings("t-refused")[resource] is None
-    assert log_events(reader, "t-refused") == [(f"book_{resource}", "START", 1), (f"book_{resource}", "FAILED", 1)]
+    assert log_events(reader, "t-refused") == [(book_step(resource), "START", 1), (book_step(resource), "FAILED", 1)]
 
 
 def test_transient_fault_fails_the_first_attempts_only(resource, invoke_step, reader):
-    request = trip_request("t-transient", simulate={f"cancel_{resource}": "transient:2"})
+    request = trip_request("t-transient", simulate={cancel_step(resource): "transient:2"})
     for retry_count in (0, 1):
         with pytest.raises(TransientProviderError):
-            invoke_step(f"cancel_{resource}", request, retry_count=retry_count)
-    assert invoke_step(f"cancel_{resource}", request, retry_count=2)["status"] == "CANCELLED"
+            invoke_step(cancel_step(resource), request, retry_count=retry_count)
+    assert invoke_step(cancel_step(resource), request, retry_count=2)["status"] == "CANCELLED"
     assert [(e, a) for _, e, a in log_events(reader, "t-transient")] == [
         ("START", 1),
         ("FAILED", 1),
@@ -104,10 +104,10 @@ def test_transient_fault_fails_the_first_attempts_only(resource, invoke_step, re
 
 
 def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
-    request = trip_request("t-stuck", simulate={f"cancel_{resource}": "fail"})
+    request = trip_request("t-stuck", simulate={cancel_step(resource): "fail"})
     for retry_count in range(7):
         with pytest.raises(CancellationFailed):
-            invoke_step(f"cancel_{resource}", request, retry_count=retry_count)
+            invoke_step(cancel_step(resource), request, retry_count=retry_count)
     assert reader.bookings("t-stuck")[resource] is None
 
 
@@ -115,7 +115,7 @@ def test_invalid_request_is_refused_before_any_write(resource, invoke_step, read
     request = trip_request("t-invalid")
     request["hotel"]["check_out"] = request["hotel"]["check_in"]
     with pytest.raises(InvalidTripRequest, match=r"hotel\.check_out"):
-        invoke_step(f"book_{resource}", request)
+        invoke_step(book_step(resource), request)
     for table in (stack.settings.saga_log_table, stack.settings.bookings_table(Resource(resource))):
         assert stack.dynamodb.scan(TableName=table)["Count"] == 0
 
@@ -124,7 +124,7 @@ def test_log_end_is_written_with_its_booking_in_one_transaction(resource, invoke
     # Given a booking whose log END cannot be written (its key is taken): the transaction is cancelled
     invocation = parse_step_invocation({"request": trip_request("t-atomic"), "retry_count": 0})
     end = LogEntry(
-        trip_id="t-atomic", step=f"book_{resource}", event=LogEvent.END, at="2026-01-01T00:00:00.000000Z", attempt=1
+        trip_id="t-atomic", step=book_step(resource), event=LogEvent.END, at="2026-01-01T00:00:00.000000Z", attempt=1
     )
     reader.saga_log.append(end)
     repository = next(r for r in reader.repositories if r.resource is Resource(resource))

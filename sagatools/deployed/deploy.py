@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagatools.asl import placeholders, reachable_states, render_definition, successors
+from sagatools.asl import fill_placeholders, placeholders, reachable_states, successors
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.serverless_config import load_service_config
 
@@ -57,7 +57,7 @@ def _configuration(outputs: dict[str, str]) -> dict[str, Any]:
 def deploy_state_machine(stage: Stage, out: TextIO) -> str:
     """Create the stage's state machine, or update it if it exists; returns its ARN."""
     outputs = stage.outputs()
-    definition = render_definition(outputs)
+    definition = fill_placeholders(outputs)
     problems = check_definition(definition)
     if problems:
         raise StageError("The rendered definition is not deployable: " + "; ".join(problems))
@@ -107,7 +107,7 @@ def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
     except StageError as error:
         outputs = _assumed_outputs(stage)
         source = f"ARNs assumed from serverless.yml and account 000000000000 ({error})"
-    definition = render_definition(outputs)
+    definition = fill_placeholders(outputs)
     print(definition, file=out)
     problems = check_definition(definition)
     print(f"Rendered with {source}.", file=err)

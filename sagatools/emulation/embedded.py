@@ -28,7 +28,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.settings import Settings
-from sagatools.asl import STATE_MACHINE_SUFFIX, placeholders, render_definition
+from sagatools.asl import STATE_MACHINE_SUFFIX, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.in_process_lambda import InProcessLambda
 from sagatools.emulation.seams import QUIET_LOGGER
@@ -188,7 +188,7 @@ class EmbeddedStack:
     @property
     def definition(self) -> str:
         """The ASL as deployed, but with every TimeoutSeconds scaled by TIMEOUT_SCALE (see there)."""
-        definition = render_definition(self.substitutions)
+        definition = fill_placeholders(self.substitutions)
         if missing := placeholders(definition):
             raise ValueError(f"the embedded stack has no value for {', '.join(sorted(missing))}")
         parsed = json.loads(definition)

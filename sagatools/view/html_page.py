@@ -169,7 +169,7 @@ def _edge(start: tuple[float, float], end: tuple[float, float]) -> tuple[float, 
     return x1 + ox, y1 + oy, x2 - ox, y2 - oy
 
 
-def render_graph(definition: dict[str, Any], views: dict[str, StateView], path: list[str]) -> str:
+def graph_svg(definition: dict[str, Any], views: dict[str, StateView], path: list[str]) -> str:
     positions = layout(definition)
     columns = max(c for c, _ in positions.values()) + 1
     rows = max(r for _, r in positions.values()) + 1
@@ -268,7 +268,7 @@ word-break:break-word}.meta td:first-child{font-weight:600}
 """
 
 
-def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> str:
+def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> str:
     events = normalise(events)
     views = state_views(definition, events)
     outcome = report.outcome.value if report.outcome else "UNFINISHED"
@@ -304,7 +304,7 @@ def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report
 {attention}
 <h2>State machine</h2>
 <div class="legend">{legend}</div>
-{render_graph(definition, views, report.states)}
+{graph_svg(definition, views, report.states)}
 <h2>Bookings</h2>
 <table><tr><th>resource</th><th>status</th></tr>{bookings}</table>
 <h2>Saga log</h2>
@@ -321,10 +321,10 @@ def render_page(definition: dict[str, Any], events: list[dict[str, Any]], report
 def write_page(directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{report.trip_id}.html"
-    path.write_text(render_page(definition, events, report), encoding="utf-8")
+    path.write_text(page_html(definition, events, report), encoding="utf-8")
     return path
 
 
-def recorded(events: list[dict[str, Any]]) -> str:
+def history_json(events: list[dict[str, Any]]) -> str:
     """A history as JSON (timestamps as ISO strings), the form the renderer's tests load back."""
     return json.dumps([{**e, "timestamp": _as_datetime(e["timestamp"]).isoformat()} for e in events], indent=1)

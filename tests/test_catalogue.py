@@ -1,0 +1,64 @@
+"""saga/catalogue.py names every step once; the ASL, serverless.yml and the handlers must agree with it."""
+
+from __future__ import annotations
+
+import importlib
+import typing
+
+import pytest
+
+from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, StepName, by_state
+from sagatools.asl import load_definition
+from sagatools.serverless_config import SERVERLESS_YML, load_service_config
+
+STATES = load_definition()["States"]
+CONFIG = load_service_config("dev")
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
+def test_every_state_of_a_step_invokes_its_function_output(step):
+    for state in step.states:
+        assert STATES[state]["Type"] == "Task"
+        assert STATES[state]["Resource"] == f"${{{step.arn_output}}}"
+        assert STATES[state]["ResultPath"] == f"$.results.{step.name}"
+
+
+def test_no_other_task_invokes_a_function():
+    invoking = {name for name, state in STATES.items() if str(state.get("Resource", "")).endswith("FunctionArn}")}
+    assert invoking == {state for step in STEPS for state in step.states}
+    assert all(by_state(name) is not None for name in invoking)
+
+
+@pytest.mark.parametrize("step", COMPENSATIONS, ids=[step.name for step in COMPENSATIONS])
+def test_a_stuck_compensation_is_flagged_under_its_attention_key(step):
+    assert step.attention_key == f"ATTENTION#{step.name}"
+    flag = STATES[step.stuck_state]
+    assert flag["Resource"] == "arn:aws:states:::dynamodb:putItem"
+    assert flag["Parameters"]["Item"]["sk"] == {"S": step.attention_key}
+    assert flag["Parameters"]["Item"]["step"] == {"S": step.name}
+    for state in step.states:
+        assert STATES[state]["Catch"][-1]["Next"] == step.stuck_state
+
+
+def test_serverless_yml_declares_exactly_the_catalogue_functions_and_handlers():
+    assert {key: spec.handler for key, spec in CONFIG.functions.items()} == {s.function: s.handler for s in STEPS}
+    assert sorted(spec.step.name for spec in CONFIG.functions.values()) == sorted(step.name for step in STEPS)
+
+
+def test_serverless_yml_outputs_each_function_arn_under_the_catalogue_name():
+    text = SERVERLESS_YML.read_text()
+    for step in STEPS:
+        logical_id = f"{step.function[0].upper()}{step.function[1:]}LambdaFunction"  # how osls names it
+        assert f"    {step.arn_output}:\n      Value: !GetAtt {logical_id}.Arn" in text, step.name
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
+def test_every_handler_imports_and_is_callable(step, stack):
+    # Imported inside the stack, as Lambda would: Powertools reads its settings from the environment at import.
+    module, _, attribute = step.handler.rpartition(".")
+    assert callable(getattr(importlib.import_module(module.replace("/", ".")), attribute))
+
+
+def test_the_request_accepts_faults_for_exactly_the_catalogue_steps():
+    assert set(typing.get_args(StepName)) == {step.name for step in STEPS}
+    assert BOOKINGS + COMPENSATIONS == STEPS
