@@ -7,7 +7,7 @@
 #   ./build.sh diagram [--write]                 the ASL as a Mermaid diagram (--write: into README.md)
 #   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
 #   ./build.sh package                           package every stage's templates offline (build/package/)
-#   ./build.sh lint                              ruff only
+#   ./build.sh lint                              ruff (lint and format) and mypy
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
 # AWS_PROFILE, else the default credentials chain.
 set -euo pipefail
@@ -76,7 +76,7 @@ prepare_stage() {
   # Sets STAGE_ARGS, stage, region and SLS_PROFILE for deploy/remove, after checking the credentials.
   [ $# -le 3 ] || usage
   STAGE_ARGS=("$@")
-  ensure_venv requirements.txt
+  ensure_venv requirements-tools.txt
   node_tools
   local chosen
   chosen=$(.venv/bin/python -m sagatools.deployed.stage_args --check-credentials "${STAGE_ARGS[@]}")
@@ -98,15 +98,17 @@ case "$command" in
     .venv/bin/python -m pytest "$@"
     ;;
   diagram)
-    ensure_venv requirements.txt
+    ensure_venv requirements-tools.txt
     .venv/bin/python -m sagatools.view.diagram "$@"
     ;;
   screenshot)
-    ensure_venv requirements.txt
+    ensure_venv requirements-tools.txt
     ensure_chromium
     rm -rf build/screenshot
-    ./runtest.sh test-booking-fail.json --report build/screenshot >/dev/null
-    .venv/bin/python -c 'from pathlib import Path; from sagatools.view.browser import screenshot; print(screenshot(Path("build/screenshot/trip-0001.html"), Path("docs/rolled-back-saga.png"), 1300, 900))'
+    # The page's path comes from the run's own --json result (named after the file's trip id).
+    page=$(./runtest.sh test-booking-fail.json --report build/screenshot --json 2>/dev/null |
+      .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["report"])')
+    .venv/bin/python -c 'import sys; from pathlib import Path; from sagatools.view.browser import screenshot; print(screenshot(Path(sys.argv[1]), Path("docs/rolled-back-saga.png"), 1300, 900))' "$page"
     ;;
   bench)
     ensure_venv requirements-dev.txt

@@ -19,5 +19,5 @@ done
 [ "$positional" -le 3 ] || usage
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
-ensure_venv requirements.txt >&2
+ensure_venv requirements-tools.txt >&2
 exec .venv/bin/python -m sagatools.deployed.deploy stepfunctions "$@"

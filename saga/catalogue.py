@@ -47,6 +47,11 @@ class Step:
         return self.action is Action.CANCEL
 
     @property
+    def function_resource(self) -> str:
+        """The function's CloudFormation logical id, as the Serverless Framework names it."""
+        return f"{self.function[0].upper()}{self.function[1:]}LambdaFunction"
+
+    @property
     def states(self) -> tuple[str, ...]:
         """Every ASL Task state that invokes this step's function."""
         return (self.state,) + ((self.after_stuck_state,) if self.after_stuck_state else ())

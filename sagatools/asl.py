@@ -25,7 +25,8 @@ def fill_placeholders(substitutions: dict[str, str], path: Path = ASL_PATH) -> s
 
 
 def load_definition(path: Path = ASL_PATH) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    definition: dict[str, Any] = json.loads(path.read_text())
+    return definition
 
 
 def successors(state: dict[str, Any]) -> list[str]:

@@ -220,7 +220,14 @@ def capacity(costs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def benchmarks_markdown(latency, throughput, batch, imports, costs, profile) -> str:  # noqa: ANN001 - plain text assembly
+def benchmarks_markdown(
+    latency: list[dict[str, Any]],
+    throughput: list[tuple[int, float]],
+    batch: tuple[int, float, float],
+    imports: dict[str, float],
+    costs: list[dict[str, Any]],
+    profile: list[tuple[str, float, float]],
+) -> str:
     today = date.today().isoformat()
     by_scenario = {row["scenario"]: row for row in costs}
     lines = [

@@ -31,6 +31,7 @@ def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
         return {suffix: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
         return {suffix: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)
     return {suffix: loader.construct_mapping(node, deep=True)}
 
 
@@ -56,6 +57,10 @@ class FunctionSpec:
         return found
 
 
+# CloudFormation table properties that CreateTable also takes (PITR and SSE are separate calls).
+_CREATE_TABLE_PROPERTIES = {"TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"}
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     service: str
@@ -63,6 +68,13 @@ class ServiceConfig:
     functions: dict[str, FunctionSpec]
     tables: dict[str, dict[str, Any]]  # logical id -> resolved CloudFormation Properties
     environment: dict[str, str]
+
+    def create_table_requests(self) -> list[dict[str, Any]]:
+        """A CreateTable request per table, for an emulated DynamoDB."""
+        return [
+            {key: value for key, value in properties.items() if key in _CREATE_TABLE_PROPERTIES}
+            for properties in self.tables.values()
+        ]
 
 
 def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfig:

@@ -48,8 +48,7 @@ def test_serverless_yml_declares_exactly_the_catalogue_functions_and_handlers():
 def test_serverless_yml_outputs_each_function_arn_under_the_catalogue_name():
     text = SERVERLESS_YML.read_text()
     for step in STEPS:
-        logical_id = f"{step.function[0].upper()}{step.function[1:]}LambdaFunction"  # how osls names it
-        assert f"    {step.arn_output}:\n      Value: !GetAtt {logical_id}.Arn" in text, step.name
+        assert f"    {step.arn_output}:\n      Value: !GetAtt {step.function_resource}.Arn" in text, step.name
 
 
 @pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])

@@ -113,6 +113,7 @@ def browser_or_skip() -> None:
         pytest.skip(str(missing))
 
 
+@pytest.mark.slow
 def test_report_in_headless_chromium_shows_the_failed_and_compensated_states(tmp_path):
     browser_or_skip()
     events, report = load_recorded("rollback-car")

@@ -28,6 +28,7 @@ def write_request(tmp_path):
     return write
 
 
+@pytest.mark.slow
 def test_fail_file_rolls_back_through_the_real_script():
     # The README's command, as a user types it (venv already there in CI: build.sh test made it).
     done = subprocess.run(

@@ -37,7 +37,9 @@ def assert_consistent(report: SagaResult) -> None:
 
 
 def test_success_commits_all_three_in_four_transitions(run_saga):
+    # Given a valid trip with no faults / When its saga runs
     report = run_saga(trip_request("t-ok"))
+    # Then all three are booked, in order, in four transitions
     assert (report.status, report.outcome) == ("SUCCEEDED", Outcome.COMMITTED)
     assert report.bookings == {"hotel": "CONFIRMED", "flight": "CONFIRMED", "car": "CONFIRMED"}
     assert report.states == ["BookHotel", "BookFlight", "BookCar", "Booked"]
@@ -47,7 +49,9 @@ def test_success_commits_all_three_in_four_transitions(run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
+    # Given a provider that refuses the booking / When the saga runs
     report = run_saga(trip_request(f"t-refuse-{resource}", simulate={book_step(resource): "fail"}))
+    # Then it rolls back: the failed step and every earlier one cancelled, in reverse order
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.ROLLED_BACK, "SagaRolledBack")
     assert compensations(report) == expected_compensations(resource)
     assert report.bookings[resource] == "CANCELLED"  # a tombstone: the refused booking was never written
@@ -70,7 +74,9 @@ def test_refusal_at_the_car_step_takes_seven_transitions(run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
+    # Given a step that commits its booking and dies before answering / When the saga runs
     report = run_saga(trip_request(f"t-crash-{resource}", simulate={book_step(resource): "crash_after_write"}))
+    # Then the booking it wrote is found and cancelled like the others
     assert report.outcome is Outcome.ROLLED_BACK
     booked = [e for e in report.saga_log if e.step == book_step(resource) and e.event == "END"]
     assert len(booked) == 1, "the crashed step committed its booking and was not retried"
@@ -81,7 +87,9 @@ def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_transient_booking_error_recovers_forward(resource, run_saga):
+    # Given a provider that fails twice, then works / When the saga runs
     report = run_saga(trip_request(f"t-blip-{resource}", simulate={book_step(resource): "transient:2"}))
+    # Then the step is retried forward and the saga commits
     assert report.outcome is Outcome.COMMITTED
     attempts = [e.attempt for e in report.saga_log if e.step == book_step(resource) and e.event == "START"]
     assert attempts == [1, 2, 3]
@@ -100,9 +108,11 @@ def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_transient_compensation_is_retried(resource, run_saga):
+    # Given a rollback whose compensation fails five times / When the saga runs
     report = run_saga(
         trip_request(f"t-cblip-{resource}", simulate={"book_car": "fail", cancel_step(resource): "transient:5"})
     )
+    # Then the compensation is retried until it succeeds, and the rollback is clean
     assert report.outcome is Outcome.ROLLED_BACK
     attempts = [e.attempt for e in report.saga_log if e.step == cancel_step(resource) and e.event == "START"]
     assert attempts == [1, 2, 3, 4, 5, 6]
@@ -112,7 +122,9 @@ def test_transient_compensation_is_retried(resource, run_saga):
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, run_saga, reader):
+    # Given a rollback whose compensation never succeeds / When the saga runs
     report = run_saga(trip_request(f"t-stuck-{resource}", simulate={"book_car": "fail", cancel_step(resource): "fail"}))
+    # Then the trip is flagged for an operator, and the other compensations still run
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
     assert [record.step for record in report.needs_attention] == [cancel_step(resource)]
     # every other compensation ran, still in reverse order
@@ -124,10 +136,12 @@ def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, r
 
 
 def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
+    # Given one stuck saga and one clean rollback
     run_sagas(
         trip_request("t-attn-1", simulate={"book_flight": "fail", "cancel_hotel": "fail"}),
         trip_request("t-fine", simulate={"book_flight": "fail"}),
     )
+    # When the operator queries the attention index / Then only the stuck trip is listed
     found = stack.dynamodb.query(
         TableName=stack.settings.saga_log_table,
         IndexName="attention-index",

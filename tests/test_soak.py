@@ -11,6 +11,8 @@ import random
 import resource
 import time
 
+import pytest
+
 from saga.models import parse_trip_request
 from sagatools.results import Outcome, TripReader, execution_history
 from sagatools.runner import SagaRunner, TripFile
@@ -24,6 +26,9 @@ from tests.helpers import (
     step_of_state,
     trip_request,
 )
+
+pytestmark = pytest.mark.slow
+
 
 SOAK_TRIPS = int(os.environ.get("SOAK_TRIPS", "200"))
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261126"))

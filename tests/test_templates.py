@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from saga.catalogue import STEPS
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.slow  # packages the templates with osls when build/package is missing
+
 STAGES = ["dev", "prod"]
-FUNCTIONS = [
-    f"{action}{resource}LambdaFunction" for action in ("Book", "Cancel") for resource in ("Hotel", "Flight", "Car")
-]
+FUNCTIONS = [step.function_resource for step in STEPS]
 # Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
 WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",

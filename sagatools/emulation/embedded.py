@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.settings import Settings
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 REGION = "us-east-1"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
-_FAKE_CREDENTIALS = {
+FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SECURITY_TOKEN": "testing",
@@ -49,13 +49,11 @@ _FAKE_CREDENTIALS = {
 }
 # Local-only settings on top of serverless.yml's: fault injection is always on here, and there is no
 # X-Ray daemon to send traces to.
-_LOCAL_ENVIRONMENT = {"FAULT_INJECTION": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
+LOCAL_ENVIRONMENT = {"FAULT_INJECTION": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
 # moto times a Task by the wall clock, and here that includes the time an invocation waits for the
 # one-at-a-time dispatcher behind every other execution's: in a 200-trip batch that queue, not the
 # handler, reached the ASL's 30 s and sent sagas down the timeout path. Locally, tasks get 10x.
 TIMEOUT_SCALE = 10
-# CloudFormation table properties that CreateTable does not take.
-_TABLE_PROPERTIES = {"TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"}
 
 
 def function_arn(name: str) -> str:
@@ -94,7 +92,7 @@ class EmbeddedStack:
     def __enter__(self) -> EmbeddedStack:
         with contextlib.ExitStack() as undo:
             self._quiet_moto(undo)
-            self._set_environment(undo, {**_FAKE_CREDENTIALS, **self.config.environment, **_LOCAL_ENVIRONMENT})
+            self._set_environment(undo, {**FAKE_CREDENTIALS, **self.config.environment, **LOCAL_ENVIRONMENT})
             mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
             mock.start()
             undo.callback(mock.stop)
@@ -102,8 +100,8 @@ class EmbeddedStack:
             undo.callback(self.lambdas.stop)
             self._patch(undo)
             speedups.warm_up(REGION)
-            for properties in self.config.tables.values():
-                self.dynamodb.create_table(**{k: v for k, v in properties.items() if k in _TABLE_PROPERTIES})
+            for request in self.config.create_table_requests():
+                self.dynamodb.create_table(**request)
             if self._create_state_machine:
                 self.state_machine_arn = self.stepfunctions.create_state_machine(
                     name=self.state_machine_name,
@@ -200,7 +198,7 @@ class EmbeddedStack:
     @property
     def settings(self) -> Settings:
         """The handlers' settings as the embedded stack sets them (for reading the tables back)."""
-        return Settings.read({**self.config.environment, **_LOCAL_ENVIRONMENT})
+        return Settings.read({**self.config.environment, **LOCAL_ENVIRONMENT})
 
     def session_client(self, service: str) -> BaseClient:
         return boto3.client(service, region_name=REGION)

@@ -99,7 +99,7 @@ def _parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return cache(parse)
 
 
-_original_method_names = moto_responses.method_names_from_class
+_original_method_names = moto_responses.method_names_from_class  # type: ignore[attr-defined]  # a seam
 
 
 @cache
@@ -132,8 +132,8 @@ def patches() -> list[tuple[object, str, object]]:
     return [
         (moto_responses, "method_names_from_class", _method_names),
         (StepFunctionResponse, "get_execution_history", _execution_history_as_json),
-        (moto_json_path, "parse", _parsed_once(moto_json_path.parse)),
-        (moto_result_path, "parse", _parsed_once(moto_result_path.parse)),
+        (moto_json_path, "parse", _parsed_once(moto_json_path.parse)),  # type: ignore[attr-defined]
+        (moto_result_path, "parse", _parsed_once(moto_result_path.parse)),  # type: ignore[attr-defined]
         (Table, "query", _query),
         (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", _ParsedOnce()),

@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's `chromium`), for screenshots and for reading a rendered page's DOM.
 
-Started the way this closed-network machine needs: no sandbox (root), no GPU, no background
-networking, and a fresh profile every time.
+Started for a headless, offline run: no sandbox (CI runs as root), no GPU, no background networking
+(nothing reaches out to Google's services), and a fresh profile every time.
 """
 
 from __future__ import annotations

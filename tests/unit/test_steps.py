@@ -1,4 +1,4 @@
-"""The handlers and the data layer on moto DynamoDB, for each of hotel, flight and car."""
+"""The six steps through their handlers, on plain moto DynamoDB, for each of hotel, flight and car."""
 
 from __future__ import annotations
 
@@ -111,16 +111,16 @@ def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
     assert reader.bookings("t-stuck")[resource] is None
 
 
-def test_invalid_request_is_refused_before_any_write(resource, invoke_step, reader, stack):
+def test_invalid_request_is_refused_before_any_write(resource, invoke_step, settings, dynamodb):
     request = trip_request("t-invalid")
     request["hotel"]["check_out"] = request["hotel"]["check_in"]
     with pytest.raises(InvalidTripRequest, match=r"hotel\.check_out"):
         invoke_step(book_step(resource), request)
-    for table in (stack.settings.saga_log_table, stack.settings.bookings_table(Resource(resource))):
-        assert stack.dynamodb.scan(TableName=table)["Count"] == 0
+    for table in (settings.saga_log_table, settings.bookings_table(Resource(resource))):
+        assert dynamodb.scan(TableName=table)["Count"] == 0
 
 
-def test_log_end_is_written_with_its_booking_in_one_transaction(resource, invoke_step, reader, stack):
+def test_log_end_is_written_with_its_booking_in_one_transaction(resource, reader):
     # Given a booking whose log END cannot be written (its key is taken): the transaction is cancelled
     invocation = parse_step_invocation({"request": trip_request("t-atomic"), "retry_count": 0})
     end = LogEntry(

@@ -1,0 +1,137 @@
+"""BookingRepository, SagaLog and Settings on plain moto DynamoDB: the invariants are DynamoDB conditions."""
+
+from __future__ import annotations
+
+import pytest
+
+from saga.bookings import BookingRepository, BookingUnchanged, get_bookings
+from saga.catalogue import Resource
+from saga.errors import DataAccessError
+from saga.models import BookingStatus
+from saga.saga_log import LogEntry, LogEvent, SagaLog
+from saga.settings import MisconfiguredFunction, Settings
+
+
+def entry(step: str, event: LogEvent, at: str, attempt: int = 1, trip_id: str = "t-1") -> LogEntry:
+    return LogEntry(trip_id=trip_id, step=step, event=event, at=at, attempt=attempt)
+
+
+@pytest.fixture
+def saga_log(settings, dynamodb) -> SagaLog:
+    return SagaLog(settings.saga_log_table, dynamodb)
+
+
+@pytest.fixture
+def hotels(settings, dynamodb, saga_log) -> BookingRepository:
+    return BookingRepository(Resource.HOTEL, settings.hotel_table, saga_log, dynamodb)
+
+
+def test_confirm_writes_the_booking_and_its_log_end_together(hotels, saga_log):
+    booking = hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+    assert hotels.get("t-1") == booking
+    assert booking.status is BookingStatus.CONFIRMED
+    assert [(e.step, e.event) for e in saga_log.entries("t-1")] == [("book_hotel", LogEvent.END)]
+
+
+def test_a_second_confirm_changes_nothing_and_says_what_is_there(hotels, saga_log):
+    first = hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+    with pytest.raises(BookingUnchanged) as unchanged:
+        hotels.confirm("t-1", {"name": "Other"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:02Z", 2))
+    assert unchanged.value.existing == first
+    assert len(saga_log.entries("t-1")) == 1  # the refused change wrote no log entry either
+
+
+def test_cancel_without_a_booking_leaves_a_tombstone_that_refuses_a_late_confirm(hotels):
+    hotels.cancel("t-1", entry("cancel_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+    tombstone = hotels.get("t-1")
+    assert tombstone is not None
+    assert tombstone.status is BookingStatus.CANCELLED
+    assert tombstone.booked_at is None
+    with pytest.raises(BookingUnchanged) as unchanged:
+        hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:02Z"))
+    assert unchanged.value.existing.status is BookingStatus.CANCELLED
+
+
+def test_cancel_twice_changes_nothing_the_second_time(hotels):
+    hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+    hotels.cancel("t-1", entry("cancel_hotel", LogEvent.END, "2026-01-01T00:00:02Z"))
+    with pytest.raises(BookingUnchanged):
+        hotels.cancel("t-1", entry("cancel_hotel", LogEvent.END, "2026-01-01T00:00:03Z", 2))
+    cancelled = hotels.get("t-1")
+    assert cancelled is not None
+    assert cancelled.cancelled_at == "2026-01-01T00:00:02Z"
+
+
+def test_a_change_whose_log_entry_exists_is_not_written(hotels, saga_log):
+    end = entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z")
+    saga_log.append(end)
+    with pytest.raises(DataAccessError):
+        hotels.confirm("t-1", {"name": "Inn"}, end)
+    assert hotels.get("t-1") is None
+
+
+def test_bookings_of_a_trip_come_back_per_resource(settings, dynamodb, saga_log, hotels):
+    hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+    repositories = [BookingRepository(r, settings.bookings_table(r), saga_log, dynamodb) for r in Resource]
+    found = get_bookings(dynamodb, repositories, "t-1")
+    assert {r: (b.status if b else None) for r, b in found.items()} == {
+        Resource.HOTEL: BookingStatus.CONFIRMED,
+        Resource.FLIGHT: None,
+        Resource.CAR: None,
+    }
+
+
+def test_log_reads_back_in_write_order_start_before_end_at_the_same_instant(saga_log):
+    at = "2026-01-01T00:00:01.000000Z"
+    saga_log.append(entry("book_hotel", LogEvent.END, at))
+    saga_log.append(entry("book_hotel", LogEvent.START, at))
+    saga_log.append(entry("book_flight", LogEvent.START, "2026-01-01T00:00:02.000000Z"))
+    assert [(e.step, e.event) for e in saga_log.entries("t-1")] == [
+        ("book_hotel", LogEvent.START),
+        ("book_hotel", LogEvent.END),
+        ("book_flight", LogEvent.START),
+    ]
+
+
+def test_a_log_entry_is_never_overwritten(saga_log, dynamodb):
+    saga_log.append(entry("book_hotel", LogEvent.START, "2026-01-01T00:00:01Z"))
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        saga_log.append(entry("book_hotel", LogEvent.START, "2026-01-01T00:00:01Z"))
+
+
+def test_attention_records_are_read_apart_from_the_log(saga_log, dynamodb, settings):
+    saga_log.append(entry("cancel_car", LogEvent.FAILED, "2026-01-01T00:00:01Z"))
+    dynamodb.put_item(
+        TableName=settings.saga_log_table,
+        Item={
+            "trip_id": {"S": "t-1"},
+            "sk": {"S": "ATTENTION#cancel_car"},
+            "step": {"S": "cancel_car"},
+            "attention": {"S": "OPEN"},
+            "at": {"S": "2026-01-01T00:00:02Z"},
+        },
+    )
+    entries, attention = saga_log.read("t-1")
+    assert [e.step for e in entries] == ["cancel_car"]
+    assert [(a.step, a.at) for a in attention] == [("cancel_car", "2026-01-01T00:00:02Z")]
+
+
+def test_settings_read_the_environment_and_the_stack_outputs_alike():
+    environment = {"HOTEL_TABLE": "h", "FLIGHT_TABLE": "f", "CAR_TABLE": "c", "SAGA_LOG_TABLE": "l"}
+    outputs = {"HotelTableName": "h", "FlightTableName": "f", "CarTableName": "c", "SagaLogTableName": "l"}
+    assert Settings.read({**environment, "FAULT_INJECTION": "false"}) == Settings.read(
+        {**outputs, "FaultInjection": "false"}
+    )
+    assert Settings.read({**environment, "FAULT_INJECTION": "true"}).fault_injection is True
+
+
+@pytest.mark.parametrize("value", ["", "maybe", "on-ish"])
+def test_settings_refuse_an_unclear_fault_injection_naming_it(value):
+    environment = {"HOTEL_TABLE": "h", "FLIGHT_TABLE": "f", "CAR_TABLE": "c", "SAGA_LOG_TABLE": "l"}
+    with pytest.raises(MisconfiguredFunction, match="FAULT_INJECTION"):
+        Settings.read({**environment, "FAULT_INJECTION": value})
+
+
+def test_settings_name_every_missing_variable():
+    with pytest.raises(MisconfiguredFunction, match=r"HOTEL_TABLE.*FLIGHT_TABLE.*CAR_TABLE.*SAGA_LOG_TABLE"):
+        Settings.read({"FAULT_INJECTION": "true"})
