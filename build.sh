@@ -6,20 +6,22 @@
 #   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
 #   ./build.sh diagram [--write]                 the ASL as a Mermaid diagram (--write: into README.md)
 #   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
-#   ./build.sh package                           package every stage's templates offline (build/package/)
+#   ./build.sh package [STAGE]                   package the templates offline (build/package/; every stage by default)
 #   ./build.sh lint                              ruff (lint and format) and mypy
+#   ./build.sh local start|stop|status|url       the local cloud's endpoint (moto server on 127.0.0.1)
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
-# AWS_PROFILE, else the default credentials chain.
+# AWS_PROFILE, else the default credentials chain. The stage `local` deploys to the local endpoint
+# (started by `deploy local` when it is not running) with fake credentials; profiles play no part.
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test | bench | diagram [--write] | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package | lint" >&2
+  echo "usage: ./build.sh test | bench | diagram [--write] | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | local start|stop|status|url" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
-PACKAGED_STAGES=(dev prod)
+PACKAGED_STAGES=(dev prod local)
 
 lint() {
   .venv/bin/ruff check .
@@ -39,7 +41,8 @@ node_tools() {
 
 package_templates() {
   # Offline, with no AWS credentials at all: what would be deployed must build without an account.
-  for stage in "${PACKAGED_STAGES[@]}"; do
+  local stage
+  for stage in "$@"; do
     rm -rf "build/package/$stage"
     env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
       AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SLS_TELEMETRY_DISABLED=1 \
@@ -72,17 +75,33 @@ check_templates() {
   echo "asl-validator and statelint: statemachine/booking-saga.asl.json valid"
 }
 
+use_local_endpoint() {
+  # Every AWS client of the stage `local` (osls, boto3) talks to the local endpoint with fake credentials.
+  local url
+  url=$(.venv/bin/python -m sagatools.deployed.local_endpoint url) || exit 2
+  export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+  export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SLS_TELEMETRY_DISABLED=1
+  export SLS_AWS_MONITORING_FREQUENCY=200 # osls polls the stack every 5 s by default; the endpoint answers at once
+  unset AWS_PROFILE
+}
+
 prepare_stage() {
   # Sets STAGE_ARGS, stage, region and SLS_PROFILE for deploy/remove, after checking the credentials.
   [ $# -le 3 ] || usage
   STAGE_ARGS=("$@")
-  ensure_venv requirements-tools.txt
+  if [ "${1:-}" = "local" ]; then
+    ensure_venv requirements-local.txt
+    [ "$command" != "deploy" ] || .venv/bin/python -m sagatools.deployed.local_endpoint start
+    use_local_endpoint
+  else
+    ensure_venv requirements-tools.txt
+  fi
   node_tools
   local chosen
-  chosen=$(.venv/bin/python -m sagatools.deployed.stage_args --check-credentials "${STAGE_ARGS[@]}")
+  chosen=$(.venv/bin/python -m sagatools.deployed.stage_args --check-credentials "$@")
   read -r stage region profile <<<"$chosen"
   SLS_PROFILE=()
-  [ "$profile" = "-" ] || SLS_PROFILE=(--aws-profile "$profile")
+  [ "$profile" = "-" ] || [ "$stage" = "local" ] || SLS_PROFILE=(--aws-profile "$profile")
 }
 
 command="$1"
@@ -92,7 +111,7 @@ case "$command" in
     ensure_venv requirements-dev.txt
     node_tools
     lint
-    package_templates
+    package_templates "${PACKAGED_STAGES[@]}"
     check_templates
     ensure_chromium
     .venv/bin/python -m pytest "$@"
@@ -115,9 +134,15 @@ case "$command" in
     .venv/bin/python -m sagatools.bench
     ;;
   package)
+    [ $# -le 1 ] || usage
     ensure_venv requirements-dev.txt
     node_tools
-    package_templates
+    if [ $# -eq 1 ]; then package_templates "$1"; else package_templates "${PACKAGED_STAGES[@]}"; fi
+    ;;
+  local)
+    [ $# -eq 1 ] || usage
+    ensure_venv requirements-local.txt >&2
+    exec .venv/bin/python -m sagatools.deployed.local_endpoint "$1"
     ;;
   lint)
     ensure_venv requirements-dev.txt
@@ -126,15 +151,16 @@ case "$command" in
   deploy)
     prepare_stage "$@"
     echo "Deploying stage $stage to $region"
-    npx --no-install osls deploy --stage "$stage" --region "$region" "${SLS_PROFILE[@]}"
-    ./deploy-stepfunc.sh "${STAGE_ARGS[@]}"
-    .venv/bin/python -m sagatools.deployed.deploy describe "${STAGE_ARGS[@]}"
+    # ${ARR[@]+"${ARR[@]}"}: an empty array is an unbound variable to bash 3.2 (macOS) under set -u.
+    npx --no-install osls deploy --stage "$stage" --region "$region" ${SLS_PROFILE[@]+"${SLS_PROFILE[@]}"}
+    ./deploy-stepfunc.sh ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
+    .venv/bin/python -m sagatools.deployed.deploy describe ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     ;;
   remove)
     prepare_stage "$@"
     echo "Removing stage $stage from $region"
-    .venv/bin/python -m sagatools.deployed.deploy remove-stepfunctions "${STAGE_ARGS[@]}"
-    npx --no-install osls remove --stage "$stage" --region "$region" "${SLS_PROFILE[@]}"
+    .venv/bin/python -m sagatools.deployed.deploy remove-stepfunctions ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
+    npx --no-install osls remove --stage "$stage" --region "$region" ${SLS_PROFILE[@]+"${SLS_PROFILE[@]}"}
     ;;
   *) usage ;;
 esac

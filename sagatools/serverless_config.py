@@ -68,6 +68,7 @@ class ServiceConfig:
     functions: dict[str, FunctionSpec]
     tables: dict[str, dict[str, Any]]  # logical id -> resolved CloudFormation Properties
     environment: dict[str, str]
+    runtime: str  # python3.12
 
     def create_table_requests(self) -> list[dict[str, Any]]:
         """A CreateTable request per table, for an emulated DynamoDB."""
@@ -97,7 +98,7 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
         for logical_id, resource in resolved.get("resources", {}).get("Resources", {}).items()
         if resource.get("Type") == "AWS::DynamoDB::Table"
     }
-    return ServiceConfig(resolved["service"], stage, functions, tables, provider_env)
+    return ServiceConfig(resolved["service"], stage, functions, tables, provider_env, str(provider["runtime"]))
 
 
 class _Resolver:

@@ -21,6 +21,7 @@ from botocore.exceptions import (
 )
 
 from saga.settings import MisconfiguredFunction, Settings
+from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS, LOCAL_STAGE, EndpointNotRunning, running_endpoint
 from sagatools.serverless_config import load_service_config
 
 if TYPE_CHECKING:
@@ -49,7 +50,14 @@ class Stage:
             profile=profile or os.environ.get("AWS_PROFILE") or None,
         )
 
+    @property
+    def is_local(self) -> bool:
+        """The stage of the local cloud: its endpoint runs on this machine and takes fake credentials."""
+        return self.name == LOCAL_STAGE
+
     def describe(self) -> str:
+        if self.is_local:
+            return f"stage {self.name}, region {self.region}, the local endpoint"
         credentials = f"profile {self.profile}" if self.profile else "the default credentials chain"
         return f"stage {self.name}, region {self.region}, {credentials}"
 
@@ -58,13 +66,32 @@ class Stage:
         return f"{load_service_config(self.name).service}-{self.name}"
 
     def session(self) -> boto3.Session:
+        if self.is_local:
+            return boto3.Session(
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                region_name=self.region,
+            )
         try:
             return boto3.Session(profile_name=self.profile, region_name=self.region)
         except ProfileNotFound:
             raise StageError(f"AWS profile {self.profile!r} is not configured (see ~/.aws/config).") from None
 
     def client(self, service: str) -> BaseClient:
+        if self.is_local:
+            try:
+                endpoint = running_endpoint()
+            except EndpointNotRunning as error:
+                raise StageError(str(error)) from None
+            return self.session().client(service, endpoint_url=endpoint.url)
         return self.session().client(service)
+
+    @property
+    def deploy_command(self) -> str:
+        if self.is_local:
+            return f"./build.sh deploy {self.name}"
+        return f"./build.sh deploy {self.name} {self.region}{' ' + self.profile if self.profile else ''}"
 
     def outputs(self) -> dict[str, str]:
         """The outputs of the stage's Serverless stack."""
@@ -74,8 +101,7 @@ class Stage:
             message = error.response["Error"].get("Message", "")
             if "does not exist" in message:
                 raise StageError(
-                    f"Stack {self.stack_name} is not deployed in {self.region}: "
-                    f"run ./build.sh deploy {self.name} {self.region}{' ' + self.profile if self.profile else ''}."
+                    f"Stack {self.stack_name} is not deployed in {self.region}: run {self.deploy_command}."
                 ) from None
             raise StageError(f"CloudFormation refused to describe {self.stack_name}: {message}") from None
         except BotoCoreError as error:

@@ -1,0 +1,132 @@
+"""The local endpoint's process: moto in server mode on 127.0.0.1, adapted to run a deployed stage.
+
+    python -m sagatools.emulation.local_server --port PORT --state-dir DIR --python RUNTIME_PYTHON
+
+Started in the background by `./build.sh local start` (sagatools/deployed/local_endpoint.py). What it
+changes in moto, each listed in seams.py:
+- Step Functions executes state machines, with the embedded stack's virtual retry waits;
+- Lambda never uses Docker: an invocation runs the function's deployed zip in a warm execution
+  environment (warm_lambda.py), with the function's handler, environment, timeout and memory;
+- ValidateTemplate answers with cfn-lint's errors only (moto also fails on warnings, and the
+  Serverless CLI writes W3005 on every function);
+- DynamoDB transactions and the interpreter's costs get the embedded stack's adaptations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.cloudformation.models import CloudFormationBackend
+from moto.core import config as moto_config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from werkzeug.serving import make_server
+
+from sagatools.emulation import speedups, transactions
+from sagatools.emulation.embedded import FAKE_CREDENTIALS, VirtualRetryClock
+from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
+
+_original_validate_template = CloudFormationBackend.validate_template
+
+
+def _errors_only(backend: CloudFormationBackend, template: str) -> list[Any]:
+    """cfn-lint's errors (rule ids E...): what CloudFormation itself would refuse; warnings pass, as on AWS."""
+    return [match for match in _original_validate_template(backend, template) if match.rule.id.startswith("E")]
+
+
+def _lambda_invoke(pool: WarmLambda) -> Any:
+    def invoke(
+        backend: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        _headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        function = backend.get_function(function_name, qualifier)
+        region = function.function_arn.split(":")[3]  # a function runs in its own region, as on AWS
+        version = FunctionVersion(
+            name=function.function_name,
+            arn=function.function_arn,
+            handler=str(function.handler),
+            environment={
+                **{key: str(value) for key, value in (function.environment_vars or {}).items()},
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+            },
+            timeout_seconds=int(function.timeout),
+            memory_mb=int(function.memory_size),
+            code_sha=function.code_sha_256,
+        )
+        payload = body.decode() if isinstance(body, bytes) else str(body or "")
+        response, failed = pool.invoke(version, function.code_bytes, payload)
+        if failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return response
+
+    return invoke
+
+
+def serve(port: int, state_dir: Path, python: str) -> None:
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["MOTO_PORT"] = str(port)  # the interpreter's own calls back to this server
+    # Before the first request: which Lambda backend and whether executions run are read per request.
+    moto_config.default_user_config["lambda"] = {"use_docker": False}
+    moto_config.default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    handler_env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ENDPOINT_URL": endpoint,
+        # No X-Ray daemon here: the handlers' traces go nowhere (a documented difference from AWS).
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    pool = WarmLambda(python, state_dir.resolve(), handler_env)
+    with contextlib.ExitStack() as undo:
+        undo.callback(pool.close)
+        replacements: list[tuple[object, str, object]] = [
+            (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
+            (retrier_decl, "time", VirtualRetryClock()),
+            (CloudFormationBackend, "validate_template", _errors_only),
+            *transactions.patches(),
+            *speedups.patches(),
+        ]
+        for owner, name, replacement in replacements:
+            undo.callback(setattr, owner, name, getattr(owner, name))
+            setattr(owner, name, replacement)
+        server = make_server(
+            "127.0.0.1", port, DomainDispatcherApplication(create_backend_app), True, request_handler=MotoRequestHandler
+        )
+
+        def stop(_signal: int, _frame: FrameType | None) -> None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        print(f"local endpoint {endpoint}: handlers run on {python}", flush=True)
+        server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="local_server")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--python", required=True, help="the Python that runs the handlers")
+    args = parser.parse_args(argv)
+    serve(args.port, args.state_dir, args.python)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

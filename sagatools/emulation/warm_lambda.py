@@ -1,0 +1,265 @@
+"""Lambda for the local endpoint: the deployed zip, run in warm execution environments.
+
+Each function's registered code (the zip CloudFormation took from S3) is unpacked once per code
+hash, and runs in its own processes of the runtime's Python (lambda_worker.py): one process per
+execution environment, started on demand (a cold start), reused by later invocations, several at
+once per function when invocations overlap, up to a bound. A handler that runs past the function's
+Timeout is killed and reported as Lambda reports it (Sandbox.Timedout); a process that dies is an
+unhandled error (Runtime.ExitError) and is replaced on the next invocation. Nothing here imports moto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import select
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+WORKER = Path(__file__).with_name("lambda_worker.py")
+ENVIRONMENTS_PER_FUNCTION = 4
+
+
+@dataclass(frozen=True)
+class FunctionVersion:
+    """What an invocation needs of a function, as the Lambda backend registered it."""
+
+    name: str
+    arn: str
+    handler: str
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+    code_sha: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        # A new deploy changes the code hash or the configuration: its environments are new ones.
+        return (self.name, self.code_sha, json.dumps([self.handler, self.environment, self.timeout_seconds]))
+
+
+class EnvironmentFailed(Exception):
+    """The environment cannot answer any more (timed out or died); it has been killed."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+@dataclass
+class Statistics:
+    invocations: int = 0
+    cold_starts: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class ExecutionEnvironment:
+    """One process of the runtime's Python holding one function's code, invoked one request at a time."""
+
+    def __init__(
+        self, python: str, task_root: Path, function: FunctionVersion, base_env: dict[str, str], log: IO[str]
+    ) -> None:
+        self.function = function
+        read_end, write_end = os.pipe()
+        environment = {
+            **base_env,
+            **function.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_seconds),
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "_HANDLER": function.handler,
+            "LAMBDA_WORKER_RESPONSE_FD": str(write_end),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process = subprocess.Popen(
+            [python, str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=log,
+            cwd=task_root,
+            env=environment,
+            pass_fds=(write_end,),
+            text=True,
+        )
+        os.close(write_end)
+        self._responses = os.fdopen(read_end, "r")
+
+    def invoke(self, payload: str, timeout_seconds: float) -> dict[str, Any]:
+        request = {
+            "payload": payload,
+            "function_arn": self.function.arn,
+            "request_id": str(uuid.uuid4()),
+            "timeout_seconds": timeout_seconds,
+        }
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise self._died() from None
+        ready, _, _ = select.select([self._responses], [], [], timeout_seconds)
+        if not ready:
+            self.kill()
+            raise EnvironmentFailed(
+                "Sandbox.Timedout",
+                f"RequestId: {request['request_id']} Error: Task timed out after {timeout_seconds:.2f} seconds",
+            )
+        line = self._responses.readline()
+        if not line:
+            raise self._died()
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _died(self) -> EnvironmentFailed:
+        code = self.process.wait(timeout=5)
+        self.kill()
+        return EnvironmentFailed("Runtime.ExitError", f"Runtime exited with error: exit status {code}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._close_pipes()
+
+    def close(self) -> None:
+        """End the process the way Lambda retires an environment: no more invocations, then gone."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        if not self._responses.closed:
+            self._responses.close()
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+
+
+class WarmLambda:
+    """The pool of execution environments of every function, created on demand and reused."""
+
+    def __init__(
+        self, python: str, work_dir: Path, base_env: dict[str, str], per_function: int = ENVIRONMENTS_PER_FUNCTION
+    ) -> None:
+        self.python = python
+        self.work_dir = work_dir
+        self.base_env = base_env
+        self.per_function = per_function
+        self.statistics = Statistics()
+        self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
+        self._busy: dict[tuple[str, str, str], int] = {}
+        self._all: list[ExecutionEnvironment] = []
+        self._changed = threading.Condition()
+        self._unpack_lock = threading.Lock()
+        self._logs: dict[str, IO[str]] = {}
+
+    def invoke(self, function: FunctionVersion, code: bytes, payload: str) -> tuple[bytes, bool]:
+        """(response payload, whether it is a function error) for one invocation."""
+        environment = self._acquire(function, code)
+        try:
+            answer = environment.invoke(payload, function.timeout_seconds)
+        except EnvironmentFailed as failure:
+            self._retire(environment, failure)
+            error = {"errorType": failure.error_type, "errorMessage": str(failure)}
+            return json.dumps(error).encode(), True
+        self._release(environment)
+        if "error" in answer:
+            return json.dumps(answer["error"]).encode(), True
+        return str(answer["result"]).encode(), False
+
+    def _acquire(self, function: FunctionVersion, code: bytes) -> ExecutionEnvironment:
+        key = function.key
+        environment: ExecutionEnvironment | None
+        with self._changed:
+            self.statistics.invocations += 1
+            while True:
+                idle = self._idle.setdefault(key, [])
+                if idle:
+                    environment = idle.pop()
+                    break
+                if self._busy.get(key, 0) < self.per_function:
+                    environment = None
+                    break
+                self._changed.wait()
+            self._busy[key] = self._busy.get(key, 0) + 1
+        if environment is None:
+            try:
+                environment = self._start(function, code)
+            except BaseException:
+                with self._changed:
+                    self._busy[key] -= 1
+                    self._changed.notify_all()
+                raise
+        return environment
+
+    def _start(self, function: FunctionVersion, code: bytes) -> ExecutionEnvironment:
+        task_root = self._unpacked(function.code_sha, code)
+        environment = ExecutionEnvironment(self.python, task_root, function, self.base_env, self._log(function.name))
+        with self._changed:
+            self.statistics.cold_starts += 1
+            self._all.append(environment)
+        return environment
+
+    def _release(self, environment: ExecutionEnvironment) -> None:
+        key = environment.function.key
+        with self._changed:
+            self._busy[key] -= 1
+            self._idle.setdefault(key, []).append(environment)
+            self._changed.notify_all()
+
+    def _retire(self, environment: ExecutionEnvironment, failure: EnvironmentFailed) -> None:
+        key = environment.function.key
+        with self._changed:
+            self._busy[key] -= 1
+            if failure.error_type == "Sandbox.Timedout":
+                self.statistics.timeouts += 1
+            else:
+                self.statistics.crashes += 1
+            self._all.remove(environment)
+            self._changed.notify_all()
+
+    def _unpacked(self, code_sha: str, code: bytes) -> Path:
+        safe = "".join(c if c.isalnum() else "_" for c in code_sha) or "empty"
+        task_root = self.work_dir / "code" / safe
+        with self._unpack_lock:
+            if not (task_root / ".unpacked").exists():
+                task_root.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                    archive.extractall(task_root)
+                (task_root / ".unpacked").touch()
+        return task_root
+
+    def _log(self, function_name: str) -> IO[str]:
+        with self._unpack_lock:
+            if function_name not in self._logs:
+                directory = self.work_dir / "logs"
+                directory.mkdir(parents=True, exist_ok=True)
+                self._logs[function_name] = (directory / f"{function_name}.log").open("a", buffering=1)
+            return self._logs[function_name]
+
+    def close(self) -> None:
+        with self._changed:
+            environments, self._all = self._all, []
+            self._idle.clear()
+        for environment in environments:
+            environment.close()
+        for log in self._logs.values():
+            log.close()
