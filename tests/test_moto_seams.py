@@ -13,8 +13,9 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import botocore_stubber
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.emulation.seams import QUIET_LOGGER, SEAMS, WRITE_LOCKED, registered, seam_name
+from sagatools.emulation.embedded import QUIET_LOGGER, EmbeddedStack
+from sagatools.emulation.seams import SEAMS, registered, seam_name
+from sagatools.emulation.transactions import WRITE_LOCKED
 from tests.helpers import trip_request
 
 
@@ -145,3 +146,13 @@ def test_history_written_directly_equals_what_moto_serializes(stack, run_saga):
     finally:
         StepFunctionResponse.get_execution_history = _execution_history_as_json
     assert fast == generic
+
+
+def test_every_replacement_the_local_endpoint_makes_is_in_the_registry(tmp_path):
+    import sys
+
+    from sagatools.emulation.local_server import replacements
+    from sagatools.emulation.warm_lambda import WarmLambda
+
+    made = replacements(WarmLambda(sys.executable, tmp_path, {}))
+    assert [seam_name(owner, name) for owner, name, _ in made if not registered(owner, name)] == []

@@ -31,13 +31,14 @@ from saga.settings import Settings
 from sagatools.asl import STATE_MACHINE_SUFFIX, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.in_process_lambda import InProcessLambda
-from sagatools.emulation.seams import QUIET_LOGGER
 from sagatools.serverless_config import ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 REGION = "us-east-1"
+# moto's interpreter logs every caught error at ERROR level; the history records them already.
+QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -76,6 +76,17 @@ def _lambda_invoke(pool: WarmLambda) -> Any:
     return invoke
 
 
+def replacements(pool: WarmLambda) -> list[tuple[object, str, object]]:
+    """(owner, attribute, replacement) of every moto internal the endpoint changes (all in seams.py)."""
+    return [
+        (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
+        (retrier_decl, "time", VirtualRetryClock()),
+        (CloudFormationBackend, "validate_template", _errors_only),
+        *transactions.patches(),
+        *speedups.patches(),
+    ]
+
+
 def serve(port: int, state_dir: Path, python: str) -> None:
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(FAKE_CREDENTIALS)
@@ -95,14 +106,7 @@ def serve(port: int, state_dir: Path, python: str) -> None:
     pool = WarmLambda(python, state_dir.resolve(), handler_env)
     with contextlib.ExitStack() as undo:
         undo.callback(pool.close)
-        replacements: list[tuple[object, str, object]] = [
-            (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
-            (retrier_decl, "time", VirtualRetryClock()),
-            (CloudFormationBackend, "validate_template", _errors_only),
-            *transactions.patches(),
-            *speedups.patches(),
-        ]
-        for owner, name, replacement in replacements:
+        for owner, name, replacement in replacements(pool):
             undo.callback(setattr, owner, name, getattr(owner, name))
             setattr(owner, name, replacement)
         server = make_server(

@@ -15,13 +15,19 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import moto
+from moto import settings as moto_settings
+from moto.awslambda import utils as lambda_utils
+from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.cloudformation.models import CloudFormationBackend
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.core import config as moto_config
 from moto.core import responses as moto_responses
 from moto.core import routing as moto_routing
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.models.table import Table
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component import eval_component
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -31,8 +37,9 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from sagatools.emulation.transactions import WRITE_LOCKED
+
 MOTO_VERSION = "5.2.5"
-WRITE_LOCKED = ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement")
 
 
 @dataclass(frozen=True)
@@ -215,7 +222,48 @@ SEAMS: tuple[Seam, ...] = (
     ),
 )
 
-QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+# The local endpoint's (local_server.py) own seams.
+SEAMS += (
+    Seam(
+        "moto.cloudformation.models.CloudFormationBackend.validate_template",
+        "wrapped: only cfn-lint's errors refuse a template (moto refuses on warnings too; osls writes W3005)",
+        "osls deploy fails at ValidateTemplate on a template AWS accepts",
+        lambda: (
+            _parameters(CloudFormationBackend.validate_template) == ["self", "template"]
+            and "cfn_lint[0].message" in _source(CloudFormationResponse.validate_template)
+        ),
+    ),
+    Seam(
+        "moto.awslambda.models.LambdaFunction",
+        "read: the deployed function's code_bytes, code_sha_256, handler, environment_vars, timeout, memory_size",
+        "the endpoint could not find the deployed zip or its configuration: every invocation would fail",
+        lambda: all(
+            f"self.{attribute}" in _source(LambdaFunction)
+            for attribute in ("code_bytes", "code_sha_256", "handler", "environment_vars", "timeout", "memory_size")
+        ),
+    ),
+    Seam(
+        "moto.awslambda.utils.get_backend",
+        "relied on: the Lambda backend (Docker or simple) is chosen per request from moto's config",
+        "Lambda would try to start Docker, which this machine does not have",
+        lambda: '"use_docker", True) is False' in _source(lambda_utils.get_backend),
+    ),
+    Seam(
+        "moto.settings.moto_server_port",
+        "set through MOTO_PORT: the interpreter's own calls (Lambda, DynamoDB tasks) go back to this server",
+        "every task would call port 5000 and fail",
+        lambda: "MOTO_PORT" in _source(moto_settings.moto_server_port),
+    ),
+    Seam(
+        "moto.moto_server.werkzeug_app.DomainDispatcherApplication",
+        "the endpoint serves moto's app as moto's own ThreadedMotoServer does",
+        "the endpoint would not start",
+        lambda: (
+            "DomainDispatcherApplication(create_backend_app)" in _source(ThreadedMotoServer._server_entry)
+            and "request_handler=MotoRequestHandler" in _source(ThreadedMotoServer._server_entry)
+        ),
+    ),
+)
 
 
 def registered(owner: object, attribute: str) -> bool:

@@ -23,7 +23,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
-from sagatools.emulation.seams import WRITE_LOCKED
+WRITE_LOCKED = ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement")
 
 
 class _CopyWithoutTables:

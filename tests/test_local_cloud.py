@@ -1,0 +1,176 @@
+"""The local cloud end to end, with the user's commands: start, deploy, run, inspect, redeploy, remove, stop.
+
+It runs in a copy of the working tree (sharing .venv and node_modules), so it can edit a handler there
+and see that only a redeploy changes what the stage runs, and so its endpoint is its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from saga.catalogue import Resource
+from saga.models import BookingStatus
+from sagatools.results import Outcome, SagaResult
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow
+
+REGION = "eu-west-1"  # not the default: the region must follow AWS_REGION like on any stage
+SERVICE = "lambda-saga-pattern"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory):
+    copy = tmp_path_factory.mktemp("local-cloud") / "project"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in tracked.splitlines():
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    for shared in (".venv", "node_modules"):
+        (copy / shared).symlink_to(ROOT / shared)
+    yield copy
+    # Whatever happened, leave nothing running.
+    state = copy / ".runtest" / "local" / "endpoint.json"
+    if state.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+
+
+def run(project: Path, *command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["AWS_REGION"] = REGION
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+def results(project: Path, *files: str) -> list[SagaResult]:
+    done = run(project, "./runtest.sh", *files, "--stage", "local", "--json")
+    assert done.returncode in (0, 1), done.stderr
+    documents = json.loads(done.stdout)
+    return [SagaResult.model_validate(d) for d in (documents if isinstance(documents, list) else [documents])]
+
+
+def client(url: str, service: str):
+    return boto3.client(
+        service, endpoint_url=url, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_deploy_run_inspect_redeploy_remove_stop(project):
+    timings = {}
+
+    def timed(name, *command):
+        started = time.perf_counter()
+        done = run(project, *command)
+        timings[name] = time.perf_counter() - started
+        return done
+
+    # Given no endpoint: the stage says how to start one (exit 2, one sentence)
+    refused = run(project, "./runtest.sh", "test-booking-success.json", "--stage", "local")
+    assert refused.returncode == 2
+    assert "./build.sh local start" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    # When the endpoint starts (twice: the second reuses it)
+    assert timed("start", "./build.sh", "local", "start").returncode == 0
+    url = run(project, "./build.sh", "local", "url").stdout
+    assert url.startswith("http://127.0.0.1:")
+    assert url.count("\n") == 1
+    url = url.strip()
+    pid = json.loads((project / ".runtest/local/endpoint.json").read_text())["pid"]
+    again = run(project, "./build.sh", "local", "start")
+    assert again.returncode == 0
+    assert json.loads((project / ".runtest/local/endpoint.json").read_text())["pid"] == pid
+
+    # and the stage is deployed with the AWS deploy (osls, CloudFormation, deploy-stepfunc)
+    deployed = timed("deploy", "./build.sh", "deploy", "local")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "state machine" in deployed.stdout
+    status = run(project, "./build.sh", "local", "status").stdout
+    assert f"local ({REGION})" in status
+    assert str(pid) in status
+
+    # Then the success, rollback and stuck sagas end as on the embedded stack, through the deployed zip
+    started = time.perf_counter()
+    success, rollback, stuck = results(
+        project, "test-booking-success.json", "test-booking-fail.json", "examples/stuck-compensation.json"
+    )
+    timings["three sagas"] = time.perf_counter() - started
+    assert success.outcome is Outcome.COMMITTED
+    assert rollback.outcome is Outcome.ROLLED_BACK
+    assert stuck.outcome is Outcome.NEEDS_ATTENTION
+    assert success.transitions == 4
+    # and the tables say the same, read with any AWS SDK through the endpoint
+    dynamodb = client(url, "dynamodb")
+    hotel = dynamodb.get_item(
+        TableName=f"{SERVICE}-local-hotel-bookings", Key={"trip_id": {"S": success.trip_id}}, ConsistentRead=True
+    )["Item"]
+    assert hotel["status"]["S"] == BookingStatus.CONFIRMED
+    log = dynamodb.query(
+        TableName=f"{SERVICE}-local-saga-log",
+        KeyConditionExpression="trip_id = :t",
+        ExpressionAttributeValues={":t": {"S": rollback.trip_id}},
+    )["Items"]
+    assert len(log) == len(rollback.saga_log)
+    assert rollback.bookings[Resource.HOTEL] is BookingStatus.CANCELLED
+    assert [record.step for record in stuck.needs_attention]
+    executions = client(url, "stepfunctions").list_executions(
+        stateMachineArn=success.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
+    )
+    assert {e["name"] for e in executions["executions"]} >= {success.trip_id, rollback.trip_id, stuck.trip_id}
+
+    # When a handler is edited in the working tree but not redeployed
+    bookings_py = project / "saga" / "bookings.py"
+    bookings_py.write_text(
+        bookings_py.read_text().replace(
+            'return f"{resource.value.upper()}-{trip_id}"', 'return f"{resource.value.upper()}-V2-{trip_id}"'
+        )
+    )
+    assert "-V2-" in bookings_py.read_text()
+    trip = json.loads((project / "test-booking-success.json").read_text())
+
+    def reference_of(trip_id):
+        path = project / f"{trip_id}.json"
+        path.write_text(json.dumps({**trip, "trip_id": trip_id}))
+        (result,) = results(project, path.name)
+        assert result.outcome is Outcome.COMMITTED
+        item = dynamodb.get_item(TableName=f"{SERVICE}-local-car-bookings", Key={"trip_id": {"S": trip_id}})["Item"]
+        return item["reference"]["S"]
+
+    # Then the stage still runs what was deployed
+    assert reference_of("trip-before-redeploy") == "CAR-trip-before-redeploy"
+    # and after a redeploy it runs the change
+    redeployed = timed("redeploy", "./build.sh", "deploy", "local")
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    assert reference_of("trip-after-redeploy") == "CAR-V2-trip-after-redeploy"
+
+    # When the stage is removed: the state machine, then the stack
+    removed = timed("remove", "./build.sh", "remove", "local")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert not client(url, "stepfunctions").list_state_machines()["stateMachines"]
+    stacks = client(url, "cloudformation").describe_stacks()["Stacks"]
+    assert all(stack["StackStatus"] == "DELETE_COMPLETE" for stack in stacks)
+
+    # and the endpoint stops: nothing of it is left running
+    assert timed("stop", "./build.sh", "local", "stop").returncode == 0
+    assert not group_alive(pid)
+    assert not (project / ".runtest/local/endpoint.json").exists()
+    print("\nlocal cloud: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
