@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
+import botocore.session
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -67,7 +68,9 @@ class Stage:
 
     def session(self) -> boto3.Session:
         if self.is_local:
+            # Profiles play no part: a session that does not read AWS_PROFILE, with the endpoint's fake keys.
             return boto3.Session(
+                botocore_session=botocore.session.Session(session_vars={"profile": (None, None, None, None)}),
                 aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],

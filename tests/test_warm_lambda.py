@@ -1,0 +1,143 @@
+"""The local endpoint's Lambda: warm environments running a function's zip, as Lambda runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+import zipfile
+
+import pytest
+
+from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
+
+HANDLERS = """
+import os, sys, time
+
+started = time.time()
+
+def echo(event, context):
+    return {"pid": os.getpid(), "event": event, "function": context.function_name,
+            "remaining_ms": context.get_remaining_time_in_millis(), "memory": context.memory_limit_in_mb,
+            "variable": os.environ.get("GREETING"), "started": started}
+
+def slow(event, context):
+    time.sleep(event["seconds"])
+    return {"pid": os.getpid()}
+
+def fails(event, context):
+    raise ValueError("no such trip")
+
+def dies(event, context):
+    os._exit(3)
+"""
+
+
+def code(text: str = HANDLERS) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handlers/app.py", text)
+    return buffer.getvalue()
+
+
+def function(handler: str, timeout: int = 5, sha: str = "v1", **environment: str) -> FunctionVersion:
+    return FunctionVersion(
+        name=f"fn-{handler}",
+        arn=f"arn:aws:lambda:eu-west-1:123456789012:function:fn-{handler}",
+        handler=f"handlers/app.{handler}",
+        environment=environment,
+        timeout_seconds=timeout,
+        memory_mb=256,
+        code_sha=sha,
+    )
+
+
+@pytest.fixture
+def pool(tmp_path):
+    lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"}, per_function=2)
+    yield lambdas
+    lambdas.close()
+
+
+def invoke(pool, version, event, zipped=None):
+    payload, failed = pool.invoke(version, zipped or code(), json.dumps(event))
+    return json.loads(payload), failed
+
+
+def test_an_environment_is_started_once_and_reused_with_the_functions_configuration(pool):
+    version = function("echo", GREETING="hello")
+    first, failed = invoke(pool, version, {"n": 1})
+    second, _ = invoke(pool, version, {"n": 2})
+    assert not failed
+    assert first["pid"] == second["pid"]
+    assert first["started"] == second["started"]  # the module was imported once: a warm start
+    assert (first["function"], first["memory"], first["variable"]) == ("fn-echo", 256, "hello")
+    assert 0 < first["remaining_ms"] <= 5000
+    assert second["event"] == {"n": 2}
+    assert (pool.statistics.cold_starts, pool.statistics.invocations) == (1, 2)
+
+
+def test_overlapping_invocations_get_environments_of_their_own_up_to_the_bound(pool):
+    version = function("slow")
+    answers = []
+
+    def call():
+        answers.append(invoke(pool, version, {"seconds": 0.5})[0]["pid"])
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 3
+    assert len(set(answers)) == 2  # the bound is 2: the third waited for a warm one
+    assert pool.statistics.cold_starts == 2
+
+
+def test_a_handler_past_its_timeout_is_killed_and_reported_as_lambda_does(pool):
+    version = function("slow", timeout=1)
+    error, failed = invoke(pool, version, {"seconds": 5})
+    assert failed
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in error["errorMessage"]
+    _, failed = invoke(pool, version, {"seconds": 0})
+    assert not failed  # a new environment answered
+    assert pool.statistics.timeouts == 1
+
+
+def test_an_unhandled_error_is_a_function_error_and_the_environment_stays(pool):
+    version = function("fails")
+    first, failed = invoke(pool, version, {})
+    assert failed
+    assert (first["errorType"], first["errorMessage"]) == ("ValueError", "no such trip")
+    invoke(pool, version, {})
+    assert pool.statistics.cold_starts == 1
+
+
+def test_a_process_that_dies_is_an_error_and_is_replaced(pool):
+    dies, failed = invoke(pool, function("dies"), {})
+    assert failed
+    assert dies["errorType"] == "Runtime.ExitError"
+    assert pool.statistics.crashes == 1
+    _, failed = invoke(pool, function("dies"), {})
+    assert failed
+    assert pool.statistics.cold_starts == 2
+
+
+def test_new_code_gets_new_environments_and_the_old_code_is_not_run(pool):
+    first, _ = invoke(pool, function("echo", sha="v1"), {})
+    changed = HANDLERS.replace('"function": context.function_name', '"function": "changed"')
+    second, _ = invoke(pool, function("echo", sha="v2"), {}, zipped=code(changed))
+    assert first["function"] == "fn-echo"
+    assert second["function"] == "changed"
+    assert first["pid"] != second["pid"]
+
+
+def test_a_missing_handler_module_is_an_import_error_on_every_invocation(pool):
+    version = FunctionVersion(
+        "fn-x", "arn:aws:lambda:eu-west-1:1:function:fn-x", "nothing/here.handler", {}, 5, 128, "x"
+    )
+    error, failed = invoke(pool, version, {})
+    assert failed
+    assert error["errorType"] == "Runtime.ImportModuleError"
