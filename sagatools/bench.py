@@ -25,6 +25,7 @@ import botocore.client
 from saga.catalogue import STEPS
 from saga.models import parse_trip_request
 from saga.saga_log import LogEvent
+from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import SagaResult, TripReader, execution_history
 from sagatools.runner import SagaRunner, TripFile
@@ -374,6 +375,9 @@ def main() -> int:
     modules = ["boto3", "aws_xray_sdk.core", *(step.handler.rpartition(".")[0].replace("/", ".") for step in STEPS)]
     imports = {module: import_time_us(module) for module in modules}
     markdown = benchmarks_markdown(latency, throughput, (200, batch_seconds, batch_rate), imports, costs, profile)
+    print("measuring the local cloud...", file=sys.stderr)
+    embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
+    markdown += "\n".join(local_cloud_markdown(measure_local_cloud(), embedded_success)) + "\n"
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(markdown)
     print(markdown)

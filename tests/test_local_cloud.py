@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -20,8 +19,8 @@ import pytest
 
 from saga.catalogue import Resource
 from saga.models import BookingStatus
+from sagatools.bench_local import copy_working_tree
 from sagatools.results import Outcome, SagaResult
-from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +30,7 @@ SERVICE = "lambda-saga-pattern"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory):
-    copy = tmp_path_factory.mktemp("local-cloud") / "project"
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for name in tracked.splitlines():
-        if (ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    for shared in (".venv", "node_modules"):
-        (copy / shared).symlink_to(ROOT / shared)
+    copy = copy_working_tree(tmp_path_factory.mktemp("local-cloud") / "project")
     yield copy
     # Whatever happened, leave nothing running.
     state = copy / ".runtest" / "local" / "endpoint.json"
