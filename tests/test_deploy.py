@@ -21,14 +21,14 @@ def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str
         "FlightTableName": stack.settings.flight_table,
         "CarTableName": stack.settings.car_table,
         "StateMachineName": stack.state_machine_name,
-        "StateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-local-saga-state-machine",
+        "StateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-dev-saga-state-machine",
         "FaultInjection": "true" if fault_injection else "false",
     }
     template = {
         "Resources": {
             "SagaStateMachineLogGroup": {
                 "Type": "AWS::Logs::LogGroup",
-                "Properties": {"LogGroupName": "/aws/vendedlogs/states/lambda-saga-pattern-local-booking-saga"},
+                "Properties": {"LogGroupName": "/aws/vendedlogs/states/lambda-saga-pattern-dev-booking-saga"},
             }
         },
         "Outputs": {
@@ -37,13 +37,13 @@ def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str
         },
     }
     cloudformation = stack.session_client("cloudformation")
-    cloudformation.create_stack(StackName="lambda-saga-pattern-local", TemplateBody=json.dumps(template))
+    cloudformation.create_stack(StackName="lambda-saga-pattern-dev", TemplateBody=json.dumps(template))
     return outputs
 
 
 @pytest.fixture
 def stage_stack():
-    with EmbeddedStack(create_state_machine=False) as stack:
+    with EmbeddedStack(stage="dev", create_state_machine=False) as stack:
         yield stack
 
 
@@ -59,10 +59,10 @@ def run_runtest(*args: str) -> tuple[int, str, str]:
 
 def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(stage_stack):
     outputs = create_stack(stage_stack)
-    code, out, err = run_deploy("stepfunctions", "local", REGION)
+    code, out, err = run_deploy("stepfunctions", "dev", REGION)
     assert code == 0, err
     assert out.startswith("Created state machine")
-    assert "Using stage local, region us-east-1" in err
+    assert "Using stage dev, region us-east-1" in err
 
     client = stage_stack.stepfunctions
     (machine,) = client.list_state_machines()["stateMachines"]
@@ -75,15 +75,15 @@ def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(st
     assert outputs["BookHotelFunctionArn"] in described["definition"]
     assert "${" not in described["definition"]
 
-    code, out, _ = run_deploy("stepfunctions", "local", REGION)
+    code, out, _ = run_deploy("stepfunctions", "dev", REGION)
     assert (code, out.split()[0]) == (0, "Updated")
     assert len(client.list_state_machines()["stateMachines"]) == 1
 
 
 def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
     create_stack(stage_stack)
-    assert run_deploy("stepfunctions", "local", REGION)[0] == 0
-    code, out, err = run_runtest(str(ROOT / "test-booking-fail.json"), "--stage", "local", "--region", REGION, "--json")
+    assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
+    code, out, err = run_runtest(str(ROOT / "test-booking-fail.json"), "--stage", "dev", "--region", REGION, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["outcome"] == "ROLLED_BACK"
@@ -93,10 +93,10 @@ def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
 
 def test_runner_refuses_simulate_where_fault_injection_is_off(stage_stack, tmp_path):
     create_stack(stage_stack, fault_injection=False)
-    assert run_deploy("stepfunctions", "local", REGION)[0] == 0
+    assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
     path = tmp_path / "faulty.json"
     path.write_text(json.dumps(trip_request("t-prod", simulate={"book_car": "fail"})))
-    code, out, err = run_runtest(str(path), "--stage", "local", "--region", REGION, "--json")
+    code, out, err = run_runtest(str(path), "--stage", "dev", "--region", REGION, "--json")
     assert (code, out) == (2, "")
     assert "fault injection is off" in err
 
@@ -108,15 +108,15 @@ def test_missing_stack_and_missing_state_machine_are_one_sentence_each(stage_sta
     assert "Traceback" not in err
 
     create_stack(stage_stack)
-    code, _, err = run_runtest(str(ROOT / "test-booking-success.json"), "--stage", "local", "--region", REGION)
+    code, _, err = run_runtest(str(ROOT / "test-booking-success.json"), "--stage", "dev", "--region", REGION)
     assert code == 2
-    assert "state machine of stage local is not deployed" in err
+    assert "state machine of stage dev is not deployed" in err
 
 
 def test_remove_deletes_the_state_machine(stage_stack):
     create_stack(stage_stack)
-    run_deploy("stepfunctions", "local", REGION)
-    code, out, _ = run_deploy("remove-stepfunctions", "local", REGION)
+    run_deploy("stepfunctions", "dev", REGION)
+    code, out, _ = run_deploy("remove-stepfunctions", "dev", REGION)
     assert code == 0
     assert out.startswith("Deleted state machine")
     assert stage_stack.stepfunctions.list_state_machines()["stateMachines"] == []
@@ -124,7 +124,7 @@ def test_remove_deletes_the_state_machine(stage_stack):
 
 def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
     create_stack(stage_stack)
-    code, out, err = run_deploy("stepfunctions", "local", REGION, "--dry-run")
+    code, out, err = run_deploy("stepfunctions", "dev", REGION, "--dry-run")
     assert code == 0, err
     definition = json.loads(out)
     assert definition["StartAt"] == "BookHotel"

@@ -27,7 +27,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from saga.settings import Settings
+from saga.clients import dynamodb_client
+from saga.settings import Settings, get_settings
 from sagatools.asl import STATE_MACHINE_SUFFIX, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.in_process_lambda import InProcessLambda
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 REGION = "us-east-1"
+# The stage name the embedded stack gives serverless.yml (table and function names): not a deployed stage.
+EMBEDDED_STAGE = "embedded"
 # moto's interpreter logs every caught error at ERROR level; the history records them already.
 QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
@@ -80,7 +83,7 @@ class EmbeddedStack:
     """
 
     def __init__(
-        self, stage: str = "local", log_sink: IO[str] | None = None, create_state_machine: bool = True
+        self, stage: str = EMBEDDED_STAGE, log_sink: IO[str] | None = None, create_state_machine: bool = True
     ) -> None:
         self._create_state_machine = create_state_machine
         self.config: ServiceConfig = load_service_config(stage)
@@ -94,6 +97,11 @@ class EmbeddedStack:
         with contextlib.ExitStack() as undo:
             self._quiet_moto(undo)
             self._set_environment(undo, {**FAKE_CREDENTIALS, **self.config.environment, **LOCAL_ENVIRONMENT})
+            # The handlers read their settings and build their client once per process, as on Lambda;
+            # in this process each stack is a new deployment of them.
+            for cached in (get_settings, dynamodb_client):
+                cached.cache_clear()
+                undo.callback(cached.cache_clear)
             mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
             mock.start()
             undo.callback(mock.stop)
