@@ -66,7 +66,7 @@ def group_alive(pid: int) -> bool:
     return True
 
 
-def test_deploy_run_inspect_redeploy_remove_stop(project):
+def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     timings = {}
 
     def timed(name, *command):
@@ -165,4 +165,5 @@ def test_deploy_run_inspect_redeploy_remove_stop(project):
     assert timed("stop", "./build.sh", "local", "stop").returncode == 0
     assert not group_alive(pid)
     assert not (project / ".runtest/local/endpoint.json").exists()
-    print("\nlocal cloud: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+    with capsys.disabled():
+        print("\nlocal cloud: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
