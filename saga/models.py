@@ -48,18 +48,33 @@ def _matching(pattern: str, rule: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _readable(value: Any) -> Any:
+    # A name is shown to people: something to read, and nothing that could steer a terminal.
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("must not be empty or only spaces")
+        if any(not character.isprintable() for character in value):
+            raise ValueError("must not hold control characters")
+    return value
+
+
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_readable)]
 AirportCode = Annotated[str, _matching(r"[A-Z]{3}", "must be a three-letter airport code such as SEA")]
 TripId = Annotated[str, _matching(r"[A-Za-z0-9_-]{1,64}", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")]
-Email = Annotated[str, StringConstraints(max_length=200), _matching(r"[^@\s]+@[^@\s]+", "must be an email address")]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    _matching(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+", "must be an email address"),
+]
 
 
-_TRANSIENT = re.compile(r"^transient:([1-5])$")
+_TRANSIENT = re.compile(r"transient:([1-5])")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Fields with an alias (`from`, `return`) are read by that name only: `from_` is an unknown field.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False, validate_by_alias=True)
 
 
 class Traveller(_Strict):
@@ -131,7 +146,7 @@ class Fault(_Strict):
             return cls(mode="fail")
         if value == "crash_after_write" and is_booking:
             return cls(mode="crash_after_write")
-        if match := _TRANSIENT.match(value):
+        if match := _TRANSIENT.fullmatch(value):
             return cls(mode="transient", failing_attempts=int(match.group(1)))
         allowed = "fail, crash_after_write, transient:1..5" if is_booking else "fail, transient:1..5"
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {allowed})")

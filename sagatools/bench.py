@@ -28,8 +28,9 @@ from saga.saga_log import LogEvent
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import SagaResult, TripReader, execution_history
-from sagatools.runner import SagaRunner, TripFile
+from sagatools.runner import SagaRunner
 from sagatools.serverless_config import PROJECT_ROOT
+from sagatools.trip_files import TripFile
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
 BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text())

@@ -1,30 +1,38 @@
 """runtest.sh: validate trip requests, run their sagas, show what happened.
 
-    runtest.sh FILE... [--json] [--stage S --region R --profile P] [--logs] [--timeout SECONDS]
+    runtest.sh FILE... [--json] [--report DIR] [--logs] [--timeout SECONDS] [--stage S [--region R] [--profile P]]
 
-Without --stage the sagas run on the embedded stack. Every file is read and validated before anything
-starts; one bad file means nothing runs. Exit 0 when every saga ended COMMITTED or ROLLED_BACK, 1 when
-any needs attention or did not finish, 2 for usage errors and unreadable or invalid requests.
+Without --stage the sagas run on the embedded stack. Every file and option is checked before anything
+starts; one bad file means nothing runs. Exit status: 0 every saga ended COMMITTED or ROLLED_BACK;
+1 any needs attention or did not finish; 2 usage errors, unreadable or invalid requests, an
+unreachable stage; 74 the results could not be written to stdout; 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import math
+import os
+import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from saga.errors import InvalidTripRequest
-from saga.models import TripRequest, parse_trip_request
 from sagatools.asl import load_definition
 from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
 from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history
+from sagatools.terminal_text import shown, shown_lines
+from sagatools.trip_files import RequestFileError, TripFile, load_trip_files
 from sagatools.view.history import state_runs
 from sagatools.view.html_page import write_page
 from sagatools.view.terminal import ProgressObserver, human_output
@@ -32,8 +40,9 @@ from sagatools.view.terminal import ProgressObserver, human_output
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MAX_FILE_BYTES = 10 * 1024 * 1024
+EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 LOG_DIR = Path(".runtest")
 REPORT_DIR = LOG_DIR / "reports"
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
@@ -46,48 +55,8 @@ class UsageError(Exception):
     """Bad arguments or bad request files: reported in one message each, exit 2."""
 
 
-@dataclass(frozen=True)
-class TripFile:
-    path: str
-    request: TripRequest
-
-    @property
-    def execution_input(self) -> str:
-        # Canonical, so the same request always makes the same input (StartExecution idempotency).
-        return self.request.model_dump_json(by_alias=True, exclude_none=True)
-
-
-def load_trip_file(path: str) -> TripFile:
-    file = Path(path)
-    try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise UsageError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB, not a trip request")
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise UsageError(f"{path}: cannot read: {reason}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path}: not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
-    try:
-        return TripFile(path, parse_trip_request(data))
-    except InvalidTripRequest as error:
-        lines = str(error).splitlines()
-        raise UsageError("\n".join(f"{path}: invalid request: {line}" for line in lines)) from None
-
-
-def load_trip_files(paths: list[str]) -> list[TripFile]:
-    """Every file, or UsageError naming every bad one."""
-    loaded, problems = [], []
-    for path in paths:
-        try:
-            loaded.append(load_trip_file(path))
-        except UsageError as error:
-            problems.append(str(error))
-    if problems:
-        raise UsageError("\n".join(problems))
-    return loaded
+class Terminated(BaseException):
+    """SIGTERM arrived: handled like Ctrl-C (a BaseException, so no `except Exception` swallows it)."""
 
 
 @dataclass
@@ -119,9 +88,11 @@ class SagaRunner:
         self._final_history: dict[str, list[dict[str, Any]]] = {}
 
     def run(self, trips: list[TripFile]) -> list[SagaResult]:
+        """Start, wait and read back; the wait ends `timeout_seconds` after the run began, finished or not."""
+        deadline = time.monotonic() + self.timeout_seconds
         started = [self._start(trip, earlier) for earlier, trip in self._with_earlier(trips)]
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
-        descriptions = self._wait(trip_of)
+        descriptions = self._wait(trip_of, deadline)
         # An ended execution's history is final: reuse the one fetched to show its last states.
         histories = {
             arn: self._final_history.pop(arn, []) or execution_history(self.stepfunctions, arn) for arn in trip_of
@@ -157,17 +128,40 @@ class SagaRunner:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
-            # The trip's saga exists already: report that one, never start a second.
-            return _Started(trip, self._execution_arn(name), reused=True)
+            # The trip's saga exists already: report that one, never start a second (if it is this trip).
+            arn = self._execution_arn(name)
+            self.check_same_request(trip, arn)
+            return _Started(trip, arn, reused=True)
         return _Started(trip, arn, reused=name in earlier_trip_ids)
+
+    def refuse_conflicts(self, trips: list[TripFile]) -> None:
+        """UsageError naming every trip whose id already ran on this state machine with another request."""
+        problems = []
+        for trip in {trip.request.trip_id: trip for trip in trips}.values():
+            try:
+                self.check_same_request(trip, self._execution_arn(trip.request.trip_id))
+            except UsageError as error:
+                problems.append(str(error))
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                    raise
+        if problems:
+            raise UsageError("\n".join(problems))
+
+    def check_same_request(self, trip: TripFile, execution_arn: str) -> None:
+        existing = self.stepfunctions.describe_execution(executionArn=execution_arn)
+        if json.loads(existing.get("input") or "null") != json.loads(trip.execution_input):
+            raise UsageError(
+                f"{shown(trip.path)}: trip_id {trip.request.trip_id} already ran on this stage with a different "
+                f"request ({execution_arn}); give this request a new trip_id"
+            )
 
     def _execution_arn(self, name: str) -> str:
         prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
         return f"{prefix}:execution:{machine}:{name}"
 
-    def _wait(self, trip_of: dict[str, str]) -> dict[str, dict[str, Any]]:
-        """Poll until every execution has ended (or the timeout): one ListExecutions a round, not N calls."""
-        deadline = time.monotonic() + self.timeout_seconds
+    def _wait(self, trip_of: dict[str, str], deadline: float) -> dict[str, dict[str, Any]]:
+        """Poll until every execution has ended or the deadline: one ListExecutions a round, not N calls."""
         if self.observer is not None:
             self.observer.started(list(dict.fromkeys(trip_of.values())))
         descriptions: dict[str, dict[str, Any]] = {}
@@ -179,6 +173,8 @@ class SagaRunner:
             for arn in sorted(pending):
                 if arn in running:
                     continue
+                if time.monotonic() > deadline:
+                    break
                 # ListExecutions is eventually consistent on AWS: only DescribeExecution says it ended.
                 description = self.stepfunctions.describe_execution(executionArn=arn)
                 ended = description["status"] != "RUNNING"
@@ -191,12 +187,14 @@ class SagaRunner:
                     descriptions[arn] = description
                     pending.discard(arn)
             if pending and time.monotonic() > deadline:
+                # What the unfinished ones are doing now: one DescribeExecution each, then the results.
                 for arn in pending:
                     descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
                 break
             if pending:
                 # More executions polled a round means more work a round: wait longer, but not much.
-                time.sleep(min(self.poll_seconds * len(pending), max(self.poll_seconds, 0.25)))
+                pause = min(self.poll_seconds * len(pending), max(self.poll_seconds, 0.25))
+                time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
         return descriptions
 
     def _running(self) -> set[str]:
@@ -215,73 +213,207 @@ def exit_code(reports: list[SagaResult]) -> int:
     return EXIT_OK if all(report.outcome in clean for report in reports) else EXIT_SAGA_FAILED
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive, finite number of seconds")
+    return seconds
+
+
+def _name(option: str) -> Any:
+    def named(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{option} needs a name, not an empty string")
+        return text
+
+    return named
+
+
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="runtest.sh",
         description="Run booking sagas on the embedded stack (default) or on a deployed stage.",
+        allow_abbrev=False,  # --js is not --json: every option is spelled out
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="trip request JSON file(s)")
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
-    parser.add_argument("--stage", help="run on this deployed stage instead of the embedded stack")
-    parser.add_argument("--region", help="AWS region of the stage")
-    parser.add_argument("--profile", help="AWS profile to use")
+    parser.add_argument(
+        "--stage", type=_name("--stage"), help="run on this deployed stage instead of the embedded stack"
+    )
+    parser.add_argument("--region", type=_name("--region"), help="AWS region of the stage")
+    parser.add_argument("--profile", type=_name("--profile"), help="AWS profile to use")
     parser.add_argument("--logs", action="store_true", help="show the handlers' JSON logs on stderr")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the sagas (600)")
+    parser.add_argument(
+        "--timeout", type=_positive_seconds, default=600.0, help="seconds to wait for the sagas, from the start (600)"
+    )
     parser.add_argument(
         "--report",
         default=str(REPORT_DIR),
         metavar="DIR",
-        help=f"write one HTML page per execution here ({REPORT_DIR})",
+        help=f"write one HTML page per execution into this directory ({REPORT_DIR})",
     )
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+class Delivery(io.TextIOBase):
+    """stdout as the results are written to it: a closed pipe or a full disk is remembered, not raised,
+    so the sagas still run (their pages are written) and the exit status says what was not delivered."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.failure: str | None = None
+
+    def write(self, text: str) -> int:
+        if self.failure is None:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError) as error:
+                self._fail(error)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError) as error:
+                self._fail(error)
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def _fail(self, error: Exception) -> None:
+        self.failure = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        # Nothing more will reach this stream: point the descriptor at /dev/null so the interpreter's
+        # own flush at exit does not fail again on it.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+
+def _stream_open(stream: TextIO | None) -> bool:
+    if stream is None:
+        return False
     try:
-        args = _arguments(sys.argv[1:] if argv is None else argv)
+        os.fstat(stream.fileno())
+    except io.UnsupportedOperation:  # an in-memory stream (it is an OSError too: first)
+        return not stream.closed
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def prepare_report_directory(directory: Path) -> None:
+    """The pages' directory exists and takes a new file, or UsageError before anything runs."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"--report {shown(str(directory))}: not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".runtest-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"--report {shown(str(directory))}: cannot write pages there ({error.strerror or error})"
+        ) from None
+
+
+def _on_sigterm(_signal: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    err = stderr or sys.stderr or io.StringIO()
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread can take signals
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(sys.argv[1:] if argv is None else argv, stdout if stdout is not None else sys.stdout, err)
+    except KeyboardInterrupt:
+        # Started executions go on (on a stage) or end with the process (embedded).
+        _say(err, "runtest: interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _say(err, "runtest: terminated")
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _say(stream: TextIO, text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=stream, flush=True)
+
+
+def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
+    try:
+        args = _arguments(argv)
     except SystemExit as exit_:  # argparse has printed the usage line
         return EXIT_USAGE if exit_.code else EXIT_OK
+    if not _stream_open(raw_out):
+        _say(err, "runtest: stdout is closed, so no result could be delivered; nothing was run")
+        return EXIT_NOT_DELIVERED
+    assert raw_out is not None
+    out = cast("TextIO", Delivery(raw_out))
+    report_dir = Path(args.report)
     human = None
     try:
         if args.stage is None and (args.region or args.profile):
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
-        if args.timeout <= 0:
-            raise UsageError("--timeout must be a positive number of seconds")
+        prepare_report_directory(report_dir)
         trips = load_trip_files(args.files)
         human = None if args.json else human_output(out)
         if args.stage is None:
             result = run_embedded(trips, human, args.logs, args.timeout, err)
         else:
             stage = Stage.choose(args.stage, args.region, args.profile)
-            print(f"runtest: running on {stage.describe()}", file=err)
+            _say(err, f"runtest: running on {stage.describe()}")
             result = run_on_stage(trips, stage, human, args.timeout)
-    except (UsageError, StageError) as error:
-        print("\n".join(f"runtest: {line}" for line in str(error).splitlines()), file=err)
+    except (UsageError, StageError, RequestFileError) as error:
+        _say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        # Started executions go on (on AWS) or end with the process (embedded); nothing is half-written.
-        print("runtest: interrupted", file=err)
-        return EXIT_INTERRUPTED
     finally:
         if human is not None:
             human.close()
-    pages = write_pages(result, Path(args.report))
+    pages = write_pages(result, report_dir, err)
     if args.json:
         documents = [
-            {**report.model_dump(mode="json"), "report": str(pages[report.execution_arn])} for report in result.reports
+            {**report.model_dump(mode="json"), "report": str(pages[report.execution_arn] or "")}
+            for report in result.reports
         ]
         print(json.dumps(documents if len(args.files) > 1 else documents[0], indent=2), file=out)
-        print(f"runtest: execution reports in {Path(args.report)}/", file=err)
+        _say(err, f"runtest: execution reports in {shown(str(report_dir))}/")
     else:
         assert human is not None
         human.summaries(result.reports)
-        unique = list(dict.fromkeys(pages.values()))
+        unique = [page for page in dict.fromkeys(pages.values()) if page is not None]
         if len(unique) <= SHOW_REPORT_PATHS:
             for path in unique:
-                print(f"report: {path}", file=out)
+                print(f"report: {shown(str(path))}", file=out)
         else:
-            print(f"reports: {len(unique)} pages in {Path(args.report)}/ (one per trip id)", file=out)
+            print(f"reports: {len(unique)} pages in {shown(str(report_dir))}/ (one per trip id)", file=out)
+    out.flush()
+    failure = cast("Delivery", out).failure
+    if failure is not None:
+        _say(
+            err,
+            f"runtest: the results could not be written to stdout ({failure}); {len(result.reports)} sagas ran,"
+            f" their pages are in {shown(str(report_dir))}/",
+        )
+        return EXIT_NOT_DELIVERED
     return exit_code(result.reports)
 
 
@@ -292,14 +424,20 @@ class RunResult:
     definition: dict[str, Any]  # the ASL the executions ran
 
 
-def write_pages(result: RunResult, directory: Path) -> dict[str, Path]:
-    """One HTML page per execution; the path of each, by execution ARN."""
-    pages = {}
+def write_pages(result: RunResult, directory: Path, err: TextIO) -> dict[str, Path | None]:
+    """One HTML page per execution, by execution ARN; a page that cannot be written is a warning, never a
+    lost result (None)."""
+    pages: dict[str, Path | None] = {}
     for report in result.reports:
-        if report.execution_arn not in pages:
+        if report.execution_arn in pages:
+            continue
+        try:
             pages[report.execution_arn] = write_page(
                 directory, result.definition, result.histories[report.execution_arn], report
             )
+        except OSError as error:
+            pages[report.execution_arn] = None
+            _say(err, f"runtest: warning: the page of {report.trip_id} was not written ({error.strerror or error})")
     return pages
 
 
@@ -332,7 +470,9 @@ def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | 
     outputs = stage.outputs()
     settings = settings_from_outputs(outputs)
     if not settings.fault_injection and (refused := [trip.path for trip in trips if trip.request.simulate]):
-        raise UsageError(f"fault injection is off on stage {stage.name}; remove `simulate` from {', '.join(refused)}")
+        raise UsageError(
+            f"fault injection is off on stage {stage.name}; remove `simulate` from {', '.join(map(shown, refused))}"
+        )
     arn = state_machine_arn(outputs, stage.region)
     stepfunctions = stage.client("stepfunctions")
     try:
@@ -354,6 +494,7 @@ def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | 
         timeout_seconds=timeout,
         observer=human,
     )
+    runner.refuse_conflicts(trips)
     reports = runner.run(trips)
     return RunResult(reports, runner.histories, json.loads(deployed["definition"]))
 

@@ -10,7 +10,8 @@ import pytest
 from saga.models import parse_trip_request
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import SagaResult, TripReader
-from sagatools.runner import SagaRunner, TripFile
+from sagatools.runner import SagaRunner
+from sagatools.trip_files import TripFile
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from saga.models import parse_trip_request
 from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import Outcome, TripReader
-from sagatools.runner import SagaRunner, TripFile
+from sagatools.runner import SagaRunner
+from sagatools.trip_files import TripFile
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from saga.errors import InvalidTripRequest
 from saga.models import parse_trip_request
 from sagatools.emulation.in_process_lambda import LocalLambdaContext
-from sagatools.runner import UsageError, load_trip_file
+from sagatools.trip_files import RequestFileError, load_trip_file
 from tests.helpers import trip_request
 
 BASE = trip_request("hostile")
@@ -113,7 +113,7 @@ def test_cli_refuses_the_file_by_name(request):
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "trip.json"
         path.write_text(json.dumps(request), encoding="utf-8")
-        with pytest.raises(UsageError) as refused:
+        with pytest.raises(RequestFileError) as refused:
             load_trip_file(str(path))
     assert all(line.startswith(f"{path}: ") for line in str(refused.value).splitlines())
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from sagatools.results import Outcome, SagaResult
+from sagatools.runner import UsageError
 from tests.helpers import RESOURCES, book_step, cancel_step, is_compensation, resource_of, trip_request
 
 BOOK_ORDER = RESOURCES  # in booking order
@@ -178,12 +179,22 @@ def test_same_trip_started_twice_books_once(run_sagas):
 
 
 def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
+    # Given a trip that ran / When the same request is run again
     (first,) = run_sagas(trip_request("t-again"))
-    (again,) = run_sagas(trip_request("t-again", simulate={"book_car": "fail"}))
+    (again,) = run_sagas(trip_request("t-again"))
+    # Then the first saga is reported, not a second one
     assert again.execution_arn == first.execution_arn
     assert again.reused_execution
     assert again.outcome is Outcome.COMMITTED
     assert again.saga_log == first.saga_log
+
+
+def test_same_trip_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
+    # Given a trip that ran / When another request under the same trip id is started
+    run_sagas(trip_request("t-other"))
+    # Then it is refused, naming the trip id, as Step Functions refuses a second input under one name
+    with pytest.raises(UsageError, match="t-other already ran on this stage with a different request"):
+        run_sagas(trip_request("t-other", simulate={"book_car": "fail"}))
 
 
 def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):

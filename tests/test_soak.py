@@ -15,7 +15,8 @@ import pytest
 
 from saga.models import parse_trip_request
 from sagatools.results import Outcome, TripReader, execution_history
-from sagatools.runner import SagaRunner, TripFile
+from sagatools.runner import SagaRunner
+from sagatools.trip_files import TripFile
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,

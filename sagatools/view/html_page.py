@@ -7,9 +7,12 @@ same page comes out for an embedded and a deployed execution. No network: inline
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -299,7 +302,8 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <tr><td>status</td><td>{report.status}{" - " + html.escape(report.error) if report.error else ""}</td></tr>
 <tr><td>cause</td><td>{html.escape(report.cause or "")}</td></tr>
 <tr><td>path</td><td>{" &rarr; ".join(html.escape(s) for s in report.states)}</td></tr>
-<tr><td>transitions</td><td>{report.transitions}, {report.duration_ms} ms</td></tr>
+<tr><td>transitions</td><td>{report.transitions}</td></tr>
+<tr><td>duration</td><td>{f"{report.duration_ms} ms" if report.duration_ms is not None else "still running"}</td></tr>
 </table>
 {attention}
 <h2>State machine</h2>
@@ -319,9 +323,20 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 
 
 def write_page(directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> Path:
+    """The page, written to a new file in `directory` and renamed into place: a link planted where the
+    page goes is replaced, never followed."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{report.trip_id}.html"
-    path.write_text(page_html(definition, events, report), encoding="utf-8")
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{report.trip_id}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as page:
+            page.write(page_html(definition, events, report))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return path
 
 
