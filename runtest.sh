@@ -13,4 +13,4 @@ fi
 # shellcheck source=scripts/venv.sh
 (cd "$root" && source scripts/venv.sh && ensure_venv requirements-tools.txt) >&2
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-exec "$root/.venv/bin/python" -m sagatools.runner "$@"
+exec "$root/.venv/bin/python" -m sagatools.runtest "$@"

@@ -410,8 +410,8 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
     if failure is not None:
         _say(
             err,
-            f"runtest: the results could not be written to stdout ({failure}); {len(result.reports)} sagas ran,"
-            f" their pages are in {shown(str(report_dir))}/",
+            f"runtest: the results could not be written to stdout ({failure}); {len(result.reports)} "
+            f"{'saga' if len(result.reports) == 1 else 'sagas'} ran, their pages are in {shown(str(report_dir))}/",
         )
         return EXIT_NOT_DELIVERED
     return exit_code(result.reports)

@@ -67,16 +67,21 @@ class InProcessLambda:
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._queue: queue.SimpleQueue[_Invocation | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
+        self._stopping = False
         self.log_sink = log_sink
         self.invocations = 0
         self.handler_seconds = 0.0
 
     def start(self) -> None:
+        self._stopping = False
         self._worker = threading.Thread(target=self._work, name="in-process-lambda", daemon=True)
         self._worker.start()
 
     def stop(self) -> None:
+        """Finish the invocation in progress; those still queued are answered with an error, not run
+        (the stack is going away: a run that ends at its --timeout must not wait for them)."""
         if self._worker is not None:
+            self._stopping = True
             self._queue.put(None)
             self._worker.join(timeout=10)
             self._worker = None
@@ -93,8 +98,12 @@ class InProcessLambda:
 
     def _work(self) -> None:
         while (invocation := self._queue.get()) is not None:
-            with contextlib.redirect_stdout(self.log_sink):
-                invocation.payload = self._run(invocation)
+            if self._stopping:
+                invocation.response_headers["x-amz-function-error"] = "Unhandled"
+                invocation.payload = _error_payload("Lambda.ServiceException", "the embedded stack stopped")
+            else:
+                with contextlib.redirect_stdout(self.log_sink):
+                    invocation.payload = self._run(invocation)
             invocation.done.set()
 
     def _run(self, invocation: _Invocation) -> bytes:

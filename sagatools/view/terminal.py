@@ -15,14 +15,18 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from saga.catalogue import COMPENSATIONS
 from saga.saga_log import LogEvent
 from sagatools.results import Outcome, SagaResult
+from sagatools.terminal_text import shown
 from sagatools.view.history import StateRun, StateStatus
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
 LIVE_ROWS = 12  # running trips shown in the live table; a batch beyond that shows the progress bar only
+COMPACT_ABOVE = 10  # a batch of more trips gets the compact summary: counts, then the trips that need a look
+ROLLED_BACK_ERROR = "SagaRolledBack"  # the error of a clean rollback's Fail state: styled as the clean end it is
 
 
 class ProgressObserver(Protocol):
@@ -59,20 +63,49 @@ def summary(report: SagaResult) -> str:
         for entry in report.saga_log
         if entry.step in compensations and entry.event is LogEvent.END
     ]
+    duration = f"{report.duration_ms} ms" if report.duration_ms is not None else "- (still running)"
     lines = [
-        f"{report.trip_id}: {report.outcome.value if report.outcome else 'UNFINISHED'}"
-        f"  (execution {report.status}{': ' + report.error if report.error else ''})",
+        f"{report.trip_id}: {outcome_name(report)}"
+        f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
         f"  bookings       {bookings}",
         f"  compensations  {', '.join(done) if done else 'none'}",
-        f"  transitions    {report.transitions}    duration {report.duration_ms} ms",
+        f"  transitions    {report.transitions}    duration {duration}",
     ]
     if report.cause and report.outcome is not Outcome.COMMITTED:
-        lines.append(f"  cause          {report.cause}")
+        lines.append(f"  cause          {shown(report.cause)}")
     for record in report.needs_attention:
-        lines.append(f"  ATTENTION      {record.step} stayed stuck ({record.error}); flagged at {record.at}")
+        lines.append(
+            f"  ATTENTION      {record.step} stayed stuck ({shown(str(record.error))}); flagged at {record.at}"
+        )
     if report.reused_execution:
         lines.append("  note           this trip had already been started: shown is its existing execution")
     return "\n".join(lines)
+
+
+def outcome_name(report: SagaResult) -> str:
+    return report.outcome.value if report.outcome else "UNFINISHED"
+
+
+def needs_a_look(report: SagaResult) -> str:
+    """One line for a trip an operator should look at (stuck or unfinished), naming where."""
+    if report.outcome is Outcome.NEEDS_ATTENTION:
+        stuck = ", ".join(f"{record.step} ({shown(str(record.error))})" for record in report.needs_attention)
+        where = f"stuck: {stuck}" if stuck else f"ended {shown(report.error or report.status)}"
+    else:
+        where = f"still {report.status} in {report.states[-1] if report.states else 'its first state'}"
+    return f"{report.trip_id:<24} {outcome_name(report):<16} {where}"
+
+
+def compact_summary(reports: list[SagaResult]) -> list[str]:
+    """For a big batch: the counts, then one line per trip that needs a look (stuck first, then unfinished)."""
+    stuck = [r for r in reports if r.outcome is Outcome.NEEDS_ATTENTION]
+    unfinished = [r for r in reports if r.outcome is None]
+    lines = [_totals(reports)]
+    if stuck or unfinished:
+        lines += ["", f"{len(stuck) + len(unfinished)} trips need a look:"]
+        lines += [needs_a_look(report) for report in stuck + unfinished]
+    lines += ["", "every trip in detail: --json, and the report pages"]
+    return lines
 
 
 def _totals(reports: list[SagaResult]) -> str:
@@ -107,11 +140,22 @@ class PlainOutput:
 
     def summaries(self, reports: list[SagaResult]) -> None:
         print(file=self.stream)
-        for report in reports:
-            print(summary(report), file=self.stream)
-        if len(reports) > 1:
-            print(f"\n{_totals(reports)}", file=self.stream)
+        if len(reports) > COMPACT_ABOVE:
+            print("\n".join(compact_summary(reports)), file=self.stream)
+        else:
+            for report in reports:
+                print(summary(report), file=self.stream)
+            if len(reports) > 1:
+                print(f"\n{_totals(reports)}", file=self.stream)
         self.stream.flush()
+
+
+def _style(ended: bool, mark: str) -> str:
+    if not ended:
+        return "red" if mark else ""
+    if not mark:
+        return "green"
+    return "yellow" if mark == ROLLED_BACK_ERROR else "red"
 
 
 class LiveOutput:
@@ -154,17 +198,19 @@ class LiveOutput:
         running = [(trip, row) for trip, row in self._rows.items() if not row[2]]
         finished = [(trip, row) for trip, row in self._rows.items() if row[2]]
         for trip_id, (state, retries, ended, mark) in (running + finished)[:LIVE_ROWS]:
-            style = "green" if ended and not mark else ("red" if mark else "")
-            table.add_row(
-                trip_id, state, str(retries) if retries else "", "done" if ended else elapsed, mark, style=style
-            )
+            style = _style(ended, mark)
+            cells = (trip_id, state, str(retries) if retries else "", "done" if ended else elapsed, mark)
+            table.add_row(*(Text(cell) for cell in cells), style=style)
         # A big batch: the bar, and the trips that ended badly so far (a table of hundreds helps nobody).
         if len(self._rows) > LIVE_ROWS:
             table = Table(box=None, pad_edge=False, show_header=False)
             for column in ("trip", "state", "error"):
                 table.add_column(column)
-            for trip_id, (state, _, _, mark) in [(t, r) for t, r in finished if r[3]][-LIVE_ROWS:]:
-                table.add_row(trip_id, state, mark, style="red")
+            # Stuck ones first (red), then clean rollbacks (yellow): the ones to look at stay in view.
+            ended_badly = [(t, r) for t, r in finished if r[3] and r[3] != ROLLED_BACK_ERROR]
+            rolled_back = [(t, r) for t, r in finished if r[3] == ROLLED_BACK_ERROR]
+            for trip_id, (state, _, ended, mark) in (ended_badly + rolled_back[::-1])[:LIVE_ROWS]:
+                table.add_row(Text(trip_id), Text(state), Text(mark), style=_style(ended, mark))
             self._live.update(Group(self._bar, table))
             return
         self._live.update(table)
@@ -176,6 +222,11 @@ class LiveOutput:
 
     def summaries(self, reports: list[SagaResult]) -> None:
         self.console.print()
+        if len(reports) > COMPACT_ABOVE:
+            for line in compact_summary(reports):
+                red = line.split(" ", 1)[0] in {r.trip_id for r in reports if r.outcome is not Outcome.COMMITTED}
+                self.console.print(line, highlight=False, markup=False, style="red" if red else None)
+            return
         styles = {
             Outcome.COMMITTED: "bold green",
             Outcome.ROLLED_BACK: "bold yellow",
@@ -184,12 +235,15 @@ class LiveOutput:
         for report in reports:
             first, *rest = summary(report).splitlines()
             self.console.print(
-                first, style=styles.get(report.outcome, "bold") if report.outcome else "bold", highlight=False
+                first,
+                style=styles.get(report.outcome, "bold") if report.outcome else "bold",
+                highlight=False,
+                markup=False,
             )
             for line in rest:
-                self.console.print(line, highlight=False, style="red" if "ATTENTION" in line else None)
+                self.console.print(line, highlight=False, markup=False, style="red" if "ATTENTION" in line else None)
         if len(reports) > 1:
-            self.console.print(f"\n{_totals(reports)}", highlight=False)
+            self.console.print(f"\n{_totals(reports)}", highlight=False, markup=False)
 
 
 def human_output(stream: TextIO) -> ProgressObserver:

@@ -1,0 +1,370 @@
+"""runtest.sh against a hostile or careless user: what it reads, its options, how the run ends, what it writes.
+
+Each test is one class of problem, checked through the contract (exit status, stdout, stderr, files).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sagatools.runner import SagaRunner, main
+from sagatools.trip_files import MAX_FILE_BYTES, TripFile
+from tests.helpers import ROOT, trip_request
+
+RUNNER = [sys.executable, "-m", "sagatools.runtest"]
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_process(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RUNNER, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+
+
+@pytest.fixture
+def good(tmp_path) -> str:
+    path = tmp_path / "good.json"
+    path.write_text(json.dumps(trip_request("t-good")))
+    return str(path)
+
+
+@pytest.fixture
+def write(tmp_path):
+    def write(name: str, content: str | bytes) -> str:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return str(path)
+
+    return write
+
+
+# What is read ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_before_anything_is_read_from_it(device, good):
+    done = run_process(good, device, timeout=30)
+    assert done.returncode == 2
+    assert f"{device}: a character device, not a trip request file" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_named_pipe_is_refused_instead_of_waiting_for_a_writer(tmp_path, good):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    done = run_process(good, str(fifo), timeout=30)
+    assert done.returncode == 2
+    assert "a named pipe, not a trip request file" in done.stderr
+
+
+def test_a_directory_and_an_oversized_file_are_refused(tmp_path, write, good):
+    big = write("big.json", b" " * (MAX_FILE_BYTES + 1))
+    code, out, err = run_main(good, str(tmp_path), big)
+    assert code == 2
+    assert out == ""
+    assert "a directory, not a trip request file" in err
+    assert "big.json: larger than" in err
+
+
+def test_deep_nesting_and_huge_numbers_are_clean_errors_naming_every_bad_file(write, good):
+    nested = write("nested.json", "[" * 100_000 + "]" * 100_000)
+    request = trip_request("t-deep")
+    simulate_nested = write(
+        "in-simulate.json", json.dumps(request)[:-1] + ', "simulate": ' + "[" * 5000 + "]" * 5000 + "}"
+    )
+    huge = write("huge.json", json.dumps(request).replace('"trip_id"', '"n": ' + "9" * 5000 + ', "trip_id"'))
+    moderate = write("moderate.json", "[" * 200 + "]" * 200)
+    code, out, err = run_main(good, nested, simulate_nested, huge, moderate)
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    for name in ("nested.json", "in-simulate.json", "huge.json", "moderate.json"):
+        assert f"{name}: not a trip request" in err, name
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda r: r["flight"].__setitem__("from_", r["flight"].pop("from")), "flight.from_"),
+        (lambda r: r["traveller"].__setitem__("name", "   "), "traveller.name"),
+        (lambda r: r["traveller"].__setitem__("name", "Ada\x00Lovelace"), "traveller.name"),
+        (lambda r: r["hotel"].__setitem__("name", "Inn\x1b[31m"), "hotel.name"),
+        (lambda r: r["car"].__setitem__("company", "\t"), "car.company"),
+        (lambda r: r.__setitem__("simulate", {"book_hotel": "transient:1\n"}), "simulate"),
+    ],
+    ids=["from_", "spaces", "nul", "escape", "tab-only", "trailing-newline"],
+)
+def test_the_model_refuses_what_the_readme_says_it_refuses(change, field, write):
+    request = trip_request("t-loose")
+    change(request)
+    code, _, err = run_main(write("loose.json", json.dumps(request)))
+    assert code == 2
+    assert f"invalid request: {field}" in err
+    assert "\x1b" not in err
+    assert "\x00" not in err
+
+
+def test_duplicate_keys_are_refused(write):
+    text = json.dumps(trip_request("t-dup")).replace('"trip_id": "t-dup"', '"trip_id": "t-dup", "trip_id": "t-other"')
+    code, _, err = run_main(write("dup.json", text))
+    assert code == 2
+    assert 'duplicate key "trip_id"' in err
+
+
+def test_one_trip_id_with_two_requests_in_a_batch_is_refused_before_anything_runs(write, tmp_path):
+    first = write("a.json", json.dumps(trip_request("t-same")))
+    second = write("b.json", json.dumps(trip_request("t-same", simulate={"book_car": "fail"})))
+    code, out, err = run_main(first, second, "--report", str(tmp_path / "pages"))
+    assert code == 2
+    assert out == ""
+    assert "b.json: trip_id t-same is also in" in err
+    assert not list((tmp_path / "pages").glob("*.html"))
+
+
+def test_one_trip_id_with_the_same_request_twice_stays_a_reuse(write):
+    first = write("a.json", json.dumps(trip_request("t-twice")))
+    second = write("b.json", json.dumps(trip_request("t-twice")))
+    code, out, _ = run_main(first, second, "--json")
+    results = json.loads(out)
+    assert code == 0
+    assert results[0]["execution_arn"] == results[1]["execution_arn"]
+    assert [r["reused_execution"] for r in results] == [False, True]
+
+
+# Options, checked before anything runs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--report", "{file}"],
+        ["--report", "/proc/no-such-place/pages"],
+        ["--stage", ""],
+        ["--timeout", "nan"],
+        ["--timeout", "inf"],
+        ["--timeout", "-1"],
+        ["--js"],
+        ["--region", "eu-west-1"],
+    ],
+    ids=["report-is-a-file", "report-impossible", "empty-stage", "nan", "inf", "negative", "abbreviation", "region"],
+)
+def test_bad_options_exit_2_before_anything_runs(arguments, good, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    code, out, err = run_main(good, *[a.replace("{file}", str(a_file)) for a in arguments])
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    assert "COMMITTED" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_an_unwritable_report_directory_exits_2(good, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, _, err = run_main(good, "--report", str(locked))
+    assert code == 2
+    assert "cannot write pages there" in err
+
+
+# When the run ends ----------------------------------------------------------------------------------
+
+
+class NeverEnding:
+    """A Step Functions client whose executions never end (AWS's answer for a slow stage), around the real one."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def describe_execution(self, executionArn):  # noqa: N803 - the AWS parameter name
+        return {**self._real.describe_execution(executionArn=executionArn), "status": "RUNNING", "stopDate": None}
+
+
+def test_the_timeout_bounds_the_wait_and_unfinished_sagas_are_reported(stack, reader):
+    trips = [TripFile(f"t-{n}.json", load_trip_file_request(f"t-slow-{n}")) for n in range(5)]
+    runner = SagaRunner(NeverEnding(stack.stepfunctions), stack.state_machine_arn, reader, 0.05, timeout_seconds=1.0)
+    started = time.monotonic()
+    results = runner.run(trips)
+    waited = time.monotonic() - started
+    assert waited < 1.0 + 2.0  # the stated overhead: describing the unfinished ones and reading their tables
+    assert [r.outcome for r in results] == [None] * 5
+
+
+def load_trip_file_request(trip_id: str):
+    from saga.models import parse_trip_request
+
+    return parse_trip_request(trip_request(trip_id))
+
+
+def test_unfinished_sagas_exit_1_and_say_unfinished_without_a_none_duration(write):
+    from sagatools.results import SagaResult
+    from sagatools.view.terminal import compact_summary, summary
+
+    result = SagaResult(
+        file="f.json",
+        trip_id="t-u",
+        execution_arn="arn:aws:states:us-east-1:1:execution:m:t-u",
+        status="RUNNING",
+        outcome=None,
+        error=None,
+        cause=None,
+        bookings={},
+        saga_log=[],
+        needs_attention=[],
+        states=["BookHotel", "BookFlight"],
+        transitions=2,
+        duration_ms=None,
+    )
+    assert "UNFINISHED" in summary(result)
+    assert "None" not in summary(result)
+    assert any("t-u" in line and "BookFlight" in line for line in compact_summary([result] * 11))
+
+
+@pytest.mark.slow
+def test_a_reader_that_goes_away_loses_no_saga_and_gets_no_traceback(good, tmp_path):
+    process = subprocess.Popen(
+        [*RUNNER, good, "--report", str(tmp_path / "pages")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    process.stdout.read(10)  # `| head -c 10`
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 74
+    assert b"Traceback" not in err
+    assert b"could not be written to stdout" in err
+    assert (tmp_path / "pages" / "t-good.html").exists()  # the saga ran
+
+
+@pytest.mark.slow
+def test_a_full_disk_on_stdout_exits_74_without_a_traceback(good, tmp_path):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*RUNNER, good, "--json", "--report", str(tmp_path)],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 74
+    assert "Traceback" not in done.stderr
+    assert "No space left on device" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_closed_stdout_exits_74_and_runs_nothing(good, tmp_path):
+    done = subprocess.run(  # noqa: S602
+        f"{' '.join(RUNNER)} {good} --json --report {tmp_path} >&-",
+        shell=True,
+        cwd=ROOT,
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 74
+    assert "stdout is closed" in done.stderr
+    assert not list(tmp_path.glob("*.html"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signal_number", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+@pytest.mark.parametrize("delay", [0.3, 0.9, 1.5, 2.2])
+def test_a_signal_at_any_phase_ends_cleanly(signal_number, code, word, delay, tmp_path):
+    files = []
+    for n in range(20):
+        path = tmp_path / f"t{n}.json"
+        path.write_text(json.dumps(trip_request(f"t-signal-{n}", simulate={"book_car": "fail"})))
+        files.append(str(path))
+    process = subprocess.Popen(
+        [*RUNNER, *files, "--report", str(tmp_path / "pages")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(signal_number)
+    _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err
+    if process.returncode != 0:  # it may have finished before the signal
+        assert process.returncode == code
+        assert f"runtest: {word}" in err
+
+
+# What is written ------------------------------------------------------------------------------------
+
+
+def test_a_link_planted_where_a_page_goes_is_replaced_not_followed(good, tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (pages / "t-good.html").symlink_to(victim)
+    code, _, _ = run_main(good, "--report", str(pages))
+    assert code == 0
+    assert victim.read_text() == "precious"
+    assert not (pages / "t-good.html").is_symlink()
+    assert "<html" in (pages / "t-good.html").read_text()
+
+
+def test_a_page_that_cannot_be_written_loses_no_result(good, tmp_path):
+    pages = tmp_path / "pages"
+    (pages / "t-good.html").mkdir(parents=True)  # a directory where the page goes
+    code, out, err = run_main(good, "--json", "--report", str(pages))
+    assert code == 0
+    assert json.loads(out)["outcome"] == "COMMITTED"
+    assert "warning: the page of t-good was not written" in err
+
+
+def test_file_names_reach_the_terminal_escaped(write):
+    name = write("evil\x1b]0;owned\x07.json", "{not json")
+    code, _, err = run_main(name)
+    assert code == 2
+    assert "\x1b" not in err
+    assert "\x07" not in err
+    assert "\\x1b]0;owned\\x07.json" in err
+
+
+# Reading a big batch ----------------------------------------------------------------------------------
+
+
+def test_a_big_batch_ends_with_counts_and_names_the_trips_that_need_a_look(write, tmp_path):
+    files = [write(f"ok{n}.json", json.dumps(trip_request(f"t-ok-{n}"))) for n in range(10)]
+    files += [
+        write(f"rb{n}.json", json.dumps(trip_request(f"t-rb-{n}", simulate={"book_car": "fail"}))) for n in range(5)
+    ]
+    stuck = {"book_car": "fail", "cancel_flight": "fail"}
+    files += [write(f"st{n}.json", json.dumps(trip_request(f"t-stuck-{n}", simulate=stuck))) for n in range(3)]
+    code, out, _ = run_main(*files, "--report", str(tmp_path / "pages"))
+    assert code == 1
+    assert "18 sagas: 10 COMMITTED, 5 ROLLED_BACK, 3 NEEDS_ATTENTION" in out
+    for n in range(3):
+        assert any(line.startswith(f"t-stuck-{n} ") and "cancel_flight" in line for line in out.splitlines())
+    assert "bookings       hotel" not in out  # no per-trip detail block for 18 trips
+    assert "t-rb-0" not in out.split("18 sagas:")[1]  # a clean rollback is counted, not listed
