@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -48,6 +49,7 @@ REPORT_DIR = LOG_DIR / "reports"
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
 LIVE_PROGRESS_LIMIT = 8
 AWS_POLL_SECONDS = 1.0
+NOT_STARTED = "NOT_STARTED"  # the status of a trip whose execution the --timeout left no time to start
 SHOW_REPORT_PATHS = 5  # beyond this many pages, name the folder
 
 
@@ -77,7 +79,9 @@ class SagaRunner:
         poll_seconds: float,
         timeout_seconds: float,
         observer: ProgressObserver | None = None,
+        on_deadline: Callable[[], None] | None = None,
     ) -> None:
+        self.on_deadline = on_deadline  # the embedded stack freezes its executions: reading back goes fast
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
         self.reader = reader
@@ -88,9 +92,14 @@ class SagaRunner:
         self._final_history: dict[str, list[dict[str, Any]]] = {}
 
     def run(self, trips: list[TripFile]) -> list[SagaResult]:
-        """Start, wait and read back; the wait ends `timeout_seconds` after the run began, finished or not."""
+        """Start, wait and read back; the run stops starting and waiting `timeout_seconds` after it began."""
         deadline = time.monotonic() + self.timeout_seconds
-        started = [self._start(trip, earlier) for earlier, trip in self._with_earlier(trips)]
+        started, not_started = [], []
+        for earlier, trip in self._with_earlier(trips):
+            if time.monotonic() > deadline:
+                not_started.append(trip)
+            else:
+                started.append(self._start(trip, earlier))
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
         descriptions = self._wait(trip_of, deadline)
         # An ended execution's history is final: reuse the one fetched to show its last states.
@@ -98,8 +107,8 @@ class SagaRunner:
             arn: self._final_history.pop(arn, []) or execution_history(self.stepfunctions, arn) for arn in trip_of
         }
         self.histories.update(histories)
-        return [
-            build_report(
+        results = {
+            id(item.trip): build_report(
                 item.trip.path,
                 item.trip.request.trip_id,
                 descriptions[item.execution_arn],
@@ -108,7 +117,30 @@ class SagaRunner:
                 item.reused,
             )
             for item in started
-        ]
+        }
+        for trip in not_started:
+            results[id(trip)] = self._not_started(trip)
+        return [results[id(trip)] for trip in trips]
+
+    def _not_started(self, trip: TripFile) -> SagaResult:
+        """A trip the run had no time to start: UNFINISHED, with nothing read (nothing was done)."""
+        arn = self._execution_arn(trip.request.trip_id)
+        self.histories[arn] = []
+        return SagaResult(
+            file=trip.path,
+            trip_id=trip.request.trip_id,
+            execution_arn=arn,
+            status=NOT_STARTED,
+            outcome=None,
+            error=None,
+            cause=f"not started: the --timeout of {self.timeout_seconds:g} s ended first",
+            bookings={},
+            saga_log=[],
+            needs_attention=[],
+            states=[],
+            transitions=0,
+            duration_ms=None,
+        )
 
     @staticmethod
     def _with_earlier(trips: list[TripFile]) -> list[tuple[set[str], TripFile]]:
@@ -187,6 +219,8 @@ class SagaRunner:
                     descriptions[arn] = description
                     pending.discard(arn)
             if pending and time.monotonic() > deadline:
+                if self.on_deadline is not None:
+                    self.on_deadline()
                 # What the unfinished ones are doing now: one DescribeExecution each, then the results.
                 for arn in pending:
                     descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
@@ -460,6 +494,7 @@ def run_embedded(
             poll_seconds=0.01,
             timeout_seconds=timeout,
             observer=human,
+            on_deadline=stack.lambdas.freeze,
         )
         reports = runner.run(trips)
         return RunResult(reports, runner.histories, load_definition())

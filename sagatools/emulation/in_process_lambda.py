@@ -68,12 +68,14 @@ class InProcessLambda:
         self._queue: queue.SimpleQueue[_Invocation | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._stopping = False
+        self._frozen = threading.Event()
         self.log_sink = log_sink
         self.invocations = 0
         self.handler_seconds = 0.0
 
     def start(self) -> None:
         self._stopping = False
+        self._frozen.clear()
         self._worker = threading.Thread(target=self._work, name="in-process-lambda", daemon=True)
         self._worker.start()
 
@@ -86,18 +88,27 @@ class InProcessLambda:
             self._worker.join(timeout=10)
             self._worker = None
 
+    def freeze(self) -> None:
+        """No invocation runs or returns any more: every execution stays where it is until the process
+        ends (a run past its --timeout reads the stack as it stands, without the executions moving on)."""
+        self._frozen.set()
+
     def invoke(self, function_name: str, body: bytes | str, response_headers: dict[str, str]) -> bytes:
         spec = self._functions.get(function_name.split(":")[6] if function_name.startswith("arn:") else function_name)
         if spec is None:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("ResourceNotFoundException", f"Function not found: {function_name}")
         invocation = _Invocation(spec, json.loads(body or "{}"), response_headers)
+        if self._frozen.is_set():
+            threading.Event().wait()  # never answered: this execution thread (a daemon) ends with the process
         self._queue.put(invocation)
         invocation.done.wait()
         return invocation.payload
 
     def _work(self) -> None:
         while (invocation := self._queue.get()) is not None:
+            if self._frozen.is_set():
+                continue  # left unanswered, see freeze()
             if self._stopping:
                 invocation.response_headers["x-amz-function-error"] = "Unhandled"
                 invocation.payload = _error_payload("Lambda.ServiceException", "the embedded stack stopped")

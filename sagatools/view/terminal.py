@@ -91,6 +91,8 @@ def needs_a_look(report: SagaResult) -> str:
     if report.outcome is Outcome.NEEDS_ATTENTION:
         stuck = ", ".join(f"{record.step} ({shown(str(record.error))})" for record in report.needs_attention)
         where = f"stuck: {stuck}" if stuck else f"ended {shown(report.error or report.status)}"
+    elif report.status == "NOT_STARTED":
+        where = "not started: the --timeout ended first"
     else:
         where = f"still {report.status} in {report.states[-1] if report.states else 'its first state'}"
     return f"{report.trip_id:<24} {outcome_name(report):<16} {where}"
@@ -121,19 +123,37 @@ class PlainOutput:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._shown: dict[str, int] = {}
+        self._total = 0
+        self._ended: set[str] = set()
 
     def started(self, trip_ids: list[str]) -> None:
+        self._total = len(trip_ids)
         if len(trip_ids) > 1:
             print(f"running {len(trip_ids)} sagas", file=self.stream, flush=True)
 
     def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
-        shown = self._shown.get(trip_id, 0)
-        for run in runs[shown:]:
+        if self._total > COMPACT_ABOVE:
+            self._batch_progress(trip_id, runs, ended)
+            return
+        printed = self._shown.get(trip_id, 0)
+        for run in runs[printed:]:
             if run.status is StateStatus.RUNNING:
                 break
             print(state_line(trip_id, run), file=self.stream, flush=True)
-            shown += 1
-        self._shown[trip_id] = shown
+            printed += 1
+        self._shown[trip_id] = printed
+
+    def _batch_progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+        """A big batch: a line at every tenth of it, and one for each trip that ends needing attention."""
+        if not ended or trip_id in self._ended:
+            return
+        self._ended.add(trip_id)
+        last = runs[-1] if runs else None
+        if last is not None and last.error and last.error != ROLLED_BACK_ERROR:
+            print(f"{trip_id:<20} ended in {last.name}: {shown(last.error)}", file=self.stream, flush=True)
+        step = max(1, self._total // 10)
+        if len(self._ended) % step == 0 or len(self._ended) == self._total:
+            print(f"{len(self._ended)} of {self._total} sagas ended", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
