@@ -50,17 +50,27 @@ class LogEntry(BaseModel):
         return f"{LOG_PREFIX}{self.at}#{order}#{self.step}#{self.attempt}"
 
 
+class AttentionState(StrEnum):
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+
+
 class AttentionRecord(BaseModel):
-    """Written by the state machine itself when a compensation stays stuck (see the ASL)."""
+    """Written by the state machines themselves: opened when a compensation stays stuck (the saga's
+    ASL), kept open or closed by a resolution (statemachine/resolve-stuck.asl.json). Never deleted."""
 
     model_config = ConfigDict(frozen=True)
 
     trip_id: str
     step: str
-    at: str
+    at: str  # when it was opened
+    attention: AttentionState = AttentionState.OPEN  # the attention-index's key: OPEN lists the trips to act on
     error: str | None = None
     cause: str | None = None
-    execution_id: str | None = None
+    execution_id: str | None = None  # the execution that last found it stuck
+    attempts: int | None = None  # attempts by resolutions so far (the saga's own are in the saga log)
+    resolved_at: str | None = None
+    resolved_by: str | None = None
 
 
 class SagaLog:
@@ -82,6 +92,11 @@ class SagaLog:
 
     def entries(self, trip_id: str) -> list[LogEntry]:
         return self.read(trip_id)[0]
+
+    @staticmethod
+    def attention_record(item: dict[str, Any]) -> AttentionRecord:
+        """An attention record from a raw item (as a Query of the attention index returns it)."""
+        return AttentionRecord.model_validate(from_attributes(item))
 
     def read(self, trip_id: str) -> tuple[list[LogEntry], list[AttentionRecord]]:
         """The trip's log entries in write order, and its attention records, in one Query."""

@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sagatools.serverless_config import PROJECT_ROOT
 
 ASL_PATH = PROJECT_ROOT / "statemachine" / "booking-saga.asl.json"
+RESOLVE_ASL_PATH = PROJECT_ROOT / "statemachine" / "resolve-stuck.asl.json"
 STATE_MACHINE_SUFFIX = "booking-saga"
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """One state machine of the stage: its ASL file and the stack outputs deploy-stepfunc reads for it."""
+
+    title: str
+    asl_path: Path
+    suffix: str  # <service>-<stage>-<suffix> is its name
+    name_output: str
+    role_output: str
+    log_group_output: str
+
+
+SAGA_MACHINE = MachineSpec(
+    "booking saga", ASL_PATH, STATE_MACHINE_SUFFIX, "StateMachineName", "StateMachineRoleArn", "StateMachineLogGroupArn"
+)
+RESOLVE_MACHINE = MachineSpec(
+    "resolution of stuck sagas",
+    RESOLVE_ASL_PATH,
+    "resolve-stuck",
+    "ResolveStateMachineName",
+    "ResolveStateMachineRoleArn",
+    "ResolveStateMachineLogGroupArn",
+)
+MACHINES = (SAGA_MACHINE, RESOLVE_MACHINE)
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 

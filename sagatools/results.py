@@ -5,6 +5,7 @@ The same code reads an embedded execution and a deployed one; only the clients d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ class Outcome(StrEnum):
     COMMITTED = "COMMITTED"
     ROLLED_BACK = "ROLLED_BACK"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    RESOLVED = "RESOLVED"  # a resolution of a stuck saga ended with every compensation done
 
 
 class SagaResult(BaseModel):
@@ -89,6 +91,13 @@ def outcome_of(status: str, error: str | None) -> Outcome | None:
     return Outcome.NEEDS_ATTENTION
 
 
+def resolution_outcome_of(status: str, error: str | None) -> Outcome | None:
+    """A resolution: RESOLVED when it succeeded; any other end leaves the trip needing attention."""
+    if status == "RUNNING":
+        return None
+    return Outcome.RESOLVED if status == "SUCCEEDED" else Outcome.NEEDS_ATTENTION
+
+
 def states_entered(events: list[dict[str, Any]]) -> list[str]:
     return [event["stateEnteredEventDetails"]["name"] for event in events if event["type"].endswith("StateEntered")]
 
@@ -130,7 +139,9 @@ def build_report(
     events: list[dict[str, Any]],
     reader: TripReader,
     reused: bool,
+    outcome: Callable[[str, str | None], Outcome | None] = outcome_of,
 ) -> SagaResult:
+    """What an execution of the booking saga (or, with `resolution_outcome_of`, a resolution) did."""
     log, attention = reader.saga_log.read(trip_id)
     status = description["status"]
     error = description.get("error")
@@ -141,7 +152,7 @@ def build_report(
         trip_id=trip_id,
         execution_arn=description["executionArn"],
         status=status,
-        outcome=outcome_of(status, error),
+        outcome=outcome(status, error),
         error=error,
         cause=description.get("cause"),
         bookings=reader.bookings(trip_id),

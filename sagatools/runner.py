@@ -101,7 +101,7 @@ class SagaRunner:
             else:
                 started.append(self._start(trip, earlier))
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
-        descriptions = self._wait(trip_of, deadline)
+        descriptions = self.wait(trip_of, deadline)
         # An ended execution's history is final: reuse the one fetched to show its last states.
         histories = {
             arn: self._final_history.pop(arn, []) or execution_history(self.stepfunctions, arn) for arn in trip_of
@@ -192,7 +192,7 @@ class SagaRunner:
         prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
         return f"{prefix}:execution:{machine}:{name}"
 
-    def _wait(self, trip_of: dict[str, str], deadline: float) -> dict[str, dict[str, Any]]:
+    def wait(self, trip_of: dict[str, str], deadline: float) -> dict[str, dict[str, Any]]:
         """Poll until every execution has ended or the deadline: one ListExecutions a round, not N calls."""
         if self.observer is not None:
             self.observer.started(list(dict.fromkeys(trip_of.values())))

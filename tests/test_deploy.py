@@ -8,6 +8,7 @@ import json
 import pytest
 
 from sagatools import runner
+from sagatools.asl import RESOLVE_MACHINE
 from sagatools.deployed import deploy
 from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
 from tests.helpers import ROOT, trip_request
@@ -22,6 +23,8 @@ def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str
         "CarTableName": stack.settings.car_table,
         "StateMachineName": stack.state_machine_name,
         "StateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-dev-saga-state-machine",
+        "ResolveStateMachineName": stack.machine_name(RESOLVE_MACHINE),
+        "ResolveStateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-dev-resolve-state-machine",
         "FaultInjection": "true" if fault_injection else "false",
     }
     template = {
@@ -34,6 +37,7 @@ def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str
         "Outputs": {
             **{key: {"Value": value} for key, value in outputs.items()},
             "StateMachineLogGroupArn": {"Value": {"Fn::GetAtt": ["SagaStateMachineLogGroup", "Arn"]}},
+            "ResolveStateMachineLogGroupArn": {"Value": {"Fn::GetAtt": ["SagaStateMachineLogGroup", "Arn"]}},
         },
     }
     cloudformation = stack.session_client("cloudformation")
@@ -65,9 +69,9 @@ def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(st
     assert "Using stage dev, region us-east-1" in err
 
     client = stage_stack.stepfunctions
-    (machine,) = client.list_state_machines()["stateMachines"]
-    described = client.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
-    assert described["name"] == outputs["StateMachineName"]
+    machines = {m["name"]: m["stateMachineArn"] for m in client.list_state_machines()["stateMachines"]}
+    assert machines.keys() == {outputs["StateMachineName"], outputs["ResolveStateMachineName"]}
+    described = client.describe_state_machine(stateMachineArn=machines[outputs["StateMachineName"]])
     assert described["type"] == "STANDARD"
     assert described["loggingConfiguration"]["level"] == "ALL"
     assert described["loggingConfiguration"]["includeExecutionData"] is True
@@ -75,9 +79,15 @@ def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(st
     assert outputs["BookHotelFunctionArn"] in described["definition"]
     assert "${" not in described["definition"]
 
+    resolution = client.describe_state_machine(stateMachineArn=machines[outputs["ResolveStateMachineName"]])
+    assert resolution["roleArn"] == outputs["ResolveStateMachineRoleArn"]
+    assert outputs["CancelCarFunctionArn"] in resolution["definition"]
+    assert "${" not in resolution["definition"]
+
     code, out, _ = run_deploy("stepfunctions", "dev", REGION)
-    assert (code, out.split()[0]) == (0, "Updated")
-    assert len(client.list_state_machines()["stateMachines"]) == 1
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["Updated", "Updated"]
+    assert len(client.list_state_machines()["stateMachines"]) == 2
 
 
 def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):

@@ -42,7 +42,7 @@ def test_the_stack_restores_every_replacement_on_exit():
 def test_a_failed_start_undoes_the_mock_the_patches_and_the_environment(monkeypatch):
     # Given a stack whose definition cannot be created (after moto, the patches and the env are in place)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
-    monkeypatch.setattr(EmbeddedStack, "definition", property(lambda self: "{not a definition"))
+    monkeypatch.setattr(EmbeddedStack, "definition_of", lambda self, machine: "{not a definition")
     level = logging.getLogger(QUIET_LOGGER).level
     # When it is entered
     with pytest.raises(ClientError, match="CreateStateMachine"):

@@ -17,7 +17,15 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagatools.asl import fill_placeholders, placeholders, reachable_states, successors
+from sagatools.asl import (
+    MACHINES,
+    RESOLVE_MACHINE,
+    MachineSpec,
+    fill_placeholders,
+    placeholders,
+    reachable_states,
+    successors,
+)
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.serverless_config import load_service_config
 
@@ -42,26 +50,30 @@ def check_definition(definition: str) -> list[str]:
     return problems
 
 
-def _configuration(outputs: dict[str, str]) -> dict[str, Any]:
+def _configuration(outputs: dict[str, str], machine: MachineSpec) -> dict[str, Any]:
     return {
-        "roleArn": outputs["StateMachineRoleArn"],
+        "roleArn": outputs[machine.role_output],
         "loggingConfiguration": {
             "level": "ALL",
             "includeExecutionData": True,
-            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": outputs["StateMachineLogGroupArn"]}}],
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": outputs[machine.log_group_output]}}],
         },
         "tracingConfiguration": {"enabled": True},
     }
 
 
-def deploy_state_machine(stage: Stage, out: TextIO) -> str:
-    """Create the stage's state machine, or update it if it exists; returns its ARN."""
+def deploy_state_machines(stage: Stage, out: TextIO) -> list[str]:
+    """Create each of the stage's state machines, or update it if it exists; returns their ARNs."""
     outputs = stage.outputs()
-    definition = fill_placeholders(outputs)
+    return [deploy_state_machine(stage, outputs, machine, out) for machine in MACHINES]
+
+
+def deploy_state_machine(stage: Stage, outputs: dict[str, str], machine: MachineSpec, out: TextIO) -> str:
+    definition = fill_placeholders(outputs, machine.asl_path)
     problems = check_definition(definition)
     if problems:
-        raise StageError("The rendered definition is not deployable: " + "; ".join(problems))
-    arn = state_machine_arn(outputs, stage.region)
+        raise StageError(f"The rendered definition of the {machine.title} is not deployable: " + "; ".join(problems))
+    arn = state_machine_arn(outputs, stage.region, machine)
     client = stage.client("stepfunctions")
     try:
         try:
@@ -70,33 +82,36 @@ def deploy_state_machine(stage: Stage, out: TextIO) -> str:
             if error.response["Error"]["Code"] != "StateMachineDoesNotExist":
                 raise
             client.create_state_machine(
-                name=outputs["StateMachineName"],
+                name=outputs[machine.name_output],
                 definition=definition,
                 type="STANDARD",
                 tags=[{"key": "stage", "value": stage.name}],
-                **_configuration(outputs),
+                **_configuration(outputs, machine),
             )
             print(f"Created state machine {arn}", file=out)
         else:
-            client.update_state_machine(stateMachineArn=arn, definition=definition, **_configuration(outputs))
+            client.update_state_machine(stateMachineArn=arn, definition=definition, **_configuration(outputs, machine))
             print(f"Updated state machine {arn}", file=out)
     except (BotoCoreError, ClientError) as error:
         raise StageError(explain(error, stage)) from None
     return arn
 
 
-def remove_state_machine(stage: Stage, out: TextIO) -> None:
+def remove_state_machines(stage: Stage, out: TextIO) -> None:
     try:
         outputs = stage.outputs()
     except StageError as error:
         print(f"Nothing to remove: {error}", file=out)
         return
-    arn = state_machine_arn(outputs, stage.region)
-    try:
-        stage.client("stepfunctions").delete_state_machine(stateMachineArn=arn)
-    except (BotoCoreError, ClientError) as error:
-        raise StageError(explain(error, stage)) from None
-    print(f"Deleted state machine {arn}", file=out)
+    for machine in MACHINES:
+        if machine.name_output not in outputs:
+            continue  # a stack deployed before this machine existed
+        arn = state_machine_arn(outputs, stage.region, machine)
+        try:
+            stage.client("stepfunctions").delete_state_machine(stateMachineArn=arn)
+        except (BotoCoreError, ClientError) as error:
+            raise StageError(explain(error, stage)) from None
+        print(f"Deleted state machine {arn}", file=out)
 
 
 def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
@@ -108,8 +123,10 @@ def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
         outputs = _assumed_outputs(stage)
         source = f"ARNs assumed from serverless.yml and account 000000000000 ({error})"
     definition = fill_placeholders(outputs)
-    print(definition, file=out)
+    print(definition, file=out)  # the booking saga's; the resolution's is checked as well
     problems = check_definition(definition)
+    for machine in MACHINES[1:]:
+        problems += [f"{machine.title}: {p}" for p in check_definition(fill_placeholders(outputs, machine.asl_path))]
     print(f"Rendered with {source}.", file=err)
     for problem in problems:
         print(f"deploy-stepfunc: {problem}", file=err)
@@ -130,6 +147,8 @@ def describe(stage: Stage, out: TextIO) -> None:
     outputs = stage.outputs()
     print(f"Stage {stage.name} in {stage.region}:", file=out)
     print(f"  state machine  {state_machine_arn(outputs, stage.region)}", file=out)
+    if RESOLVE_MACHINE.name_output in outputs:
+        print(f"  resolution     {state_machine_arn(outputs, stage.region, RESOLVE_MACHINE)}", file=out)
     for key in ("HotelTableName", "FlightTableName", "CarTableName", "SagaLogTableName"):
         print(f"  {key.removesuffix('Name'):<14} {outputs.get(key)}", file=out)
     print(f"  fault injection {'on' if outputs.get('FaultInjection') == 'true' else 'off'}", file=out)
@@ -153,9 +172,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         if args.command == "stepfunctions":
             if args.dry_run:
                 return dry_run(stage, out, err)
-            deploy_state_machine(stage, out)
+            deploy_state_machines(stage, out)
         elif args.command == "remove-stepfunctions":
-            remove_state_machine(stage, out)
+            remove_state_machines(stage, out)
         else:
             describe(stage, out)
     except StageError as error:

@@ -22,6 +22,7 @@ from botocore.exceptions import (
 )
 
 from saga.settings import MisconfiguredFunction, Settings
+from sagatools.asl import SAGA_MACHINE, MachineSpec
 from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS, LOCAL_STAGE, EndpointNotRunning, running_endpoint
 from sagatools.serverless_config import load_service_config
 
@@ -132,11 +133,13 @@ def settings_from_outputs(outputs: dict[str, str]) -> Settings:
         raise StageError(f"The stack's outputs are incomplete ({error}): redeploy it with ./build.sh deploy.") from None
 
 
-def state_machine_arn(outputs: dict[str, str], region: str) -> str:
+def state_machine_arn(outputs: dict[str, str], region: str, machine: MachineSpec = SAGA_MACHINE) -> str:
     """Built from the role's account and partition, so no account id is ever written by hand."""
     try:
-        _, partition, _, _, account, _ = outputs["StateMachineRoleArn"].split(":", 5)
-        name = outputs["StateMachineName"]
+        _, partition, _, _, account, _ = outputs[machine.role_output].split(":", 5)
+        name = outputs[machine.name_output]
     except (KeyError, ValueError):
-        raise StageError("The stack has no StateMachineRoleArn/StateMachineName output: redeploy it.") from None
+        raise StageError(
+            f"The stack has no {machine.role_output}/{machine.name_output} output: redeploy it with ./build.sh deploy."
+        ) from None
     return f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"

@@ -29,7 +29,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
-from sagatools.asl import STATE_MACHINE_SUFFIX, fill_placeholders, placeholders
+from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE, MachineSpec, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.in_process_lambda import InProcessLambda
 from sagatools.serverless_config import ServiceConfig, load_service_config
@@ -90,6 +90,7 @@ class EmbeddedStack:
         self.retry_clock = VirtualRetryClock()
         self.lambdas = InProcessLambda(list(self.config.functions.values()), log_sink or io.StringIO(), function_arn)
         self.state_machine_arn = ""
+        self.resolution_state_machine_arn = ""
         self._undo = contextlib.ExitStack()
         self._replaced: list[tuple[object, str, object]] = []
 
@@ -112,17 +113,22 @@ class EmbeddedStack:
             for request in self.config.create_table_requests():
                 self.dynamodb.create_table(**request)
             if self._create_state_machine:
-                self.state_machine_arn = self.stepfunctions.create_state_machine(
-                    name=self.state_machine_name,
-                    definition=self.definition,
-                    roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.config.service}-{self.config.stage}-saga",
-                    type="STANDARD",
-                )["stateMachineArn"]
+                self.state_machine_arn = self._create(SAGA_MACHINE)
+                self.resolution_state_machine_arn = self._create(RESOLVE_MACHINE)
             self._undo = undo.pop_all()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._undo.close()
+
+    def _create(self, machine: MachineSpec) -> str:
+        arn: str = self.stepfunctions.create_state_machine(
+            name=self.machine_name(machine),
+            definition=self.definition_of(machine),
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.config.service}-{self.config.stage}-{machine.suffix}",
+            type="STANDARD",
+        )["stateMachineArn"]
+        return arn
 
     def _patch(self, undo: contextlib.ExitStack) -> None:
         lambdas = self.lambdas
@@ -190,12 +196,18 @@ class EmbeddedStack:
 
     @property
     def state_machine_name(self) -> str:
-        return f"{self.config.service}-{self.config.stage}-{STATE_MACHINE_SUFFIX}"
+        return self.machine_name(SAGA_MACHINE)
+
+    def machine_name(self, machine: MachineSpec) -> str:
+        return f"{self.config.service}-{self.config.stage}-{machine.suffix}"
 
     @property
     def definition(self) -> str:
+        return self.definition_of(SAGA_MACHINE)
+
+    def definition_of(self, machine: MachineSpec) -> str:
         """The ASL as deployed, but with every TimeoutSeconds scaled by TIMEOUT_SCALE (see there)."""
-        definition = fill_placeholders(self.substitutions)
+        definition = fill_placeholders(self.substitutions, machine.asl_path)
         if missing := placeholders(definition):
             raise ValueError(f"the embedded stack has no value for {', '.join(sorted(missing))}")
         parsed = json.loads(definition)

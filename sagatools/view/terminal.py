@@ -42,7 +42,7 @@ class ProgressObserver(Protocol):
 def state_line(trip_id: str, run: StateRun) -> str:
     mark = _MARKS.get(run.status, "...")
     if run.state_type == "Succeed":
-        mark = "saga committed"
+        mark = "succeeded: the execution ended here"
     parts = [f"{trip_id:<20} {run.name:<28} {mark}"]
     if run.retries:
         parts.append(f"after {run.retries} {'retry' if run.retries == 1 else 'retries'}")

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Trips that need attention on a deployed stage: list them, show one, resolve them.
+#   ./attention.sh list    --stage S [--region R] [--profile P] [--json] [--all]
+#   ./attention.sh show    TRIP_ID --stage S [--region R] [--profile P] [--json]
+#   ./attention.sh resolve TRIP_ID... --stage S [--region R] [--profile P] [--json] [--keep-faults]
+# Works from any directory; creates .venv and installs requirements-tools.txt on first use.
+set -euo pipefail
+root="$(cd "$(dirname "$0")" && pwd)"
+if [ $# -eq 0 ]; then
+  echo "usage: ./attention.sh list|show|resolve ... --stage S [--region R] [--profile P] [--json]" >&2
+  exit 2
+fi
+# shellcheck source=scripts/venv.sh
+(cd "$root" && source scripts/venv.sh && ensure_venv requirements-tools.txt) >&2
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+exec "$root/.venv/bin/python" -m sagatools.attention "$@"
