@@ -69,10 +69,13 @@ check_templates() {
     .venv/bin/cfn-lint --ignore-checks W3005 -- "build/package/$stage/cloudformation-template-update-stack.json"
     echo "cfn-lint: stage $stage template clean"
   done
-  npx --no-install asl-validator --silent --json-path statemachine/booking-saga.asl.json
-  # URI: the Resource fields are ${...} placeholders until deploy time.
-  .venv/bin/statelint --ignore=URI statemachine/booking-saga.asl.json
-  echo "asl-validator and statelint: statemachine/booking-saga.asl.json valid"
+  local asl
+  for asl in statemachine/*.asl.json; do
+    npx --no-install asl-validator --silent --json-path "$asl"
+    # URI: the Resource fields are ${...} placeholders until deploy time.
+    .venv/bin/statelint --ignore=URI "$asl"
+    echo "asl-validator and statelint: $asl valid"
+  done
 }
 
 use_local_endpoint() {

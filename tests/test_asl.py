@@ -9,7 +9,15 @@ import pytest
 
 import saga.errors
 from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, compensation_of
-from sagatools.asl import ASL_PATH, load_definition, placeholders, reachable_states, successors
+from sagatools.asl import (
+    ASL_PATH,
+    MACHINES,
+    RESOLVE_ASL_PATH,
+    load_definition,
+    placeholders,
+    reachable_states,
+    successors,
+)
 
 DEFINITION = load_definition()
 STATES = DEFINITION["States"]
@@ -17,14 +25,41 @@ TASKS = {name: state for name, state in STATES.items() if state["Type"] == "Task
 ERROR_NAMES = {name for name, cls in inspect.getmembers(saga.errors, inspect.isclass) if issubclass(cls, Exception)}
 
 
-def test_every_next_names_an_existing_state():
-    for name, state in STATES.items():
+MACHINE_DEFINITIONS = {machine.asl_path.name: load_definition(machine.asl_path) for machine in MACHINES}
+
+
+@pytest.mark.parametrize("asl", sorted(MACHINE_DEFINITIONS))
+def test_every_next_names_an_existing_state(asl):
+    states = MACHINE_DEFINITIONS[asl]["States"]
+    for name, state in states.items():
         for target in successors(state):
-            assert target in STATES, f"{name} -> {target}"
+            assert target in states, f"{name} -> {target}"
 
 
-def test_every_state_is_reachable():
-    assert reachable_states(DEFINITION) == set(STATES)
+@pytest.mark.parametrize("asl", sorted(MACHINE_DEFINITIONS))
+def test_every_state_is_reachable(asl):
+    assert reachable_states(MACHINE_DEFINITIONS[asl]) == set(MACHINE_DEFINITIONS[asl]["States"])
+
+
+@pytest.mark.parametrize("asl", sorted(MACHINE_DEFINITIONS))
+def test_every_task_of_every_machine_has_retry_catch_and_a_timeout(asl):
+    for name, state in MACHINE_DEFINITIONS[asl]["States"].items():
+        if state["Type"] == "Task":
+            assert state["Retry"], name
+            assert state["Catch"], name
+            assert state["TimeoutSeconds"] >= 30, name
+
+
+def test_the_resolution_runs_the_compensations_in_reverse_booking_order_with_the_sagas_retries():
+    resolution = MACHINE_DEFINITIONS[RESOLVE_ASL_PATH.name]["States"]
+    order, name = [], MACHINE_DEFINITIONS[RESOLVE_ASL_PATH.name]["StartAt"]
+    while resolution[name]["Type"] == "Task":
+        order.append(name)
+        name = resolution[name]["Next"]
+    assert order == [step.state for step in COMPENSATIONS]
+    for step in COMPENSATIONS:
+        assert resolution[step.state]["Resource"] == f"${{{step.arn_output}}}"
+        assert resolution[step.state]["Retry"] == STATES[step.state]["Retry"]
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -1,0 +1,79 @@
+"""The resolution of a stuck saga on the embedded stack: every stuck compensation x resolution succeeds / stays stuck.
+
+The resolution is the stage's second state machine (statemachine/resolve-stuck.asl.json), started as
+attention.sh starts it; the state machine itself closes or keeps the attention records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from saga.catalogue import COMPENSATIONS, Resource
+from saga.models import BookingStatus
+from saga.saga_log import AttentionState, LogEvent
+from sagatools.results import Outcome, build_report, execution_history, resolution_outcome_of
+from sagatools.runner import SagaRunner
+from tests.helpers import trip_request
+
+STUCK = [step.resource.value for step in COMPENSATIONS]
+
+
+def resolve(stack, reader, request: dict, name: str):
+    """Start a resolution as attention.sh does and wait for it; its result."""
+    arn = stack.stepfunctions.start_execution(
+        stateMachineArn=stack.resolution_state_machine_arn,
+        name=name,
+        input=json.dumps({"request": request, "requested_by": "test"}),
+    )["executionArn"]
+    runner = SagaRunner(stack.stepfunctions, stack.resolution_state_machine_arn, reader, 0.005, 120)
+    description = runner.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
+    events = execution_history(stack.stepfunctions, arn)
+    return build_report(name, request["trip_id"], description, events, reader, False, resolution_outcome_of)
+
+
+@pytest.mark.parametrize("resource", STUCK)
+@pytest.mark.parametrize("provider_back", [True, False], ids=["resolves", "still-stuck"])
+def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back, stack, run_saga, reader):
+    # Given a saga whose cancel_<resource> stayed stuck
+    faults = {"book_car": "fail", f"cancel_{resource}": "fail"}
+    request = trip_request(f"t-res-{resource}-{provider_back}", simulate=faults)
+    saga = run_saga(request)
+    assert saga.outcome is Outcome.NEEDS_ATTENTION
+    # When it is resolved, without the fault (the provider is back) or with it
+    resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
+    result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1")
+    (record,) = result.needs_attention
+    step = f"cancel_{resource}"
+    resolution_id = result.execution_arn
+    if provider_back:
+        # Then every booking is cancelled and the record is closed, not deleted, by that execution
+        assert result.outcome is Outcome.RESOLVED
+        assert set(result.bookings.values()) == {BookingStatus.CANCELLED}
+        assert (record.step, record.attention, record.resolved_by) == (step, AttentionState.RESOLVED, resolution_id)
+        ends = [e for e in result.saga_log if e.step == step and e.event is LogEvent.END]
+        assert [e.execution_id for e in ends] == [resolution_id]
+    else:
+        # Then the record stays open with the resolution's error and attempts, the booking still not cancelled
+        assert result.outcome is Outcome.NEEDS_ATTENTION
+        assert (record.attention, record.error, record.attempts) == (AttentionState.OPEN, "CancellationFailed", 6)
+        assert record.execution_id == resolution_id
+        assert result.bookings[Resource(resource)] is not BookingStatus.CANCELLED
+    # and the saga log holds both attempts at the compensation, the saga's first
+    starts = [e.execution_id for e in result.saga_log if e.step == step and e.event is LogEvent.START]
+    assert starts[0] == saga.execution_arn
+    assert starts[-1] == resolution_id
+
+
+def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_saga, reader):
+    request = trip_request("t-res-clean", simulate={"book_car": "fail"})
+    assert run_saga(request).outcome is Outcome.ROLLED_BACK
+    result = resolve(stack, reader, {k: v for k, v in request.items() if k != "simulate"}, "t-res-clean-resolve-1")
+    assert result.outcome is Outcome.RESOLVED
+    assert result.needs_attention == []  # no record was opened by closing nothing
+
+
+def test_the_normal_saga_path_is_unchanged_by_the_resolution_machine(run_saga):
+    assert run_saga(trip_request("t-res-normal")).transitions == 4
