@@ -154,6 +154,45 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     assert reference_of("trip-after-redeploy") == "CAR-V2-trip-after-redeploy"
 
+    # When an operator looks after the stuck saga: list shows it
+    listed = run(project, "./attention.sh", "list", "--stage", "local", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(r["trip_id"], r["step"]) for r in json.loads(listed.stdout)] == [
+        (stuck.trip_id, record.step) for record in stuck.needs_attention
+    ]
+    # a resolution with the fault kept stays stuck (exit 1), its record open with the new attempts
+    started = time.perf_counter()
+    kept = run(project, "./attention.sh", "resolve", stuck.trip_id, "--stage", "local", "--keep-faults", "--json")
+    assert kept.returncode == 1, kept.stderr
+    assert json.loads(kept.stdout)["attention"][0]["attempts"] == 6
+    # a resolution without it brings every booking to CANCELLED and closes the record (exit 0)
+    resolved = run(project, "./attention.sh", "resolve", stuck.trip_id, "--stage", "local", "--json")
+    timings["resolution"] = time.perf_counter() - started
+    assert resolved.returncode == 0, resolved.stderr
+    trip = json.loads(resolved.stdout)
+    assert trip["outcome"] == "RESOLVED"
+    assert set(trip["bookings"].values()) == {"CANCELLED"}
+    assert [e["name"] for e in trip["executions"]] == [
+        stuck.trip_id,
+        f"{stuck.trip_id}-resolve-1",
+        f"{stuck.trip_id}-resolve-2",
+    ]
+    # list is empty again, list --all shows it resolved, and the saga log holds every attempt in order
+    assert json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout) == []
+    everything = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--all", "--json").stdout)
+    assert [(r["trip_id"], r["attention"]) for r in everything] == [(stuck.trip_id, "RESOLVED")]
+    shown = json.loads(run(project, "./attention.sh", "show", stuck.trip_id, "--stage", "local", "--json").stdout)
+    stuck_step = stuck.needs_attention[0].step
+    runs = [
+        e["execution_id"].rsplit(":", 1)[1]
+        for e in shown["saga_log"]
+        if e["step"] == stuck_step and e["event"] != "START"
+    ]
+    assert runs[0] == stuck.trip_id
+    assert runs[-1] == f"{stuck.trip_id}-resolve-2"
+    assert f"{stuck.trip_id}-resolve-1" in runs
+    assert run(project, "./attention.sh", "resolve", "no-such-trip", "--stage", "local").returncode == 2
+
     # When the stage is removed: the state machine, then the stack
     removed = timed("remove", "./build.sh", "remove", "local")
     assert removed.returncode == 0, removed.stdout + removed.stderr
