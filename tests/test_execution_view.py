@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sagatools.asl import load_definition
+from sagatools.asl import MACHINES, load_definition
 from sagatools.results import SagaResult
 from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
 from sagatools.view.diagram import README, diagram_in_readme, readme_block
@@ -137,10 +137,13 @@ def test_report_in_headless_chromium_shows_the_failed_and_compensated_states(tmp
     assert png.stat().st_size > 30_000, "the screenshot is (nearly) blank"
 
 
-def test_readme_diagram_matches_the_asl():
-    current = diagram_in_readme(README.read_text())
-    assert current is not None, "README.md lost its generated diagram block"
-    assert current == readme_block(DEFINITION), "README diagram is stale: run ./build.sh diagram --write"
+@pytest.mark.parametrize("machine", MACHINES, ids=[machine.suffix for machine in MACHINES])
+def test_readme_diagram_matches_the_asl(machine):
+    current = diagram_in_readme(README.read_text(), machine)
+    assert current is not None, "README.md lost a generated diagram block"
+    assert current == readme_block(load_definition(machine.asl_path), machine), (
+        "README diagram is stale: run ./build.sh diagram --write"
+    )
 
 
 def test_readme_screenshot_exists():

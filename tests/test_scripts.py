@@ -27,12 +27,22 @@ def run(*command: str, **environment: str) -> subprocess.CompletedProcess[str]:
         ["./deploy-stepfunc.sh", "a", "b", "c", "d"],
         ["./deploy-stepfunc.sh", "--bogus"],
         ["./runtest.sh"],
+        ["./attention.sh"],
+        ["./attention.sh", "bogus"],
+        ["./build.sh", "local", "restart"],
     ],
 )
 def test_bad_arguments_print_a_usage_line_and_exit_2(command):
     done = run(*command)
     assert done.returncode == 2
     assert any(line.startswith("usage: ") for line in done.stderr.splitlines())
+    assert "Traceback" not in done.stderr
+
+
+def test_attention_needs_a_stage_and_says_why():
+    done = run("./attention.sh", "list")
+    assert done.returncode == 2
+    assert "--stage is required" in done.stderr
     assert "Traceback" not in done.stderr
 
 
