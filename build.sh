@@ -117,7 +117,8 @@ case "$command" in
     package_templates "${PACKAGED_STAGES[@]}"
     check_templates
     ensure_chromium
-    .venv/bin/python -m pytest "$@"
+    # Two workers (CI has 2 cores), whole modules each: their module-scoped stacks are built once.
+    .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
     ;;
   diagram)
     ensure_venv requirements-tools.txt
