@@ -28,22 +28,21 @@ from pydantic import BaseModel, ConfigDict
 from saga.models import BookingStatus
 from saga.saga_log import AttentionRecord, AttentionState, LogEntry, SagaLog
 from sagatools.asl import RESOLVE_MACHINE
-from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
-from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history, resolution_outcome_of
-from sagatools.runner import (
+from sagatools.cli import (
     EXIT_INTERRUPTED,
     EXIT_NOT_DELIVERED,
     EXIT_OK,
     EXIT_SAGA_FAILED,
     EXIT_TERMINATED,
     EXIT_USAGE,
-    REPORT_DIR,
     Delivery,
-    SagaRunner,
     Terminated,
     UsageError,
     prepare_report_directory,
 )
+from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history, resolution_outcome_of
+from sagatools.runner import REPORT_DIR, SagaRunner
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
 from sagatools.view.terminal import human_output

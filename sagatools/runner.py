@@ -16,20 +16,32 @@ import contextlib
 import io
 import json
 import math
-import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagatools.asl import load_definition
+from sagatools.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_DELIVERED,
+    EXIT_OK,
+    EXIT_SAGA_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Delivery,
+    Terminated,
+    UsageError,
+    on_sigterm,
+    prepare_report_directory,
+    say,
+    stream_open,
+)
 from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
 from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history
 from sagatools.terminal_text import shown, shown_lines
@@ -41,9 +53,6 @@ from sagatools.view.terminal import ProgressObserver, human_output
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 LOG_DIR = Path(".runtest")
 REPORT_DIR = LOG_DIR / "reports"
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
@@ -51,14 +60,6 @@ LIVE_PROGRESS_LIMIT = 8
 AWS_POLL_SECONDS = 1.0
 NOT_STARTED = "NOT_STARTED"  # the status of a trip whose execution the --timeout left no time to start
 SHOW_REPORT_PATHS = 5  # beyond this many pages, name the folder
-
-
-class UsageError(Exception):
-    """Bad arguments or bad request files: reported in one message each, exit 2."""
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: handled like Ctrl-C (a BaseException, so no `except Exception` swallows it)."""
 
 
 @dataclass
@@ -292,104 +293,23 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Delivery(io.TextIOBase):
-    """stdout as the results are written to it: a closed pipe or a full disk is remembered, not raised,
-    so the sagas still run (their pages are written) and the exit status says what was not delivered."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self.failure: str | None = None
-
-    def write(self, text: str) -> int:
-        if self.failure is None:
-            try:
-                self._stream.write(text)
-            except (OSError, ValueError) as error:
-                self._fail(error)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.failure is None:
-            try:
-                self._stream.flush()
-            except (OSError, ValueError) as error:
-                self._fail(error)
-
-    def isatty(self) -> bool:
-        try:
-            return self._stream.isatty()
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._stream, "encoding", None) or "utf-8"
-
-    def _fail(self, error: Exception) -> None:
-        self.failure = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        # Nothing more will reach this stream: point the descriptor at /dev/null so the interpreter's
-        # own flush at exit does not fail again on it.
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-
-
-def _stream_open(stream: TextIO | None) -> bool:
-    if stream is None:
-        return False
-    try:
-        os.fstat(stream.fileno())
-    except io.UnsupportedOperation:  # an in-memory stream (it is an OSError too: first)
-        return not stream.closed
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def prepare_report_directory(directory: Path) -> None:
-    """The pages' directory exists and takes a new file, or UsageError before anything runs."""
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"--report {shown(str(directory))}: not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".runtest-check-"):
-            pass
-    except OSError as error:
-        raise UsageError(
-            f"--report {shown(str(directory))}: cannot write pages there ({error.strerror or error})"
-        ) from None
-
-
-def _on_sigterm(_signal: int, _frame: FrameType | None) -> None:
-    raise Terminated
-
-
 def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     err = stderr or sys.stderr or io.StringIO()
     previous = None
     with contextlib.suppress(ValueError):  # only the main thread can take signals
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return _main(sys.argv[1:] if argv is None else argv, stdout if stdout is not None else sys.stdout, err)
     except KeyboardInterrupt:
         # Started executions go on (on a stage) or end with the process (embedded).
-        _say(err, "runtest: interrupted")
+        say(err, "runtest: interrupted")
         return EXIT_INTERRUPTED
     except Terminated:
-        _say(err, "runtest: terminated")
+        say(err, "runtest: terminated")
         return EXIT_TERMINATED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _say(stream: TextIO, text: str) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        print(text, file=stream, flush=True)
 
 
 def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
@@ -397,8 +317,8 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
         args = _arguments(argv)
     except SystemExit as exit_:  # argparse has printed the usage line
         return EXIT_USAGE if exit_.code else EXIT_OK
-    if not _stream_open(raw_out):
-        _say(err, "runtest: stdout is closed, so no result could be delivered; nothing was run")
+    if not stream_open(raw_out):
+        say(err, "runtest: stdout is closed, so no result could be delivered; nothing was run")
         return EXIT_NOT_DELIVERED
     assert raw_out is not None
     out = cast("TextIO", Delivery(raw_out))
@@ -414,10 +334,10 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             result = run_embedded(trips, human, args.logs, args.timeout, err)
         else:
             stage = Stage.choose(args.stage, args.region, args.profile)
-            _say(err, f"runtest: running on {stage.describe()}")
+            say(err, f"runtest: running on {stage.describe()}")
             result = run_on_stage(trips, stage, human, args.timeout)
     except (UsageError, StageError, RequestFileError) as error:
-        _say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
+        say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
         return EXIT_USAGE
     finally:
         if human is not None:
@@ -429,7 +349,7 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             for report in result.reports
         ]
         print(json.dumps(documents if len(args.files) > 1 else documents[0], indent=2), file=out)
-        _say(err, f"runtest: execution reports in {shown(str(report_dir))}/")
+        say(err, f"runtest: execution reports in {shown(str(report_dir))}/")
     else:
         assert human is not None
         human.summaries(result.reports)
@@ -442,7 +362,7 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
     out.flush()
     failure = cast("Delivery", out).failure
     if failure is not None:
-        _say(
+        say(
             err,
             f"runtest: the results could not be written to stdout ({failure}); {len(result.reports)} "
             f"{'saga' if len(result.reports) == 1 else 'sagas'} ran, their pages are in {shown(str(report_dir))}/",
@@ -471,7 +391,7 @@ def write_pages(result: RunResult, directory: Path, err: TextIO) -> dict[str, Pa
             )
         except OSError as error:
             pages[report.execution_arn] = None
-            _say(err, f"runtest: warning: the page of {report.trip_id} was not written ({error.strerror or error})")
+            say(err, f"runtest: warning: the page of {report.trip_id} was not written ({error.strerror or error})")
     return pages
 
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from sagatools.cli import UsageError
 from sagatools.results import Outcome, SagaResult
-from sagatools.runner import UsageError
 from tests.helpers import RESOURCES, book_step, cancel_step, is_compensation, resource_of, trip_request
 
 BOOK_ORDER = RESOURCES  # in booking order

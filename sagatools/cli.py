@@ -1,0 +1,107 @@
+"""What runtest.sh and attention.sh share as command-line programs: exit codes, the errors that end a
+run before anything starts, stdout guarded against a reader that goes away, SIGTERM handled as Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from sagatools.terminal_text import shown
+
+EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class UsageError(Exception):
+    """Bad arguments or bad request files: reported in one message each, exit 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: handled like Ctrl-C (a BaseException, so no `except Exception` swallows it)."""
+
+
+class Delivery(io.TextIOBase):
+    """stdout as the results are written to it: a closed pipe or a full disk is remembered, not raised,
+    so the sagas still run (their pages are written) and the exit status says what was not delivered."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.failure: str | None = None
+
+    def write(self, text: str) -> int:
+        if self.failure is None:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError) as error:
+                self._fail(error)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError) as error:
+                self._fail(error)
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def _fail(self, error: Exception) -> None:
+        self.failure = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        # Nothing more will reach this stream: point the descriptor at /dev/null so the interpreter's
+        # own flush at exit does not fail again on it.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+
+def stream_open(stream: TextIO | None) -> bool:
+    if stream is None:
+        return False
+    try:
+        os.fstat(stream.fileno())
+    except io.UnsupportedOperation:  # an in-memory stream (it is an OSError too: first)
+        return not stream.closed
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def prepare_report_directory(directory: Path) -> None:
+    """The pages' directory exists and takes a new file, or UsageError before anything runs."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"--report {shown(str(directory))}: not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".runtest-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"--report {shown(str(directory))}: cannot write pages there ({error.strerror or error})"
+        ) from None
+
+
+def on_sigterm(_signal: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def say(stream: TextIO, text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=stream, flush=True)
