@@ -18,6 +18,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -41,7 +42,15 @@ from sagatools.cli import (
     prepare_report_directory,
 )
 from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
-from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history, resolution_outcome_of
+from sagatools.results import (
+    Outcome,
+    SagaResult,
+    TripReader,
+    build_report,
+    execution_history,
+    outcome_of,
+    resolution_outcome_of,
+)
 from sagatools.runner import REPORT_DIR, SagaRunner
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
@@ -65,6 +74,7 @@ class Execution(BaseModel):
     name: str
     arn: str
     status: str
+    outcome: Outcome | None = None  # the saga's (COMMITTED, ...) or a resolution's (RESOLVED, NEEDS_ATTENTION)
     started: str | None = None
     report: str | None = None
 
@@ -153,10 +163,10 @@ class StageView:
         found = []
         saga = self.describe(self.saga_machine, trip_id)
         if saga is not None:
-            found.append(_execution(trip_id, saga))
+            found.append(_execution(trip_id, saga, outcome_of))
         number = 1
         while (resolution := self.describe(self.resolve_machine, resolution_name(trip_id, number))) is not None:
-            found.append(_execution(resolution_name(trip_id, number), resolution))
+            found.append(_execution(resolution_name(trip_id, number), resolution, resolution_outcome_of))
             number += 1
         return found
 
@@ -184,14 +194,30 @@ def _trip_outcome(still_open: bool, ever_flagged: bool) -> str:
     return Outcome.RESOLVED.value if ever_flagged else NOTHING_OPEN
 
 
-def _execution(name: str, description: dict[str, Any]) -> Execution:
+def _execution(
+    name: str, description: dict[str, Any], outcome: Callable[[str, str | None], Outcome | None]
+) -> Execution:
     started = description.get("startDate")
     return Execution(
         name=name,
         arn=description["executionArn"],
         status=description["status"],
+        outcome=outcome(description["status"], description.get("error")),
         started=started.isoformat() if started is not None else None,
     )
+
+
+def short_cause(cause: str | None) -> str:
+    """The handler's own message inside a Step Functions cause (JSON within JSON), else the cause as it is."""
+    if not cause:
+        return ""
+    try:
+        outer = json.loads(cause)
+        inner = json.loads(outer.get("Cause", "{}")) if isinstance(outer, dict) else {}
+        message = inner.get("errorMessage") if isinstance(inner, dict) else None
+    except (ValueError, TypeError):
+        message = None
+    return shown(message or cause)[:160]
 
 
 def _with_page(execution: Execution) -> Execution:
@@ -217,21 +243,34 @@ class Resolver:
                 print(f"attention: {trip_id} has nothing open: nothing to resolve", file=self.err)
                 views[trip_id] = view
                 continue
-            started[trip_id] = self._start(trip_id)
+            execution = self._start(trip_id)
+            if execution is None:
+                print(f"attention: {trip_id} was resolved meanwhile by another call", file=self.err)
+                views[trip_id] = self.view.trip(trip_id)
+                continue
+            started[trip_id] = execution
         if started:
             self._follow(started, human)
         for trip_id in started:
             views[trip_id] = self.view.trip(trip_id)
         return [views[trip_id] for trip_id in trip_ids]
 
-    def _start(self, trip_id: str) -> tuple[str, str]:
+    def _start(self, trip_id: str) -> tuple[str, str] | None:
         saga = self.view.describe(self.view.saga_machine, trip_id)
         if saga is None:
             raise UnknownTrip(f"trip {trip_id} has attention records but no saga execution to take the request from")
         request = json.loads(saga["input"])
         if not self.keep_faults:
             request.pop("simulate", None)  # the provider is back
-        number = len(self.view.executions(trip_id))  # the saga is number 0: resolutions count from 1
+        executions = self.view.executions(trip_id)
+        running = [execution for execution in executions[1:] if execution.status == "RUNNING"]
+        if running:  # another call's resolution is under way: follow it, never start a second
+            print(f"attention: {trip_id} is already being resolved: execution {running[-1].name}", file=self.err)
+            return running[-1].name, running[-1].arn
+        _, attention = self.view.reader.saga_log.read(trip_id)
+        if not any(record.attention is AttentionState.OPEN for record in attention):
+            return None  # another call's resolution ended in the meantime and closed them
+        number = len(executions)  # the saga is number 0: resolutions count from 1
         name = resolution_name(trip_id, number)
         # A token of this call makes the input differ from any other call's: a second start under the
         # same name is then refused (ExecutionAlreadyExists) instead of silently joining the first.
@@ -295,6 +334,8 @@ def print_list(records: list[AttentionRecord], include_resolved: bool, out: Text
             f"{record.trip_id:<24} {record.step:<14} since {record.at}  {shown(str(record.error))}{attempts}{state}",
             file=out,
         )
+        if record.cause:
+            print(f"{'':<24} cause: {short_cause(record.cause)}", file=out)
         if record.execution_id:
             print(f"{'':<24} raised by {record.execution_id}", file=out)
 
@@ -311,7 +352,8 @@ def print_trip(view: TripView, out: TextIO) -> None:
         )
     for execution in view.executions:
         page = f", report {execution.report}" if execution.report else ""
-        print(f"  execution   {execution.name}: {execution.status}{page}", file=out)
+        outcome = execution.outcome.value if execution.outcome else "UNFINISHED"
+        print(f"  execution   {execution.name}: {outcome} ({execution.status}){page}", file=out)
     for entry in view.saga_log:
         detail = f" ({shown(entry.detail)})" if entry.detail else ""
         print(

@@ -193,6 +193,32 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert f"{stuck.trip_id}-resolve-1" in runs
     assert run(project, "./attention.sh", "resolve", "no-such-trip", "--stage", "local").returncode == 2
 
+    # Two resolve calls at once for one stuck trip: one execution runs, and both end with the trip resolved
+    other = project / "stuck-again.json"
+    other.write_text(
+        json.dumps(
+            {**json.loads((project / "examples/stuck-compensation.json").read_text()), "trip_id": "trip-stuck-twice"}
+        )
+    )
+    assert results(project, other.name)[0].outcome is Outcome.NEEDS_ATTENTION
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION}
+    calls = [
+        subprocess.Popen(
+            ["./attention.sh", "resolve", "trip-stuck-twice", "--stage", "local", "--json"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        for _ in range(2)
+    ]
+    answers = [call.communicate(timeout=120) for call in calls]
+    assert [call.returncode for call in calls] == [0, 0], answers
+    both = json.loads(run(project, "./attention.sh", "show", "trip-stuck-twice", "--stage", "local", "--json").stdout)
+    assert [e["name"] for e in both["executions"]] == ["trip-stuck-twice", "trip-stuck-twice-resolve-1"]
+    assert both["outcome"] == "RESOLVED"
+
     # When the stage is removed: the state machine, then the stack
     removed = timed("remove", "./build.sh", "remove", "local")
     assert removed.returncode == 0, removed.stdout + removed.stderr
