@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from saga.attributes import from_attributes, to_attributes
 from saga.catalogue import Resource
+from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError
 from saga.models import BookingStatus
 
@@ -116,7 +117,7 @@ class BookingRepository:
         try:
             reply = self._client.get_item(TableName=self.table, Key={"trip_id": {"S": trip_id}}, ConsistentRead=True)
         except ClientError as error:
-            raise DataAccessError(f"reading {self.table}: {error}") from error
+            raise data_access_error(f"reading {self.table}", error) from error
         item = reply.get("Item")
         return Booking.model_validate(from_attributes(item)) if item else None
 
@@ -129,7 +130,7 @@ class BookingRepository:
             if first.get("Code") == "ConditionalCheckFailed":
                 existing = from_attributes(first["Item"]) if first.get("Item") else self._existing(trip_id)
                 raise BookingUnchanged(Booking.model_validate(existing)) from None
-            raise DataAccessError(f"writing {self.table} and {self._saga_log.table}: {error}") from error
+            raise data_access_error(f"writing {self.table} and {self._saga_log.table}", error) from error
 
     def _existing(self, trip_id: str) -> dict[str, Any]:
         booking = self.get(trip_id)
@@ -154,5 +155,5 @@ def get_bookings(
                     found[tables[table]] = Booking.model_validate(from_attributes(item))
             pending = reply.get("UnprocessedKeys") or {}
     except ClientError as error:
-        raise DataAccessError(f"reading bookings of {trip_id}: {error}") from error
+        raise data_access_error(f"reading bookings of {trip_id}", error) from error
     return found

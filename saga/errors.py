@@ -37,3 +37,8 @@ class CancellationFailed(SagaError):
 
 class DataAccessError(SagaError):
     """DynamoDB refused or failed a call in a way the step cannot handle itself."""
+
+
+class TransientDataAccessError(DataAccessError):
+    """DynamoDB throttled the call or it met a conflicting transaction: a passing fault, retried by the
+    state machine like TransientProviderError (a booking must never roll back for it)."""

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from saga.attributes import from_attributes, to_attributes
 from saga.catalogue import ATTENTION_PREFIX
+from saga.dynamodb_errors import data_access_error
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -88,7 +90,10 @@ class SagaLog:
         }
 
     def append(self, entry: LogEntry) -> None:
-        self._client.put_item(**self.put_request(entry))
+        try:
+            self._client.put_item(**self.put_request(entry))
+        except ClientError as error:
+            raise data_access_error(f"writing {entry.step} {entry.event.value} to {self.table}", error) from error
 
     def entries(self, trip_id: str) -> list[LogEntry]:
         return self.read(trip_id)[0]
@@ -114,7 +119,10 @@ class SagaLog:
             "ConsistentRead": True,
         }
         while True:
-            page = self._client.query(**request)
+            try:
+                page = self._client.query(**request)
+            except ClientError as error:
+                raise data_access_error(f"reading the saga log of {trip_id}", error) from error
             items.extend(from_attributes(item) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 return items

@@ -22,6 +22,7 @@ from saga.errors import (
     CrashAfterWrite,
     InvalidTripRequest,
     SagaError,
+    TransientDataAccessError,
     TransientProviderError,
 )
 from saga.models import BookingStatus, Fault, StepInvocation, StepResult
@@ -111,6 +112,8 @@ def book(resource: Resource, invocation: StepInvocation) -> StepResult:
         booking = step.bookings.confirm(
             step.trip_id, invocation.request.details_for(resource), step.entry(LogEvent.END)
         )
+    except TransientDataAccessError as error:
+        raise step.fail(error) from None  # logged as this attempt's FAILED; the state machine retries
     except BookingUnchanged as changed:
         if changed.existing.status is BookingStatus.CANCELLED:
             raise step.fail(
@@ -135,6 +138,8 @@ def cancel(resource: Resource, invocation: StepInvocation) -> StepResult:
         raise step.fail(error)
     try:
         booking = step.bookings.cancel(step.trip_id, step.entry(LogEvent.END))
+    except TransientDataAccessError as error:
+        raise step.fail(error) from None
     except BookingUnchanged as changed:
         step.saga_log.append(step.entry(LogEvent.END, "already cancelled"))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)

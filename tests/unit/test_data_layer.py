@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 
 from saga.bookings import BookingRepository, BookingUnchanged, get_bookings
 from saga.catalogue import Resource
-from saga.errors import DataAccessError
+from saga.dynamodb_errors import data_access_error
+from saga.errors import DataAccessError, TransientDataAccessError
 from saga.models import BookingStatus
 from saga.saga_log import LogEntry, LogEvent, SagaLog
 from saga.settings import MisconfiguredFunction, Settings
@@ -93,10 +95,52 @@ def test_log_reads_back_in_write_order_start_before_end_at_the_same_instant(saga
     ]
 
 
-def test_a_log_entry_is_never_overwritten(saga_log, dynamodb):
+def test_a_log_entry_is_never_overwritten(saga_log):
     saga_log.append(entry("book_hotel", LogEvent.START, "2026-01-01T00:00:01Z"))
-    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+    with pytest.raises(DataAccessError, match="ConditionalCheckFailed") as refused:
         saga_log.append(entry("book_hotel", LogEvent.START, "2026-01-01T00:00:01Z"))
+    assert not isinstance(refused.value, TransientDataAccessError)  # a refusal, not a passing fault
+
+
+def cancelled(reason: str) -> dict:
+    return {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": [{"Code": reason}]}
+
+
+@pytest.mark.parametrize(
+    ("response", "transient"),
+    [
+        ({"Error": {"Code": "ProvisionedThroughputExceededException"}}, True),
+        ({"Error": {"Code": "ThrottlingException"}}, True),
+        ({"Error": {"Code": "RequestLimitExceeded"}}, True),
+        ({"Error": {"Code": "TransactionConflictException"}}, True),
+        ({"Error": {"Code": "InternalServerError"}}, True),
+        (
+            {
+                "Error": {"Code": "TransactionCanceledException"},
+                "CancellationReasons": [{"Code": "TransactionConflict"}],
+            },
+            True,
+        ),
+        (
+            {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": [{"Code": "ThrottlingError"}]},
+            True,
+        ),
+        (
+            {
+                "Error": {"Code": "TransactionCanceledException"},
+                "CancellationReasons": [{"Code": "ConditionalCheckFailed"}],
+            },
+            False,
+        ),
+        ({"Error": {"Code": "ResourceNotFoundException"}}, False),
+        ({"Error": {"Code": "AccessDeniedException"}}, False),
+        ({"Error": {"Code": "ValidationException"}}, False),
+    ],
+)
+def test_passing_dynamodb_faults_are_told_apart_from_refusals(response, transient):
+    error = data_access_error("writing", ClientError(response, "TransactWriteItems"))
+    assert isinstance(error, TransientDataAccessError) is transient
+    assert isinstance(error, DataAccessError)
 
 
 def test_attention_records_are_read_apart_from_the_log(saga_log, dynamodb, settings):
