@@ -2,7 +2,8 @@
 # One command per job, the same on a workstation and in CI.
 #   ./build.sh test                              lint, offline template checks, the whole test suite
 #   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
-#   ./build.sh remove [STAGE [REGION [PROFILE]]] the state machine, then the stack
+#   ./build.sh remove [STAGE [REGION [PROFILE]]] [--force]  the state machines, then the stack (prod: --force
+#                                                or its name typed; its tables' deletion protection is lifted)
 #   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
 #   ./build.sh diagram [--write]                 the ASL as a Mermaid diagram (--write: into README.md)
 #   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
@@ -161,7 +162,14 @@ case "$command" in
     .venv/bin/python -m sagatools.deployed.deploy describe ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     ;;
   remove)
-    prepare_stage "$@"
+    # --force (anywhere): remove a protected stage (prod) without typing its name.
+    FORCE=""
+    POSITIONAL=()
+    for arg in "$@"; do
+      if [ "$arg" = "--force" ]; then FORCE="--force"; else POSITIONAL+=("$arg"); fi
+    done
+    prepare_stage ${POSITIONAL[@]+"${POSITIONAL[@]}"}
+    .venv/bin/python -m sagatools.deployed.deploy prepare-remove ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"} $FORCE
     echo "Removing stage $stage from $region"
     .venv/bin/python -m sagatools.deployed.deploy remove-stepfunctions ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     npx --no-install osls remove --stage "$stage" --region "$region" ${SLS_PROFILE[@]+"${SLS_PROFILE[@]}"}

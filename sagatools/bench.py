@@ -46,7 +46,7 @@ LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 PRICES = {
     "state transition (Standard)": 0.025 / 1000,
     "Lambda request": 0.20 / 1_000_000,
-    "Lambda GB-second (x86)": 0.0000166667,
+    "Lambda GB-second (arm64)": 0.0000133334,
     "DynamoDB write request unit (on-demand)": 0.625 / 1_000_000,
 }
 LAMBDA_MEMORY_GB = 0.25  # serverless.yml: memorySize 256
@@ -181,7 +181,7 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
     dollars = (
         report.transitions * PRICES["state transition (Standard)"]
         + invocations * PRICES["Lambda request"]
-        + invocations * LAMBDA_MEMORY_GB * ASSUMED_AWS_INVOCATION_MS / 1000 * PRICES["Lambda GB-second (x86)"]
+        + invocations * LAMBDA_MEMORY_GB * ASSUMED_AWS_INVOCATION_MS / 1000 * PRICES["Lambda GB-second (arm64)"]
         + units * PRICES["DynamoDB write request unit (on-demand)"]
     )
     return {
@@ -305,7 +305,7 @@ def benchmarks_markdown(
         "Counted from each execution's history and saga log. Prices: us-east-1 list prices as this project "
         f"knows them on {today} (not fetched: check the AWS pricing pages before relying on them): Step "
         "Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
-        "million requests and $0.0000166667 per GB-second (256 MB, an assumed "
+        "million requests and $0.0000133334 per GB-second on arm64 (256 MB, an assumed "
         f"{ASSUMED_AWS_INVOCATION_MS} ms per invocation); DynamoDB on-demand $0.625 per million write request units "
         "(a transactional item costs 2 units). Free tiers, CloudWatch Logs ingestion of the ALL-level execution "
         "log and X-Ray traces are not included.",

@@ -14,7 +14,9 @@ from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
 from tests.helpers import ROOT, trip_request
 
 
-def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str, str]:
+def create_stack(
+    stack: EmbeddedStack, fault_injection: bool = True, stack_name: str = "lambda-saga-pattern-dev"
+) -> dict[str, str]:
     """The stage's CloudFormation stack in moto, with the outputs deploy-stepfunc and the runner read."""
     outputs = {
         **stack.substitutions,
@@ -41,7 +43,7 @@ def create_stack(stack: EmbeddedStack, fault_injection: bool = True) -> dict[str
         },
     }
     cloudformation = stack.session_client("cloudformation")
-    cloudformation.create_stack(StackName="lambda-saga-pattern-dev", TemplateBody=json.dumps(template))
+    cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
     return outputs
 
 
@@ -140,3 +142,29 @@ def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
     assert definition["StartAt"] == "BookHotel"
     assert "${" not in out
     assert stage_stack.stepfunctions.list_state_machines()["stateMachines"] == []
+
+
+def test_removing_prod_needs_force_and_then_lifts_the_tables_deletion_protection(monkeypatch):
+    with EmbeddedStack(stage="prod", create_state_machine=False) as prod:
+        outputs = create_stack(prod, stack_name="lambda-saga-pattern-prod")
+        tables = [outputs[key] for key in ("HotelTableName", "FlightTableName", "CarTableName")]
+        for table in tables:
+            prod.dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
+        monkeypatch.setattr("sys.stdin", io.StringIO("prod\n"))  # not a terminal: typing does not count
+
+        code, out, err = run_deploy("prepare-remove", "prod", REGION)
+        assert code == 2
+        assert "deletes stack lambda-saga-pattern-prod" in out
+        assert "stage prod is protected: add --force" in err
+        assert all(prod.dynamodb.describe_table(TableName=t)["Table"]["DeletionProtectionEnabled"] for t in tables)
+
+        code, out, _ = run_deploy("prepare-remove", "prod", REGION, "--force")
+        assert code == 0
+        assert not any(prod.dynamodb.describe_table(TableName=t)["Table"]["DeletionProtectionEnabled"] for t in tables)
+
+
+def test_removing_another_stage_only_says_what_it_deletes(stage_stack):
+    create_stack(stage_stack)
+    code, out, _ = run_deploy("prepare-remove", "dev", REGION)
+    assert code == 0
+    assert "deletes stack lambda-saga-pattern-dev" in out

@@ -136,11 +136,12 @@ def test_functions_run_python312_traced_on_the_powertools_layer(stage):
     for name, function in functions.items():
         properties = function["Properties"]
         assert properties["Runtime"] == "python3.12"
+        assert properties["Architectures"] == ["arm64"], name  # Graviton, with the arm64 layer below
         assert properties["TracingConfig"] == {"Mode": "Active"}
         assert properties["Timeout"] < 30, "the ASL's TimeoutSeconds must exceed the function timeout"
         (layer,) = properties["Layers"]
         assert re.fullmatch(
-            r"arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:\d+", layer
+            r"arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:\d+", layer
         )
         assert f"-{stage}-" in properties["FunctionName"], name
 
@@ -199,3 +200,12 @@ def test_needs_attention_alarm_counts_the_state_machine_failures():
         transformation["MetricName"],
     )
     assert "SagaNeedsAttention" in metric_filter["FilterPattern"]
+
+
+def test_prod_tables_are_protected_from_deletion_and_dev_tables_are_not():
+    for stage, expected in (("dev", False), ("prod", True)):
+        tables = resources(stage, "AWS::DynamoDB::Table")
+        assert len(tables) == 4
+        assert {name: t["Properties"]["DeletionProtectionEnabled"] for name, t in tables.items()} == dict.fromkeys(
+            tables, expected
+        ), stage

@@ -114,6 +114,46 @@ def remove_state_machines(stage: Stage, out: TextIO) -> None:
         print(f"Deleted state machine {arn}", file=out)
 
 
+PROTECTED_STAGES = {"prod"}
+TABLE_OUTPUTS = ("HotelTableName", "FlightTableName", "CarTableName", "SagaLogTableName")
+
+
+def prepare_removal(stage: Stage, force: bool, out: TextIO, err: TextIO, confirm: TextIO | None) -> int:
+    """Say what removing the stage deletes; a protected stage needs --force or its name typed, and then
+    its tables' deletion protection is turned off so the stack can go. EXIT_OK to go on."""
+    try:
+        outputs = stage.outputs()
+    except StageError as error:
+        print(f"Nothing to remove: {error}", file=out)
+        return EXIT_OK
+    tables = [outputs[key] for key in TABLE_OUTPUTS if key in outputs]
+    machines = [outputs[m.name_output] for m in MACHINES if m.name_output in outputs]
+    print(f"Removing stage {stage.name} deletes stack {stage.stack_name}: the tables {', '.join(tables)}", file=out)
+    print(
+        "  (with every booking and the saga log), the functions, roles and log groups, and the state machines "
+        f"{', '.join(machines)}.",
+        file=out,
+    )
+    if stage.name not in PROTECTED_STAGES:
+        return EXIT_OK
+    if not force:
+        if confirm is None or not confirm.isatty():
+            print(f"deploy: stage {stage.name} is protected: add --force to remove it.", file=err)
+            return EXIT_USAGE
+        print(f"Type the stage name ({stage.name}) to delete it: ", end="", file=err, flush=True)
+        if confirm.readline().strip() != stage.name:
+            print(f"deploy: not confirmed; stage {stage.name} is left as it is.", file=err)
+            return EXIT_USAGE
+    client = stage.client("dynamodb")
+    try:
+        for table in tables:
+            client.update_table(TableName=table, DeletionProtectionEnabled=False)
+            print(f"Deletion protection off for {table}", file=out)
+    except (BotoCoreError, ClientError) as error:
+        raise StageError(explain(error, stage)) from None
+    return EXIT_OK
+
+
 def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
     """Print the rendered definition and check it, deploying nothing (no stack needed)."""
     try:
@@ -157,11 +197,12 @@ def describe(stage: Stage, out: TextIO) -> None:
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     parser = argparse.ArgumentParser(prog="deploy-stepfunc.sh")
-    parser.add_argument("command", choices=["stepfunctions", "remove-stepfunctions", "describe"])
+    parser.add_argument("command", choices=["stepfunctions", "remove-stepfunctions", "prepare-remove", "describe"])
     parser.add_argument("stage", nargs="?")
     parser.add_argument("region", nargs="?")
     parser.add_argument("profile", nargs="?")
     parser.add_argument("--dry-run", action="store_true", help="print and check the definition, deploy nothing")
+    parser.add_argument("--force", action="store_true", help="prepare-remove: remove a protected stage (prod)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -175,6 +216,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             deploy_state_machines(stage, out)
         elif args.command == "remove-stepfunctions":
             remove_state_machines(stage, out)
+        elif args.command == "prepare-remove":
+            return prepare_removal(stage, args.force, out, err, sys.stdin if sys.stdin is not None else None)
         else:
             describe(stage, out)
     except StageError as error:
