@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from moto.core.exceptions import AWSError
 
 from sagatools import runner
 from sagatools.asl import RESOLVE_MACHINE
@@ -168,3 +169,47 @@ def test_removing_another_stage_only_says_what_it_deletes(stage_stack):
     code, out, _ = run_deploy("prepare-remove", "dev", REGION)
     assert code == 0
     assert "deletes stack lambda-saga-pattern-dev" in out
+
+
+class NotYetAuthorized(AWSError):
+    TYPE = "AccessDeniedException"
+    STATUS = 400
+
+
+def test_a_role_iam_has_not_propagated_yet_is_retried_then_the_machine_is_created(stage_stack, monkeypatch):
+    # Given IAM answers "not authorized" twice for the new role (as right after the stack created it)
+    from moto.stepfunctions.models import StepFunctionBackend
+
+    create = StepFunctionBackend.create_state_machine
+    refusals = []
+
+    def not_yet(self, *args, **kwargs):
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise NotYetAuthorized("The state machine IAM Role is not authorized to access the Log Destination")
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(StepFunctionBackend, "create_state_machine", not_yet)
+    monkeypatch.setattr(deploy, "IAM_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    create_stack(stage_stack)
+    # When the state machines are deployed / Then it waits it out and creates both
+    code, out, err = run_deploy("stepfunctions", "dev", REGION)
+    assert code == 0, err
+    assert out.count("IAM is not ready yet") == 2
+    assert len(stage_stack.stepfunctions.list_state_machines()["stateMachines"]) == 2
+
+
+def test_iam_that_never_comes_ends_in_one_sentence(stage_stack, monkeypatch):
+    from moto.stepfunctions.models import StepFunctionBackend
+
+    def never(self, *args, **kwargs):
+        raise NotYetAuthorized("The state machine IAM Role is not authorized to access the Log Destination")
+
+    monkeypatch.setattr(StepFunctionBackend, "create_state_machine", never)
+    monkeypatch.setattr(deploy, "IAM_RETRY_DELAYS", (0.0, 0.0))
+    create_stack(stage_stack)
+    code, out, err = run_deploy("stepfunctions", "dev", REGION)
+    assert code == 1
+    assert out.count("IAM is not ready yet") == 2
+    assert "deploy-stepfunc: AWS refused the call: The state machine IAM Role is not authorized" in err
+    assert "Traceback" not in err

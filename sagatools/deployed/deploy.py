@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,7 +31,11 @@ from sagatools.asl import (
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.serverless_config import load_service_config
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
 
 
 def check_definition(definition: str) -> list[str]:
@@ -62,6 +68,41 @@ def _configuration(outputs: dict[str, str], machine: MachineSpec) -> dict[str, A
     }
 
 
+# A role created moments before is often not usable yet ("not authorized to access the Log
+# Destination", "Neither the global service principal ... is authorized to assume the provided role"):
+# IAM is eventually consistent. Try again with backoff for about a minute, then give up with the error.
+IAM_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)
+# UpdateStateMachine is eventually consistent too: wait until a describe returns the new definition.
+UPDATE_VISIBLE_WITHIN_SECONDS = 60.0
+
+
+def _iam_propagating(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    return code in {"AccessDeniedException", "AccessDenied"} or "not authorized" in message
+
+
+def _while_iam_propagates(call: Callable[[], T], out: TextIO) -> T:
+    for delay in (*IAM_RETRY_DELAYS, None):
+        try:
+            return call()
+        except ClientError as error:
+            if delay is None or not _iam_propagating(error):
+                raise
+            reason = error.response.get("Error", {}).get("Message", "access denied")
+            print(f"IAM is not ready yet ({reason}); trying again in {delay:g} s", file=out)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _wait_until_visible(client: BaseClient, arn: str, definition: str) -> None:
+    deadline = time.monotonic() + UPDATE_VISIBLE_WITHIN_SECONDS
+    while client.describe_state_machine(stateMachineArn=arn)["definition"] != definition:
+        if time.monotonic() > deadline:
+            raise StageError(f"{arn} still shows its old definition after {UPDATE_VISIBLE_WITHIN_SECONDS:g} s.")
+        time.sleep(1.0)
+
+
 def deploy_state_machines(stage: Stage, out: TextIO) -> list[str]:
     """Create each of the stage's state machines, or update it if it exists; returns their ARNs."""
     outputs = stage.outputs()
@@ -81,16 +122,25 @@ def deploy_state_machine(stage: Stage, outputs: dict[str, str], machine: Machine
         except ClientError as error:
             if error.response["Error"]["Code"] != "StateMachineDoesNotExist":
                 raise
-            client.create_state_machine(
-                name=outputs[machine.name_output],
-                definition=definition,
-                type="STANDARD",
-                tags=[{"key": "stage", "value": stage.name}],
-                **_configuration(outputs, machine),
+            _while_iam_propagates(
+                lambda: client.create_state_machine(
+                    name=outputs[machine.name_output],
+                    definition=definition,
+                    type="STANDARD",
+                    tags=[{"key": "stage", "value": stage.name}],
+                    **_configuration(outputs, machine),
+                ),
+                out,
             )
             print(f"Created state machine {arn}", file=out)
         else:
-            client.update_state_machine(stateMachineArn=arn, definition=definition, **_configuration(outputs, machine))
+            _while_iam_propagates(
+                lambda: client.update_state_machine(
+                    stateMachineArn=arn, definition=definition, **_configuration(outputs, machine)
+                ),
+                out,
+            )
+            _wait_until_visible(client, arn, definition)
             print(f"Updated state machine {arn}", file=out)
     except (BotoCoreError, ClientError) as error:
         raise StageError(explain(error, stage)) from None
