@@ -8,7 +8,7 @@
 #   ./build.sh diagram [--write]                 the ASL as a Mermaid diagram (--write: into README.md)
 #   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
 #   ./build.sh package [STAGE]                   package the templates offline (build/package/; every stage by default)
-#   ./build.sh lint                              ruff (lint and format) and mypy
+#   ./build.sh lint                              ruff (lint and format), mypy and shellcheck
 #   ./build.sh local start|stop|status|url       the local cloud's endpoint (moto server on 127.0.0.1)
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
 # AWS_PROFILE, else the default credentials chain. The stage `local` deploys to the local endpoint
@@ -28,6 +28,23 @@ lint() {
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
   .venv/bin/mypy
+  ensure_shellcheck
+  if command -v shellcheck >/dev/null 2>&1; then
+    shellcheck -x build.sh runtest.sh deploy-stepfunc.sh attention.sh scripts/venv.sh .ci/run
+    echo "shellcheck: the shell scripts are clean"
+  fi
+}
+
+ensure_shellcheck() {
+  # Debian's shellcheck, for the lint step.
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing shellcheck (Debian package) for the lint step"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  else
+    echo "shellcheck is not installed and this is not root: the shell scripts are not linted" >&2
+  fi
 }
 
 node_tools() {

@@ -1,8 +1,10 @@
+# shellcheck shell=bash
 # Sourced by build.sh and runtest.sh: create .venv and install a requirements file when it changed.
 # Everything it prints goes to stdout; callers that keep stdout clean redirect it.
 
 ensure_venv() {
-  local requirements="$1" stamp=".venv/.installed-$(basename "$1")"
+  local requirements="$1" stamp
+  stamp=".venv/.installed-$(basename "$1")"
   local python="${PYTHON:-python3}"
   if [ ! -x .venv/bin/python ]; then
     if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
