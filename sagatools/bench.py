@@ -176,16 +176,17 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
         in_transaction = entry.event is LogEvent.END and not (entry.detail or "").startswith("already")
         log_units += 2 if in_transaction else 1
         booking_units += 2 if in_transaction else 0
-    log_units += len(report.needs_attention)
+    # An attention record is written to the saga log table and to its attention-index (a GSI write).
+    log_units += 2 * len(report.needs_attention)
     units = log_units + booking_units
     dollars = (
-        report.transitions * PRICES["state transition (Standard)"]
+        report.billed_transitions * PRICES["state transition (Standard)"]
         + invocations * PRICES["Lambda request"]
         + invocations * LAMBDA_MEMORY_GB * ASSUMED_AWS_INVOCATION_MS / 1000 * PRICES["Lambda GB-second (arm64)"]
         + units * PRICES["DynamoDB write request unit (on-demand)"]
     )
     return {
-        "transitions": report.transitions,
+        "transitions": report.billed_transitions,
         "invocations": invocations,
         "wru": units,
         "log_wru": log_units,
@@ -302,7 +303,8 @@ def benchmarks_markdown(
         "",
         "## AWS cost per saga",
         "",
-        "Counted from each execution's history and saga log. Prices: us-east-1 list prices as this project "
+        "Counted from each execution's history and saga log; transitions are billed ones (every state entered, "
+        "plus one per retry of a task). Prices: us-east-1 list prices as this project "
         f"knows them on {today} (not fetched: check the AWS pricing pages before relying on them): Step "
         "Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
         "million requests and $0.0000133334 per GB-second on arm64 (256 MB, an assumed "

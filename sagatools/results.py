@@ -16,6 +16,7 @@ from saga.bookings import BookingRepository, get_bookings
 from saga.catalogue import Resource
 from saga.models import BookingStatus
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
+from sagatools.view.history import state_runs
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -48,7 +49,8 @@ class SagaResult(BaseModel):
     saga_log: list[LogEntry]
     needs_attention: list[AttentionRecord]
     states: list[str]
-    transitions: int
+    transitions: int  # states entered
+    billed_transitions: int = 0  # what Standard workflows bill: states entered plus every retry of a task
     duration_ms: int | None
     reused_execution: bool = False
 
@@ -100,6 +102,12 @@ def resolution_outcome_of(status: str, error: str | None) -> Outcome | None:
 
 def states_entered(events: list[dict[str, Any]]) -> list[str]:
     return [event["stateEnteredEventDetails"]["name"] for event in events if event["type"].endswith("StateEntered")]
+
+
+def billed_transitions(events: list[dict[str, Any]]) -> int:
+    """State transitions as AWS bills them: one per state entered, and one more per retry of a task."""
+    runs = state_runs(events)
+    return len(runs) + sum(run.retries for run in runs)
 
 
 def execution_history(stepfunctions: BaseClient, execution_arn: str) -> list[dict[str, Any]]:
@@ -160,6 +168,7 @@ def build_report(
         needs_attention=attention,
         states=states,
         transitions=len(states),
+        billed_transitions=billed_transitions(events),
         duration_ms=_milliseconds(started, stopped),
         reused_execution=reused,
     )

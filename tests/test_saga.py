@@ -73,6 +73,14 @@ def test_refusal_at_the_car_step_takes_seven_transitions(run_saga):
     assert report.transitions == 7
 
 
+def test_billed_transitions_count_every_retry_as_aws_bills_it(run_saga):
+    # Given a stuck compensation: 8 states entered, and its 5 retries / Then 13 billed transitions
+    stuck = run_saga(trip_request("t-billed", simulate={"book_car": "fail", "cancel_flight": "fail"}))
+    assert (stuck.transitions, stuck.billed_transitions) == (8, 13)
+    # and a success is billed exactly its 4 states
+    assert run_saga(trip_request("t-billed-ok")).billed_transitions == 4
+
+
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
     # Given a step that commits its booking and dies before answering / When the saga runs

@@ -302,7 +302,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <tr><td>status</td><td>{report.status}{" - " + html.escape(report.error) if report.error else ""}</td></tr>
 <tr><td>cause</td><td>{html.escape(report.cause or "")}</td></tr>
 <tr><td>path</td><td>{" &rarr; ".join(html.escape(s) for s in report.states)}</td></tr>
-<tr><td>transitions</td><td>{report.transitions}</td></tr>
+<tr><td>transitions</td><td>{report.transitions} states entered, {report.billed_transitions} billed</td></tr>
 <tr><td>duration</td><td>{f"{report.duration_ms} ms" if report.duration_ms is not None else "still running"}</td></tr>
 </table>
 {attention}

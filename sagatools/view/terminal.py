@@ -69,7 +69,7 @@ def summary(report: SagaResult) -> str:
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
         f"  bookings       {bookings}",
         f"  compensations  {', '.join(done) if done else 'none'}",
-        f"  transitions    {report.transitions}    duration {duration}",
+        f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}",
     ]
     if report.cause and report.outcome is not Outcome.COMMITTED:
         lines.append(f"  cause          {shown(report.cause)}")
