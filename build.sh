@@ -173,8 +173,16 @@ case "$command" in
   deploy)
     prepare_stage "$@"
     echo "Deploying stage $stage to $region"
+    LAYER=()
+    if [ "$stage" != "local" ]; then
+      # The Powertools release requirements.txt pins, as AWS publishes its layer (the local stage has none).
+      layer_arn=$(.venv/bin/python -m sagatools.deployed.powertools_layer ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"})
+      echo "Powertools layer: $layer_arn"
+      LAYER=(--param="powertoolsLayer=$layer_arn")
+    fi
     # ${ARR[@]+"${ARR[@]}"}: an empty array is an unbound variable to bash 3.2 (macOS) under set -u.
-    npx --no-install osls deploy --stage "$stage" --region "$region" ${SLS_PROFILE[@]+"${SLS_PROFILE[@]}"}
+    npx --no-install osls deploy --stage "$stage" --region "$region" ${SLS_PROFILE[@]+"${SLS_PROFILE[@]}"} \
+      ${LAYER[@]+"${LAYER[@]}"}
     ./deploy-stepfunc.sh ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     .venv/bin/python -m sagatools.deployed.deploy describe ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     ;;

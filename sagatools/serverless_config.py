@@ -69,6 +69,7 @@ class ServiceConfig:
     tables: dict[str, dict[str, Any]]  # logical id -> resolved CloudFormation Properties
     environment: dict[str, str]
     runtime: str  # python3.12
+    architecture: str  # arm64
 
     def create_table_requests(self) -> list[dict[str, Any]]:
         """A CreateTable request per table, for an emulated DynamoDB."""
@@ -98,7 +99,15 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
         for logical_id, resource in resolved.get("resources", {}).get("Resources", {}).items()
         if resource.get("Type") == "AWS::DynamoDB::Table"
     }
-    return ServiceConfig(resolved["service"], stage, functions, tables, provider_env, str(provider["runtime"]))
+    return ServiceConfig(
+        resolved["service"],
+        stage,
+        functions,
+        tables,
+        provider_env,
+        str(provider["runtime"]),
+        str(provider.get("architecture", "x86_64")),
+    )
 
 
 class _Resolver:
