@@ -28,24 +28,13 @@ lint() {
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
   .venv/bin/mypy
-  ensure_shellcheck
+  ensure_debian_package shellcheck shellcheck "the shell scripts' lint"
   if command -v shellcheck >/dev/null 2>&1; then
     shellcheck -x build.sh runtest.sh deploy-stepfunc.sh attention.sh scripts/venv.sh .ci/run
     echo "shellcheck: the shell scripts are clean"
   fi
 }
 
-ensure_shellcheck() {
-  # Debian's shellcheck, for the lint step.
-  command -v shellcheck >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing shellcheck (Debian package) for the lint step"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
-  else
-    echo "shellcheck is not installed and this is not root: the shell scripts are not linted" >&2
-  fi
-}
 
 node_tools() {
   # The pinned Serverless CLI (osls) and asl-validator, from package-lock.json.
@@ -69,15 +58,16 @@ package_templates() {
   done
 }
 
-ensure_chromium() {
-  # Debian's chromium, for the browser test of the execution report.
-  command -v chromium >/dev/null 2>&1 && return 0
+ensure_debian_package() {
+  # COMMAND from Debian's PACKAGE, installed when missing and this is root; otherwise say what is skipped.
+  local command="$1" package="$2" purpose="$3"
+  command -v "$command" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing chromium (Debian package) for the browser test"
+    echo "Installing $package (Debian package) for $purpose"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
   else
-    echo "chromium is not installed and this is not root: the browser test will say so" >&2
+    echo "$command is not installed and this is not root: $purpose is skipped" >&2
   fi
 }
 
@@ -134,7 +124,7 @@ case "$command" in
     lint
     package_templates "${PACKAGED_STAGES[@]}"
     check_templates
-    ensure_chromium
+    ensure_debian_package chromium chromium "the browser test"
     # Two workers (CI has 2 cores), whole modules each: their module-scoped stacks are built once.
     .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
     ;;
@@ -144,7 +134,7 @@ case "$command" in
     ;;
   screenshot)
     ensure_venv requirements-tools.txt
-    ensure_chromium
+    ensure_debian_package chromium chromium "the browser test"
     rm -rf build/screenshot
     # The page's path comes from the run's own --json result (named after the file's trip id).
     page=$(./runtest.sh test-booking-fail.json --report build/screenshot --json 2>/dev/null |

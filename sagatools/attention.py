@@ -41,7 +41,14 @@ from sagatools.cli import (
     UsageError,
     prepare_report_directory,
 )
-from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.deployed.stage import (
+    Stage,
+    StageError,
+    execution_arn,
+    explain,
+    settings_from_outputs,
+    state_machine_arn,
+)
 from sagatools.results import (
     Outcome,
     SagaResult,
@@ -124,15 +131,9 @@ class StageView:
             saga_log_table=settings.saga_log_table,
         )
 
-    def execution_arn(self, machine_arn: str, name: str) -> str:
-        prefix, _, machine = machine_arn.rpartition(":stateMachine:")
-        return f"{prefix}:execution:{machine}:{name}"
-
     def describe(self, machine_arn: str, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self.stepfunctions.describe_execution(
-                executionArn=self.execution_arn(machine_arn, name)
-            )
+            found: dict[str, Any] = self.stepfunctions.describe_execution(executionArn=execution_arn(machine_arn, name))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
                 return None
@@ -236,12 +237,11 @@ class Resolver:
 
     def resolve(self, trip_ids: list[str], human: bool) -> list[TripView]:
         started: dict[str, tuple[str, str]] = {}  # trip -> (execution name, arn)
-        views: dict[str, TripView] = {}
-        for trip_id in trip_ids:
-            view = self.view.trip(trip_id)
+        # Every trip read (and known: UnknownTrip otherwise) before anything starts.
+        views = {trip_id: self.view.trip(trip_id) for trip_id in trip_ids}
+        for trip_id, view in list(views.items()):
             if not any(record.attention is AttentionState.OPEN for record in view.attention):
                 print(f"attention: {trip_id} has nothing open: nothing to resolve", file=self.err)
-                views[trip_id] = view
                 continue
             execution = self._start(trip_id)
             if execution is None:
@@ -275,7 +275,7 @@ class Resolver:
         # A token of this call makes the input differ from any other call's: a second start under the
         # same name is then refused (ExecutionAlreadyExists) instead of silently joining the first.
         payload = json.dumps({"request": request, "requested_by": str(uuid.uuid4())})
-        arn = self.view.execution_arn(self.view.resolve_machine, name)
+        arn = execution_arn(self.view.resolve_machine, name)
         try:
             self.view.stepfunctions.start_execution(stateMachineArn=self.view.resolve_machine, name=name, input=payload)
             print(f"attention: resolving {trip_id}: execution {name}", file=self.err)
@@ -430,8 +430,6 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
             return EXIT_OK
         report_dir = Path(args.report)
         prepare_report_directory(report_dir)
-        for trip_id in args.trips:
-            view.trip(trip_id)  # every trip known before anything starts
         views = Resolver(view, args.keep_faults, report_dir, out, err).resolve(args.trips, human=not args.json)
     except UnknownTrip as error:
         print(f"attention: {error}", file=err)

@@ -42,7 +42,14 @@ from sagatools.cli import (
     say,
     stream_open,
 )
-from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.deployed.stage import (
+    Stage,
+    StageError,
+    execution_arn,
+    explain,
+    settings_from_outputs,
+    state_machine_arn,
+)
 from sagatools.results import Outcome, SagaResult, TripReader, build_report, execution_history
 from sagatools.terminal_text import shown, shown_lines
 from sagatools.trip_files import RequestFileError, TripFile, load_trip_files
@@ -190,8 +197,7 @@ class SagaRunner:
             )
 
     def _execution_arn(self, name: str) -> str:
-        prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
-        return f"{prefix}:execution:{machine}:{name}"
+        return execution_arn(self.state_machine_arn, name)
 
     def wait(self, trip_of: dict[str, str], deadline: float) -> dict[str, dict[str, Any]]:
         """Poll until every execution has ended or the deadline: one ListExecutions a round, not N calls."""

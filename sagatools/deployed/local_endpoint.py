@@ -236,8 +236,8 @@ def deployed_stages(endpoint: Endpoint) -> list[str]:
         "cloudformation",
         endpoint_url=endpoint.url,
         region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - the local endpoint's fake credentials
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
     stacks = client.describe_stacks().get("Stacks", [])
     return sorted(

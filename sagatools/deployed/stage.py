@@ -143,3 +143,9 @@ def state_machine_arn(outputs: dict[str, str], region: str, machine: MachineSpec
             f"The stack has no {machine.role_output}/{machine.name_output} output: redeploy it with ./build.sh deploy."
         ) from None
     return f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
+
+
+def execution_arn(machine_arn: str, name: str) -> str:
+    """The ARN an execution named `name` of the state machine `machine_arn` has (or would have)."""
+    prefix, _, machine = machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"

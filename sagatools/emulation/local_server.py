@@ -31,6 +31,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from werkzeug.serving import make_server
 
+from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS as LOCAL_CREDENTIALS
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.embedded import FAKE_CREDENTIALS, VirtualRetryClock
 from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
@@ -95,9 +96,7 @@ def serve(port: int, state_dir: Path, python: str) -> None:
     moto_config.default_user_config["lambda"] = {"use_docker": False}
     moto_config.default_user_config["stepfunctions"] = {"execute_state_machine": True}
     handler_env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **LOCAL_CREDENTIALS,
         "AWS_ENDPOINT_URL": endpoint,
         # No X-Ray daemon here: the handlers' traces go nowhere (a documented difference from AWS).
         "POWERTOOLS_TRACE_DISABLED": "true",

@@ -243,8 +243,9 @@ class LiveOutput:
     def summaries(self, reports: list[SagaResult]) -> None:
         self.console.print()
         if len(reports) > COMPACT_ABOVE:
+            needing_a_look = {r.trip_id for r in reports if r.outcome is not Outcome.COMMITTED}
             for line in compact_summary(reports):
-                red = line.split(" ", 1)[0] in {r.trip_id for r in reports if r.outcome is not Outcome.COMMITTED}
+                red = line.split(" ", 1)[0] in needing_a_look
                 self.console.print(line, highlight=False, markup=False, style="red" if red else None)
             return
         styles = {
