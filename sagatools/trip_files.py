@@ -19,6 +19,7 @@ from sagatools.terminal_text import shown
 MAX_FILE_BYTES = 1024 * 1024  # a trip request is about 1 KB
 MAX_DEPTH = 32  # a request nests 3 levels deep
 MAX_NUMBER_DIGITS = 32
+MAX_PROBLEMS_SHOWN = 20  # per file
 _KINDS = {
     stat.S_IFDIR: "a directory",
     stat.S_IFCHR: "a character device",
@@ -71,10 +72,16 @@ def read_capped(path: str) -> bytes:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if duplicates := sorted({key for key in keys if keys.count(key) > 1}):
-        raise ValueError(f"duplicate key {', '.join(json.dumps(key) for key in duplicates)}")
-    return dict(pairs)
+    # One pass: a hostile file may hold an object of many thousands of keys.
+    found: dict[str, Any] = {}
+    duplicates: set[str] = set()
+    for key, value in pairs:
+        if key in found:
+            duplicates.add(key)
+        found[key] = value
+    if duplicates:
+        raise ValueError(f"duplicate key {', '.join(json.dumps(key) for key in sorted(duplicates))}")
+    return found
 
 
 def _bounded_int(text: str) -> int:
@@ -121,8 +128,11 @@ def load_trip_file(path: str) -> TripFile:
     try:
         return TripFile(path, parse_trip_request(data))
     except InvalidTripRequest as error:
-        lines = str(error).splitlines()
-        raise RequestFileError("\n".join(f"{shown(path)}: invalid request: {shown(line)}" for line in lines)) from None
+        lines = [f"{shown(path)}: invalid request: {shown(line)}" for line in str(error).splitlines()]
+        if len(lines) > MAX_PROBLEMS_SHOWN:  # a file of thousands of unknown fields: a screenful, then a count
+            hidden = len(lines) - MAX_PROBLEMS_SHOWN
+            lines = [*lines[:MAX_PROBLEMS_SHOWN], f"{shown(path)}: invalid request: and {hidden} more problems"]
+        raise RequestFileError("\n".join(lines)) from None
     except RecursionError:
         raise RequestFileError(f"{shown(path)}: not a trip request: nested too deeply") from None
 

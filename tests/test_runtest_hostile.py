@@ -380,3 +380,13 @@ def test_a_big_batch_ends_with_counts_and_names_the_trips_that_need_a_look(write
         assert any(line.startswith(f"t-stuck-{n} ") and "cancel_flight" in line for line in out.splitlines())
     assert "bookings       hotel" not in out  # no per-trip detail block for 18 trips
     assert "t-rb-0" not in out.split("18 sagas:")[1]  # a clean rollback is counted, not listed
+
+
+def test_a_file_of_thousands_of_unknown_fields_is_refused_quickly_in_a_screenful(write):
+    wide = write("wide.json", json.dumps({f"k{n}": 1 for n in range(60_000)}))
+    code, out, err = run_main(wide)
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 21
+    assert lines[-1].endswith("invalid request: and 59985 more problems")
