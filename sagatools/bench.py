@@ -10,7 +10,6 @@ import copy
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from typing import Any
 
 import botocore.client
 
-from saga.catalogue import STEPS
 from saga.models import parse_trip_request
 from saga.saga_log import LogEvent
+from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import SagaResult, TripReader, execution_history
@@ -148,24 +147,6 @@ def measure_runtest_batch(size: int) -> tuple[float, float]:
     return elapsed, size / elapsed
 
 
-def import_time_us(module: str, runs: int = 5) -> float:
-    """Median cumulative import time of `module` in a fresh interpreter (python -X importtime)."""
-    samples = []
-    for _ in range(runs):
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-            capture_output=True,
-            text=True,
-            cwd=PROJECT_ROOT,
-            check=True,
-        )
-        for line in done.stderr.splitlines():
-            match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)$", line)
-            if match and match.group(2) == module:
-                samples.append(float(match.group(1)))
-    return statistics.median(samples)
-
-
 def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
     events = execution_history(stack.stepfunctions, report.execution_arn)
     invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
@@ -227,7 +208,7 @@ def benchmarks_markdown(
     latency: list[dict[str, Any]],
     throughput: list[tuple[int, float]],
     batch: tuple[int, float, float],
-    imports: dict[str, float],
+    cold_start: list[str],
     costs: list[dict[str, Any]],
     profile: list[tuple[str, float, float]],
 ) -> str:
@@ -281,26 +262,9 @@ def benchmarks_markdown(
         "the one-at-a-time dispatcher behind every other execution's task, plus the handler's own two "
         "DynamoDB calls. The embedded stack already removes what it safely can (`sagatools/emulation/speedups.py`).",
         "",
-        "## Cold start: handler import time",
-        "",
-        "Median of 5 fresh interpreters, `python -X importtime` (cumulative microseconds).",
-        "",
-        "| module | import ms | ratio to `import boto3` |",
-        "|---|---|---|",
     ]
-    boto3_us = imports["boto3"]
-    imports_note = (
-        "A handler imports boto3 (for its DynamoDB client), pydantic with the Powertools parser, and "
-        "Powertools Logger, Metrics and Tracer; the Tracer brings the X-Ray SDK (`aws_xray_sdk.core` above, "
-        "measured on its own), which builds a botocore session and decodes the endpoints file at import. "
-        "It buys X-Ray subsegments for every DynamoDB call."
-    )
-    for module, micros in imports.items():
-        lines.append(f"| `{module}` | {micros / 1000:.0f} | {micros / boto3_us:.2f} |")
+    lines += cold_start
     lines += [
-        "",
-        imports_note,
-        "",
         "## AWS cost per saga",
         "",
         "Counted from each execution's history and saga log; transitions are billed ones (every state entered, "
@@ -375,9 +339,9 @@ def main() -> int:
             for op, _ in calls.count.most_common()
         ]
     batch_seconds, batch_rate = measure_runtest_batch(200)
-    modules = ["boto3", "aws_xray_sdk.core", *(step.handler.rpartition(".")[0].replace("/", ".") for step in STEPS)]
-    imports = {module: import_time_us(module) for module in modules}
-    markdown = benchmarks_markdown(latency, throughput, (200, batch_seconds, batch_rate), imports, costs, profile)
+    print("measuring cold starts...", file=sys.stderr)
+    cold_start = cold_start_markdown(measure_cold_start())
+    markdown = benchmarks_markdown(latency, throughput, (200, batch_seconds, batch_rate), cold_start, costs, profile)
     print("measuring the local cloud...", file=sys.stderr)
     embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
     markdown += "\n".join(local_cloud_markdown(measure_local_cloud(), embedded_success)) + "\n"
