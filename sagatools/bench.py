@@ -22,11 +22,11 @@ from typing import Any
 import botocore.client
 
 from saga.models import parse_trip_request
-from saga.saga_log import LogEvent
+from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.results import SagaResult, TripReader, execution_history
+from sagatools.results import TripReader
 from sagatools.runner import SagaRunner
 from sagatools.serverless_config import PROJECT_ROOT
 from sagatools.trip_files import TripFile
@@ -41,15 +41,6 @@ SCENARIOS = {
     "stuck compensation (car fails, cancel_flight stuck)": {"book_car": "fail", "cancel_flight": "fail"},
 }
 LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
-# List prices, us-east-1, as known when this was written (no network here to read the pricing pages).
-PRICES = {
-    "state transition (Standard)": 0.025 / 1000,
-    "Lambda request": 0.20 / 1_000_000,
-    "Lambda GB-second (arm64)": 0.0000133334,
-    "DynamoDB write request unit (on-demand)": 0.625 / 1_000_000,
-}
-LAMBDA_MEMORY_GB = 0.25  # serverless.yml: memorySize 256
-ASSUMED_AWS_INVOCATION_MS = 50  # a handler's two DynamoDB round trips on AWS; locally they are in-process
 
 
 def request(trip_id: str, simulate: dict[str, str] | None) -> TripFile:
@@ -147,61 +138,12 @@ def measure_runtest_batch(size: int) -> tuple[float, float]:
     return elapsed, size / elapsed
 
 
-def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
-    events = execution_history(stack.stepfunctions, report.execution_arn)
-    invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
-    # Write request units: a plain PutItem of a small item is 1; a transaction item is 2, and the
-    # END is committed with its booking change (2 items). Replayed ENDs are plain puts.
-    log_units = booking_units = 0
-    for entry in report.saga_log:
-        in_transaction = entry.event is LogEvent.END and not (entry.detail or "").startswith("already")
-        log_units += 2 if in_transaction else 1
-        booking_units += 2 if in_transaction else 0
-    # An attention record is written to the saga log table and to its attention-index (a GSI write).
-    log_units += 2 * len(report.needs_attention)
-    units = log_units + booking_units
-    dollars = (
-        report.billed_transitions * PRICES["state transition (Standard)"]
-        + invocations * PRICES["Lambda request"]
-        + invocations * LAMBDA_MEMORY_GB * ASSUMED_AWS_INVOCATION_MS / 1000 * PRICES["Lambda GB-second (arm64)"]
-        + units * PRICES["DynamoDB write request unit (on-demand)"]
-    )
-    return {
-        "transitions": report.billed_transitions,
-        "invocations": invocations,
-        "wru": units,
-        "log_wru": log_units,
-        "per_million": dollars * 1e6,
-    }
-
-
 def measure_costs(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, Any]]:
     rows = []
     for n, (name, simulate) in enumerate(SCENARIOS.items()):
         (report,) = runner.run([request(f"cost-{n}", simulate)])
         rows.append({"scenario": name, **cost_of(stack, report)})
     return rows
-
-
-def capacity(costs: list[dict[str, Any]]) -> list[str]:
-    """Sustainable sagas/s under default quotas (us-east-1 / us-west-2 / eu-west-1), on paper."""
-    success = next(c for c in costs if c["scenario"] == "success")
-    rollback = next(c for c in costs if c["scenario"] == "rollback at car")
-    lines = []
-    for label, mix in (("success only", [success]), ("rollback-heavy (half fail at the car)", [success, rollback])):
-        transitions = statistics.mean(c["transitions"] for c in mix)
-        invocations = statistics.mean(c["invocations"] for c in mix)
-        log_wru = statistics.mean(c["log_wru"] for c in mix)
-        limits = {
-            "StartExecution refill (300/s)": 300.0,
-            "state transitions refill (5,000/s)": 5000 / transitions,
-            "Lambda concurrency (1,000)": 1000 / (invocations * ASSUMED_AWS_INVOCATION_MS / 1000),
-            "saga log table while new (4,000 WRU/s)": 4000 / log_wru,
-            "saga log table maximum (40,000 WRU/s)": 40000 / log_wru,
-        }
-        binding = min(limits, key=limits.get)  # type: ignore[arg-type]
-        lines.append(f"| {label} | " + " | ".join(f"{v:,.0f}" for v in limits.values()) + f" | {binding} |")
-    return lines
 
 
 def benchmarks_markdown(
@@ -213,7 +155,6 @@ def benchmarks_markdown(
     profile: list[tuple[str, float, float]],
 ) -> str:
     today = date.today().isoformat()
-    by_scenario = {row["scenario"]: row for row in costs}
     lines = [
         "# Benchmarks",
         "",
@@ -264,57 +205,9 @@ def benchmarks_markdown(
         "",
     ]
     lines += cold_start
-    lines += [
-        "## AWS cost per saga",
-        "",
-        "Counted from each execution's history and saga log; transitions are billed ones (every state entered, "
-        "plus one per retry of a task). Prices: us-east-1 list prices as this project "
-        f"knows them on {today} (not fetched: check the AWS pricing pages before relying on them): Step "
-        "Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
-        "million requests and $0.0000133334 per GB-second on arm64 (256 MB, an assumed "
-        f"{ASSUMED_AWS_INVOCATION_MS} ms per invocation); DynamoDB on-demand $0.625 per million write request units "
-        "(a transactional item costs 2 units). Free tiers, CloudWatch Logs ingestion of the ALL-level execution "
-        "log and X-Ray traces are not included.",
-        "",
-        "| scenario | transitions | Lambda invocations | DynamoDB WRU | $ per million sagas |",
-        "|---|---|---|---|---|",
-        *[
-            f"| {c['scenario']} | {c['transitions']} | {c['invocations']} | {c['wru']} | {c['per_million']:,.2f} |"
-            for c in costs
-        ],
-        "",
-        "The designs we studied use 4-7 transitions on success and 6-8 on a failure at the last step; this one "
-        f"uses {by_scenario['success']['transitions']} and {by_scenario['rollback at car']['transitions']}. "
-        "Transitions dominate the bill: at $25 per million transitions, the "
-        f"{by_scenario['success']['transitions']} of a success are "
-        f"${by_scenario['success']['transitions'] * 25:,} of every million sagas.",
-        "",
-        "## Capacity on AWS, on paper",
-        "",
-        "Default quotas per account and region for Standard workflows in us-east-1, us-west-2 and eu-west-1, "
-        "as the AWS guides give them (quoted from memory of the guides, not fetched here: verify before planning "
-        "on them) (AWS Step Functions Developer Guide, *Quotas*: StartExecution bucket 1,300, refill 300/s; "
-        "StateTransition bucket 5,000, refill 5,000/s; other regions 800/150 and 800/800; new accounts start "
-        "with reduced state transition quotas), Lambda concurrent executions 1,000 per region (Lambda Developer "
-        "Guide, *Quotas*), DynamoDB on-demand tables up to 40,000 write request units/s each (DynamoDB "
-        "Developer Guide, *Service quotas*; a new on-demand table serves about 4,000 writes/s until it has "
-        "grown). The saga log is the busiest table (every START, END and FAILED lands there). Sustainable "
-        "sagas/s per limit:",
-        "",
-        "| mix | StartExecution | state transitions | Lambda concurrency | saga log (new table) | saga log (table max) "
-        "| binds first |",
-        "|---|---|---|---|---|---|---|",
-        *capacity(costs),
-        "",
-        "StartExecution's refill rate (300/s) binds first for successes; a new saga-log table can bind as "
-        "early for a rollback-heavy mix until on-demand has grown (pre-warm it, or start it provisioned). At 10x "
-        "(about 3,000 sagas/s) raise StartExecution and the state-transition rate (3,000 x 4-7 = 12,000-21,000/s) "
-        "and pre-warm the saga log; Lambda's 1,000 concurrency still holds at an assumed 50 ms per step. At 100x "
-        "(30,000/s) every limit must be raised: StartExecution and transitions by two orders of magnitude, "
-        "Lambda concurrency to 5,000-10,000, and the saga log past one table's 40,000 WRU/s (shard it by trip "
-        "id across tables); at that rate Express workflows, billed by duration instead of transitions, are worth "
-        "pricing too.",
-    ]
+    lines += []
+    lines += cost_markdown(costs, today)
+    lines += capacity_markdown(costs)
     return "\n".join(lines) + "\n"
 
 

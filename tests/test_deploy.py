@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import types
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+import botocore.endpoint
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.exceptions import AWSError
 
 from sagatools import runner
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.deployed import deploy
+from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
 from tests.helpers import ROOT, trip_request
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 
 def create_stack(
@@ -213,3 +222,55 @@ def test_iam_that_never_comes_ends_in_one_sentence(stage_stack, monkeypatch):
     assert out.count("IAM is not ready yet") == 2
     assert "deploy-stepfunc: AWS refused the call: The state machine IAM Role is not authorized" in err
     assert "Traceback" not in err
+
+
+class _Body:
+    """The raw body botocore reads an HTTP response from."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_kwargs: object) -> Iterator[bytes]:
+        yield self.data
+
+
+def test_a_throttled_account_slows_the_runner_down_but_loses_no_result(stage_stack, monkeypatch, tmp_path):
+    """On a real account DescribeExecution refills 15/s and GetExecutionHistory 20/s; a batch outruns
+    both. Here the first read of each kind is answered ThrottlingException over HTTP, below the SDK's
+    retries (the adaptive rate limiter then paces every call: more throttles only make this test slow)."""
+    create_stack(stage_stack)
+    assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
+    throttled: list[str] = []
+    backoffs: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=backoffs.append))
+
+    def every_other_read(request: AWSPreparedRequest, event_name: str, **_kwargs: object) -> AWSResponse | None:
+        operation_name = event_name.rpartition(".")[2]
+        reads.append(operation_name)
+        if operation_name in throttled:
+            return None
+        throttled.append(operation_name)
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body))
+
+    reads: list[str] = []
+    stage_client = Stage.client
+
+    def client_with_throttling(stage: Stage, service: str) -> BaseClient:
+        client = stage_client(stage, service)
+        if service == "stepfunctions":
+            for operation in ("DescribeExecution", "GetExecutionHistory"):
+                client.meta.events.register_first(f"before-send.sfn.{operation}", every_other_read)
+        return client
+
+    monkeypatch.setattr(Stage, "client", client_with_throttling)
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"throttled-{n}.json"
+        path.write_text(json.dumps(trip_request(f"throttled-{n}")))
+        paths.append(str(path))
+    code, out, err = run_runtest(*paths, "--stage", "dev", "--region", REGION, "--json")
+    assert code == 0, err
+    assert [result["outcome"] for result in json.loads(out)] == ["COMMITTED"] * 3
+    assert {"DescribeExecution", "GetExecutionHistory"} <= set(throttled)
+    assert backoffs, "the SDK should have backed off before retrying"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
+from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 
 DEFAULT_STAGE = "dev"
 DEFAULT_REGION = "us-west-2"
+# An account's Step Functions read APIs are throttled (DescribeExecution refills 15/s, GetExecutionHistory
+# 20/s in the large regions), and a big batch reads each trip: adaptive mode paces the client to the rate
+# the service allows, and the attempts let a call wait its turn rather than fail the run.
+CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 12})
 
 
 class StageError(Exception):
@@ -88,8 +93,8 @@ class Stage:
                 endpoint = running_endpoint()
             except EndpointNotRunning as error:
                 raise StageError(str(error)) from None
-            return self.session().client(service, endpoint_url=endpoint.url)
-        return self.session().client(service)
+            return self.session().client(service, endpoint_url=endpoint.url, config=CLIENT_CONFIG)
+        return self.session().client(service, config=CLIENT_CONFIG)
 
     @property
     def deploy_command(self) -> str:
