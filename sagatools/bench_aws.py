@@ -204,10 +204,12 @@ def cost_markdown(costs: list[dict[str, Any]], today: str) -> list[str]:
         f"{success['stored_bytes'] * 1e6 / gb:.1f}-{rollback['stored_bytes'] * 1e6 / gb:.1f} GB. PITR's "
         "35-day window is not a retention policy: expire old trips (a TTL) if the tables should stay small.",
         "- Encryption with the AWS-managed key (aws/dynamodb, what `SSEEnabled: true` selects): no key fee; "
-        "KMS bills its requests ($0.03 per 10,000), and DynamoDB makes them when it refreshes the table key it "
-        "caches, not per item: a few requests per table per hour, cents a month whatever the traffic. The "
-        "AWS-owned key (the default without SSESpecification) costs nothing but gives no key policy or "
-        "CloudTrail record of its use.",
+        "KMS bills its requests ($0.03 per 10,000). DynamoDB caches the decrypted table key per connection and "
+        "asks KMS again only for a new connection or after five minutes of inactivity (AWS KMS Developer Guide, "
+        "*How Amazon DynamoDB uses AWS KMS*): about one request per table a new Lambda environment touches, "
+        "not one per item, so 10,000 new environments a day (each touching two tables) cost about $1.80 a "
+        "month. The AWS-owned key (the default without SSESpecification) costs nothing but gives no key "
+        "policy to read and no CloudTrail record of its use.",
         "- X-Ray: $5.00 per million traces recorded; the default sampling rule records the first request each "
         "second and 5% of the rest, so at volume about $0.25 per million sagas.",
         "",
