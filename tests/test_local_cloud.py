@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from saga.catalogue import Resource
+from saga.catalogue import CANCEL_FLIGHT, Resource
 from saga.models import BookingStatus
 from sagatools.bench_local import copy_working_tree
 from sagatools.results import Outcome, SagaResult
@@ -137,6 +137,25 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         )
     )
     assert "-V2-" in bookings_py.read_text()
+    # (and, deployed with the same redeploy: cancelFlight times out on its first attempt, with a 2 s timeout)
+    cancel_flight_py = project / "functions" / "cancel_flight.py"
+    cancel_flight_py.write_text(
+        cancel_flight_py.read_text().replace(
+            '    return cancel(Resource.FLIGHT, parse_step_invocation(event)).model_dump(mode="json")',
+            "    invocation = parse_step_invocation(event)\n"
+            '    if invocation.attempt == 1 and invocation.request.trip_id.startswith("trip-timeout"):\n'
+            '        __import__("time").sleep(4)\n'
+            '    return cancel(Resource.FLIGHT, invocation).model_dump(mode="json")',
+        )
+    )
+    assert "sleep(4)" in cancel_flight_py.read_text()
+    serverless_yml = project / "serverless.yml"
+    serverless_yml.write_text(
+        serverless_yml.read_text().replace(
+            "    handler: functions/cancel_flight.handler\n",
+            "    handler: functions/cancel_flight.handler\n    timeout: 2\n",
+        )
+    )
     trip = json.loads((project / "test-booking-success.json").read_text())
 
     def reference_of(trip_id):
@@ -153,6 +172,21 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     redeployed = timed("redeploy", "./build.sh", "deploy", "local")
     assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     assert reference_of("trip-after-redeploy") == "CAR-V2-trip-after-redeploy"
+    # A compensation whose function times out (Lambda answers Sandbox.Timedout) is retried, not flagged
+    path = project / "trip-timeout.json"
+    path.write_text(json.dumps({**trip, "trip_id": "trip-timeout", "simulate": {"book_car": "fail"}}))
+    (timed_out,) = results(project, path.name)
+    assert timed_out.outcome is Outcome.ROLLED_BACK, timed_out.cause
+    assert not timed_out.needs_attention
+    history = client(url, "stepfunctions").get_execution_history(executionArn=timed_out.execution_arn)["events"]
+    failures = [
+        event["lambdaFunctionFailedEventDetails"]["error"]
+        for event in history
+        if event["type"] == "LambdaFunctionFailed"
+    ]
+    assert failures == ["BookingRefused", "Sandbox.Timedout"], failures  # the simulated refusal, then the timeout
+    flight_log = [(e.event.value, e.attempt) for e in timed_out.log_of(CANCEL_FLIGHT.name)]
+    assert flight_log[-1] == ("END", 2), flight_log
 
     # When an operator looks after the stuck saga: list shows it
     listed = run(project, "./attention.sh", "list", "--stage", "local", "--json")
