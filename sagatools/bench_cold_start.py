@@ -122,6 +122,7 @@ def measure_cold_start() -> ColdStart:
 
 
 def cold_start_markdown(measured: ColdStart) -> list[str]:
+    # In LIBRARY_LAYERS' order.
     baseline, logger_metrics, parser, with_tracer, no_pydantic, _ = (ms for _, ms in measured.libraries)
     handler = statistics.median(ms for name, ms in measured.handlers if "outside" not in name)
     # Each layer's cost is its step along the chain above, so the parts add up to the handler's import.
