@@ -124,10 +124,15 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
     }
 
 
+def success_and_rollback(costs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two rows the capacity and safeguard figures are drawn from: a success and a rollback at the car."""
+    by_scenario = {row["scenario"]: row for row in costs}
+    return by_scenario["success"], by_scenario["rollback at car"]
+
+
 def capacity(costs: list[dict[str, Any]]) -> list[str]:
     """Sustainable sagas/s under each default quota, on paper, and which binds first."""
-    success = next(c for c in costs if c["scenario"] == "success")
-    rollback = next(c for c in costs if c["scenario"] == "rollback at car")
+    success, rollback = success_and_rollback(costs)
     lines = []
     for region in REGIONS:
         for label, mix in (("success only", [success]), ("half roll back at the car", [success, rollback])):
@@ -151,8 +156,7 @@ def capacity(costs: list[dict[str, Any]]) -> list[str]:
 
 
 def cost_markdown(costs: list[dict[str, Any]], today: str) -> list[str]:
-    by_scenario = {row["scenario"]: row for row in costs}
-    success, rollback = by_scenario["success"], by_scenario["rollback at car"]
+    success, rollback = success_and_rollback(costs)
     gb = 1e9
     lines = [
         "## AWS cost per saga",
@@ -218,8 +222,7 @@ def cost_markdown(costs: list[dict[str, Any]], today: str) -> list[str]:
 
 
 def capacity_markdown(costs: list[dict[str, Any]]) -> list[str]:
-    success = next(c for c in costs if c["scenario"] == "success")
-    rollback = next(c for c in costs if c["scenario"] == "rollback at car")
+    success, rollback = success_and_rollback(costs)
     large = REGIONS[0]
     crossover = large.state_transition_refill / large.start_execution_refill
     ten_x = 10 * large.start_execution_refill

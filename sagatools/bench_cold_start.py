@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 
 from saga.catalogue import STEPS
 from sagatools.deployed.local_endpoint import runtime_environment, runtime_python
@@ -57,6 +58,7 @@ def handler_layers() -> list[Layer]:
     return layers
 
 
+@cache  # read serverless.yml once, not once per measured interpreter
 def lambda_environment(inside_lambda: bool) -> dict[str, str]:
     """What Lambda gives a function's process, less credentials: none is needed to import."""
     config = load_service_config("dev")

@@ -246,14 +246,12 @@ def test_a_throttled_account_slows_the_runner_down_but_loses_no_result(stage_sta
 
     def every_other_read(request: AWSPreparedRequest, event_name: str, **_kwargs: object) -> AWSResponse | None:
         operation_name = event_name.rpartition(".")[2]
-        reads.append(operation_name)
         if operation_name in throttled:
             return None
         throttled.append(operation_name)
         body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
         return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body))
 
-    reads: list[str] = []
     stage_client = Stage.client
 
     def client_with_throttling(stage: Stage, service: str) -> BaseClient:
