@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One command per job, the same on a workstation and in CI.
-#   ./build.sh test                              lint, offline template checks, the whole test suite
+#   ./build.sh test                              lint, generated files, offline template checks, the whole test suite
+#   ./build.sh generate [--check]                write what follows from saga/definition.py (--check: exit 1
+#                                                naming each generated file that differs, writing nothing)
 #   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
 #   ./build.sh remove [STAGE [REGION [PROFILE]]] [--force]  the state machines, then the stack (prod: --force
 #                                                or its name typed; its tables' deletion protection is lifted)
 #   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
-#   ./build.sh diagram [--write]                 the ASL as a Mermaid diagram (--write: into README.md)
+#   ./build.sh diagram                           the state machines as Mermaid diagrams (generate writes README's)
 #   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
 #   ./build.sh package [STAGE]                   package the templates offline (build/package/; every stage by default)
 #   ./build.sh lint                              ruff (lint and format), mypy and shellcheck
@@ -16,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test | bench | diagram [--write] | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | local start|stop|status|url" >&2
+  echo "usage: ./build.sh test | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | local start|stop|status|url" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -122,15 +124,23 @@ case "$command" in
     ensure_venv requirements-dev.txt
     node_tools
     lint
+    .venv/bin/python -m sagatools.generate --check
     package_templates "${PACKAGED_STAGES[@]}"
     check_templates
     ensure_debian_package chromium chromium "the browser test"
     # Two workers (CI has 2 cores), whole modules each: their module-scoped stacks are built once.
     .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
     ;;
-  diagram)
+  generate)
+    [ $# -le 1 ] || usage
+    [ $# -eq 0 ] || [ "$1" = "--check" ] || usage
     ensure_venv requirements-tools.txt
-    .venv/bin/python -m sagatools.view.diagram "$@"
+    .venv/bin/python -m sagatools.generate "$@"
+    ;;
+  diagram)
+    [ $# -eq 0 ] || usage
+    ensure_venv requirements-tools.txt
+    .venv/bin/python -m sagatools.view.diagram
     ;;
   screenshot)
     ensure_venv requirements-tools.txt

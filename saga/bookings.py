@@ -1,4 +1,4 @@
-"""Bookings of one resource (hotel, flight or car), one item per trip.
+"""Bookings of one resource of the saga (one table per resource), one item per trip.
 
 Every invariant is a DynamoDB condition, never a read followed by a write:
 - book puts the booking only if no item exists for the trip (a CONFIRMED one makes the book a
@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from saga.attributes import from_attributes, to_attributes
-from saga.catalogue import Resource
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError
 from saga.models import BookingStatus
@@ -30,7 +29,7 @@ class Booking(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     trip_id: str
-    resource: Resource
+    resource: str
     status: BookingStatus
     reference: str
     booked_at: str | None = None  # absent on a tombstone: cancelled before it was ever booked
@@ -46,13 +45,13 @@ class BookingUnchanged(Exception):
         self.existing = existing
 
 
-def booking_reference(resource: Resource, trip_id: str) -> str:
+def booking_reference(resource: str, trip_id: str) -> str:
     # Deterministic, so a retried or replayed step names the same booking.
-    return f"{resource.value.upper()}-{trip_id}"
+    return f"{resource.upper()}-{trip_id}"
 
 
 class BookingRepository:
-    def __init__(self, resource: Resource, table: str, saga_log: SagaLog, client: BaseClient) -> None:
+    def __init__(self, resource: str, table: str, saga_log: SagaLog, client: BaseClient) -> None:
         self.resource = resource
         self.table = table
         self._saga_log = saga_log
@@ -98,7 +97,7 @@ class BookingRepository:
                 "ExpressionAttributeValues": {
                     ":cancelled": {"S": BookingStatus.CANCELLED.value},
                     ":at": {"S": end.at},
-                    ":resource": {"S": self.resource.value},
+                    ":resource": {"S": self.resource},
                     ":reference": {"S": booking_reference(self.resource, trip_id)},
                 },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -135,18 +134,16 @@ class BookingRepository:
     def _existing(self, trip_id: str) -> dict[str, Any]:
         booking = self.get(trip_id)
         if booking is None:
-            raise DataAccessError(f"{self.resource.value} booking of {trip_id} failed its condition but is absent")
+            raise DataAccessError(f"{self.resource} booking of {trip_id} failed its condition but is absent")
         return booking.model_dump()
 
 
-def get_bookings(
-    client: BaseClient, repositories: list[BookingRepository], trip_id: str
-) -> dict[Resource, Booking | None]:
+def get_bookings(client: BaseClient, repositories: list[BookingRepository], trip_id: str) -> dict[str, Booking | None]:
     """A trip's booking in each repository's table, in one BatchGetItem (strongly consistent)."""
     tables = {repository.table: repository.resource for repository in repositories}
     key = {"Keys": [{"trip_id": {"S": trip_id}}], "ConsistentRead": True}
     pending: dict[str, Any] = dict.fromkeys(tables, key)
-    found: dict[Resource, Booking | None] = dict.fromkeys(tables.values())
+    found: dict[str, Booking | None] = dict.fromkeys(tables.values())
     try:
         while pending:
             reply = client.batch_get_item(RequestItems=pending)

@@ -1,50 +1,139 @@
-"""Every name each of the six steps goes by, written out once.
+"""Every name a step of the saga goes by, computed from its definition (saga/definition.py).
 
-A step is named in the saga log and `simulate` (book_hotel), under `functions:` in serverless.yml
-(bookHotel), by its handler (functions/book_hotel.handler), as a Task state of the ASL (BookHotel),
-as a stack output and ASL placeholder (BookHotelFunctionArn) and, for a compensation that stays
-stuck, as the key of its attention record (ATTENTION#cancel_hotel). Everything else reads them from
-here; tests/test_catalogue.py checks the ASL and serverless.yml against this table.
+A step is named in the saga log and `simulate` (book_x), under `functions:` in the Serverless
+template (bookX), by its handler (functions/book_x.handler), as a Task state of the ASL (BookX), as
+a stack output and ASL placeholder (BookXFunctionArn) and, for a compensation that stays stuck, as
+the key of its attention record (ATTENTION#cancel_x) written by its Flag state. Its resource names
+a table (X_TABLE, XTableName) and a role. The conventions are here and only here; everything else
+asks this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING
 
+from saga.definition import SAGA
 
-class Resource(StrEnum):
-    HOTEL = "hotel"
-    FLIGHT = "flight"
-    CAR = "car"
+if TYPE_CHECKING:
+    from saga.spec import RetryPolicy, StepSpec
+
+ATTENTION_PREFIX = "ATTENTION#"
 
 
 class Action(StrEnum):
-    BOOK = "book"
-    CANCEL = "cancel"
+    REQUEST = "request"  # books a resource (book_x)
+    COMPENSATION = "compensation"  # undoes it (cancel_x)
 
 
-StepName = Literal["book_hotel", "book_flight", "book_car", "cancel_hotel", "cancel_flight", "cancel_car"]
-ATTENTION_PREFIX = "ATTENTION#"
+def pascal(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """What one resource of the saga is called in the template, the environment and the stack."""
+
+    name: str  # as in the request and `bookings` of a result (snake_case)
+
+    @property
+    def title(self) -> str:
+        return pascal(self.name)
+
+    @property
+    def table_variable(self) -> str:
+        """The environment variable that names its table, for its functions."""
+        return f"{self.name.upper()}_TABLE"
+
+    @property
+    def table_output(self) -> str:
+        """The stack output that names its table."""
+        return f"{self.title}TableName"
+
+    @property
+    def table_resource(self) -> str:
+        """The table's CloudFormation logical id."""
+        return f"{self.title}BookingsTable"
+
+    @property
+    def table_suffix(self) -> str:
+        """Its table is <service>-<stage>-<suffix>."""
+        return f"{self.name.replace('_', '-')}-bookings"
+
+    @property
+    def role_resource(self) -> str:
+        """The CloudFormation logical id of the role its request and compensation share."""
+        return f"{self.title}StepsRole"
+
+    @property
+    def role_suffix(self) -> str:
+        return f"{self.name.replace('_', '-')}-steps"
 
 
 @dataclass(frozen=True)
 class Step:
-    name: StepName  # saga log, `simulate`, step results
+    """A request or a compensation of the saga, with every name it goes by."""
+
+    spec: StepSpec
     action: Action
-    resource: Resource
-    function: str  # key under `functions:` in serverless.yml
-    handler: str  # serverless.yml `handler:`
-    state: str  # the ASL Task state that first runs it
-    arn_output: str  # stack output, and the ASL placeholder of the function's ARN
-    attention_key: str | None = None  # sort key of the record written when this compensation stays stuck
-    stuck_state: str | None = None  # the ASL state that writes that record
-    after_stuck_state: str | None = None  # the ASL state that runs it after a later compensation stayed stuck
+    position: int  # 1-based place of its resource in the saga's order
+
+    @property
+    def resource(self) -> str:
+        return self.spec.resource
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames(self.spec.resource)
+
+    @property
+    def verb(self) -> str:
+        verbs = SAGA.verbs
+        return verbs.request if self.action is Action.REQUEST else verbs.compensation
+
+    @property
+    def name(self) -> str:
+        """Its name in the saga log, `simulate` and step results: book_x."""
+        return f"{self.verb}_{self.resource}"
 
     @property
     def is_compensation(self) -> bool:
-        return self.action is Action.CANCEL
+        return self.action is Action.COMPENSATION
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.spec.compensation_retry if self.is_compensation else self.spec.request_retry
+
+    @property
+    def function(self) -> str:
+        """Its key under `functions:` in the Serverless template: bookX."""
+        return f"{self.verb}{self.names.title}"
+
+    @property
+    def module(self) -> str:
+        """The Python module of its handler: functions.book_x."""
+        return f"functions.{self.name}"
+
+    @property
+    def handler(self) -> str:
+        """The Serverless template's `handler:`."""
+        return f"functions/{self.name}.handler"
+
+    @property
+    def handler_file(self) -> str:
+        """Its handler module, relative to the project (generated by ./build.sh generate)."""
+        return f"functions/{self.name}.py"
+
+    @property
+    def state(self) -> str:
+        """The ASL Task state that first runs it: BookX."""
+        return f"{self.verb.capitalize()}{self.names.title}"
+
+    @property
+    def arn_output(self) -> str:
+        """The stack output, and the ASL placeholder, of its function's ARN."""
+        return f"{self.state}FunctionArn"
 
     @property
     def function_resource(self) -> str:
@@ -52,45 +141,54 @@ class Step:
         return f"{self.function[0].upper()}{self.function[1:]}LambdaFunction"
 
     @property
+    def attention_key(self) -> str | None:
+        """The sort key of the record written when this compensation stays stuck."""
+        return f"{ATTENTION_PREFIX}{self.name}" if self.is_compensation else None
+
+    @property
+    def stuck_state(self) -> str | None:
+        """The ASL state that writes that record."""
+        if not self.is_compensation:
+            return None
+        return f"Flag{self.names.title}{pascal(SAGA.verbs.compensation_noun)}Stuck"
+
+    @property
+    def after_stuck_state(self) -> str | None:
+        """The ASL state that runs this compensation after a later one stayed stuck (none for the
+        compensation that runs first)."""
+        if not self.is_compensation or self.position == len(SAGA.steps):
+            return None
+        return f"{self.state}AfterStuck"
+
+    @property
     def states(self) -> tuple[str, ...]:
-        """Every ASL Task state that invokes this step's function."""
+        """Every ASL Task state of the saga that invokes this step's function."""
         return (self.state,) + ((self.after_stuck_state,) if self.after_stuck_state else ())
 
 
-BOOK_HOTEL = Step(
-    "book_hotel", Action.BOOK, Resource.HOTEL, "bookHotel", "functions/book_hotel.handler", "BookHotel",
-    "BookHotelFunctionArn",
-)  # fmt: skip
-BOOK_FLIGHT = Step(
-    "book_flight", Action.BOOK, Resource.FLIGHT, "bookFlight", "functions/book_flight.handler", "BookFlight",
-    "BookFlightFunctionArn",
-)  # fmt: skip
-BOOK_CAR = Step(
-    "book_car", Action.BOOK, Resource.CAR, "bookCar", "functions/book_car.handler", "BookCar",
-    "BookCarFunctionArn",
-)  # fmt: skip
-CANCEL_HOTEL = Step(
-    "cancel_hotel", Action.CANCEL, Resource.HOTEL, "cancelHotel", "functions/cancel_hotel.handler", "CancelHotel",
-    "CancelHotelFunctionArn", "ATTENTION#cancel_hotel", "FlagHotelCancellationStuck", "CancelHotelAfterStuck",
-)  # fmt: skip
-CANCEL_FLIGHT = Step(
-    "cancel_flight", Action.CANCEL, Resource.FLIGHT, "cancelFlight", "functions/cancel_flight.handler",
-    "CancelFlight", "CancelFlightFunctionArn", "ATTENTION#cancel_flight", "FlagFlightCancellationStuck",
-    "CancelFlightAfterStuck",
-)  # fmt: skip
-CANCEL_CAR = Step(
-    "cancel_car", Action.CANCEL, Resource.CAR, "cancelCar", "functions/cancel_car.handler", "CancelCar",
-    "CancelCarFunctionArn", "ATTENTION#cancel_car", "FlagCarCancellationStuck",
-)  # fmt: skip
-
 # The requests in the order the saga makes them; compensations run in the reverse order.
-BOOKINGS: tuple[Step, ...] = (BOOK_HOTEL, BOOK_FLIGHT, BOOK_CAR)
-COMPENSATIONS: tuple[Step, ...] = (CANCEL_CAR, CANCEL_FLIGHT, CANCEL_HOTEL)
+BOOKINGS: tuple[Step, ...] = tuple(
+    Step(spec, Action.REQUEST, position) for position, spec in enumerate(SAGA.steps, start=1)
+)
+COMPENSATIONS: tuple[Step, ...] = tuple(
+    Step(request.spec, Action.COMPENSATION, request.position) for request in reversed(BOOKINGS)
+)
 STEPS: tuple[Step, ...] = BOOKINGS + COMPENSATIONS
+RESOURCES: tuple[str, ...] = tuple(spec.resource for spec in SAGA.steps)  # in booking order
+# As `simulate` lists them: the requests, then their compensations, both in booking order.
+STEP_NAMES: tuple[str, ...] = tuple(step.name for step in BOOKINGS + COMPENSATIONS[::-1])
 
 
-def step(action: Action, resource: Resource) -> Step:
-    return next(s for s in STEPS if s.action is action and s.resource is resource)
+def step(action: Action, resource: str) -> Step:
+    return next(s for s in STEPS if s.action is action and s.resource == resource)
+
+
+def request_of(resource: str) -> Step:
+    return step(Action.REQUEST, resource)
+
+
+def compensation_of(resource: str) -> Step:
+    return step(Action.COMPENSATION, resource)
 
 
 def by_name(name: str) -> Step | None:
@@ -98,9 +196,5 @@ def by_name(name: str) -> Step | None:
 
 
 def by_state(state: str) -> Step | None:
-    """The step an ASL Task state invokes (None for the other states)."""
+    """The step an ASL Task state of the saga invokes (None for the other states)."""
     return next((s for s in STEPS if state in s.states), None)
-
-
-def compensation_of(booking: Step) -> Step:
-    return step(Action.CANCEL, booking.resource)

@@ -1,138 +1,29 @@
-"""Pydantic models at every edge: the trip request, a step's invocation, and what a step returns."""
+"""Pydantic models at every edge: the saga's request, a step's invocation, and what a step returns.
+
+The request is composed from the saga's definition: its id, one section per step (the models of
+saga/requests.py) and the optional `simulate` faults, keyed by the steps' names.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model, field_validator
 
-from saga.catalogue import Action, Resource, StepName, by_name
+from saga.catalogue import STEP_NAMES, by_name
+from saga.definition import SAGA
 from saga.errors import InvalidTripRequest
+from saga.request_fields import Strict, TripId
 
 _Model = TypeVar("_Model", bound=BaseModel)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date(value: Any) -> date:
-    # pydantic's own date parsing also takes timestamps and datetimes; the contract is YYYY-MM-DD.
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise ValueError("must be a date written YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value} is not a calendar date") from None
-
-
-def _matching(pattern: str, rule: str) -> BeforeValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and not compiled.fullmatch(value):
-            raise ValueError(rule)
-        return value
-
-    return BeforeValidator(check)
-
-
-def _readable(value: Any) -> Any:
-    # A name is shown to people: something to read, and nothing that could steer a terminal.
-    if isinstance(value, str):
-        if not value.strip():
-            raise ValueError("must not be empty or only spaces")
-        if any(not character.isprintable() for character in value):
-            raise ValueError("must not hold control characters")
-    return value
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_readable)]
-AirportCode = Annotated[str, _matching(r"[A-Z]{3}", "must be a three-letter airport code such as SEA")]
-TripId = Annotated[str, _matching(r"[A-Za-z0-9_-]{1,64}", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")]
-Email = Annotated[
-    str,
-    StringConstraints(max_length=200),
-    _matching(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+", "must be an email address"),
-]
-
-
 _TRANSIENT = re.compile(r"transient:([1-5])")
 
 
-class _Strict(BaseModel):
-    # Fields with an alias (`from`, `return`) are read by that name only: `from_` is an unknown field.
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False, validate_by_alias=True)
-
-
-class Traveller(_Strict):
-    name: Text
-    email: Email
-
-
-class HotelRequest(_Strict):
-    name: Text
-    check_in: IsoDate
-    check_out: IsoDate
-
-    @field_validator("check_out")
-    @classmethod
-    def _after_check_in(cls, check_out: date, info: ValidationInfo) -> date:
-        check_in = info.data.get("check_in")
-        if check_in is not None and check_out <= check_in:
-            raise ValueError("must be after check_in")
-        return check_out
-
-
-class FlightRequest(_Strict):
-    from_: AirportCode = Field(alias="from")
-    to: AirportCode
-    depart: IsoDate
-    return_: IsoDate | None = Field(default=None, alias="return")
-
-    @field_validator("to")
-    @classmethod
-    def _differs_from_origin(cls, to: str, info: ValidationInfo) -> str:
-        if to == info.data.get("from_"):
-            raise ValueError("must differ from 'from'")
-        return to
-
-    @field_validator("return_")
-    @classmethod
-    def _not_before_depart(cls, return_: date | None, info: ValidationInfo) -> date | None:
-        depart = info.data.get("depart")
-        if return_ is not None and depart is not None and return_ < depart:
-            raise ValueError("must not be before depart")
-        return return_
-
-
-class CarRequest(_Strict):
-    company: Text
-    pick_up: IsoDate
-    drop_off: IsoDate
-
-    @field_validator("drop_off")
-    @classmethod
-    def _not_before_pick_up(cls, drop_off: date, info: ValidationInfo) -> date:
-        pick_up = info.data.get("pick_up")
-        if pick_up is not None and drop_off < pick_up:
-            raise ValueError("must not be before pick_up")
-        return drop_off
-
-
-class Fault(_Strict):
+class Fault(Strict):
     """One injected fault, parsed from a `simulate` value."""
 
     mode: Literal["fail", "crash_after_write", "transient"]
@@ -141,7 +32,7 @@ class Fault(_Strict):
     @classmethod
     def parse(cls, step: str, value: str) -> Fault:
         found = by_name(step)
-        is_booking = found is not None and found.action is Action.BOOK
+        is_booking = found is not None and not found.is_compensation
         if value == "fail":
             return cls(mode="fail")
         if value == "crash_after_write" and is_booking:
@@ -152,17 +43,17 @@ class Fault(_Strict):
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {allowed})")
 
 
-class TripRequest(_Strict):
-    """The request that starts a saga; the same model validates it in the CLI and in every handler."""
+class TripRequest(Strict):
+    """The request that starts a saga; the same model validates it in the CLI and in every handler.
 
-    trip_id: TripId
-    traveller: Traveller
-    hotel: HotelRequest
-    flight: FlightRequest
-    car: CarRequest
-    simulate: dict[StepName, Annotated[str, StringConstraints(max_length=32)]] | None = None
+    Its fields are composed from the saga's definition (`RequestModel`): the id, the shared
+    sections, one section per step, `simulate`."""
 
-    @field_validator("simulate")
+    if TYPE_CHECKING:  # declared by `RequestModel`, in the order a request is written
+        trip_id: str
+        simulate: dict[str, str] | None
+
+    @field_validator("simulate", check_fields=False)
     @classmethod
     def _known_faults(cls, simulate: dict[str, str] | None) -> dict[str, str] | None:
         for step, value in (simulate or {}).items():
@@ -173,16 +64,33 @@ class TripRequest(_Strict):
         value = next((mode for name, mode in (self.simulate or {}).items() if name == step), None)
         return Fault.parse(step, value) if value is not None else None
 
-    def details_for(self, resource: Resource) -> dict[str, Any]:
+    def details_for(self, resource: str) -> dict[str, Any]:
         """The section of the request a resource's booking stores, JSON-ready."""
-        section: BaseModel = getattr(self, resource.value)
+        section: BaseModel = getattr(self, resource)
         return section.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class StepInvocation(_Strict):
+# `simulate` takes only the saga's step names (book_x, cancel_x).
+_StepName = Literal[STEP_NAMES]  # type: ignore[valid-type]
+_SECTIONS: dict[str, Any] = {
+    name: (model, ...) for name, model in {**SAGA.sections, **{s.resource: s.request for s in SAGA.steps}}.items()
+}
+RequestModel: type[TripRequest] = create_model(
+    "TripRequest",
+    __base__=TripRequest,
+    trip_id=(TripId, ...),
+    **_SECTIONS,
+    simulate=(dict[_StepName, Annotated[str, StringConstraints(max_length=32)]] | None, None),
+)
+
+
+class StepInvocation(Strict):
     """What the state machine passes to a step (see the Parameters of each Task in the ASL)."""
 
-    request: TripRequest
+    if TYPE_CHECKING:
+        request: TripRequest
+    else:
+        request: RequestModel
     retry_count: int = Field(ge=0, le=100)  # $$.State.RetryCount, 0 on the first attempt
     execution_id: str | None = Field(default=None, max_length=2048)
 
@@ -196,12 +104,12 @@ class BookingStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-class StepResult(_Strict):
+class StepResult(Strict):
     """What a step returns to the state machine."""
 
     trip_id: str
     step: str
-    resource: Resource
+    resource: str
     status: BookingStatus
     reference: str
     attempt: int
@@ -235,7 +143,7 @@ def _parse(data: Any, model: type[_Model]) -> _Model:
 
 def parse_trip_request(data: Any) -> TripRequest:
     """The request, validated; InvalidTripRequest naming every broken rule otherwise."""
-    return _parse(data, TripRequest)
+    return _parse(data, RequestModel)
 
 
 def parse_step_invocation(event: Any) -> StepInvocation:

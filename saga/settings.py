@@ -1,8 +1,10 @@
-"""Typed configuration: one model, read from a function's environment or from a stage's stack outputs.
+"""Typed configuration, read from a function's environment or from a stage's stack outputs.
 
-Each field has two names: the environment variable serverless.yml gives every function (HOTEL_TABLE)
-and the stack output that carries the same value (HotelTableName). The tooling reads a deployed
-stage's settings from its outputs through the same model, so both parse every value the same way.
+Each setting has two names: the environment variable the Serverless template gives a function
+(SAGA_LOG_TABLE, and X_TABLE for the table of the resource x its steps book) and the stack output
+that carries the same value (SagaLogTableName, XTableName; saga/catalogue.py computes the names).
+The tooling reads a deployed stage's settings from its outputs through the same model, so both
+parse every value the same way.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from saga.catalogue import Resource
+from saga.catalogue import RESOURCES, ResourceNames
 
 
 class MisconfiguredFunction(RuntimeError):
@@ -27,12 +30,24 @@ def _names(variable: str, output: str) -> AliasChoices:
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    hotel_table: str = Field(min_length=1, validation_alias=_names("HOTEL_TABLE", "HotelTableName"))
-    flight_table: str = Field(min_length=1, validation_alias=_names("FLIGHT_TABLE", "FlightTableName"))
-    car_table: str = Field(min_length=1, validation_alias=_names("CAR_TABLE", "CarTableName"))
     saga_log_table: str = Field(min_length=1, validation_alias=_names("SAGA_LOG_TABLE", "SagaLogTableName"))
-    # "true" or "false" as serverless.yml writes it; pydantic's bool parsing refuses anything unclear.
+    # "true" or "false" as the template writes it; pydantic's bool parsing refuses anything unclear.
     fault_injection: bool = Field(validation_alias=_names("FAULT_INJECTION", "FaultInjection"))
+    # Resource -> its bookings table: a function is given only its own; a stack outputs them all.
+    tables: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tables_by_resource(cls, values: Any) -> Any:
+        if not isinstance(values, Mapping):
+            return values
+        tables = {}
+        for resource in RESOURCES:
+            names = ResourceNames(resource)
+            table = values.get(names.table_variable, values.get(names.table_output))
+            if table is not None:
+                tables[resource] = table
+        return {**values, "tables": tables}
 
     @classmethod
     def read(cls, values: Mapping[str, str]) -> Settings:
@@ -43,9 +58,18 @@ class Settings(BaseModel):
             problems = "; ".join(f"{item['loc'][0]}: {item['msg']}" for item in error.errors(include_url=False))
             raise MisconfiguredFunction(f"settings incomplete: {problems}") from None
 
-    def bookings_table(self, resource: Resource) -> str:
-        tables = {Resource.HOTEL: self.hotel_table, Resource.FLIGHT: self.flight_table, Resource.CAR: self.car_table}
-        return tables[resource]
+    def bookings_table(self, resource: str) -> str:
+        table = self.tables.get(resource)
+        if not table:
+            names = ResourceNames(resource)
+            raise MisconfiguredFunction(
+                f"settings incomplete: {names.table_variable} (or the output {names.table_output}) is not set"
+            )
+        return table
+
+    def missing_tables(self) -> list[str]:
+        """The resources whose table is not set (a stack's outputs must name them all)."""
+        return [resource for resource in RESOURCES if not self.tables.get(resource)]
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The six steps of the saga: book and cancel, for hotel, flight and car.
+"""The steps of the saga: a request (book) and its compensation (cancel) for each resource.
 
 Each step writes START to the saga log before acting and END or FAILED after; the END of a change
 is committed with the change itself (see `BookingRepository`). Faults from the request's `simulate`
@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from saga import catalogue
 from saga.bookings import BookingRepository, BookingUnchanged
-from saga.catalogue import Action, Resource
+from saga.catalogue import Action
 from saga.clients import dynamodb_client
 from saga.errors import (
     BookingAlreadyCancelled,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class _Step:
     """One invocation of one step: its request, its attempt, and where it writes."""
 
-    def __init__(self, action: Action, resource: Resource, invocation: StepInvocation, settings: Settings) -> None:
+    def __init__(self, action: Action, resource: str, invocation: StepInvocation, settings: Settings) -> None:
         self.name = catalogue.step(action, resource).name
         self.resource = resource
         self.invocation = invocation
@@ -102,11 +102,11 @@ class _Step:
         )
 
 
-def book(resource: Resource, invocation: StepInvocation) -> StepResult:
+def book(resource: str, invocation: StepInvocation) -> StepResult:
     """Book `resource` for the trip; a repeat returns the existing booking, a tombstone refuses it."""
-    step = _Step(Action.BOOK, resource, invocation, get_settings())
+    step = _Step(Action.REQUEST, resource, invocation, get_settings())
     step.start()
-    if error := step.injected_error(BookingRefused(f"{resource.value} provider refused trip {step.trip_id}")):
+    if error := step.injected_error(BookingRefused(f"{resource} provider refused trip {step.trip_id}")):
         raise step.fail(error)
     try:
         booking = step.bookings.confirm(
@@ -117,7 +117,7 @@ def book(resource: Resource, invocation: StepInvocation) -> StepResult:
     except BookingUnchanged as changed:
         if changed.existing.status is BookingStatus.CANCELLED:
             raise step.fail(
-                BookingAlreadyCancelled(f"{resource.value} of {step.trip_id} was cancelled before it was booked")
+                BookingAlreadyCancelled(f"{resource} of {step.trip_id} was cancelled before it was booked")
             ) from None
         step.saga_log.append(step.entry(LogEvent.END, "already booked"))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
@@ -130,11 +130,11 @@ def book(resource: Resource, invocation: StepInvocation) -> StepResult:
     return step.result(booking, already_done=False)
 
 
-def cancel(resource: Resource, invocation: StepInvocation) -> StepResult:
+def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     """Cancel `resource` for the trip; always ends CANCELLED, even if the booking never arrived."""
-    step = _Step(Action.CANCEL, resource, invocation, get_settings())
+    step = _Step(Action.COMPENSATION, resource, invocation, get_settings())
     step.start()
-    if error := step.injected_error(CancellationFailed(f"{resource.value} provider did not cancel {step.trip_id}")):
+    if error := step.injected_error(CancellationFailed(f"{resource} provider did not cancel {step.trip_id}")):
         raise step.fail(error)
     try:
         booking = step.bookings.cancel(step.trip_id, step.entry(LogEvent.END))
@@ -147,3 +147,11 @@ def cancel(resource: Resource, invocation: StepInvocation) -> StepResult:
     metrics.add_metric(name="BookingCancelled", unit=MetricUnit.Count, value=1)
     logger.info("booking cancelled", extra={"step": step.name, "reference": booking.reference})
     return step.result(booking, already_done=False)
+
+
+def run_step(name: str, invocation: StepInvocation) -> StepResult:
+    """The step called `name` (book_x runs `book`, cancel_x runs `cancel`) on its resource."""
+    found = catalogue.by_name(name)
+    if found is None:
+        raise ValueError(f"{name} is not a step of the saga")
+    return (cancel if found.is_compensation else book)(found.resource, invocation)

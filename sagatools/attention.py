@@ -184,7 +184,7 @@ class StageView:
             else (Outcome.RESOLVED.value if attention else NOTHING_OPEN),
             executions=[_with_page(execution) for execution in executions],
             attention=attention,
-            bookings={resource.value: status for resource, status in self.reader.bookings(trip_id).items()},
+            bookings=self.reader.bookings(trip_id),
             saga_log=log,
         )
 

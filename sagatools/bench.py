@@ -21,8 +21,9 @@ from typing import Any
 
 import botocore.client
 
+from saga.catalogue import BOOKINGS, COMPENSATIONS
 from saga.models import parse_trip_request
-from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of
+from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.emulation.embedded import EmbeddedStack
@@ -33,12 +34,12 @@ from sagatools.trip_files import TripFile
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
 BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text())
-SCENARIOS = {
+# A success, a rollback at each step, and a compensation stuck behind a refusal at the last step.
+_LAST, _STUCK = BOOKINGS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
+SCENARIOS: dict[str, dict[str, str] | None] = {
     "success": None,
-    "rollback at hotel": {"book_hotel": "fail"},
-    "rollback at flight": {"book_flight": "fail"},
-    "rollback at car": {"book_car": "fail"},
-    "stuck compensation (car fails, cancel_flight stuck)": {"book_car": "fail", "cancel_flight": "fail"},
+    **{rollback_scenario(step.resource): {step.name: "fail"} for step in BOOKINGS},
+    f"stuck compensation ({_LAST.resource} fails, {_STUCK.name} stuck)": {_LAST.name: "fail", _STUCK.name: "fail"},
 }
 LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 

@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from saga.catalogue import BOOKINGS
 from saga.saga_log import LogEvent
 from sagatools.results import SagaResult, execution_history
 
@@ -79,10 +80,13 @@ def item_bytes(item: dict[str, Any]) -> int:
     return DYNAMODB_ITEM_OVERHEAD_BYTES + sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
 
 
+LAST_STEP = BOOKINGS[-1].resource.replace("_", " ")
+
+
 def stored_bytes(stack: EmbeddedStack, trip_id: str) -> int:
     settings = stack.settings
     total = 0
-    for table in (settings.hotel_table, settings.flight_table, settings.car_table, settings.saga_log_table):
+    for table in (*settings.tables.values(), settings.saga_log_table):
         items = stack.dynamodb.query(
             TableName=table,
             KeyConditionExpression="trip_id = :trip",
@@ -124,10 +128,15 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
     }
 
 
+def rollback_scenario(resource: str) -> str:
+    return f"rollback at {resource.replace('_', ' ')}"
+
+
 def success_and_rollback(costs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two rows the capacity and safeguard figures are drawn from: a success and a rollback at the car."""
+    """The two rows the capacity and safeguard figures are drawn from: a success and a rollback at
+    the last step (the dearest rollback)."""
     by_scenario = {row["scenario"]: row for row in costs}
-    return by_scenario["success"], by_scenario["rollback at car"]
+    return by_scenario["success"], by_scenario[rollback_scenario(BOOKINGS[-1].resource)]
 
 
 def capacity(costs: list[dict[str, Any]]) -> list[str]:
@@ -135,7 +144,7 @@ def capacity(costs: list[dict[str, Any]]) -> list[str]:
     success, rollback = success_and_rollback(costs)
     lines = []
     for region in REGIONS:
-        for label, mix in (("success only", [success]), ("half roll back at the car", [success, rollback])):
+        for label, mix in (("success only", [success]), (f"half roll back at the {LAST_STEP}", [success, rollback])):
             transitions = statistics.mean(c["transitions"] for c in mix)
             invocations = statistics.mean(c["invocations"] for c in mix)
             log_wru = statistics.mean(c["log_wru"] for c in mix)
@@ -249,7 +258,7 @@ def capacity_markdown(costs: list[dict[str, Any]]) -> list[str]:
         f"In the three large regions StartExecution ({large.start_execution_refill:,.0f}/s) binds first for "
         f"successes, but the state-transition refill ({large.state_transition_refill:,.0f}/s) binds first once "
         f"a saga bills more than {crossover:g} transitions on average: a mix in which over a third of the sagas roll "
-        f"back at the car ({success['transitions']} and {rollback['transitions']} transitions). Elsewhere "
+        f"back at the {LAST_STEP} ({success['transitions']} and {rollback['transitions']} transitions). Elsewhere "
         "transitions bind first for every mix. On a new account Step Functions and Lambda both start lower "
         "than these rows: check Service Quotas before a load test. A new saga-log table serves "
         f"{NEW_TABLE_WRU / rollback_mix_log_wru:,.0f} sagas/s of the rollback mix, barely above what Step "

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, field_serializer, model_validator
 
 from saga.bookings import BookingRepository, get_bookings
-from saga.catalogue import Resource
+from saga.catalogue import RESOURCES
 from saga.models import BookingStatus
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.view.history import state_runs
@@ -45,7 +45,7 @@ class SagaResult(BaseModel):
     outcome: Outcome | None
     error: str | None
     cause: str | None
-    bookings: dict[Resource, BookingStatus | None]
+    bookings: dict[str, BookingStatus | None]  # resource -> status, in booking order
     saga_log: list[LogEntry]
     needs_attention: list[AttentionRecord]
     states: list[str]
@@ -129,10 +129,10 @@ class TripReader:
         self.saga_log = SagaLog(settings.saga_log_table, dynamodb)
         self.repositories = [
             BookingRepository(resource, settings.bookings_table(resource), self.saga_log, dynamodb)
-            for resource in Resource
+            for resource in RESOURCES
         ]
 
-    def bookings(self, trip_id: str) -> dict[Resource, BookingStatus | None]:
+    def bookings(self, trip_id: str) -> dict[str, BookingStatus | None]:
         found = get_bookings(self.dynamodb, self.repositories, trip_id)
         return {resource: booking.status if booking else None for resource, booking in found.items()}
 
@@ -149,7 +149,7 @@ def build_report(
     reused: bool,
     outcome: Callable[[str, str | None], Outcome | None] = outcome_of,
 ) -> SagaResult:
-    """What an execution of the booking saga (or, with `resolution_outcome_of`, a resolution) did."""
+    """What an execution of the saga (or, with `resolution_outcome_of`, a resolution) did."""
     log, attention = reader.saga_log.read(trip_id)
     status = description["status"]
     error = description.get("error")

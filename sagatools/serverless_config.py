@@ -1,7 +1,9 @@
 """What serverless.yml declares, as the embedded stack needs it: functions, environment, tables.
 
 Only the Serverless variable forms this project uses are resolved: `${self:…}`, `${sls:stage}`,
-`${opt:stage|region, 'default'}` and `${param:…}` (from `params`, by stage, then `default`).
+`${opt:stage|region, 'default'}`, `${param:…}` (from `params`, by stage, then `default`) and
+`${file(./x.yml):key}` (how serverless.yml includes the generated serverless.steps.yml); `functions`
+and `resources` given as a list are merged as the Serverless Framework merges them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from saga.catalogue import STEPS, Step
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVERLESS_YML = PROJECT_ROOT / "serverless.yml"
+STEPS_YML = PROJECT_ROOT / "serverless.steps.yml"  # the per-step part, generated from saga/definition.py
 
 # Serverless variables only: `${AWS::Region}` and other CloudFormation `!Sub` references pass through.
-_VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+)\}")
+_VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+|file\([^()${}]+\):[^${}]+)\}")
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -40,9 +43,9 @@ _CloudFormationLoader.add_multi_constructor("!", _any_tag)
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    key: str  # as named under `functions:` (bookHotel)
-    name: str  # the deployed name (lambda-saga-pattern-dev-bookHotel)
-    handler: str  # module path and attribute (functions/book_hotel.handler)
+    key: str  # as named under `functions:` (bookX)
+    name: str  # the deployed name (lambda-saga-pattern-dev-bookX)
+    handler: str  # module path and attribute (functions/book_x.handler)
     environment: dict[str, str]
     timeout: int
 
@@ -53,7 +56,7 @@ class FunctionSpec:
         """The saga step this function runs (its names: saga/catalogue.py)."""
         found = next((step for step in STEPS if step.function == self.key), None)
         if found is None:
-            raise ValueError(f"serverless.yml: function {self.key} is not a step of saga/catalogue.py")
+            raise ValueError(f"serverless.yml: function {self.key} is not a step of saga/definition.py")
         return found
 
 
@@ -71,6 +74,17 @@ class ServiceConfig:
     runtime: str  # python3.12
     architecture: str  # arm64
 
+    @property
+    def process_environment(self) -> dict[str, str]:
+        """Every function's environment in one (the embedded stack runs them all in one process):
+        the provider's, and each function's own table. Two functions never give one name two values."""
+        merged = dict(self.environment)
+        for function in self.functions.values():
+            for key, value in function.environment.items():
+                if merged.setdefault(key, value) != value:
+                    raise ValueError(f"serverless.yml: {key} differs between functions ({merged[key]} and {value})")
+        return merged
+
     def create_table_requests(self) -> list[dict[str, Any]]:
         """A CreateTable request per table, for an emulated DynamoDB."""
         return [
@@ -80,8 +94,11 @@ class ServiceConfig:
 
 
 def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfig:
-    raw = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
-    resolved = _Resolver(raw, stage).resolve(raw)
+    raw = _read_yaml(path)
+    resolved = _Resolver(raw, stage, path.parent).resolve(raw)
+    for key in ("functions", "resources"):
+        if isinstance(resolved.get(key), list):
+            resolved[key] = _merged(resolved[key])
     provider = resolved["provider"]
     provider_env = {key: str(value) for key, value in (provider.get("environment") or {}).items()}
     functions = {}
@@ -110,10 +127,33 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
     )
 
 
+def _read_yaml(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def _merged(parts: list[Any]) -> dict[str, Any]:
+    """A list of mappings deep-merged in order (later keys win), as the Serverless Framework does."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        if part:
+            _merge_into(merged, part)
+    return merged
+
+
+def _merge_into(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = value
+
+
 class _Resolver:
-    def __init__(self, raw: dict[str, Any], stage: str) -> None:
+    def __init__(self, raw: dict[str, Any], stage: str, directory: Path) -> None:
         self.raw = raw
         self.stage = stage
+        self.directory = directory
+        self._files: dict[Path, Any] = {}
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
@@ -143,6 +183,9 @@ class _Resolver:
         return value
 
     def _lookup(self, source: str) -> Any:
+        if source.startswith("file("):
+            name, _, path = source.removeprefix("file(").partition("):")
+            return self._path(self._file(name.strip()), path)
         kind, _, path = source.partition(":")
         if kind == "self":
             return self._path(self.raw, path)
@@ -154,6 +197,14 @@ class _Resolver:
             params = self.raw.get("params", {})
             return params.get(self.stage, {}).get(path, params.get("default", {}).get(path))
         raise ValueError(f"serverless.yml: unsupported variable source {source!r}")
+
+    def _file(self, name: str) -> Any:
+        path = (self.directory / name).resolve()
+        if path not in self._files:
+            if not path.is_file():
+                raise ValueError(f"serverless.yml: ${{file({name})}} does not exist (run ./build.sh generate)")
+            self._files[path] = _read_yaml(path)
+        return self._files[path]
 
     def _path(self, node: Any, path: str) -> Any:
         for part in path.split("."):

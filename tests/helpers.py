@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import BOOKINGS, Action, Resource, by_name, by_state, step
+from saga.catalogue import RESOURCES, by_name, by_state, compensation_of, request_of
 from saga.models import BookingStatus
 from saga.saga_log import LogEvent
 
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_REQUEST: dict[str, Any] = json.loads((ROOT / "test-booking-success.json").read_text())
-RESOURCES = [booking.resource.value for booking in BOOKINGS]  # in booking order
 
 
 def trip_request(trip_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
@@ -38,34 +37,35 @@ def step_of_state(state: str) -> str:
 def assert_log_agrees_with_tables(result: SagaResult) -> None:
     """A booking is CANCELLED if its cancel ENDed, else CONFIRMED if its book ENDed, else absent."""
     ended = {entry.step for entry in result.saga_log if entry.event is LogEvent.END}
-    for resource in Resource:
-        if step(Action.CANCEL, resource).name in ended:
+    assert list(result.bookings) == list(RESOURCES)
+    for resource in RESOURCES:
+        if compensation_of(resource).name in ended:
             assert result.bookings[resource] is BookingStatus.CANCELLED, resource
-        elif step(Action.BOOK, resource).name in ended:
+        elif request_of(resource).name in ended:
             assert result.bookings[resource] is BookingStatus.CONFIRMED, resource
         else:
             assert result.bookings[resource] is None, resource
 
 
 def book_step(resource: str) -> str:
-    return step(Action.BOOK, Resource(resource)).name
+    return request_of(resource).name
 
 
 def cancel_step(resource: str) -> str:
-    return step(Action.CANCEL, Resource(resource)).name
+    return compensation_of(resource).name
 
 
 def resource_of(step_name: str) -> str:
     found = by_name(step_name)
     assert found is not None, step_name
-    return found.resource.value
+    return found.resource
 
 
 def is_compensation(step_name: str) -> bool:
     found = by_name(step_name)
-    return found is not None and found.action is Action.CANCEL
+    return found is not None and found.is_compensation
 
 
 def is_booking(step_name: str) -> bool:
     found = by_name(step_name)
-    return found is not None and found.action is Action.BOOK
+    return found is not None and not found.is_compensation

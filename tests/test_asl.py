@@ -101,10 +101,10 @@ def test_compensation_chain_is_the_reverse_of_the_booking_chain():
         compensations.append(state)
         state = STATES[state]["Next"]
     assert bookings == [step.state for step in BOOKINGS]
-    assert compensations == [compensation_of(step).state for step in reversed(BOOKINGS)]
+    assert compensations == [compensation_of(step.resource).state for step in reversed(BOOKINGS)]
     # a failure at step k enters the chain at its own compensation
     for booking in BOOKINGS:
-        assert STATES[booking.state]["Catch"][-1]["Next"] == compensation_of(booking).state
+        assert STATES[booking.state]["Catch"][-1]["Next"] == compensation_of(booking.resource).state
 
 
 def test_error_names_in_the_asl_are_python_errors_or_aws_names():

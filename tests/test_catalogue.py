@@ -1,4 +1,4 @@
-"""saga/catalogue.py names every step once; the ASL, serverless.yml and the handlers must agree with it."""
+"""saga/catalogue.py names every step of saga/definition.py; the ASL, the template and the handlers agree."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import importlib
 import typing
 
 import pytest
+import yaml
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, StepName, by_state
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RESOURCES, STEPS, by_state
+from saga.definition import SAGA
+from saga.models import RequestModel
 from sagatools.asl import load_definition
-from sagatools.serverless_config import SERVERLESS_YML, load_service_config
+from sagatools.serverless_config import STEPS_YML, load_service_config
 
 STATES = load_definition()["States"]
 CONFIG = load_service_config("dev")
@@ -45,10 +48,10 @@ def test_serverless_yml_declares_exactly_the_catalogue_functions_and_handlers():
     assert sorted(spec.step.name for spec in CONFIG.functions.values()) == sorted(step.name for step in STEPS)
 
 
-def test_serverless_yml_outputs_each_function_arn_under_the_catalogue_name():
-    text = SERVERLESS_YML.read_text()
+def test_the_template_outputs_each_function_arn_under_the_catalogue_name():
+    outputs = yaml.safe_load(STEPS_YML.read_text())["resources"]["Outputs"]
     for step in STEPS:
-        assert f"    {step.arn_output}:\n      Value: !GetAtt {step.function_resource}.Arn" in text, step.name
+        assert outputs[step.arn_output] == {"Value": {"Fn::GetAtt": [step.function_resource, "Arn"]}}, step.name
 
 
 @pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
@@ -59,5 +62,21 @@ def test_every_handler_imports_and_is_callable(step, stack):
 
 
 def test_the_request_accepts_faults_for_exactly_the_catalogue_steps():
-    assert set(typing.get_args(StepName)) == {step.name for step in STEPS}
+    simulate = RequestModel.model_fields["simulate"].annotation
+    step_name = typing.get_args(typing.get_args(simulate)[0])[0]
+    assert set(typing.get_args(step_name)) == {step.name for step in STEPS}
     assert BOOKINGS + COMPENSATIONS == STEPS
+
+
+def test_the_request_has_a_required_section_per_step_in_order():
+    fields = list(RequestModel.model_fields)
+    assert fields == ["trip_id", *SAGA.sections, *RESOURCES, "simulate"]
+    assert all(RequestModel.model_fields[resource].is_required() for resource in RESOURCES)
+
+
+def test_every_step_has_two_steps_and_the_compensations_run_in_reverse():
+    assert [step.resource for step in BOOKINGS] == list(RESOURCES)
+    assert [step.resource for step in COMPENSATIONS] == list(reversed(RESOURCES))
+    assert len(STEPS) == 2 * len(SAGA.steps)
+    # Only the compensation that runs first has no second state: nothing can be stuck before it.
+    assert [step.after_stuck_state is None for step in COMPENSATIONS] == [True] + [False] * (len(RESOURCES) - 1)

@@ -13,6 +13,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.exceptions import AWSError
 
+from saga.catalogue import BOOKINGS, RESOURCES, ResourceNames
 from sagatools import runner
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.deployed import deploy
@@ -30,9 +31,7 @@ def create_stack(
     """The stage's CloudFormation stack in moto, with the outputs deploy-stepfunc and the runner read."""
     outputs = {
         **stack.substitutions,
-        "HotelTableName": stack.settings.hotel_table,
-        "FlightTableName": stack.settings.flight_table,
-        "CarTableName": stack.settings.car_table,
+        **{ResourceNames(resource).table_output: table for resource, table in stack.settings.tables.items()},
         "StateMachineName": stack.state_machine_name,
         "StateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-dev-saga-state-machine",
         "ResolveStateMachineName": stack.machine_name(RESOLVE_MACHINE),
@@ -149,7 +148,7 @@ def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
     code, out, err = run_deploy("stepfunctions", "dev", REGION, "--dry-run")
     assert code == 0, err
     definition = json.loads(out)
-    assert definition["StartAt"] == "BookHotel"
+    assert definition["StartAt"] == BOOKINGS[0].state
     assert "${" not in out
     assert stage_stack.stepfunctions.list_state_machines()["stateMachines"] == []
 
@@ -157,7 +156,9 @@ def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
 def test_removing_prod_needs_force_and_then_lifts_the_tables_deletion_protection(monkeypatch):
     with EmbeddedStack(stage="prod", create_state_machine=False) as prod:
         outputs = create_stack(prod, stack_name="lambda-saga-pattern-prod")
-        tables = [outputs[key] for key in ("HotelTableName", "FlightTableName", "CarTableName")]
+        tables = [outputs[ResourceNames(resource).table_output] for resource in RESOURCES] + [
+            outputs["SagaLogTableName"]
+        ]
         for table in tables:
             prod.dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
         monkeypatch.setattr("sys.stdin", io.StringIO("prod\n"))  # not a terminal: typing does not count

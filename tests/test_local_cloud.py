@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from saga.catalogue import CANCEL_FLIGHT, Resource
+from saga.catalogue import compensation_of
 from saga.models import BookingStatus
 from sagatools.bench_local import copy_working_tree
 from sagatools.results import Outcome, SagaResult
@@ -122,7 +122,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         ExpressionAttributeValues={":t": {"S": rollback.trip_id}},
     )["Items"]
     assert len(log) == len(rollback.saga_log)
-    assert rollback.bookings[Resource.HOTEL] is BookingStatus.CANCELLED
+    assert rollback.bookings["hotel"] is BookingStatus.CANCELLED
     assert [record.step for record in stuck.needs_attention]
     executions = client(url, "stepfunctions").list_executions(
         stateMachineArn=success.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
@@ -133,25 +133,24 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     bookings_py = project / "saga" / "bookings.py"
     bookings_py.write_text(
         bookings_py.read_text().replace(
-            'return f"{resource.value.upper()}-{trip_id}"', 'return f"{resource.value.upper()}-V2-{trip_id}"'
+            'return f"{resource.upper()}-{trip_id}"', 'return f"{resource.upper()}-V2-{trip_id}"'
         )
     )
     assert "-V2-" in bookings_py.read_text()
     # (and, deployed with the same redeploy: cancelFlight times out on its first attempt, with a 2 s timeout)
     cancel_flight_py = project / "functions" / "cancel_flight.py"
     cancel_flight_py.write_text(
-        cancel_flight_py.read_text().replace(
-            '    return cancel(Resource.FLIGHT, parse_step_invocation(event)).model_dump(mode="json")',
-            "    invocation = parse_step_invocation(event)\n"
-            '    if invocation.attempt == 1 and invocation.request.trip_id.startswith("trip-timeout"):\n'
-            '        __import__("time").sleep(4)\n'
-            '    return cancel(Resource.FLIGHT, invocation).model_dump(mode="json")',
-        )
+        cancel_flight_py.read_text()
+        + "\n_cancel_flight = handler\n\n\n"
+        + "def handler(event, context):\n"
+        + '    if event["retry_count"] == 0 and event["request"]["trip_id"].startswith("trip-timeout"):\n'
+        + '        __import__("time").sleep(4)\n'
+        + "    return _cancel_flight(event, context)\n"
     )
     assert "sleep(4)" in cancel_flight_py.read_text()
-    serverless_yml = project / "serverless.yml"
-    serverless_yml.write_text(
-        serverless_yml.read_text().replace(
+    steps_yml = project / "serverless.steps.yml"
+    steps_yml.write_text(
+        steps_yml.read_text().replace(
             "    handler: functions/cancel_flight.handler\n",
             "    handler: functions/cancel_flight.handler\n    timeout: 2\n",
         )
@@ -185,7 +184,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         if event["type"] == "LambdaFunctionFailed"
     ]
     assert failures == ["BookingRefused", "Sandbox.Timedout"], failures  # the simulated refusal, then the timeout
-    flight_log = [(e.event.value, e.attempt) for e in timed_out.log_of(CANCEL_FLIGHT.name)]
+    flight_log = [(e.event.value, e.attempt) for e in timed_out.log_of(compensation_of("flight").name)]
     assert flight_log[-1] == ("END", 2), flight_log
 
     # When an operator looks after the stuck saga: list shows it

@@ -13,6 +13,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import botocore_stubber
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from saga.catalogue import RESOURCES
 from sagatools.emulation.embedded import QUIET_LOGGER, EmbeddedStack
 from sagatools.emulation.seams import SEAMS, registered, seam_name
 from sagatools.emulation.transactions import WRITE_LOCKED
@@ -100,7 +101,7 @@ def test_index_queries_still_see_every_partition_while_key_queries_read_one(stac
 
 def test_cancelled_transaction_restores_only_its_own_items(stack):
     # Given a booking table with one item, and a transaction whose second write fails its condition
-    client, table = stack.dynamodb, stack.settings.hotel_table
+    client, table = stack.dynamodb, stack.settings.bookings_table(RESOURCES[0])
     client.put_item(TableName=table, Item={"trip_id": {"S": "kept"}, "status": {"S": "CONFIRMED"}})
     client.put_item(TableName=table, Item={"trip_id": {"S": "blocker"}, "status": {"S": "CONFIRMED"}})
     failing = [

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from saga.catalogue import STEPS
+from saga.catalogue import COMPENSATIONS, RESOURCES, STEPS, ResourceNames
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow  # packages the templates with osls when build/package is missing
 
 STAGES = ["dev", "prod"]
 FUNCTIONS = [step.function_resource for step in STEPS]
+TABLES = [ResourceNames(resource).table_resource for resource in RESOURCES] + ["SagaLogTable"]
 # Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
 WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",
@@ -94,12 +95,26 @@ def test_wildcard_resources_only_where_aws_has_no_resource_level_permissions(sta
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_state_machine_role_may_invoke_exactly_the_six_functions(stage):
-    statements = [s for role, s in allow_statements(stage) if role == "SagaStateMachineRole"]
+@pytest.mark.parametrize(
+    ("role", "functions"),
+    [("SagaStateMachineRole", FUNCTIONS), ("ResolveStateMachineRole", [s.function_resource for s in COMPENSATIONS])],
+)
+def test_each_state_machine_role_may_invoke_exactly_its_functions(stage, role, functions):
+    statements = [s for name, s in allow_statements(stage) if name == role]
     invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
     targets = [r["Fn::GetAtt"][0] for s in invoke for r in as_list(s["Resource"])]
-    assert sorted(targets) == sorted(FUNCTIONS)
+    assert sorted(targets) == sorted(functions)
     assert all(as_list(s["Action"]) == ["lambda:InvokeFunction"] for s in invoke)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_function_has_its_resource_role_and_only_its_own_table_in_its_environment(stage):
+    functions = resources(stage, "AWS::Lambda::Function")
+    for step in STEPS:
+        properties = functions[step.function_resource]["Properties"]
+        assert properties["Role"] == {"Fn::GetAtt": [step.names.role_resource, "Arn"]}, step.name
+        tables = {key for key in properties["Environment"]["Variables"] if key.endswith("_TABLE")}
+        assert tables == {step.names.table_variable, "SAGA_LOG_TABLE"}, step.name
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -120,7 +135,7 @@ def test_each_function_touches_only_its_own_table_and_the_saga_log(stage):
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_table_is_on_demand_with_point_in_time_recovery_and_encryption(stage):
     tables = resources(stage, "AWS::DynamoDB::Table")
-    assert len(tables) == 4
+    assert sorted(tables) == sorted(TABLES)
     for name, table in tables.items():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST", name
@@ -172,7 +187,8 @@ def test_outputs_name_every_placeholder_of_the_asl(stage):
 
     outputs = template(stage)["Outputs"]
     assert placeholders(ASL_PATH.read_text()) <= outputs.keys()
-    assert {"StateMachineRoleArn", "StateMachineLogGroupArn", "StateMachineName", "HotelTableName"} <= outputs.keys()
+    assert {"StateMachineRoleArn", "StateMachineLogGroupArn", "StateMachineName"} <= outputs.keys()
+    assert {ResourceNames(resource).table_output for resource in RESOURCES} <= outputs.keys()
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -180,7 +196,7 @@ def test_package_holds_only_the_handlers_and_the_domain_package(stage):
     with zipfile.ZipFile(package_dir(stage) / "lambda-saga-pattern.zip") as archive:
         names = archive.namelist()
     assert {name.split("/")[0] for name in names} == {"functions", "saga"}
-    assert "functions/book_hotel.py" in names
+    assert {step.handler_file for step in STEPS} <= set(names)
     assert "saga/steps.py" in names
 
 
@@ -205,7 +221,7 @@ def test_needs_attention_alarm_counts_the_state_machine_failures():
 def test_prod_tables_are_protected_from_deletion_and_dev_tables_are_not():
     for stage, expected in (("dev", False), ("prod", True)):
         tables = resources(stage, "AWS::DynamoDB::Table")
-        assert len(tables) == 4
+        assert sorted(tables) == sorted(TABLES)
         assert {name: t["Properties"]["DeletionProtectionEnabled"] for name, t in tables.items()} == dict.fromkeys(
             tables, expected
         ), stage

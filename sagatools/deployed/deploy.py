@@ -4,8 +4,9 @@
     python -m sagatools.deployed.deploy remove-stepfunctions [STAGE [REGION [PROFILE]]]
     python -m sagatools.deployed.deploy describe [STAGE [REGION [PROFILE]]]
 
-The ASL's `${…}` placeholders are named like the stack's outputs (BookHotelFunctionArn,
-SagaLogTableName, …), so nothing is edited by hand and a second run updates what the first created.
+The ASL's `${…}` placeholders are named like the stack's outputs (each step's function ARN,
+SagaLogTableName; saga/catalogue.py), so nothing is edited by hand and a second run updates what
+the first created.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from saga.catalogue import RESOURCES, ResourceNames
 from sagatools.asl import (
     MACHINES,
     RESOLVE_MACHINE,
@@ -165,7 +167,8 @@ def remove_state_machines(stage: Stage, out: TextIO) -> None:
 
 
 PROTECTED_STAGES = {"prod"}
-TABLE_OUTPUTS = ("HotelTableName", "FlightTableName", "CarTableName", "SagaLogTableName")
+# Every table of the stack: one per resource of the saga, and the saga log.
+TABLE_OUTPUTS = (*(ResourceNames(resource).table_output for resource in RESOURCES), "SagaLogTableName")
 
 
 def prepare_removal(stage: Stage, force: bool, out: TextIO, err: TextIO, confirm: TextIO | None) -> int:
@@ -239,7 +242,7 @@ def describe(stage: Stage, out: TextIO) -> None:
     print(f"  state machine  {state_machine_arn(outputs, stage.region)}", file=out)
     if RESOLVE_MACHINE.name_output in outputs:
         print(f"  resolution     {state_machine_arn(outputs, stage.region, RESOLVE_MACHINE)}", file=out)
-    for key in ("HotelTableName", "FlightTableName", "CarTableName", "SagaLogTableName"):
+    for key in TABLE_OUTPUTS:
         print(f"  {key.removesuffix('Name'):<14} {outputs.get(key)}", file=out)
     print(f"  fault injection {'on' if outputs.get('FaultInjection') == 'true' else 'off'}", file=out)
 

@@ -22,6 +22,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
+from saga.catalogue import ResourceNames
 from saga.settings import MisconfiguredFunction, Settings
 from sagatools.asl import SAGA_MACHINE, MachineSpec
 from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS, LOCAL_STAGE, EndpointNotRunning, running_endpoint
@@ -133,9 +134,13 @@ def explain(error: Exception, stage: Stage) -> str:
 def settings_from_outputs(outputs: dict[str, str]) -> Settings:
     """The handlers' settings as deployed, read back from the stack (to read the stage's tables)."""
     try:
-        return Settings.read(outputs)
+        settings = Settings.read(outputs)
+        if missing := settings.missing_tables():
+            names = ", ".join(ResourceNames(resource).table_output for resource in missing)
+            raise MisconfiguredFunction(f"settings incomplete: no output {names}")
     except MisconfiguredFunction as error:
         raise StageError(f"The stack's outputs are incomplete ({error}): redeploy it with ./build.sh deploy.") from None
+    return settings
 
 
 def state_machine_arn(outputs: dict[str, str], region: str, machine: MachineSpec = SAGA_MACHINE) -> str:

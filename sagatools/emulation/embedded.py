@@ -97,7 +97,7 @@ class EmbeddedStack:
     def __enter__(self) -> EmbeddedStack:
         with contextlib.ExitStack() as undo:
             self._quiet_moto(undo)
-            self._set_environment(undo, {**FAKE_CREDENTIALS, **self.config.environment, **LOCAL_ENVIRONMENT})
+            self._set_environment(undo, {**FAKE_CREDENTIALS, **self.config.process_environment, **LOCAL_ENVIRONMENT})
             # The handlers read their settings and build their client once per process, as on Lambda;
             # in this process each stack is a new deployment of them.
             for cached in (get_settings, dynamodb_client):
@@ -219,7 +219,7 @@ class EmbeddedStack:
     @property
     def settings(self) -> Settings:
         """The handlers' settings as the embedded stack sets them (for reading the tables back)."""
-        return Settings.read({**self.config.environment, **LOCAL_ENVIRONMENT})
+        return Settings.read({**self.config.process_environment, **LOCAL_ENVIRONMENT})
 
     def session_client(self, service: str) -> BaseClient:
         return boto3.client(service, region_name=REGION)

@@ -280,7 +280,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
         for shown, (stroke, fill) in COLOURS.items()
     )
     bookings = "".join(
-        f"<tr><td>{resource.value}</td><td>{status.value if status else '-'}</td></tr>"
+        f"<tr><td>{resource}</td><td>{status.value if status else '-'}</td></tr>"
         for resource, status in report.bookings.items()
     )
     log_rows = "".join(

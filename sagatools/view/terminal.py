@@ -55,7 +55,7 @@ def state_line(trip_id: str, run: StateRun) -> str:
 
 def summary(report: SagaResult) -> str:
     bookings = ", ".join(
-        f"{resource.value} {status.value if status else '-'}" for resource, status in report.bookings.items()
+        f"{resource} {status.value if status else '-'}" for resource, status in report.bookings.items()
     )
     compensations = {step.name for step in COMPENSATIONS}
     done = [

@@ -25,7 +25,7 @@ CONFIG = load_service_config(EMBEDDED_STAGE)
 def _tables() -> Iterator[Any]:
     """moto with the stage's tables and the functions' environment, once per module (creating tables costs)."""
     with pytest.MonkeyPatch.context() as environment:
-        for name, value in {**FAKE_CREDENTIALS, **CONFIG.environment, **LOCAL_ENVIRONMENT}.items():
+        for name, value in {**FAKE_CREDENTIALS, **CONFIG.process_environment, **LOCAL_ENVIRONMENT}.items():
             environment.setenv(name, value)
         get_settings.cache_clear()
         dynamodb_client.cache_clear()

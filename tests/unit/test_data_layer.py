@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from saga.bookings import BookingRepository, BookingUnchanged, get_bookings
-from saga.catalogue import Resource
+from saga.catalogue import RESOURCES, ResourceNames
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError, TransientDataAccessError
 from saga.models import BookingStatus
@@ -25,7 +25,7 @@ def saga_log(settings, dynamodb) -> SagaLog:
 
 @pytest.fixture
 def hotels(settings, dynamodb, saga_log) -> BookingRepository:
-    return BookingRepository(Resource.HOTEL, settings.hotel_table, saga_log, dynamodb)
+    return BookingRepository(RESOURCES[0], settings.bookings_table(RESOURCES[0]), saga_log, dynamodb)
 
 
 def test_confirm_writes_the_booking_and_its_log_end_together(hotels, saga_log):
@@ -74,12 +74,11 @@ def test_a_change_whose_log_entry_exists_is_not_written(hotels, saga_log):
 
 def test_bookings_of_a_trip_come_back_per_resource(settings, dynamodb, saga_log, hotels):
     hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
-    repositories = [BookingRepository(r, settings.bookings_table(r), saga_log, dynamodb) for r in Resource]
+    repositories = [BookingRepository(r, settings.bookings_table(r), saga_log, dynamodb) for r in RESOURCES]
     found = get_bookings(dynamodb, repositories, "t-1")
     assert {r: (b.status if b else None) for r, b in found.items()} == {
-        Resource.HOTEL: BookingStatus.CONFIRMED,
-        Resource.FLIGHT: None,
-        Resource.CAR: None,
+        RESOURCES[0]: BookingStatus.CONFIRMED,
+        **dict.fromkeys(RESOURCES[1:]),
     }
 
 
@@ -177,5 +176,15 @@ def test_settings_refuse_an_unclear_fault_injection_naming_it(value):
 
 
 def test_settings_name_every_missing_variable():
-    with pytest.raises(MisconfiguredFunction, match=r"HOTEL_TABLE.*FLIGHT_TABLE.*CAR_TABLE.*SAGA_LOG_TABLE"):
+    with pytest.raises(MisconfiguredFunction, match=r"SAGA_LOG_TABLE"):
         Settings.read({"FAULT_INJECTION": "true"})
+    # A function is given only its own resource's table: asking for another names the variable.
+    own, *others = RESOURCES
+    settings = Settings.read(
+        {"FAULT_INJECTION": "true", "SAGA_LOG_TABLE": "log", ResourceNames(own).table_variable: "mine"}
+    )
+    assert settings.bookings_table(own) == "mine"
+    for other in others:
+        with pytest.raises(MisconfiguredFunction, match=ResourceNames(other).table_variable):
+            settings.bookings_table(other)
+    assert settings.missing_tables() == others

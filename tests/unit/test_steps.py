@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from saga.catalogue import Resource
 from saga.errors import (
     BookingAlreadyCancelled,
     BookingRefused,
@@ -116,7 +115,7 @@ def test_invalid_request_is_refused_before_any_write(resource, invoke_step, sett
     request["hotel"]["check_out"] = request["hotel"]["check_in"]
     with pytest.raises(InvalidTripRequest, match=r"hotel\.check_out"):
         invoke_step(book_step(resource), request)
-    for table in (settings.saga_log_table, settings.bookings_table(Resource(resource))):
+    for table in (settings.saga_log_table, settings.bookings_table(resource)):
         assert dynamodb.scan(TableName=table)["Count"] == 0
 
 
@@ -127,8 +126,8 @@ def test_log_end_is_written_with_its_booking_in_one_transaction(resource, reader
         trip_id="t-atomic", step=book_step(resource), event=LogEvent.END, at="2026-01-01T00:00:00.000000Z", attempt=1
     )
     reader.saga_log.append(end)
-    repository = next(r for r in reader.repositories if r.resource is Resource(resource))
+    repository = next(r for r in reader.repositories if r.resource == resource)
     # When the booking is committed together with that same END / Then neither is written
     with pytest.raises(DataAccessError):
-        repository.confirm("t-atomic", invocation.request.details_for(Resource(resource)), end)
+        repository.confirm("t-atomic", invocation.request.details_for(resource), end)
     assert reader.bookings("t-atomic")[resource] is None

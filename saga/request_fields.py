@@ -1,0 +1,61 @@
+"""The field types requests are built from: dates, readable text, ids, and a strict base model.
+
+Shared by every section of a request (saga/requests.py) and the request itself (saga/models.py).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> date:
+    # pydantic's own date parsing also takes timestamps and datetimes; the contract is YYYY-MM-DD.
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is not a calendar date") from None
+
+
+def matching(pattern: str, rule: str) -> BeforeValidator:
+    """A string field that must match `pattern` entirely; `rule` says so to the user."""
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not compiled.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+    return BeforeValidator(check)
+
+
+def _readable(value: Any) -> Any:
+    # A name is shown to people: something to read, and nothing that could steer a terminal.
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("must not be empty or only spaces")
+        if any(not character.isprintable() for character in value):
+            raise ValueError("must not hold control characters")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_readable)]
+TripId = Annotated[str, matching(r"[A-Za-z0-9_-]{1,64}", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    matching(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+", "must be an email address"),
+]
+
+
+class Strict(BaseModel):
+    # Fields with an alias (`from`, `return`) are read by that name only: `from_` is an unknown field.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=False, validate_by_alias=True)

@@ -1,0 +1,82 @@
+"""./build.sh generate [--check]: write (or check) every file that follows from saga/definition.py.
+
+Written: both state machines (statemachine/*.asl.json), the template's per-step part
+(serverless.steps.yml), one handler module per function (functions/*.py) and the README's
+diagrams. A generated handler whose step left the definition is deleted. With --check nothing is
+written: exit 1 naming every file that differs from what the definition gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
+from sagatools.generate.handlers import MARKER, handler_modules
+from sagatools.generate.state_machines import booking_saga, resolve_stuck
+from sagatools.generate.template import render
+from sagatools.serverless_config import PROJECT_ROOT, STEPS_YML
+from sagatools.view.diagram import README, diagram_in_readme, readme_block
+
+
+def generated_files() -> dict[Path, str]:
+    """Every generated file's path and the text the definition gives it (the README included)."""
+    machines = {SAGA_MACHINE: booking_saga(), RESOLVE_MACHINE: resolve_stuck()}
+    files = {machine.asl_path: json.dumps(asl, indent=2) + "\n" for machine, asl in machines.items()}
+    files[STEPS_YML] = render()
+    files.update({PROJECT_ROOT / path: text for path, text in handler_modules().items()})
+    readme = README.read_text()
+    for machine, asl in machines.items():
+        current = diagram_in_readme(readme, machine)
+        if current is None:
+            raise SystemExit(f"generate: README.md has lost the markers of the {machine.title}'s diagram")
+        readme = readme.replace(current, readme_block(asl, machine))
+    files[README] = readme
+    return files
+
+
+def stale_handlers(expected: dict[Path, str]) -> list[Path]:
+    """Generated handler modules whose step is no longer in the definition."""
+    return [
+        path
+        for path in sorted((PROJECT_ROOT / "functions").glob("*.py"))
+        if path not in expected and path.read_text().startswith(MARKER)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./build.sh generate", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale file")
+    args = parser.parse_args(argv)
+    expected = generated_files()
+    root = PROJECT_ROOT
+    differing = [path for path, text in expected.items() if not path.is_file() or path.read_text() != text]
+    stale = stale_handlers(expected)
+    if args.check:
+        for path in differing:
+            print(f"generate --check: {path.relative_to(root)} differs from saga/definition.py", file=sys.stderr)
+        for path in stale:
+            print(f"generate --check: {path.relative_to(root)} is not a step of saga/definition.py", file=sys.stderr)
+        if differing or stale:
+            print(
+                "generate --check: run ./build.sh generate (and do not edit generated files by hand)", file=sys.stderr
+            )
+            return 1
+        print(f"generate --check: all {len(expected)} generated files agree with saga/definition.py")
+        return 0
+    for path in differing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(expected[path])
+        print(f"wrote {path.relative_to(root)}")
+    for path in stale:
+        path.unlink()
+        print(f"deleted {path.relative_to(root)} (no longer a step)")
+    if not differing and not stale:
+        print(f"all {len(expected)} generated files were up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
