@@ -167,7 +167,7 @@ def benchmarks_markdown(
         "",
         f"{LATENCY_RUNS} sagas per scenario, one at a time. *Execution* is start to stop as the execution "
         "history records it; *runner* adds starting, polling and reading the tables back; *handlers* is the "
-        "time spent inside the six handlers (the floor); *ratio* = execution / handlers.",
+        "time spent inside the handlers (the floor); *ratio* = execution / handlers.",
         "",
         "| scenario | outcome | execution median ms | execution p95 ms | runner median ms | handlers median ms "
         "| ratio |",
@@ -197,7 +197,7 @@ def benchmarks_markdown(
         "|---|---|---|",
         *[f"| {op} | {per_saga:.1f} | {ms:.1f} |" for op, per_saga, ms in profile],
         "",
-        "What holds the targets back: one process and one interpreter lock run the interpreter, the six "
+        "What holds the targets back: one process and one interpreter lock run the interpreter, the "
         "handlers and the runner; the per-call cost of moto's generic request and response emulation "
         "(StartExecution and GetExecutionHistory are the runner's dearest calls: moto serializes every "
         "possible member of every history event); and an `Invoke` counts the time a task waits its turn in "

@@ -29,8 +29,15 @@ INVOCATIONS = 50
 
 
 def copy_working_tree(destination: Path) -> Path:
-    """The tracked files of this checkout in `destination`, with .venv and node_modules linked, not copied."""
-    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    """The files of this checkout, committed or not (but not those git ignores), in `destination`, with
+    .venv and node_modules linked, not copied."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for name in tracked.stdout.splitlines():
         if (PROJECT_ROOT / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)

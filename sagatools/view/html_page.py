@@ -96,7 +96,7 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """(column, row) per state: the booking chain, its compensations beside it row by row, the rest after.
 
     The booking chain is followed from StartAt through Next; each state's row is the row of the booking
-    it names (CancelCar beside BookCar); terminal states sit below (Succeed) or above (Fail) their lane.
+    it runs (a compensation beside its request); terminal states sit below (Succeed) or above (Fail) their lane.
     """
     states = definition["States"]
     chain, name = [], definition["StartAt"]

@@ -1,0 +1,175 @@
+"""Adding a step is the definition, the request model, the sample requests and ./build.sh generate.
+
+In a copy of the tree, a fourth step (insurance, after the car, with its own table) is added by
+exactly those edits; then its sagas run on the embedded stack and its dev template is packaged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagatools.bench_local import copy_working_tree
+
+pytestmark = pytest.mark.slow  # a copy of the tree, three runtest.sh runs and an osls package
+
+REQUEST_MODEL = """
+
+class InsuranceRequest(Strict):
+    policy: Text
+    cover_from: IsoDate
+    cover_to: IsoDate
+"""
+INSURANCE = {"policy": "Travel Plus", "cover_from": "2026-12-01", "cover_to": "2026-12-04"}
+# What a user writes by hand: the definition, the request model, the sample request files.
+HAND_EDITED = ("saga/definition.py", "saga/requests.py", "test-booking-success.json", "test-booking-fail.json")
+
+
+def add_insurance_step(project: Path) -> None:
+    definition = project / "saga" / "definition.py"
+    text = definition.read_text()
+    text = text.replace(
+        "from saga.requests import CarRequest,", "from saga.requests import CarRequest, InsuranceRequest,"
+    )
+    text = text.replace(
+        '        StepSpec("car", CarRequest),\n',
+        '        StepSpec("car", CarRequest),\n        StepSpec("insurance", InsuranceRequest),\n',
+    )
+    definition.write_text(text)
+    requests = project / "saga" / "requests.py"
+    requests.write_text(requests.read_text() + REQUEST_MODEL)
+    for sample in [project / "test-booking-success.json", project / "test-booking-fail.json"]:
+        sample.write_text(json.dumps(with_insurance(json.loads(sample.read_text())), indent=2) + "\n")
+    for example in sorted((project / "examples").glob("*.json")):
+        example.write_text(json.dumps(with_insurance(json.loads(example.read_text())), indent=2) + "\n")
+
+
+def with_insurance(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with an insurance section after the car's (before `simulate`)."""
+    simulate = request.pop("simulate", None)
+    request["insurance"] = INSURANCE
+    if simulate is not None:
+        request["simulate"] = simulate
+    return request
+
+
+def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = copy_working_tree(tmp_path_factory.mktemp("make-it-yours") / "project")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy", "--no-verify"]):
+        subprocess.run(command, cwd=copy, check=True, capture_output=True, env={**os.environ, **GIT_AUTHOR})
+    add_insurance_step(copy)
+    generated = run(copy, "./build.sh", "generate")
+    assert generated.returncode == 0, generated.stderr
+    return copy
+
+
+GIT_AUTHOR = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def saga(project: Path, trip_id: str, simulate: dict[str, str] | None) -> dict[str, Any]:
+    request = json.loads((project / "test-booking-success.json").read_text())
+    request["trip_id"] = trip_id
+    if simulate:
+        request["simulate"] = simulate
+    path = project / f"{trip_id}.json"
+    path.write_text(json.dumps(request))
+    done = run(project, "./runtest.sh", path.name, "--json")
+    assert done.returncode in (0, 1), done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_generated(project):
+    check = run(project, "./build.sh", "generate", "--check")
+    assert check.returncode == 0, check.stderr
+    changed = run(project, "git", "status", "--porcelain").stdout.split("\n")
+    paths = {line[3:] for line in changed if line}
+    generated = {
+        "statemachine/booking-saga.asl.json",
+        "statemachine/resolve-stuck.asl.json",
+        "serverless.steps.yml",
+        "README.md",
+        "functions/book_insurance.py",
+        "functions/cancel_insurance.py",
+    }
+    examples = {f"examples/{path.name}" for path in (project / "examples").glob("*.json")}
+    assert paths == set(HAND_EDITED) | generated | examples
+    stat = run(project, "git", "diff", "--shortstat", "--", *HAND_EDITED, *sorted(examples)).stdout
+    print(f"hand edits: {stat.strip()}")
+
+
+def test_a_success_commits_four_bookings(project):
+    result = saga(project, "t-four-ok", None)
+    assert result["outcome"] == "COMMITTED"
+    assert result["bookings"] == dict.fromkeys(["hotel", "flight", "car", "insurance"], "CONFIRMED")
+    assert result["states"] == ["BookHotel", "BookFlight", "BookCar", "BookInsurance", "Booked"]
+    assert result["billed_transitions"] == 5
+
+
+def test_a_refusal_at_insurance_rolls_back_all_four_in_reverse_order(project):
+    result = saga(project, "t-four-refused", {"book_insurance": "fail"})
+    assert result["outcome"] == "ROLLED_BACK"
+    assert result["bookings"] == dict.fromkeys(["hotel", "flight", "car", "insurance"], "CANCELLED")
+    ends = [e["step"] for e in result["saga_log"] if e["event"] == "END" and e["step"].startswith("cancel_")]
+    assert ends == ["cancel_insurance", "cancel_car", "cancel_flight", "cancel_hotel"]
+    assert result["billed_transitions"] == 9
+
+
+def test_a_stuck_insurance_compensation_is_flagged_and_the_other_three_cancelled(project):
+    result = saga(project, "t-four-stuck", {"book_insurance": "fail", "cancel_insurance": "fail"})
+    assert result["outcome"] == "NEEDS_ATTENTION"
+    assert [(r["step"], r["attention"]) for r in result["needs_attention"]] == [("cancel_insurance", "OPEN")]
+    assert {k: v for k, v in result["bookings"].items() if k != "insurance"} == dict.fromkeys(
+        ["hotel", "flight", "car"], "CANCELLED"
+    )
+    assert result["bookings"]["insurance"] != "CANCELLED"
+    assert "FlagInsuranceCancellationStuck" in result["states"]
+    assert result["states"][-1] == "NeedsAttention"
+
+
+def test_the_packaged_dev_template_has_the_function_table_and_a_least_privilege_role(project):
+    packaged = run(project, "./build.sh", "package", "dev")
+    assert packaged.returncode == 0, packaged.stderr
+    template = json.loads(
+        (project / "build" / "package" / "dev" / "cloudformation-template-update-stack.json").read_text()
+    )
+    resources = template["Resources"]
+    assert resources["InsuranceBookingsTable"]["Type"] == "AWS::DynamoDB::Table"
+    assert (
+        resources["InsuranceBookingsTable"]["Properties"]["TableName"] == "lambda-saga-pattern-dev-insurance-bookings"
+    )
+    for function in ("BookInsuranceLambdaFunction", "CancelInsuranceLambdaFunction"):
+        properties = resources[function]["Properties"]
+        assert properties["Role"] == {"Fn::GetAtt": ["InsuranceStepsRole", "Arn"]}
+        assert properties["Environment"]["Variables"]["INSURANCE_TABLE"] == "lambda-saga-pattern-dev-insurance-bookings"
+        assert "CAR_TABLE" not in properties["Environment"]["Variables"]
+    (policy,) = resources["InsuranceStepsRole"]["Properties"]["Policies"]
+    tables = {
+        statement["Resource"]["Fn::GetAtt"][0]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(action.startswith("dynamodb:") for action in statement["Action"])
+    }
+    assert tables == {"InsuranceBookingsTable", "SagaLogTable"}
+    invoke = next(
+        statement
+        for statement in resources["SagaStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "lambda:InvokeFunction"
+    )
+    assert {"Fn::GetAtt": ["BookInsuranceLambdaFunction", "Arn"]} in invoke["Resource"]
+    assert {"BookInsuranceFunctionArn", "InsuranceTableName"} <= template["Outputs"].keys()
