@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create or update the booking saga's state machine for a stage, from statemachine/booking-saga.asl.json
-# and the function ARNs, role and log group in the stage's stack outputs. Nothing to edit by hand.
+# Create or update a stage's two state machines (the saga's and the resolution of a stuck one) from
+# statemachine/*.asl.json and the function ARNs, roles and log groups in the stage's stack outputs.
+# Nothing to edit by hand.
 #   ./deploy-stepfunc.sh [STAGE [REGION [AWS_PROFILE]]] [--dry-run]
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
 # AWS_PROFILE, else the default credentials chain. --dry-run prints the rendered definition and checks it.

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from saga.definition import SAGA
 from sagatools.serverless_config import PROJECT_ROOT
 
-ASL_PATH = PROJECT_ROOT / "statemachine" / "booking-saga.asl.json"
+ASL_PATH = PROJECT_ROOT / "statemachine" / f"{SAGA.name}.asl.json"
 RESOLVE_ASL_PATH = PROJECT_ROOT / "statemachine" / "resolve-stuck.asl.json"
-STATE_MACHINE_SUFFIX = "booking-saga"
+STATE_MACHINE_SUFFIX = SAGA.name
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,12 @@ class MachineSpec:
 
 
 SAGA_MACHINE = MachineSpec(
-    "booking saga", ASL_PATH, STATE_MACHINE_SUFFIX, "StateMachineName", "StateMachineRoleArn", "StateMachineLogGroupArn"
+    SAGA.name.replace("-", " "),
+    ASL_PATH,
+    STATE_MACHINE_SUFFIX,
+    "StateMachineName",
+    "StateMachineRoleArn",
+    "StateMachineLogGroupArn",
 )
 RESOLVE_MACHINE = MachineSpec(
     "resolution of stuck sagas",

@@ -28,17 +28,28 @@ SAGAS = int(os.environ.get("BENCH_LOCAL_SAGAS", "10"))
 INVOCATIONS = 50
 
 
+# Not copied when the checkout is no git repository: what .gitignore keeps out of one.
+_UNTRACKED = {".git", ".venv", "node_modules", "build", ".runtest", ".serverless", "__pycache__", ".pytest_cache"}
+
+
 def copy_working_tree(destination: Path) -> Path:
     """The files of this checkout, committed or not (but not those git ignores), in `destination`, with
     .venv and node_modules linked, not copied."""
-    tracked = subprocess.run(
+    listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        check=True,
     )
-    for name in tracked.stdout.splitlines():
+    if listed.returncode == 0:
+        names = listed.stdout.splitlines()
+    else:
+        names = [
+            str(path.relative_to(PROJECT_ROOT))
+            for path in PROJECT_ROOT.rglob("*")
+            if not _UNTRACKED & set(path.relative_to(PROJECT_ROOT).parts)
+        ]
+    for name in names:
         if (PROJECT_ROOT / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PROJECT_ROOT / name, destination / name)

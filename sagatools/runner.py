@@ -276,7 +276,7 @@ def _name(option: str) -> Any:
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="runtest.sh",
-        description="Run booking sagas on the embedded stack (default) or on a deployed stage.",
+        description="Run sagas on the embedded stack (default) or on a deployed stage.",
         allow_abbrev=False,  # --js is not --json: every option is spelled out
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="trip request JSON file(s)")

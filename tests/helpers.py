@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import RESOURCES, by_name, by_state, compensation_of, request_of
+from saga.catalogue import BOOKINGS, RESOURCES, by_name, by_state, compensation_of, request_of
 from saga.models import BookingStatus
 from saga.saga_log import LogEvent
 
@@ -69,3 +69,36 @@ def is_compensation(step_name: str) -> bool:
 def is_booking(step_name: str) -> bool:
     found = by_name(step_name)
     return found is not None and not found.is_compensation
+
+
+# What the definition makes a saga cost, in states entered (saga/definition.py has n steps):
+# a success is each request and Booked; a rollback at step k is k requests, k compensations and
+# RolledBack. Nothing else: an extra state would cost every saga.
+def success_states() -> list[str]:
+    return [booking.state for booking in BOOKINGS] + ["Booked"]
+
+
+def rollback_states(failed_at: str) -> list[str]:
+    """The states of a clean rollback after the request of `failed_at` failed."""
+    upto = RESOURCES.index(failed_at) + 1
+    return (
+        [booking.state for booking in BOOKINGS[:upto]]
+        + [compensation_of(resource).state for resource in reversed(RESOURCES[:upto])]
+        + ["RolledBack"]
+    )
+
+
+def rollback_bookings(failed_at: str) -> dict[str, str | None]:
+    """Every booking up to the failed one CANCELLED (a tombstone where it was never written), the later ones absent."""
+    upto = RESOURCES.index(failed_at) + 1
+    return {resource: ("CANCELLED" if index < upto else None) for index, resource in enumerate(RESOURCES)}
+
+
+def simulated_failure(path: Path) -> str:
+    """The resource whose request the request file makes fail (`"book_x": "fail"`)."""
+    simulate = json.loads(path.read_text()).get("simulate", {})
+    (failing,) = [name for name, mode in simulate.items() if mode == "fail" and is_booking(name)]
+    return resource_of(failing)
+
+
+LAST = RESOURCES[-1]  # the last step: a refusal there is the dearest rollback

@@ -16,7 +16,7 @@ from saga.models import BookingStatus
 from saga.saga_log import AttentionState, LogEvent
 from sagatools.results import Outcome, build_report, execution_history, resolution_outcome_of
 from sagatools.runner import SagaRunner
-from tests.helpers import trip_request
+from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
 
 STUCK = [step.resource for step in COMPENSATIONS]
 
@@ -38,7 +38,7 @@ def resolve(stack, reader, request: dict, name: str):
 @pytest.mark.parametrize("provider_back", [True, False], ids=["resolves", "still-stuck"])
 def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back, stack, run_saga, reader):
     # Given a saga whose cancel_<resource> stayed stuck
-    faults = {"book_car": "fail", f"cancel_{resource}": "fail"}
+    faults = {book_step(LAST): "fail", cancel_step(resource): "fail"}
     request = trip_request(f"t-res-{resource}-{provider_back}", simulate=faults)
     saga = run_saga(request)
     assert saga.outcome is Outcome.NEEDS_ATTENTION
@@ -46,7 +46,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
     resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
     result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1")
     (record,) = result.needs_attention
-    step = f"cancel_{resource}"
+    step = cancel_step(resource)
     resolution_id = result.execution_arn
     if provider_back:
         # Then every booking is cancelled and the record is closed, not deleted, by that execution
@@ -72,7 +72,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
 
 
 def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_saga, reader):
-    request = trip_request("t-res-clean", simulate={"book_car": "fail"})
+    request = trip_request("t-res-clean", simulate={book_step(LAST): "fail"})
     assert run_saga(request).outcome is Outcome.ROLLED_BACK
     result = resolve(stack, reader, {k: v for k, v in request.items() if k != "simulate"}, "t-res-clean-resolve-1")
     assert result.outcome is Outcome.RESOLVED
@@ -80,4 +80,4 @@ def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_s
 
 
 def test_the_normal_saga_path_is_unchanged_by_the_resolution_machine(run_saga):
-    assert run_saga(trip_request("t-res-normal")).transitions == 4
+    assert run_saga(trip_request("t-res-normal")).transitions == len(RESOURCES) + 1

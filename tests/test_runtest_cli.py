@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from sagatools.runner import main
-from tests.helpers import ROOT, trip_request
+from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, trip_request
 
 
 def run_main(*args: str) -> tuple[int, str, str]:
@@ -38,8 +38,9 @@ def test_fail_file_rolls_back_through_the_real_script():
     result = json.loads(done.stdout)
     assert result["outcome"] == "ROLLED_BACK"
     assert result["status"] == "FAILED"
-    assert result["bookings"] == {"hotel": "CANCELLED", "flight": "CANCELLED", "car": "CANCELLED"}
-    assert result["transitions"] == 7
+    failed_at = simulated_failure(ROOT / "test-booking-fail.json")
+    assert result["bookings"] == rollback_bookings(failed_at)
+    assert result["states"] == rollback_states(failed_at)
 
 
 def test_success_file_commits_and_human_output_shows_states_and_summary():

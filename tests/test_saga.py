@@ -6,9 +6,20 @@ import random
 
 import pytest
 
+from saga.catalogue import COMPENSATIONS, STEPS, compensation_of
 from sagatools.cli import UsageError
 from sagatools.results import Outcome, SagaResult
-from tests.helpers import RESOURCES, book_step, cancel_step, is_compensation, resource_of, trip_request
+from tests.helpers import (
+    LAST,
+    RESOURCES,
+    book_step,
+    cancel_step,
+    is_compensation,
+    resource_of,
+    rollback_states,
+    success_states,
+    trip_request,
+)
 
 BOOK_ORDER = RESOURCES  # in booking order
 
@@ -24,7 +35,7 @@ def expected_compensations(failed_at: str) -> list[str]:
 
 
 def assert_consistent(report: SagaResult) -> None:
-    """All three CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
+    """All CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
     stuck = {resource_of(record.step) for record in report.needs_attention}
     confirmed = {resource for resource, status in report.bookings.items() if status == "CONFIRMED"}
     if report.outcome is Outcome.COMMITTED:
@@ -37,15 +48,15 @@ def assert_consistent(report: SagaResult) -> None:
     assert len(set(starts)) == len(starts), "an attempt was logged twice"
 
 
-def test_success_commits_all_three_in_four_transitions(run_saga):
+def test_success_commits_every_booking_in_one_state_per_step_and_booked(run_saga):
     # Given a valid trip with no faults / When its saga runs
     report = run_saga(trip_request("t-ok"))
-    # Then all three are booked, in order, in four transitions
+    # Then every resource is booked, in order, in n + 1 states (4 for the trip's three steps)
     assert (report.status, report.outcome) == ("SUCCEEDED", Outcome.COMMITTED)
-    assert report.bookings == {"hotel": "CONFIRMED", "flight": "CONFIRMED", "car": "CONFIRMED"}
-    assert report.states == ["BookHotel", "BookFlight", "BookCar", "Booked"]
-    assert report.transitions == 4
-    assert [e.step for e in report.saga_log if e.event == "END"] == ["book_hotel", "book_flight", "book_car"]
+    assert report.bookings == dict.fromkeys(RESOURCES, "CONFIRMED")
+    assert report.states == success_states()
+    assert report.transitions == len(RESOURCES) + 1
+    assert [e.step for e in report.saga_log if e.event == "END"] == [book_step(r) for r in RESOURCES]
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -59,26 +70,22 @@ def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
     assert_consistent(report)
 
 
-def test_refusal_at_the_car_step_takes_seven_transitions(run_saga):
-    report = run_saga(trip_request("t-seven", simulate={"book_car": "fail"}))
-    assert report.states == [
-        "BookHotel",
-        "BookFlight",
-        "BookCar",
-        "CancelCar",
-        "CancelFlight",
-        "CancelHotel",
-        "RolledBack",
-    ]
-    assert report.transitions == 7
+def test_refusal_at_the_last_step_takes_two_states_per_step_and_rolled_back(run_saga):
+    # 7 for the trip's three steps: each request, each compensation, RolledBack; no state more
+    report = run_saga(trip_request("t-seven", simulate={book_step(LAST): "fail"}))
+    assert report.states == rollback_states(LAST)
+    assert report.transitions == 2 * len(RESOURCES) + 1 == report.billed_transitions
 
 
 def test_billed_transitions_count_every_retry_as_aws_bills_it(run_saga):
-    # Given a stuck compensation: 8 states entered, and its 5 retries / Then 13 billed transitions
-    stuck = run_saga(trip_request("t-billed", simulate={"book_car": "fail", "cancel_flight": "fail"}))
-    assert (stuck.transitions, stuck.billed_transitions) == (8, 13)
-    # and a success is billed exactly its 4 states
-    assert run_saga(trip_request("t-billed-ok")).billed_transitions == 4
+    # Given a compensation stuck behind a refusal at the last step (8 states and 13 billed for the
+    # trip's three steps: the rollback's 7 and its Flag state, plus the stuck compensation's 5 retries)
+    stuck_step = COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
+    stuck = run_saga(trip_request("t-billed", simulate={book_step(LAST): "fail", stuck_step.name: "fail"}))
+    retries = stuck_step.retry.max_attempts
+    assert (stuck.transitions, stuck.billed_transitions) == (2 * len(RESOURCES) + 2, 2 * len(RESOURCES) + 2 + retries)
+    # and a success is billed exactly its states
+    assert run_saga(trip_request("t-billed-ok")).billed_transitions == len(RESOURCES) + 1
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -102,7 +109,7 @@ def test_transient_booking_error_recovers_forward(resource, run_saga):
     assert report.outcome is Outcome.COMMITTED
     attempts = [e.attempt for e in report.saga_log if e.step == book_step(resource) and e.event == "START"]
     assert attempts == [1, 2, 3]
-    assert report.transitions == 4
+    assert report.transitions == len(RESOURCES) + 1
 
 
 def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
@@ -119,27 +126,29 @@ def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
 def test_transient_compensation_is_retried(resource, run_saga):
     # Given a rollback whose compensation fails five times / When the saga runs
     report = run_saga(
-        trip_request(f"t-cblip-{resource}", simulate={"book_car": "fail", cancel_step(resource): "transient:5"})
+        trip_request(f"t-cblip-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "transient:5"})
     )
     # Then the compensation is retried until it succeeds, and the rollback is clean
     assert report.outcome is Outcome.ROLLED_BACK
     attempts = [e.attempt for e in report.saga_log if e.step == cancel_step(resource) and e.event == "START"]
-    assert attempts == [1, 2, 3, 4, 5, 6]
-    assert compensations(report) == expected_compensations("car")
+    assert attempts == list(range(1, compensation_of(resource).retry.attempts + 1))
+    assert compensations(report) == expected_compensations(LAST)
     assert_consistent(report)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, run_saga, reader):
     # Given a rollback whose compensation never succeeds / When the saga runs
-    report = run_saga(trip_request(f"t-stuck-{resource}", simulate={"book_car": "fail", cancel_step(resource): "fail"}))
+    report = run_saga(
+        trip_request(f"t-stuck-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
+    )
     # Then the trip is flagged for an operator, and the other compensations still run
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
     assert [record.step for record in report.needs_attention] == [cancel_step(resource)]
     # every other compensation ran, still in reverse order
-    assert compensations(report) == [s for s in expected_compensations("car") if s != cancel_step(resource)]
+    assert compensations(report) == [s for s in expected_compensations(LAST) if s != cancel_step(resource)]
     stuck_attempts = [e for e in report.saga_log if e.step == cancel_step(resource) and e.event == "FAILED"]
-    assert len(stuck_attempts) == 6  # the first attempt and 5 retries
+    assert len(stuck_attempts) == compensation_of(resource).retry.attempts  # the first attempt and every retry
     others = [r for r in RESOURCES if r != resource]
     assert all(report.bookings[r] == "CANCELLED" for r in others)
 
@@ -202,7 +211,7 @@ def test_same_trip_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
     run_sagas(trip_request("t-other"))
     # Then it is refused, naming the trip id, as Step Functions refuses a second input under one name
     with pytest.raises(UsageError, match="t-other already ran on this stage with a different request"):
-        run_sagas(trip_request("t-other", simulate={"book_car": "fail"}))
+        run_sagas(trip_request("t-other", simulate={book_step(LAST): "fail"}))
 
 
 def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):
@@ -214,9 +223,9 @@ def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):
     requests = []
     for n in range(32):
         simulate = {}
-        for step in ("book_hotel", "book_flight", "book_car", "cancel_hotel", "cancel_flight", "cancel_car"):
+        for step in STEPS:
             if rng.random() < 0.2:
-                simulate[step] = rng.choice(modes[step.split("_")[0]])
+                simulate[step.name] = rng.choice(modes["cancel" if step.is_compensation else "book"])
         requests.append(trip_request(f"t-mix-{n:02d}", simulate=simulate))
     reports = run_sagas(*requests)
     assert len(reports) == 32

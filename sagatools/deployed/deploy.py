@@ -216,7 +216,7 @@ def dry_run(stage: Stage, out: TextIO, err: TextIO) -> int:
         outputs = _assumed_outputs(stage)
         source = f"ARNs assumed from serverless.yml and account 000000000000 ({error})"
     definition = fill_placeholders(outputs)
-    print(definition, file=out)  # the booking saga's; the resolution's is checked as well
+    print(definition, file=out)  # the saga's; the resolution's is checked as well
     problems = check_definition(definition)
     for machine in MACHINES[1:]:
         problems += [f"{machine.title}: {p}" for p in check_definition(fill_placeholders(outputs, machine.asl_path))]
