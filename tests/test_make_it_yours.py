@@ -14,33 +14,35 @@ from typing import Any
 
 import pytest
 
+from saga.catalogue import RESOURCES, pascal
 from sagatools.bench_local import copy_working_tree
 
 pytestmark = pytest.mark.slow  # a copy of the tree, three runtest.sh runs and an osls package
 
-REQUEST_MODEL = """
+# The step added: insurance, after the last step (named otherwise if the tree already has one).
+NEW = "insurance" if "insurance" not in RESOURCES else "extra_insurance"
+NEW_TITLE = pascal(NEW)
+REQUEST_MODEL = f"""
 
-class InsuranceRequest(Strict):
+class {NEW_TITLE}Request(Strict):
     policy: Text
     cover_from: IsoDate
     cover_to: IsoDate
 """
 INSURANCE = {"policy": "Travel Plus", "cover_from": "2026-12-01", "cover_to": "2026-12-04"}
+AFTER = [*RESOURCES, NEW]  # the resources of the saga with the new step
 # What a user writes by hand: the definition, the request model, the sample request files.
 HAND_EDITED = ("saga/definition.py", "saga/requests.py", "test-booking-success.json", "test-booking-fail.json")
 
 
 def add_insurance_step(project: Path) -> None:
     definition = project / "saga" / "definition.py"
-    text = definition.read_text()
-    text = text.replace(
-        "from saga.requests import CarRequest,", "from saga.requests import CarRequest, InsuranceRequest,"
-    )
-    text = text.replace(
-        '        StepSpec("car", CarRequest),\n',
-        '        StepSpec("car", CarRequest),\n        StepSpec("insurance", InsuranceRequest),\n',
-    )
-    definition.write_text(text)
+    lines = definition.read_text().splitlines(keepends=True)
+    last_step = max(n for n, line in enumerate(lines) if line.startswith("        StepSpec("))
+    lines.insert(last_step + 1, f'        StepSpec("{NEW}", {NEW_TITLE}Request),\n')
+    first_import = next(n for n, line in enumerate(lines) if line.startswith("from saga.requests import"))
+    lines.insert(first_import, f"from saga.requests import {NEW_TITLE}Request\n")
+    definition.write_text("".join(lines))
     requests = project / "saga" / "requests.py"
     requests.write_text(requests.read_text() + REQUEST_MODEL)
     for sample in [project / "test-booking-success.json", project / "test-booking-fail.json"]:
@@ -50,9 +52,9 @@ def add_insurance_step(project: Path) -> None:
 
 
 def with_insurance(request: dict[str, Any]) -> dict[str, Any]:
-    """The request with an insurance section after the car's (before `simulate`)."""
+    """The request with the new step's section after the others (before `simulate`)."""
     simulate = request.pop("simulate", None)
-    request["insurance"] = INSURANCE
+    request[NEW] = INSURANCE
     if simulate is not None:
         request["simulate"] = simulate
     return request
@@ -105,8 +107,8 @@ def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_g
         "statemachine/resolve-stuck.asl.json",
         "serverless.steps.yml",
         "README.md",
-        "functions/book_insurance.py",
-        "functions/cancel_insurance.py",
+        f"functions/book_{NEW}.py",
+        f"functions/cancel_{NEW}.py",
     }
     examples = {f"examples/{path.name}" for path in (project / "examples").glob("*.json")}
     assert paths == set(HAND_EDITED) | generated | examples
@@ -117,29 +119,27 @@ def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_g
 def test_a_success_commits_four_bookings(project):
     result = saga(project, "t-four-ok", None)
     assert result["outcome"] == "COMMITTED"
-    assert result["bookings"] == dict.fromkeys(["hotel", "flight", "car", "insurance"], "CONFIRMED")
-    assert result["states"] == ["BookHotel", "BookFlight", "BookCar", "BookInsurance", "Booked"]
-    assert result["billed_transitions"] == 5
+    assert result["bookings"] == dict.fromkeys(AFTER, "CONFIRMED")
+    assert result["states"] == [f"Book{pascal(resource)}" for resource in AFTER] + ["Booked"]
+    assert result["billed_transitions"] == len(AFTER) + 1  # 5 with the trip's three steps and insurance
 
 
 def test_a_refusal_at_insurance_rolls_back_all_four_in_reverse_order(project):
-    result = saga(project, "t-four-refused", {"book_insurance": "fail"})
+    result = saga(project, "t-four-refused", {f"book_{NEW}": "fail"})
     assert result["outcome"] == "ROLLED_BACK"
-    assert result["bookings"] == dict.fromkeys(["hotel", "flight", "car", "insurance"], "CANCELLED")
+    assert result["bookings"] == dict.fromkeys(AFTER, "CANCELLED")
     ends = [e["step"] for e in result["saga_log"] if e["event"] == "END" and e["step"].startswith("cancel_")]
-    assert ends == ["cancel_insurance", "cancel_car", "cancel_flight", "cancel_hotel"]
-    assert result["billed_transitions"] == 9
+    assert ends == [f"cancel_{resource}" for resource in reversed(AFTER)]
+    assert result["billed_transitions"] == 2 * len(AFTER) + 1  # 9
 
 
 def test_a_stuck_insurance_compensation_is_flagged_and_the_other_three_cancelled(project):
-    result = saga(project, "t-four-stuck", {"book_insurance": "fail", "cancel_insurance": "fail"})
+    result = saga(project, "t-four-stuck", {f"book_{NEW}": "fail", f"cancel_{NEW}": "fail"})
     assert result["outcome"] == "NEEDS_ATTENTION"
-    assert [(r["step"], r["attention"]) for r in result["needs_attention"]] == [("cancel_insurance", "OPEN")]
-    assert {k: v for k, v in result["bookings"].items() if k != "insurance"} == dict.fromkeys(
-        ["hotel", "flight", "car"], "CANCELLED"
-    )
-    assert result["bookings"]["insurance"] != "CANCELLED"
-    assert "FlagInsuranceCancellationStuck" in result["states"]
+    assert [(r["step"], r["attention"]) for r in result["needs_attention"]] == [(f"cancel_{NEW}", "OPEN")]
+    assert {k: v for k, v in result["bookings"].items() if k != NEW} == dict.fromkeys(RESOURCES, "CANCELLED")
+    assert result["bookings"][NEW] != "CANCELLED"
+    assert f"Flag{NEW_TITLE}CancellationStuck" in result["states"]
     assert result["states"][-1] == "NeedsAttention"
 
 
@@ -150,26 +150,46 @@ def test_the_packaged_dev_template_has_the_function_table_and_a_least_privilege_
         (project / "build" / "package" / "dev" / "cloudformation-template-update-stack.json").read_text()
     )
     resources = template["Resources"]
-    assert resources["InsuranceBookingsTable"]["Type"] == "AWS::DynamoDB::Table"
-    assert (
-        resources["InsuranceBookingsTable"]["Properties"]["TableName"] == "lambda-saga-pattern-dev-insurance-bookings"
-    )
-    for function in ("BookInsuranceLambdaFunction", "CancelInsuranceLambdaFunction"):
+    table = f"lambda-saga-pattern-dev-{NEW.replace('_', '-')}-bookings"
+    assert resources[f"{NEW_TITLE}BookingsTable"]["Type"] == "AWS::DynamoDB::Table"
+    assert resources[f"{NEW_TITLE}BookingsTable"]["Properties"]["TableName"] == table
+    for function in (f"Book{NEW_TITLE}LambdaFunction", f"Cancel{NEW_TITLE}LambdaFunction"):
         properties = resources[function]["Properties"]
-        assert properties["Role"] == {"Fn::GetAtt": ["InsuranceStepsRole", "Arn"]}
-        assert properties["Environment"]["Variables"]["INSURANCE_TABLE"] == "lambda-saga-pattern-dev-insurance-bookings"
+        assert properties["Role"] == {"Fn::GetAtt": [f"{NEW_TITLE}StepsRole", "Arn"]}
+        assert properties["Environment"]["Variables"][f"{NEW.upper()}_TABLE"] == table
         assert "CAR_TABLE" not in properties["Environment"]["Variables"]
-    (policy,) = resources["InsuranceStepsRole"]["Properties"]["Policies"]
+    (policy,) = resources[f"{NEW_TITLE}StepsRole"]["Properties"]["Policies"]
     tables = {
         statement["Resource"]["Fn::GetAtt"][0]
         for statement in policy["PolicyDocument"]["Statement"]
         if any(action.startswith("dynamodb:") for action in statement["Action"])
     }
-    assert tables == {"InsuranceBookingsTable", "SagaLogTable"}
+    assert tables == {f"{NEW_TITLE}BookingsTable", "SagaLogTable"}
     invoke = next(
         statement
         for statement in resources["SagaStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         if statement["Action"] == "lambda:InvokeFunction"
     )
-    assert {"Fn::GetAtt": ["BookInsuranceLambdaFunction", "Arn"]} in invoke["Resource"]
-    assert {"BookInsuranceFunctionArn", "InsuranceTableName"} <= template["Outputs"].keys()
+    assert {"Fn::GetAtt": [f"Book{NEW_TITLE}LambdaFunction", "Arn"]} in invoke["Resource"]
+    assert {f"Book{NEW_TITLE}FunctionArn", f"{NEW_TITLE}TableName"} <= template["Outputs"].keys()
+
+
+def test_generate_check_names_every_generated_file_edited_by_hand(project):
+    edited = ["statemachine/resolve-stuck.asl.json", f"functions/cancel_{NEW}.py", "serverless.steps.yml"]
+    for name in edited:
+        path = project / name
+        path.write_text(path.read_text() + "\n")  # one more line: edited by hand
+    stale = project / "functions" / "book_boat.py"
+    stale.write_text((project / "functions" / f"book_{NEW}.py").read_text())
+    check = run(project, "./build.sh", "generate", "--check")
+    assert check.returncode == 1
+    named = {
+        line.split()[2]
+        for line in check.stderr.splitlines()
+        if line.startswith("generate --check: ") and "run ./build.sh" not in line
+    }
+    assert named == {*edited, "functions/book_boat.py"}
+    # and generating again puts them right (the stale handler is deleted)
+    assert run(project, "./build.sh", "generate").returncode == 0
+    assert not stale.exists()
+    assert run(project, "./build.sh", "generate", "--check").returncode == 0
