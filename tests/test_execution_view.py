@@ -142,7 +142,7 @@ def test_readme_diagram_matches_the_asl(machine):
     current = diagram_in_readme(README.read_text(), machine)
     assert current is not None, "README.md lost a generated diagram block"
     assert current == readme_block(load_definition(machine.asl_path), machine), (
-        "README diagram is stale: run ./build.sh diagram --write"
+        "README diagram is stale: run ./build.sh generate"
     )
 
 
