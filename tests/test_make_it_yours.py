@@ -84,17 +84,30 @@ GIT_AUTHOR = {
 }
 
 
-def saga(project: Path, trip_id: str, simulate: dict[str, str] | None) -> dict[str, Any]:
-    request = json.loads((project / "test-booking-success.json").read_text())
-    request["trip_id"] = trip_id
-    if simulate:
-        request["simulate"] = simulate
-    path = project / f"{trip_id}.json"
-    path.write_text(json.dumps(request))
-    done = run(project, "./runtest.sh", path.name, "--json")
+SCENARIOS = {
+    "t-four-ok": None,
+    "t-four-refused": {f"book_{NEW}": "fail"},
+    "t-four-stuck": {f"book_{NEW}": "fail", f"cancel_{NEW}": "fail"},
+}
+
+
+@pytest.fixture(scope="module")
+def results(project: Path) -> dict[str, dict[str, Any]]:
+    """The three sagas, run by one runtest.sh on one embedded stack, by trip id."""
+    paths = []
+    folder = project / ".runtest" / "requests"  # ignored by git, like every run's output
+    folder.mkdir(parents=True, exist_ok=True)
+    for trip_id, simulate in SCENARIOS.items():
+        request = json.loads((project / "test-booking-success.json").read_text())
+        request["trip_id"] = trip_id
+        if simulate:
+            request["simulate"] = simulate
+        path = folder / f"{trip_id}.json"
+        path.write_text(json.dumps(request))
+        paths.append(str(path))
+    done = run(project, "./runtest.sh", *paths, "--json")
     assert done.returncode in (0, 1), done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return {result["trip_id"]: result for result in json.loads(done.stdout)}
 
 
 def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_generated(project):
@@ -116,16 +129,16 @@ def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_g
     print(f"hand edits: {stat.strip()}")
 
 
-def test_a_success_commits_four_bookings(project):
-    result = saga(project, "t-four-ok", None)
+def test_a_success_commits_four_bookings(results):
+    result = results["t-four-ok"]
     assert result["outcome"] == "COMMITTED"
     assert result["bookings"] == dict.fromkeys(AFTER, "CONFIRMED")
     assert result["states"] == [f"Book{pascal(resource)}" for resource in AFTER] + ["Booked"]
     assert result["billed_transitions"] == len(AFTER) + 1  # 5 with the trip's three steps and insurance
 
 
-def test_a_refusal_at_insurance_rolls_back_all_four_in_reverse_order(project):
-    result = saga(project, "t-four-refused", {f"book_{NEW}": "fail"})
+def test_a_refusal_at_insurance_rolls_back_all_four_in_reverse_order(results):
+    result = results["t-four-refused"]
     assert result["outcome"] == "ROLLED_BACK"
     assert result["bookings"] == dict.fromkeys(AFTER, "CANCELLED")
     ends = [e["step"] for e in result["saga_log"] if e["event"] == "END" and e["step"].startswith("cancel_")]
@@ -133,8 +146,8 @@ def test_a_refusal_at_insurance_rolls_back_all_four_in_reverse_order(project):
     assert result["billed_transitions"] == 2 * len(AFTER) + 1  # 9
 
 
-def test_a_stuck_insurance_compensation_is_flagged_and_the_other_three_cancelled(project):
-    result = saga(project, "t-four-stuck", {f"book_{NEW}": "fail", f"cancel_{NEW}": "fail"})
+def test_a_stuck_insurance_compensation_is_flagged_and_the_other_three_cancelled(results):
+    result = results["t-four-stuck"]
     assert result["outcome"] == "NEEDS_ATTENTION"
     assert [(r["step"], r["attention"]) for r in result["needs_attention"]] == [(f"cancel_{NEW}", "OPEN")]
     assert {k: v for k, v in result["bookings"].items() if k != NEW} == dict.fromkeys(RESOURCES, "CANCELLED")
