@@ -22,13 +22,14 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 def step_handler(name: str) -> Handler:
     """The handler of the step `name` (book_x or cancel_x)."""
-    if by_name(name) is None:
+    step = by_name(name)  # once, when the handler module is imported
+    if step is None:
         raise ValueError(f"{name} is not a step of the saga (saga/definition.py)")
 
     @logger.inject_lambda_context(correlation_id_path="request.trip_id")
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return run_step(name, parse_step_invocation(event)).model_dump(mode="json")
+        return run_step(step, parse_step_invocation(event)).model_dump(mode="json")
 
     return handler

@@ -149,9 +149,6 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     return step.result(booking, already_done=False)
 
 
-def run_step(name: str, invocation: StepInvocation) -> StepResult:
-    """The step called `name` (book_x runs `book`, cancel_x runs `cancel`) on its resource."""
-    found = catalogue.by_name(name)
-    if found is None:
-        raise ValueError(f"{name} is not a step of the saga")
-    return (cancel if found.is_compensation else book)(found.resource, invocation)
+def run_step(step: catalogue.Step, invocation: StepInvocation) -> StepResult:
+    """The step (book_x runs `book`, cancel_x runs `cancel`) on its resource."""
+    return (cancel if step.is_compensation else book)(step.resource, invocation)

@@ -56,6 +56,29 @@ def _task(step: Step, comment: str, request_path: str, result_path: str, catch: 
     }
 
 
+def _saga_log_task(
+    comment: str, action: str, parameters: dict[str, Any], retry: dict[str, Any], catch: dict[str, Any], following: str
+) -> dict[str, Any]:
+    """A Task writing an attention record of the saga log (DynamoDB `action`), then going on to `following`
+    whether or not the write succeeded (`catch` says which failures are passed over, and where they go)."""
+    return {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": f"arn:aws:states:::dynamodb:{action}",
+        "Parameters": {"TableName": "${SagaLogTableName}", **parameters},
+        "ResultPath": None,
+        "TimeoutSeconds": TASK_TIMEOUT_SECONDS,
+        "Retry": [retry],
+        "Catch": [{**catch, "Next": following}],
+        "Next": following,
+    }
+
+
+def _then(names: list[str], index: int, last: str) -> str:
+    """The name after names[index], or `last` after the last one."""
+    return names[index + 1] if index + 1 < len(names) else last
+
+
 def _next_compensation(compensation: Step, after_stuck: bool) -> str:
     """The state that runs after `compensation` succeeds, on the clean or the stuck path."""
     index = COMPENSATIONS.index(compensation)
@@ -108,13 +131,10 @@ def booking_saga() -> dict[str, Any]:
     for compensation in COMPENSATIONS:
         assert compensation.stuck_state is not None
         following = _next_compensation(compensation, after_stuck=True)
-        states[compensation.stuck_state] = {
-            "Type": "Task",
-            "Comment": "Record durably that the trip needs an operator (the saga log table's attention index),"
-            " then go on.",
-            "Resource": "arn:aws:states:::dynamodb:putItem",
-            "Parameters": {
-                "TableName": "${SagaLogTableName}",
+        states[compensation.stuck_state] = _saga_log_task(
+            "Record durably that the trip needs an operator (the saga log table's attention index), then go on.",
+            "putItem",
+            {
                 "Item": {
                     "trip_id": {"S.$": "$$.Execution.Input.trip_id"},
                     "sk": {"S": compensation.attention_key},
@@ -126,12 +146,10 @@ def booking_saga() -> dict[str, Any]:
                     "execution_id": {"S.$": "$$.Execution.Id"},
                 },
             },
-            "ResultPath": None,
-            "TimeoutSeconds": TASK_TIMEOUT_SECONDS,
-            "Retry": [RECORD_RETRY],
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.flag_failure", "Next": following}],
-            "Next": following,
-        }
+            RECORD_RETRY,
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.flag_failure"},
+            following,
+        )
     states["RolledBack"] = {
         "Type": "Fail",
         "Error": "SagaRolledBack",
@@ -188,8 +206,10 @@ def resolve_stuck() -> dict[str, Any]:
     (all succeeded) or kept open with the new error (some stayed stuck)."""
     verbs = SAGA.verbs
     states: dict[str, Any] = {}
+    closes = [_close_state(c) for c in COMPENSATIONS]
+    checks = [_check_state(c) for c in COMPENSATIONS]
     for index, compensation in enumerate(COMPENSATIONS):
-        following = COMPENSATIONS[index + 1].state if index + 1 < len(COMPENSATIONS) else "AnyStillStuck"
+        following = _then([c.state for c in COMPENSATIONS], index, "AnyStillStuck")
         task = _task(
             compensation,
             f"{verbs.compensation.capitalize()} the {compensation.resource.replace('_', ' ')} again (idempotent,"
@@ -207,20 +227,17 @@ def resolve_stuck() -> dict[str, Any]:
         "Choices": [
             {
                 "Or": [{"Variable": f"$.stuck.{c.name}", "IsPresent": True} for c in COMPENSATIONS],
-                "Next": _check_state(COMPENSATIONS[0]),
+                "Next": checks[0],
             }
         ],
-        "Default": _close_state(COMPENSATIONS[0]),
+        "Default": closes[0],
     }
     for index, compensation in enumerate(COMPENSATIONS):
-        following = _close_state(COMPENSATIONS[index + 1]) if index + 1 < len(COMPENSATIONS) else "Resolved"
-        states[_close_state(compensation)] = {
-            "Type": "Task",
-            "Comment": f"Close the {_noun(compensation)}'s attention record, if it is open: RESOLVED, when, by this"
+        states[closes[index]] = _saga_log_task(
+            f"Close the {_noun(compensation)}'s attention record, if it is open: RESOLVED, when, by this"
             " execution (kept, not deleted).",
-            "Resource": "arn:aws:states:::dynamodb:updateItem",
-            "Parameters": {
-                "TableName": "${SagaLogTableName}",
+            "updateItem",
+            {
                 "Key": _record_key(compensation),
                 "UpdateExpression": "SET attention = :resolved, resolved_at = :now, resolved_by = :execution",
                 "ConditionExpression": "attention = :open",
@@ -231,18 +248,14 @@ def resolve_stuck() -> dict[str, Any]:
                     ":execution": {"S.$": "$$.Execution.Id"},
                 },
             },
-            "ResultPath": None,
-            "TimeoutSeconds": TASK_TIMEOUT_SECONDS,
-            "Retry": [{**RECORD_RETRY, "ErrorEquals": DYNAMODB_PASSING_FAULTS}],
+            {**RECORD_RETRY, "ErrorEquals": DYNAMODB_PASSING_FAULTS},
             # Not open (never flagged, or already closed): nothing to close.
-            "Catch": [
-                {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": None, "Next": following}
-            ],
-            "Next": following,
-        }
+            {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": None},
+            _then(closes, index, "Resolved"),
+        )
     for index, compensation in enumerate(COMPENSATIONS):
-        following = _check_state(COMPENSATIONS[index + 1]) if index + 1 < len(COMPENSATIONS) else "StillNeedsAttention"
-        states[_check_state(compensation)] = {
+        following = _then(checks, index, "StillNeedsAttention")
+        states[checks[index]] = {
             "Type": "Choice",
             "Comment": f"Did the {_noun(compensation)} stay stuck in this resolution?",
             "Choices": [
@@ -250,13 +263,11 @@ def resolve_stuck() -> dict[str, Any]:
             ],
             "Default": following,
         }
-        states[_keep_state(compensation)] = {
-            "Type": "Task",
-            "Comment": f"Keep (or open) the {_noun(compensation)}'s attention record: the new error, the attempts"
+        states[_keep_state(compensation)] = _saga_log_task(
+            f"Keep (or open) the {_noun(compensation)}'s attention record: the new error, the attempts"
             " added, this execution.",
-            "Resource": "arn:aws:states:::dynamodb:updateItem",
-            "Parameters": {
-                "TableName": "${SagaLogTableName}",
+            "updateItem",
+            {
                 "Key": _record_key(compensation),
                 "UpdateExpression": "SET attention = :open, step = :step, #at = if_not_exists(#at, :now),"
                 " #error = :error, cause = :cause, execution_id = :execution,"
@@ -274,12 +285,10 @@ def resolve_stuck() -> dict[str, Any]:
                     ":attempts": {"N": str(compensation.retry.attempts)},
                 },
             },
-            "ResultPath": None,
-            "TimeoutSeconds": TASK_TIMEOUT_SECONDS,
-            "Retry": [RECORD_RETRY],
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": following}],
-            "Next": following,
-        }
+            RECORD_RETRY,
+            {"ErrorEquals": ["States.ALL"], "ResultPath": None},
+            following,
+        )
     states["Resolved"] = {
         "Type": "Succeed",
         "Comment": "Every compensation succeeded: the trip is fully cancelled and its records are closed.",
