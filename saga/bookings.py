@@ -35,6 +35,7 @@ class Booking(BaseModel):
     booked_at: str | None = None  # absent on a tombstone: cancelled before it was ever booked
     cancelled_at: str | None = None
     details: dict[str, Any] | None = None
+    provider: str | None = None  # for a step with alternatives: the provider that took the booking
 
 
 class BookingUnchanged(Exception):
@@ -57,8 +58,16 @@ class BookingRepository:
         self._saga_log = saga_log
         self._client = client
 
-    def confirm(self, trip_id: str, details: dict[str, Any], end: LogEntry) -> Booking:
-        """Create the CONFIRMED booking and log `end`, atomically; BookingUnchanged if an item exists."""
+    def confirm(
+        self,
+        trip_id: str,
+        details: dict[str, Any],
+        end: LogEntry,
+        provider: str | None = None,
+        also_log: tuple[LogEntry, ...] = (),
+    ) -> Booking:
+        """Create the CONFIRMED booking and log `end` (and `also_log`), atomically; BookingUnchanged if an
+        item exists."""
         booking = Booking(
             trip_id=trip_id,
             resource=self.resource,
@@ -66,6 +75,7 @@ class BookingRepository:
             reference=booking_reference(self.resource, trip_id),
             booked_at=end.at,
             details=details,
+            provider=provider,
         )
         change = {
             "Put": {
@@ -75,7 +85,7 @@ class BookingRepository:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        self._commit(trip_id, change, end)
+        self._commit(trip_id, change, end, also_log)
         return booking
 
     def cancel(self, trip_id: str, end: LogEntry) -> Booking:
@@ -120,9 +130,10 @@ class BookingRepository:
         item = reply.get("Item")
         return Booking.model_validate(from_attributes(item)) if item else None
 
-    def _commit(self, trip_id: str, change: dict[str, Any], end: LogEntry) -> None:
+    def _commit(self, trip_id: str, change: dict[str, Any], end: LogEntry, also_log: tuple[LogEntry, ...] = ()) -> None:
+        logged = [{"Put": self._saga_log.put_request(entry)} for entry in (end, *also_log)]
         try:
-            self._client.transact_write_items(TransactItems=[change, {"Put": self._saga_log.put_request(end)}])
+            self._client.transact_write_items(TransactItems=[change, *logged])
         except ClientError as error:
             reasons = error.response.get("CancellationReasons") or []
             first = reasons[0] if reasons else {}

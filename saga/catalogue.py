@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from saga.definition import SAGA
+from saga.spec import StepKind
 
 if TYPE_CHECKING:
     from saga.spec import RetryPolicy, StepSpec
@@ -102,6 +103,11 @@ class Step:
         return self.action is Action.COMPENSATION
 
     @property
+    def is_retriable(self) -> bool:
+        """A request after the pivot: in forward recovery it is finished, never undone by the saga."""
+        return not self.is_compensation and self.spec.kind is StepKind.RETRIABLE
+
+    @property
     def retry(self) -> RetryPolicy:
         return self.spec.compensation_retry if self.is_compensation else self.spec.request_retry
 
@@ -142,8 +148,19 @@ class Step:
 
     @property
     def attention_key(self) -> str | None:
-        """The sort key of the record written when this compensation stays stuck."""
-        return f"{ATTENTION_PREFIX}{self.name}" if self.is_compensation else None
+        """The sort key of the record written when this compensation stays stuck, or when this request
+        past the pivot cannot be finished."""
+        return f"{ATTENTION_PREFIX}{self.name}" if self.is_compensation or self.is_retriable else None
+
+    @property
+    def failed_state(self) -> str | None:
+        """The ASL Choice after this request past the pivot failed: finish forward, or roll back."""
+        return f"{self.state}Failed" if self.is_retriable else None
+
+    @property
+    def unfinished_state(self) -> str | None:
+        """The ASL state that records that this request past the pivot is left to do."""
+        return f"Flag{self.names.title}Unfinished" if self.is_retriable else None
 
     @property
     def stuck_state(self) -> str | None:
@@ -174,6 +191,8 @@ COMPENSATIONS: tuple[Step, ...] = tuple(
     Step(request.spec, Action.COMPENSATION, request.position) for request in reversed(BOOKINGS)
 )
 STEPS: tuple[Step, ...] = BOOKINGS + COMPENSATIONS
+# The requests after the pivot, in order: what forward recovery finishes.
+RETRIABLES: tuple[Step, ...] = tuple(step for step in BOOKINGS if step.is_retriable)
 RESOURCES: tuple[str, ...] = tuple(spec.resource for spec in SAGA.steps)  # in booking order
 # As `simulate` lists them: the requests, then their compensations, both in booking order.
 STEP_NAMES: tuple[str, ...] = tuple(step.name for step in BOOKINGS + COMPENSATIONS[::-1])

@@ -8,14 +8,15 @@ README's diagrams are written from this; every other name is computed from it (s
 from __future__ import annotations
 
 from saga.requests import CarRequest, FlightRequest, HotelRequest, Traveller
-from saga.spec import SagaSpec, StepSpec
+from saga.spec import SagaSpec, StepKind, StepSpec
 
 SAGA = SagaSpec(
     name="booking-saga",
     steps=(
         StepSpec("hotel", HotelRequest),
-        StepSpec("flight", FlightRequest),
-        StepSpec("car", CarRequest),
+        # Once the flight is ticketed, a saga in forward recovery finishes the trip instead of undoing it.
+        StepSpec("flight", FlightRequest, kind=StepKind.PIVOT),
+        StepSpec("car", CarRequest, kind=StepKind.RETRIABLE, alternatives_for="company"),
     ),
     sections={"traveller": Traveller},
 )

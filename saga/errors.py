@@ -42,3 +42,17 @@ class DataAccessError(SagaError):
 class TransientDataAccessError(DataAccessError):
     """DynamoDB throttled the call or it met a conflicting transaction: a passing fault, retried by the
     state machine like TransientProviderError (a booking must never roll back for it)."""
+
+
+class ForwardRetryableError(SagaError):
+    """Past the pivot, in forward recovery: a passing fault or a lost response. The state machine retries
+    it slowly (saga.spec.FORWARD_RETRY) while the step finds the deadline ahead."""
+
+
+class ForwardDeadlinePassed(SagaError):
+    """Past the pivot, in forward recovery: the next attempt would start after the deadline. The trip
+    keeps what it booked and needs an operator to finish it (or to roll it back)."""
+
+
+class AlternativesExhausted(SagaError):
+    """Past the pivot, in forward recovery: the provider and every alternative refused."""

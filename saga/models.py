@@ -12,15 +12,42 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from saga.catalogue import STEP_NAMES, by_name
 from saga.definition import SAGA
 from saga.errors import InvalidTripRequest
-from saga.request_fields import Strict, TripId
+from saga.request_fields import MAX_ALTERNATIVES, Strict, TripId
+from saga.spec import FORWARD_DEADLINE_SECONDS
 
 _Model = TypeVar("_Model", bound=BaseModel)
-_TRANSIENT = re.compile(r"transient:([1-5])")
+_TRANSIENT = re.compile(r"transient:([1-9][0-9]?)")
+_FAIL_FIRST = re.compile(r"fail:([1-9][0-9]?)")
+# transient:N, by recovery: backward recovery's steps give up after a few attempts; forward recovery
+# retries past the pivot until its deadline.
+MOST_TRANSIENT = {"backward": 5, "forward": 20}
+
+
+class Recovery(Strict):
+    """How the saga recovers from a failure past its pivot: undo everything (backward, the default) or
+    finish the trip (forward: retry, or try the alternatives, until the deadline)."""
+
+    mode: Literal["backward", "forward"] = "backward"
+    deadline_seconds: Annotated[int, Field(ge=FORWARD_DEADLINE_SECONDS[0], le=FORWARD_DEADLINE_SECONDS[2])] = (
+        FORWARD_DEADLINE_SECONDS[1]
+    )
+
+    @property
+    def forward(self) -> bool:
+        return self.mode == "forward"
 
 
 class Fault(Strict):
@@ -28,19 +55,26 @@ class Fault(Strict):
 
     mode: Literal["fail", "crash_after_write", "transient"]
     failing_attempts: int = 0  # for transient: the first N attempts fail
+    refusing_providers: int | None = None  # for fail:K, the first K providers refuse (fail: all of them)
 
     @classmethod
-    def parse(cls, step: str, value: str) -> Fault:
+    def parse(cls, step: str, value: str, recovery: str = "backward") -> Fault:
         found = by_name(step)
         is_booking = found is not None and not found.is_compensation
+        has_alternatives = is_booking and found is not None and found.spec.alternatives_for is not None
+        most = MOST_TRANSIENT[recovery]
         if value == "fail":
             return cls(mode="fail")
         if value == "crash_after_write" and is_booking:
             return cls(mode="crash_after_write")
-        if match := _TRANSIENT.fullmatch(value):
+        if (match := _TRANSIENT.fullmatch(value)) and int(match.group(1)) <= most:
             return cls(mode="transient", failing_attempts=int(match.group(1)))
-        allowed = "fail, crash_after_write, transient:1..5" if is_booking else "fail, transient:1..5"
-        raise ValueError(f"{value!r} is not a fault for {step} (allowed: {allowed})")
+        if (match := _FAIL_FIRST.fullmatch(value)) and has_alternatives and int(match.group(1)) <= MAX_ALTERNATIVES + 1:
+            return cls(mode="fail", refusing_providers=int(match.group(1)))
+        allowed = ["fail", *([f"fail:1..{MAX_ALTERNATIVES + 1}"] if has_alternatives else [])]
+        allowed += [*(["crash_after_write"] if is_booking else []), f"transient:1..{most}"]
+        hint = "" if recovery == "forward" else f" (transient:1..{MOST_TRANSIENT['forward']} in forward recovery)"
+        raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}){hint}")
 
 
 class TripRequest(Strict):
@@ -55,14 +89,22 @@ class TripRequest(Strict):
 
     @field_validator("simulate", check_fields=False)
     @classmethod
-    def _known_faults(cls, simulate: dict[str, str] | None) -> dict[str, str] | None:
+    def _known_faults(cls, simulate: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+        recovery = info.data.get("recovery")
+        mode = recovery.mode if isinstance(recovery, Recovery) else "backward"
         for step, value in (simulate or {}).items():
-            Fault.parse(step, value)
+            Fault.parse(step, value, mode)
         return simulate
+
+    @property
+    def recovery_mode(self) -> Recovery:
+        """The request's recovery (backward when it says none, or when the saga has no pivot)."""
+        recovery = getattr(self, "recovery", None)
+        return recovery if isinstance(recovery, Recovery) else Recovery()
 
     def fault_for(self, step: str) -> Fault | None:
         value = next((mode for name, mode in (self.simulate or {}).items() if name == step), None)
-        return Fault.parse(step, value) if value is not None else None
+        return Fault.parse(step, value, self.recovery_mode.mode) if value is not None else None
 
     def details_for(self, resource: str) -> dict[str, Any]:
         """The section of the request a resource's booking stores, JSON-ready."""
@@ -75,11 +117,14 @@ _StepName = Literal[STEP_NAMES]  # type: ignore[valid-type]
 _SECTIONS: dict[str, Any] = {
     name: (model, ...) for name, model in {**SAGA.sections, **{s.resource: s.request for s in SAGA.steps}}.items()
 }
+# Only a saga with a pivot can recover forward; `recovery` is an unknown field of any other.
+_RECOVERY: dict[str, Any] = {"recovery": (Recovery, Recovery())} if SAGA.pivot is not None else {}
 RequestModel: type[TripRequest] = create_model(
     "TripRequest",
     __base__=TripRequest,
     trip_id=(TripId, ...),
     **_SECTIONS,
+    **_RECOVERY,
     simulate=(dict[_StepName, Annotated[str, StringConstraints(max_length=32)]] | None, None),
 )
 
@@ -91,8 +136,10 @@ class StepInvocation(Strict):
         request: TripRequest
     else:
         request: RequestModel
-    retry_count: int = Field(ge=0, le=100)  # $$.State.RetryCount, 0 on the first attempt
+    retry_count: int = Field(ge=0, le=10_000)  # $$.State.RetryCount, 0 on the first attempt
     execution_id: str | None = Field(default=None, max_length=2048)
+    # $$.State.EnteredTime, for a step past the pivot: forward recovery's deadline runs from there.
+    entered_at: str | None = Field(default=None, max_length=64)
 
     @property
     def attempt(self) -> int:

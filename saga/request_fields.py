@@ -9,7 +9,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -49,6 +49,20 @@ def _readable(value: Any) -> Any:
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_readable)]
 TripId = Annotated[str, matching(r"[A-Za-z0-9_-]{1,64}", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")]
+# Other providers of a step, tried in order when one refuses (in forward recovery): see `other_providers`.
+MAX_ALTERNATIVES = 3
+Alternatives = Annotated[list[Text], Field(max_length=MAX_ALTERNATIVES)]
+
+
+def other_providers(alternatives: list[str], provider: str | None, field: str) -> list[str]:
+    """Alternatives are other providers: each named once, and none of them the request's own."""
+    if provider is not None and provider in alternatives:
+        raise ValueError(f"must not name the {field} itself ({provider})")
+    if len(set(alternatives)) != len(alternatives):
+        raise ValueError("must name each provider once")
+    return alternatives
+
+
 Email = Annotated[
     str,
     StringConstraints(max_length=200),

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from saga.request_fields import Email, IsoDate, Strict, Text, matching
+from saga.request_fields import Alternatives, Email, IsoDate, Strict, Text, matching, other_providers
 
 AirportCode = Annotated[str, matching(r"[A-Z]{3}", "must be a three-letter airport code such as SEA")]
 
@@ -60,6 +60,12 @@ class CarRequest(Strict):
     company: Text
     pick_up: IsoDate
     drop_off: IsoDate
+    alternatives: Alternatives | None = None  # other companies, tried in order in forward recovery
+
+    @field_validator("alternatives")
+    @classmethod
+    def _other_companies(cls, alternatives: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if alternatives is None else other_providers(alternatives, info.data.get("company"), "company")
 
     @field_validator("drop_off")
     @classmethod

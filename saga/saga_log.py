@@ -28,6 +28,8 @@ class LogEvent(StrEnum):
     START = "START"
     END = "END"
     FAILED = "FAILED"
+    # Forward recovery: the pivot succeeded (written with its END): from here the saga finishes the trip.
+    PIVOT = "PIVOT"
 
 
 def utc_now() -> str:
@@ -44,17 +46,26 @@ class LogEntry(BaseModel):
     attempt: int
     execution_id: str | None = None
     detail: str | None = None
+    provider: str | None = None  # for a step with alternatives: the provider this entry is about
 
     @property
     def sort_key(self) -> str:
-        # START sorts before the END/FAILED of the same attempt even if both carry the same microsecond.
-        order = 0 if self.event is LogEvent.START else 1
+        # START sorts before the END/FAILED of the same attempt, and PIVOT after its END, even if they
+        # carry the same microsecond.
+        order = {LogEvent.START: 0, LogEvent.PIVOT: 2}.get(self.event, 1)
         return f"{LOG_PREFIX}{self.at}#{order}#{self.step}#{self.attempt}"
 
 
 class AttentionState(StrEnum):
     OPEN = "OPEN"
     RESOLVED = "RESOLVED"
+
+
+class AttentionKind(StrEnum):
+    """What is left to do for a trip that needs attention."""
+
+    STUCK_COMPENSATION = "STUCK_COMPENSATION"  # a compensation stayed stuck: resolve runs them again
+    UNFINISHED_FORWARD = "UNFINISHED_FORWARD"  # past the pivot, a step is not done: resolve finishes it
 
 
 class AttentionRecord(BaseModel):
@@ -67,6 +78,7 @@ class AttentionRecord(BaseModel):
     step: str
     at: str  # when it was opened
     attention: AttentionState = AttentionState.OPEN  # the attention-index's key: OPEN lists the trips to act on
+    kind: AttentionKind = AttentionKind.STUCK_COMPENSATION  # records written before kinds existed were all stuck
     error: str | None = None
     cause: str | None = None
     execution_id: str | None = None  # the execution that last found it stuck

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,11 +37,22 @@ class RetryPolicy:
     interval_seconds: int = 1
     backoff_rate: float = 2.0
     max_delay_seconds: int = 8
+    # Full jitter spreads the retries of many sagas apart; a policy whose waits make a clock (forward
+    # recovery's deadline) waits exactly its schedule instead.
+    jitter: bool = True
 
     @property
     def attempts(self) -> int:
         """Attempts in all: the first and every retry."""
         return self.max_attempts + 1
+
+    def delay(self, retry: int) -> float:
+        """The wait before retry number `retry` + 1 (0 is the first retry), without jitter."""
+        return float(min(self.interval_seconds * self.backoff_rate**retry, self.max_delay_seconds))
+
+    def waited(self, retries: int) -> float:
+        """The waits before the first `retries` retries, in all, without jitter."""
+        return sum(self.delay(retry) for retry in range(retries))
 
     def asl(self) -> dict[str, object]:
         return {
@@ -49,7 +61,7 @@ class RetryPolicy:
             "MaxAttempts": self.max_attempts,
             "BackoffRate": self.backoff_rate,
             "MaxDelaySeconds": self.max_delay_seconds,
-            "JitterStrategy": "FULL",
+            "JitterStrategy": "FULL" if self.jitter else "NONE",
         }
 
 
@@ -74,6 +86,39 @@ COMPENSATION_RETRY = RetryPolicy(
     max_attempts=5,
 )
 
+# Forward recovery's deadline (seconds after the pivot), as a request may set it: (least, default, most).
+FORWARD_DEADLINE_SECONDS = (60, 3600, 86400)
+
+
+def _retries_within(seconds: float, interval: int, rate: float, most: int) -> int:
+    """How many retries a schedule fits into `seconds` (and one more, so the deadline, not the count, ends it)."""
+    retries, waited = 0, 0.0
+    while waited <= seconds:
+        waited += min(interval * rate**retries, most)
+        retries += 1
+    return retries
+
+
+# Past the pivot, in forward recovery: a passing fault or a lost response is retried slowly, until the
+# step succeeds or the deadline passes (the step itself checks the deadline, on this schedule).
+FORWARD_RETRY = RetryPolicy(
+    errors=("ForwardRetryableError",),
+    max_attempts=_retries_within(FORWARD_DEADLINE_SECONDS[2], 30, 2.0, 900),
+    interval_seconds=30,
+    backoff_rate=2.0,
+    max_delay_seconds=900,
+    jitter=False,
+)
+
+
+class StepKind(StrEnum):
+    """Where a step stands in forward recovery (Garcia-Molina & Salem; Richardson's saga steps)."""
+
+    COMPENSATABLE = "compensatable"  # undone on a rollback
+    PIVOT = "pivot"  # the point of no return: once it succeeded, a forward saga finishes instead of undoing
+    RETRIABLE = "retriable"  # after the pivot: retried, or done another way, until it succeeds
+
+
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 
 
@@ -83,12 +128,25 @@ class StepSpec:
 
     resource: str  # snake_case: names the step, its table, its request section
     request: type[BaseModel]  # the request's section for this resource, stored with the booking
+    kind: StepKind = StepKind.COMPENSATABLE
+    # The field of its section that names the provider, when the section also lists `alternatives`
+    # (other providers, tried in order when one refuses, in forward recovery).
+    alternatives_for: str | None = None
     request_retry: RetryPolicy = REQUEST_RETRY
     compensation_retry: RetryPolicy = COMPENSATION_RETRY
+    forward_retry: RetryPolicy = FORWARD_RETRY
 
     def __post_init__(self) -> None:
         if not _RESOURCE.fullmatch(self.resource):
             raise ValueError(f"resource {self.resource!r}: use snake_case (letters, digits and _)")
+        if self.alternatives_for is not None:
+            fields = self.request.model_fields
+            if self.alternatives_for not in fields or "alternatives" not in fields:
+                raise ValueError(
+                    f"step {self.resource}: its section needs the field {self.alternatives_for!r} and 'alternatives'"
+                )
+            if self.kind is not StepKind.RETRIABLE:
+                raise ValueError(f"step {self.resource}: alternatives are for a retriable step")
 
 
 @dataclass(frozen=True)
@@ -116,5 +174,24 @@ class SagaSpec:
             raise ValueError("a saga needs at least one step")
         if len(set(resources)) != len(resources):
             raise ValueError(f"every step needs its own resource: {resources}")
-        if clash := set(resources) & {*self.sections, "trip_id", "simulate"}:
+        if clash := set(resources) & {*self.sections, "trip_id", "recovery", "simulate"}:
             raise ValueError(f"a request section cannot be named like a step or a field: {sorted(clash)}")
+        kinds = [step.kind for step in self.steps]
+        pivots = kinds.count(StepKind.PIVOT)
+        expected = (
+            [StepKind.COMPENSATABLE] * kinds.index(StepKind.PIVOT)
+            + [StepKind.PIVOT]
+            + [StepKind.RETRIABLE] * (len(kinds) - kinds.index(StepKind.PIVOT) - 1)
+            if pivots == 1
+            else [StepKind.COMPENSATABLE] * len(kinds)
+        )
+        if pivots > 1 or kinds != expected:
+            raise ValueError(
+                "step kinds: compensatable steps, then at most one pivot, then retriable steps (only after a pivot):"
+                f" {[kind.value for kind in kinds]}"
+            )
+
+    @property
+    def pivot(self) -> StepSpec | None:
+        """The point of no return, if the saga has one (then it can recover forward)."""
+        return next((step for step in self.steps if step.kind is StepKind.PIVOT), None)

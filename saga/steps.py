@@ -7,6 +7,7 @@ section are injected here, at the provider boundary, so everything around them r
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,10 +17,13 @@ from saga.bookings import BookingRepository, BookingUnchanged
 from saga.catalogue import Action
 from saga.clients import dynamodb_client
 from saga.errors import (
+    AlternativesExhausted,
     BookingAlreadyCancelled,
     BookingRefused,
     CancellationFailed,
     CrashAfterWrite,
+    ForwardDeadlinePassed,
+    ForwardRetryableError,
     InvalidTripRequest,
     SagaError,
     TransientDataAccessError,
@@ -29,6 +33,7 @@ from saga.models import BookingStatus, Fault, StepInvocation, StepResult
 from saga.observability import logger, metrics
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
 from saga.settings import Settings, get_settings
+from saga.spec import StepKind
 
 if TYPE_CHECKING:
     from saga.bookings import Booking
@@ -38,14 +43,54 @@ class _Step:
     """One invocation of one step: its request, its attempt, and where it writes."""
 
     def __init__(self, action: Action, resource: str, invocation: StepInvocation, settings: Settings) -> None:
-        self.name = catalogue.step(action, resource).name
+        self.step = catalogue.step(action, resource)
+        self.name = self.step.name
         self.resource = resource
         self.invocation = invocation
         self.trip_id = invocation.request.trip_id
+        self.recovery = invocation.request.recovery_mode
         self.fault = self._fault(settings)
         client = dynamodb_client()
         self.saga_log = SagaLog(settings.saga_log_table, client)
         self.bookings = BookingRepository(resource, settings.bookings_table(resource), self.saga_log, client)
+
+    @property
+    def past_pivot(self) -> bool:
+        """In forward recovery, this step runs after the pivot succeeded: it must finish, not fail the saga."""
+        return self.recovery.forward and self.step.spec.kind is StepKind.RETRIABLE
+
+    @property
+    def is_forward_pivot(self) -> bool:
+        return self.recovery.forward and self.step.spec.kind is StepKind.PIVOT
+
+    def providers(self) -> list[str | None]:
+        """The providers to ask, in order: the request's own, then (past the pivot) its alternatives.
+        [None] for a step without alternatives."""
+        field = self.step.spec.alternatives_for
+        if field is None:
+            return [None]
+        section = self.invocation.request.details_for(self.resource)
+        alternatives = section.get("alternatives") or [] if self.past_pivot else []
+        return [str(section[field]), *alternatives]
+
+    def forward_retry(self, error: SagaError) -> SagaError:
+        """Past the pivot, a passing fault: retried on the forward schedule, unless the next attempt would
+        start after the deadline (on the saga's own clock: the schedule's waits, or the time since the
+        step was entered if that is longer, as on AWS)."""
+        policy = self.step.spec.forward_retry
+        retries = self.invocation.retry_count
+        elapsed = policy.waited(retries)
+        if self.invocation.entered_at:
+            entered = datetime.fromisoformat(self.invocation.entered_at)
+            elapsed = max(elapsed, (datetime.now(UTC) - entered).total_seconds())
+        wait = policy.delay(retries)
+        deadline = self.recovery.deadline_seconds
+        if elapsed + wait > deadline:
+            return ForwardDeadlinePassed(
+                f"{error}; the next attempt would start {elapsed + wait:.0f} s past the pivot,"
+                f" after the {deadline} s deadline"
+            )
+        return ForwardRetryableError(f"{error}; retried in {wait:.0f} s (forward recovery)")
 
     def _fault(self, settings: Settings) -> Fault | None:
         request = self.invocation.request
@@ -53,7 +98,7 @@ class _Step:
             raise InvalidTripRequest("simulate: fault injection is switched off on this stage")
         return request.fault_for(self.name)
 
-    def entry(self, event: LogEvent, detail: str | None = None) -> LogEntry:
+    def entry(self, event: LogEvent, detail: str | None = None, provider: str | None = None) -> LogEntry:
         return LogEntry(
             trip_id=self.trip_id,
             step=self.name,
@@ -62,27 +107,29 @@ class _Step:
             attempt=self.invocation.attempt,
             execution_id=self.invocation.execution_id,
             detail=detail,
+            provider=provider,
         )
 
-    def start(self) -> None:
-        self.saga_log.append(self.entry(LogEvent.START))
+    def start(self, provider: str | None = None) -> None:
+        self.saga_log.append(self.entry(LogEvent.START, provider=provider))
 
-    def fail(self, error: SagaError) -> SagaError:
+    def fail(self, error: SagaError, provider: str | None = None) -> SagaError:
         """Log FAILED for this attempt and hand back the error for the caller to raise."""
-        self.saga_log.append(self.entry(LogEvent.FAILED, f"{type(error).__name__}: {error}"))
+        self.saga_log.append(self.entry(LogEvent.FAILED, f"{type(error).__name__}: {error}", provider))
         metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
             "step failed", extra={"step": self.name, "attempt": self.invocation.attempt, "error": str(error)}
         )
         return error
 
-    def injected_error(self, refusal: SagaError) -> SagaError | None:
-        """The error the simulated provider answers with on this attempt, if any."""
+    def injected_error(self, refusal: SagaError, provider_index: int = 0) -> SagaError | None:
+        """The error the simulated provider (the `provider_index`th asked) answers with on this attempt, if any."""
         fault = self.fault
         if fault is None:
             return None
         if fault.mode == "fail":
-            return refusal
+            refusing = fault.refusing_providers
+            return refusal if refusing is None or provider_index < refusing else None
         if fault.mode == "transient" and self.invocation.attempt <= fault.failing_attempts:
             return TransientProviderError(
                 f"{self.name}: simulated transient fault, attempt {self.invocation.attempt}"
@@ -103,30 +150,60 @@ class _Step:
 
 
 def book(resource: str, invocation: StepInvocation) -> StepResult:
-    """Book `resource` for the trip; a repeat returns the existing booking, a tombstone refuses it."""
+    """Book `resource` for the trip; a repeat returns the existing booking, a tombstone refuses it.
+
+    Past the pivot in forward recovery, a refusal asks the next alternative provider, and a passing
+    fault or a lost response is retried slowly until the deadline (see `_Step.forward_retry`)."""
     step = _Step(Action.REQUEST, resource, invocation, get_settings())
-    step.start()
-    if error := step.injected_error(BookingRefused(f"{resource} provider refused trip {step.trip_id}")):
-        raise step.fail(error)
+    providers = step.providers()
+    for index, provider in enumerate(providers):
+        step.start(provider)
+        refusal = BookingRefused(f"{provider or resource} refused the {resource} of trip {step.trip_id}")
+        error = step.injected_error(refusal, index)
+        if error is refusal and step.past_pivot and index + 1 < len(providers):
+            step.fail(error, provider)
+            continue  # forward recovery: ask the next alternative
+        if error is refusal and step.past_pivot:
+            step.fail(error, provider)
+            tried = ", ".join(str(p) for p in providers)
+            raise step.fail(AlternativesExhausted(f"every provider refused the {resource} of {step.trip_id} ({tried})"))
+        if error is not None:
+            raise step.fail(step.forward_retry(error) if step.past_pivot else error, provider)
+        return _confirm(step, provider)
+    raise AssertionError("unreachable: the last provider either books or raises")  # pragma: no cover
+
+
+def _confirm(step: _Step, provider: str | None) -> StepResult:
+    trip_id, resource = step.trip_id, step.resource
+    end = step.entry(LogEvent.END, provider=provider)
+    # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
+    pivot = (step.entry(LogEvent.PIVOT, "forward recovery from here: the trip is finished, not undone"),)
     try:
         booking = step.bookings.confirm(
-            step.trip_id, invocation.request.details_for(resource), step.entry(LogEvent.END)
+            trip_id,
+            step.invocation.request.details_for(resource),
+            end,
+            provider,
+            also_log=pivot if step.is_forward_pivot else (),
         )
     except TransientDataAccessError as error:
-        raise step.fail(error) from None  # logged as this attempt's FAILED; the state machine retries
+        # Logged as this attempt's FAILED; the state machine retries.
+        raise step.fail(step.forward_retry(error) if step.past_pivot else error, provider) from None
     except BookingUnchanged as changed:
         if changed.existing.status is BookingStatus.CANCELLED:
             raise step.fail(
-                BookingAlreadyCancelled(f"{resource} of {step.trip_id} was cancelled before it was booked")
+                BookingAlreadyCancelled(f"{resource} of {trip_id} was cancelled before it was booked")
             ) from None
-        step.saga_log.append(step.entry(LogEvent.END, "already booked"))
+        step.saga_log.append(step.entry(LogEvent.END, "already booked", changed.existing.provider))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         logger.info("booking already confirmed", extra={"step": step.name, "reference": changed.existing.reference})
         return step.result(changed.existing, already_done=True)
     metrics.add_metric(name="BookingConfirmed", unit=MetricUnit.Count, value=1)
-    logger.info("booking confirmed", extra={"step": step.name, "reference": booking.reference})
+    logger.info("booking confirmed", extra={"step": step.name, "reference": booking.reference, "provider": provider})
     if step.fault is not None and step.fault.mode == "crash_after_write":
-        raise CrashAfterWrite(f"{step.name}: simulated crash after the booking was committed")
+        crash = CrashAfterWrite(f"{step.name}: simulated crash after the booking was committed")
+        # Past the pivot the lost response is retried: the retry finds the booking and answers with it.
+        raise step.forward_retry(crash) if step.past_pivot else crash
     return step.result(booking, already_done=False)
 
 
