@@ -5,16 +5,18 @@ The same code reads an embedded execution and a deployed one; only the clients d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, model_validator
 
-from saga.bookings import BookingRepository, get_bookings
-from saga.catalogue import RESOURCES
-from saga.models import BookingStatus
+from saga.bookings import Booking, BookingRepository, get_bookings
+from saga.catalogue import BOOKINGS, RESOURCES, RETRIABLES
+from saga.definition import SAGA
+from saga.models import BookingStatus, Recovery
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.view.history import state_runs
 
@@ -31,6 +33,20 @@ class Outcome(StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     RESOLVED = "RESOLVED"  # a resolution of a stuck saga ended with every compensation done
+
+
+class RecoveryReport(BaseModel):
+    """How the saga recovered: its mode and, in forward recovery, what it did past the pivot."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str  # backward or forward, as the request chose
+    deadline_seconds: int | None = None  # forward: how long after the pivot it kept trying
+    pivot_passed: bool = False  # forward: the PIVOT entry is in the saga log
+    forward_retries: int = 0  # retries of the steps past the pivot
+    forward_waited_seconds: float = 0  # what those retries waited on the saga's own clock (as on AWS)
+    providers_tried: dict[str, list[str]] = {}  # resource -> the providers asked, in order
+    booked_with: dict[str, str] = {}  # resource -> the provider that holds the confirmed booking
 
 
 class SagaResult(BaseModel):
@@ -53,6 +69,7 @@ class SagaResult(BaseModel):
     billed_transitions: int = 0  # what Standard workflows bill: states entered plus every retry of a task
     duration_ms: int | None
     reused_execution: bool = False
+    recovery: RecoveryReport | None = None
 
     # In the JSON, log entries and attention records leave out the trip id (it is the result's own);
     # reading a dump back puts it in again.
@@ -133,11 +150,64 @@ class TripReader:
         ]
 
     def bookings(self, trip_id: str) -> dict[str, BookingStatus | None]:
-        found = get_bookings(self.dynamodb, self.repositories, trip_id)
-        return {resource: booking.status if booking else None for resource, booking in found.items()}
+        return statuses(self.booking_items(trip_id))
+
+    def booking_items(self, trip_id: str) -> dict[str, Booking | None]:
+        return get_bookings(self.dynamodb, self.repositories, trip_id)
 
     def log(self, trip_id: str) -> list[LogEntry]:
         return self.saga_log.entries(trip_id)
+
+
+def statuses(bookings: dict[str, Booking | None]) -> dict[str, BookingStatus | None]:
+    return {resource: booking.status if booking else None for resource, booking in bookings.items()}
+
+
+def recovery_report(
+    execution_input: str | None, log: list[LogEntry], bookings: dict[str, Booking | None]
+) -> RecoveryReport | None:
+    """What the request chose and, past the pivot, what forward recovery did (None for a saga without a pivot)."""
+    if SAGA.pivot is None:
+        return None
+    try:
+        document = json.loads(execution_input or "{}")
+    except ValueError:
+        document = {}
+    request = document.get("request", document) if isinstance(document, dict) else {}  # a resolution wraps it
+    try:
+        recovery = Recovery.model_validate(request.get("recovery") or {})
+    except (ValidationError, AttributeError):
+        recovery = Recovery()
+    mode = recovery.mode
+    booked_with = {
+        resource: booking.provider
+        for resource, booking in bookings.items()
+        if booking is not None and booking.provider and booking.status is BookingStatus.CONFIRMED
+    }
+    tried: dict[str, list[str]] = {}
+    for step in BOOKINGS:
+        providers = [entry.provider for entry in log if entry.step == step.name and entry.event is LogEvent.START]
+        names = list(dict.fromkeys(provider for provider in providers if provider))
+        if len(names) > 1 or (names and step.spec.alternatives_for and mode == "forward"):
+            tried[step.resource] = names
+    if mode != "forward":
+        return RecoveryReport(mode=mode, booked_with=booked_with)
+    retriable = {step.name for step in RETRIABLES}
+    attempts: dict[str, int] = {}
+    for entry in log:
+        if entry.step in retriable and entry.event is LogEvent.START:
+            attempts[entry.step] = max(attempts.get(entry.step, 0), entry.attempt)
+    return RecoveryReport(
+        mode=mode,
+        deadline_seconds=recovery.deadline_seconds,
+        pivot_passed=any(entry.event is LogEvent.PIVOT for entry in log),
+        forward_retries=sum(count - 1 for count in attempts.values()),
+        forward_waited_seconds=sum(
+            step.spec.forward_retry.waited(attempts.get(step.name, 1) - 1) for step in RETRIABLES
+        ),
+        providers_tried=tried,
+        booked_with=booked_with,
+    )
 
 
 def build_report(
@@ -151,6 +221,7 @@ def build_report(
 ) -> SagaResult:
     """What an execution of the saga (or, with `resolution_outcome_of`, a resolution) did."""
     log, attention = reader.saga_log.read(trip_id)
+    bookings = reader.booking_items(trip_id)
     status = description["status"]
     error = description.get("error")
     started, stopped = description.get("startDate"), description.get("stopDate")
@@ -163,7 +234,7 @@ def build_report(
         outcome=outcome(status, error),
         error=error,
         cause=description.get("cause"),
-        bookings=reader.bookings(trip_id),
+        bookings=statuses(bookings),
         saga_log=log,
         needs_attention=attention,
         states=states,
@@ -171,6 +242,7 @@ def build_report(
         billed_transitions=billed_transitions(events),
         duration_ms=_milliseconds(started, stopped),
         reused_execution=reused,
+        recovery=recovery_report(description.get("input"), log, bookings),
     )
 
 

@@ -8,7 +8,8 @@ import re
 import pytest
 
 import saga.errors
-from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, compensation_of
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, compensation_of
+from saga.errors import AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError
 from sagatools.asl import (
     ASL_PATH,
     MACHINES,
@@ -50,15 +51,36 @@ def test_every_task_of_every_machine_has_retry_catch_and_a_timeout(asl):
             assert state["TimeoutSeconds"] >= 30, name
 
 
+def _rolling_back(states: dict, name: str) -> str:
+    """Past a Choice on the recovery mode or the resolution's direction: where backward recovery goes."""
+    return states[name]["Default"] if states[name]["Type"] == "Choice" else name
+
+
 def test_the_resolution_runs_the_compensations_in_reverse_booking_order_with_the_sagas_retries():
     resolution = MACHINE_DEFINITIONS[RESOLVE_ASL_PATH.name]["States"]
-    order, name = [], MACHINE_DEFINITIONS[RESOLVE_ASL_PATH.name]["StartAt"]
+    order, name = [], _rolling_back(resolution, MACHINE_DEFINITIONS[RESOLVE_ASL_PATH.name]["StartAt"])
     while resolution[name]["Type"] == "Task":
         order.append(name)
         name = resolution[name]["Next"]
     assert order == [step.state for step in COMPENSATIONS]
     for step in COMPENSATIONS:
         assert resolution[step.state]["Resource"] == f"${{{step.arn_output}}}"
+        assert resolution[step.state]["Retry"] == STATES[step.state]["Retry"]
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+def test_the_resolution_finishes_forward_when_asked_with_the_sagas_forward_retries():
+    definition = MACHINE_DEFINITIONS[RESOLVE_ASL_PATH.name]
+    resolution = definition["States"]
+    choice = resolution[definition["StartAt"]]
+    assert choice["Type"] == "Choice"
+    (forward,) = choice["Choices"]
+    order, name = [], forward["Next"]
+    while resolution[name]["Type"] == "Task" and not name.startswith("Close"):
+        order.append(name)
+        name = resolution[name]["Next"]
+    assert order == [step.state for step in RETRIABLES]
+    for step in RETRIABLES:
         assert resolution[step.state]["Retry"] == STATES[step.state]["Retry"]
 
 
@@ -70,7 +92,9 @@ def test_every_task_has_retry_catch_and_a_timeout_above_the_function_timeout(nam
     assert task["TimeoutSeconds"] >= 30 > 10  # serverless.yml gives the functions 10 s
     for retrier in task["Retry"]:
         assert {"BackoffRate", "MaxDelaySeconds", "IntervalSeconds"} <= retrier.keys()
-        assert retrier["JitterStrategy"] == "FULL"
+        # Forward recovery's retries keep their exact schedule: the step counts its deadline on it.
+        forward = retrier["ErrorEquals"] == [ForwardRetryableError.__name__]
+        assert retrier["JitterStrategy"] == ("NONE" if forward else "FULL")
 
 
 @pytest.mark.parametrize("name", [step.state for step in BOOKINGS])
@@ -96,15 +120,32 @@ def test_compensation_chain_is_the_reverse_of_the_booking_chain():
     while STATES[state]["Type"] == "Task":
         bookings.append(state)
         state = STATES[state]["Next"]
-    compensations, state = [], STATES[bookings[-1]]["Catch"][-1]["Next"]
+    compensations, state = [], _rolling_back(STATES, STATES[bookings[-1]]["Catch"][-1]["Next"])
     while STATES[state]["Type"] == "Task":
         compensations.append(state)
         state = STATES[state]["Next"]
     assert bookings == [step.state for step in BOOKINGS]
     assert compensations == [compensation_of(step.resource).state for step in reversed(BOOKINGS)]
-    # a failure at step k enters the chain at its own compensation
+    # a failure at step k enters the chain at its own compensation, unless forward recovery gave up
+    forward_gives_up = {AlternativesExhausted.__name__, ForwardDeadlinePassed.__name__, ForwardRetryableError.__name__}
     for booking in BOOKINGS:
-        assert STATES[booking.state]["Catch"][-1]["Next"] == compensation_of(booking.resource).state
+        for catch in STATES[booking.state]["Catch"]:
+            if set(catch["ErrorEquals"]) == forward_gives_up:
+                assert booking.is_retriable
+                assert catch["Next"] == booking.unfinished_state
+            elif catch["ErrorEquals"] != ["InvalidTripRequest"]:
+                assert _rolling_back(STATES, catch["Next"]) == compensation_of(booking.resource).state
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+def test_past_the_pivot_a_failure_the_step_did_not_name_meets_the_recovery_mode():
+    for step in RETRIABLES:
+        choice = STATES[STATES[step.state]["Catch"][-1]["Next"]]
+        assert STATES[step.state]["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+        assert choice["Type"] == "Choice"
+        (forward,) = choice["Choices"]
+        assert forward["Next"] == step.unfinished_state
+        assert STATES[step.unfinished_state]["Next"] == "Unfinished"
 
 
 def test_error_names_in_the_asl_are_python_errors_or_aws_names():

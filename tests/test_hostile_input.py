@@ -20,7 +20,16 @@ from sagatools.emulation.in_process_lambda import LocalLambdaContext
 from sagatools.trip_files import RequestFileError, load_trip_file
 from tests.helpers import trip_request
 
-BASE = trip_request("hostile")
+# The sample with every optional part too (forward recovery, alternatives), so each is mutated.
+BASE = trip_request("hostile", recovery={"mode": "forward", "deadline_seconds": 600})
+BASE["car"]["alternatives"] = ["Zoom Cars", "Ride Co"]
+OPTIONAL = {
+    ("recovery",),
+    ("flight", "return"),
+    ("car", "alternatives"),
+    ("recovery", "mode"),
+    ("recovery", "deadline_seconds"),
+}
 FIELDS = [(section, field) for section, value in BASE.items() if isinstance(value, dict) for field in value]
 SECTIONS = list(BASE)
 json_values = st.recursive(
@@ -55,7 +64,21 @@ def _dates_swapped(section: str, first: str, second: str) -> dict[str, Any]:
     return request
 
 
-REQUIRED = [(s,) for s in SECTIONS if s != "simulate"] + [f for f in FIELDS if f != ("flight", "return")]
+REQUIRED = [(s,) for s in SECTIONS if s != "simulate" and (s,) not in OPTIONAL] + [
+    f for f in FIELDS if f not in OPTIONAL
+]
+bad_recovery = st.one_of(
+    st.text(max_size=12).filter(lambda mode: mode not in ("backward", "forward")).map(lambda m: {"mode": m}),
+    st.one_of(st.integers(max_value=59), st.integers(min_value=86401), st.floats(), st.text(), st.booleans()).map(
+        lambda deadline: {"mode": "forward", "deadline_seconds": deadline}
+    ),
+)
+bad_alternatives = st.one_of(
+    st.lists(st.text(min_size=1, max_size=8), min_size=4, max_size=6, unique=True),  # more than 3
+    st.just(["Zoom Cars", "Zoom Cars"]),
+    st.just([BASE["car"]["company"]]),
+    st.lists(st.sampled_from(["", " ", "\x1b[2J", "a\nb"]), min_size=1, max_size=2),
+)
 # Requests that must always be refused.
 invalid_requests = st.one_of(
     st.sampled_from(REQUIRED).map(_without),
@@ -75,6 +98,8 @@ invalid_requests = st.one_of(
     .filter(lambda d: any(k not in STEP_NAMES or v not in ("fail", "transient:1") for k, v in d.items()))
     .map(lambda simulate: _with(("simulate",), simulate)),
     json_values.filter(lambda v: not isinstance(v, dict)),
+    bad_recovery.map(lambda recovery: _with(("recovery",), recovery)),
+    bad_alternatives.map(lambda alternatives: _with(("car", "alternatives"), alternatives)),
 )
 
 

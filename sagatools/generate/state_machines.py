@@ -283,8 +283,27 @@ def resolve_stuck() -> dict[str, Any]:
     (all succeeded) or kept open with the new error (some stayed stuck)."""
     verbs = SAGA.verbs
     states: dict[str, Any] = {}
-    closes = [_close_state(c) for c in COMPENSATIONS]
+    # The records closed once the trip is done, either way: the compensations' (after a roll-back) and,
+    # last, those of the steps past the pivot (a roll-back, or finishing forward, settles them).
+    recorded = [*COMPENSATIONS, *RETRIABLES]
+    closes = [_close_state(step) for step in recorded]
     checks = [_check_state(c) for c in COMPENSATIONS]
+    if RETRIABLES:
+        states["ChooseDirection"] = {
+            "Type": "Choice",
+            "Comment": "Finish the trip forward (its steps past the pivot), when asked; otherwise roll it back.",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.direction", "IsPresent": True},
+                        {"Variable": "$.direction", "StringEquals": "forward"},
+                    ],
+                    "Next": RETRIABLES[0].state,
+                }
+            ],
+            "Default": COMPENSATIONS[0].state,
+        }
+        _finish_forward(states, closes[len(COMPENSATIONS)])
     for index, compensation in enumerate(COMPENSATIONS):
         following = _then([c.state for c in COMPENSATIONS], index, "AnyStillStuck")
         task = _task(
@@ -309,27 +328,8 @@ def resolve_stuck() -> dict[str, Any]:
         ],
         "Default": closes[0],
     }
-    for index, compensation in enumerate(COMPENSATIONS):
-        states[closes[index]] = _saga_log_task(
-            f"Close the {_noun(compensation)}'s attention record, if it is open: RESOLVED, when, by this"
-            " execution (kept, not deleted).",
-            "updateItem",
-            {
-                "Key": _record_key(compensation),
-                "UpdateExpression": "SET attention = :resolved, resolved_at = :now, resolved_by = :execution",
-                "ConditionExpression": "attention = :open",
-                "ExpressionAttributeValues": {
-                    ":resolved": {"S": "RESOLVED"},
-                    ":open": {"S": "OPEN"},
-                    ":now": {"S.$": "$$.State.EnteredTime"},
-                    ":execution": {"S.$": "$$.Execution.Id"},
-                },
-            },
-            {**RECORD_RETRY, "ErrorEquals": DYNAMODB_PASSING_FAULTS},
-            # Not open (never flagged, or already closed): nothing to close.
-            {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": None},
-            _then(closes, index, "Resolved"),
-        )
+    for index, step in enumerate(recorded):
+        states[closes[index]] = _close_record(step, _then(closes, index, "Resolved"))
     for index, compensation in enumerate(COMPENSATIONS):
         following = _then(checks, index, "StillNeedsAttention")
         states[checks[index]] = {
@@ -346,13 +346,14 @@ def resolve_stuck() -> dict[str, Any]:
             "updateItem",
             {
                 "Key": _record_key(compensation),
-                "UpdateExpression": "SET attention = :open, step = :step, #at = if_not_exists(#at, :now),"
+                "UpdateExpression": "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
                 " #error = :error, cause = :cause, execution_id = :execution,"
                 " attempts = if_not_exists(attempts, :none) + :attempts REMOVE resolved_at, resolved_by",
                 "ExpressionAttributeNames": {"#at": "at", "#error": "error"},
                 "ExpressionAttributeValues": {
                     ":open": {"S": "OPEN"},
                     ":step": {"S": compensation.name},
+                    ":kind": {"S": AttentionKind.STUCK_COMPENSATION.value},
                     ":now": {"S.$": "$$.State.EnteredTime"},
                     ":error": {"S.$": f"$.stuck.{compensation.name}.Error"},
                     ":cause": {"S.$": f"States.JsonToString($.stuck.{compensation.name})"},
@@ -379,17 +380,79 @@ def resolve_stuck() -> dict[str, Any]:
     return {
         "Comment": "Resolve a saga that needs attention: run its compensations again, in reverse order, then close"
         f" or keep its attention records. {GENERATED}.",
-        "StartAt": COMPENSATIONS[0].state,
+        "StartAt": "ChooseDirection" if RETRIABLES else COMPENSATIONS[0].state,
         "States": states,
     }
+
+
+def _close_record(step: Step, following: str) -> dict[str, Any]:
+    what = _noun(step) if step.is_compensation else f"unfinished {step.name}"
+    return _saga_log_task(
+        f"Close the {what}'s attention record, if it is open: RESOLVED, when, by this execution (kept, not deleted).",
+        "updateItem",
+        {
+            "Key": _record_key(step),
+            "UpdateExpression": "SET attention = :resolved, resolved_at = :now, resolved_by = :execution",
+            "ConditionExpression": "attention = :open",
+            "ExpressionAttributeValues": {
+                ":resolved": {"S": "RESOLVED"},
+                ":open": {"S": "OPEN"},
+                ":now": {"S.$": "$$.State.EnteredTime"},
+                ":execution": {"S.$": "$$.Execution.Id"},
+            },
+        },
+        {**RECORD_RETRY, "ErrorEquals": DYNAMODB_PASSING_FAULTS},
+        # Not open (never flagged, or already closed): nothing to close.
+        {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": None},
+        following,
+    )
+
+
+def _finish_forward(states: dict[str, Any], first_close: str) -> None:
+    """The resolution's forward path: each step past the pivot again, in order (idempotent: a booked one
+    answers with its booking), then their records closed; if one fails, its record stays open."""
+    for index, step in enumerate(RETRIABLES):
+        keep = f"Keep{step.names.title}UnfinishedRecordOpen"
+        task = _task(
+            step,
+            f"Finish the trip forward: {step.name} again, retried as in the saga's forward recovery (a new deadline"
+            " from here); if it still cannot be done, keep its record open.",
+            "$$.Execution.Input.request",
+            f"$.results.{step.name}",
+            [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.stuck.{step.name}", "Next": keep}],
+        )
+        task["Next"] = _then([s.state for s in RETRIABLES], index, first_close)
+        states[step.state] = task
+        states[keep] = _saga_log_task(
+            f"Keep (or open) the unfinished {step.name}'s attention record: the new error, this execution.",
+            "updateItem",
+            {
+                "Key": _record_key(step),
+                "UpdateExpression": "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
+                " #error = :error, cause = :cause, execution_id = :execution REMOVE resolved_at, resolved_by",
+                "ExpressionAttributeNames": {"#at": "at", "#error": "error"},
+                "ExpressionAttributeValues": {
+                    ":open": {"S": "OPEN"},
+                    ":step": {"S": step.name},
+                    ":kind": {"S": AttentionKind.UNFINISHED_FORWARD.value},
+                    ":now": {"S.$": "$$.State.EnteredTime"},
+                    ":error": {"S.$": f"$.stuck.{step.name}.Error"},
+                    ":cause": {"S.$": f"States.JsonToString($.stuck.{step.name})"},
+                    ":execution": {"S.$": "$$.Execution.Id"},
+                },
+            },
+            RECORD_RETRY,
+            {"ErrorEquals": ["States.ALL"], "ResultPath": None},
+            "StillNeedsAttention",
+        )
 
 
 def _noun(compensation: Step) -> str:
     return f"{compensation.resource.replace('_', ' ')} {SAGA.verbs.compensation_noun}"
 
 
-def _close_state(compensation: Step) -> str:
-    return f"Close{compensation.names.title}Record"
+def _close_state(step: Step) -> str:
+    return f"Close{step.names.title}Record" if step.is_compensation else f"Close{step.names.title}UnfinishedRecord"
 
 
 def _check_state(compensation: Step) -> str:

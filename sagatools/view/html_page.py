@@ -19,9 +19,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, Step
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
 from sagatools.asl import successors
 from sagatools.view.history import StateRun, StateStatus, state_runs
+from sagatools.view.recovery import attention_line, forward_summary
 
 if TYPE_CHECKING:
     from sagatools.results import SagaResult
@@ -135,6 +136,10 @@ def _lane(state: str) -> tuple[str, Step] | None:
     """Which lane of compensations a state belongs to (cancel, flag stuck, cancel after stuck), and its step."""
     for step in COMPENSATIONS:
         for lane, name in (("cancel", step.state), ("flag", step.stuck_state), ("after-stuck", step.after_stuck_state)):
+            if state == name:
+                return lane, step
+    for step in RETRIABLES:  # forward recovery's way out, beside the step it leaves
+        for lane, name in (("forward-choice", step.failed_state), ("forward-flag", step.unfinished_state)):
             if state == name:
                 return lane, step
     return None
@@ -285,13 +290,14 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
     )
     log_rows = "".join(
         f"<tr><td>{html.escape(e.at)}</td><td>{e.step}</td><td>{e.event}</td><td>{e.attempt}</td>"
-        f"<td>{html.escape(e.detail or '')}</td></tr>"
+        f"<td>{html.escape(e.provider or '')}</td><td>{html.escape(e.detail or '')}</td></tr>"
         for e in report.saga_log
     )
     attention = "".join(
-        f"<p><b>Needs attention:</b> {html.escape(r.step)} stayed stuck ({html.escape(str(r.error))})</p>"
-        for r in report.needs_attention
+        f"<p><b>Needs attention:</b> {html.escape(attention_line(r))}</p>" for r in report.needs_attention
     )
+    forward = forward_summary(report)
+    recovery = f"<tr><td>recovery</td><td>{html.escape(forward)}</td></tr>" if forward else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Saga {html.escape(report.trip_id)}: {outcome}</title>
 <style>{STYLE}</style></head>
@@ -304,6 +310,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <tr><td>path</td><td>{" &rarr; ".join(html.escape(s) for s in report.states)}</td></tr>
 <tr><td>transitions</td><td>{report.transitions} states entered, {report.billed_transitions} billed</td></tr>
 <tr><td>duration</td><td>{f"{report.duration_ms} ms" if report.duration_ms is not None else "still running"}</td></tr>
+{recovery}
 </table>
 {attention}
 <h2>State machine</h2>
@@ -312,7 +319,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <h2>Bookings</h2>
 <table><tr><th>resource</th><th>status</th></tr>{bookings}</table>
 <h2>Saga log</h2>
-<table><tr><th>at</th><th>step</th><th>event</th><th>attempt</th><th>detail</th></tr>{log_rows}</table>
+<table><tr><th>at</th><th>step</th><th>event</th><th>attempt</th><th>provider</th><th>detail</th></tr>{log_rows}</table>
 <h2>Event history</h2>
 <table class="events"><tr><th>#</th><th>type</th><th>state</th><th>time</th><th>since previous</th>
 <th>error / cause</th></tr>

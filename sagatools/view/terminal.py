@@ -18,10 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 from saga.catalogue import COMPENSATIONS
-from saga.saga_log import LogEvent
+from saga.saga_log import AttentionKind, LogEvent
 from sagatools.results import Outcome, SagaResult
 from sagatools.terminal_text import shown
 from sagatools.view.history import StateRun, StateStatus
+from sagatools.view.recovery import attention_line, forward_summary
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
 LIVE_ROWS = 12  # running trips shown in the live table; a batch beyond that shows the progress bar only
@@ -73,10 +74,10 @@ def summary(report: SagaResult) -> str:
     ]
     if report.cause and report.outcome is not Outcome.COMMITTED:
         lines.append(f"  cause          {shown(report.cause)}")
+    if (recovery := forward_summary(report)) is not None:
+        lines.append(f"  recovery       {recovery}")
     for record in report.needs_attention:
-        lines.append(
-            f"  ATTENTION      {record.step} stayed stuck ({shown(str(record.error))}); flagged at {record.at}"
-        )
+        lines.append(f"  ATTENTION      {attention_line(record)}; flagged at {record.at}")
     if report.reused_execution:
         lines.append("  note           this trip had already been started: shown is its existing execution")
     return "\n".join(lines)
@@ -89,8 +90,20 @@ def outcome_name(report: SagaResult) -> str:
 def needs_a_look(report: SagaResult) -> str:
     """One line for a trip an operator should look at (stuck or unfinished), naming where."""
     if report.outcome is Outcome.NEEDS_ATTENTION:
-        stuck = ", ".join(f"{record.step} ({shown(str(record.error))})" for record in report.needs_attention)
-        where = f"stuck: {stuck}" if stuck else f"ended {shown(report.error or report.status)}"
+        stuck = ", ".join(
+            f"{record.step} ({shown(str(record.error))})"
+            for record in report.needs_attention
+            if record.kind is AttentionKind.STUCK_COMPENSATION
+        )
+        left = ", ".join(
+            attention_line(record)
+            for record in report.needs_attention
+            if record.kind is AttentionKind.UNFINISHED_FORWARD
+        )
+        where = (
+            "; ".join([*([f"stuck: {stuck}"] if stuck else []), *([left] if left else [])])
+            or f"ended {shown(report.error or report.status)}"
+        )
     elif report.status == "NOT_STARTED":
         where = "not started: the --timeout ended first"
     else:
