@@ -2,7 +2,7 @@
 # Trips that need attention on a deployed stage: list them, show one, resolve them.
 #   ./attention.sh list    --stage S [--region R] [--profile P] [--json] [--all]
 #   ./attention.sh show    TRIP_ID --stage S [--region R] [--profile P] [--json]
-#   ./attention.sh resolve TRIP_ID... --stage S [--region R] [--profile P] [--json] [--keep-faults]
+#   ./attention.sh resolve TRIP_ID... --stage S [--region R] [--profile P] [--json] [--keep-faults] [--roll-back] [--report DIR]
 # Works from any directory; creates .venv and installs requirements-tools.txt on first use.
 set -euo pipefail
 root="$(cd "$(dirname "$0")" && pwd)"

@@ -3,12 +3,14 @@ resolve them (the compensations again, through Step Functions), keeping the reco
 
     attention.sh list    --stage S [--region R] [--profile P] [--json] [--all]
     attention.sh show    TRIP_ID --stage S ... [--json]
-    attention.sh resolve TRIP_ID... --stage S ... [--json] [--keep-faults]
+    attention.sh resolve TRIP_ID... --stage S ... [--json] [--keep-faults] [--roll-back] [--report DIR]
 
 A resolution is an execution of the stage's resolution state machine (statemachine/resolve-stuck.asl.json)
 named <trip_id>-resolve-<n>; the state machine itself closes or keeps the trip's attention records, so a
-resolution started from the console does the same. Exit status as runtest.sh's: 0 done (or nothing to
-do), 1 a trip still needs attention, 2 usage errors and unknown trips, 130 interrupted, 143 terminated.
+resolution started from the console does the same. A trip left unfinished past its pivot (forward
+recovery) is finished forward, or with --roll-back undone whole; a stuck compensation is run again.
+Exit status as runtest.sh's: 0 done (or nothing to do), 1 a trip still needs attention, 2 usage errors
+and unknown trips, 130 interrupted, 143 terminated.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from saga.models import BookingStatus
-from saga.saga_log import AttentionRecord, AttentionState, LogEntry, SagaLog
+from saga.saga_log import AttentionKind, AttentionRecord, AttentionState, LogEntry, SagaLog
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.cli import (
     EXIT_INTERRUPTED,
@@ -61,6 +63,7 @@ from sagatools.results import (
 from sagatools.runner import REPORT_DIR, SagaRunner
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
+from sagatools.view.recovery import attention_line
 from sagatools.view.terminal import human_output
 
 if TYPE_CHECKING:
@@ -229,9 +232,12 @@ def _with_page(execution: Execution) -> Execution:
 class Resolver:
     """Starts and follows the resolutions of trips; one execution per trip, never two at once."""
 
-    def __init__(self, view: StageView, keep_faults: bool, report_dir: Path, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self, view: StageView, keep_faults: bool, report_dir: Path, out: TextIO, err: TextIO, roll_back: bool = False
+    ) -> None:
         self.view = view
         self.keep_faults = keep_faults
+        self.roll_back = roll_back
         self.report_dir = report_dir
         self.out, self.err = out, err
 
@@ -268,22 +274,31 @@ class Resolver:
             print(f"attention: {trip_id} is already being resolved: execution {running[-1].name}", file=self.err)
             return running[-1].name, running[-1].arn
         _, attention = self.view.reader.saga_log.read(trip_id)
-        if not any(record.attention is AttentionState.OPEN for record in attention):
+        still_open = [record for record in attention if record.attention is AttentionState.OPEN]
+        if not still_open:
             return None  # another call's resolution ended in the meantime and closed them
         number = len(executions)  # the saga is number 0: resolutions count from 1
         name = resolution_name(trip_id, number)
+        direction = self.direction(still_open)
         # A token of this call makes the input differ from any other call's: a second start under the
         # same name is then refused (ExecutionAlreadyExists) instead of silently joining the first.
-        payload = json.dumps({"request": request, "requested_by": str(uuid.uuid4())})
+        payload = json.dumps({"request": request, "direction": direction, "requested_by": str(uuid.uuid4())})
         arn = execution_arn(self.view.resolve_machine, name)
         try:
             self.view.stepfunctions.start_execution(stateMachineArn=self.view.resolve_machine, name=name, input=payload)
-            print(f"attention: resolving {trip_id}: execution {name}", file=self.err)
+            how = "finishing it forward" if direction == "forward" else "rolling it back"
+            print(f"attention: resolving {trip_id} ({how}): execution {name}", file=self.err)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             print(f"attention: {trip_id} is already being resolved by another call: execution {name}", file=self.err)
         return name, arn
+
+    def direction(self, still_open: list[AttentionRecord]) -> str:
+        """Forward when every open record is a step past the pivot left to do, unless the operator asked
+        for a roll-back; a stuck compensation means a roll-back is under way, and it is finished."""
+        unfinished = all(record.kind is AttentionKind.UNFINISHED_FORWARD for record in still_open)
+        return "forward" if unfinished and not self.roll_back else "backward"
 
     def _follow(self, started: dict[str, tuple[str, str]], human: bool) -> None:
         observer = human_output(self.out) if human else None
@@ -334,10 +349,17 @@ def print_list(records: list[AttentionRecord], include_resolved: bool, out: Text
             f"{record.trip_id:<24} {record.step:<14} since {record.at}  {shown(str(record.error))}{attempts}{state}",
             file=out,
         )
+        print(f"{'':<24} kind: {record.kind.value} ({_what_to_do(record)})", file=out)
         if record.cause:
             print(f"{'':<24} cause: {short_cause(record.cause)}", file=out)
         if record.execution_id:
             print(f"{'':<24} raised by {record.execution_id}", file=out)
+
+
+def _what_to_do(record: AttentionRecord) -> str:
+    if record.kind is AttentionKind.UNFINISHED_FORWARD:
+        return f"{record.step} is left to do: resolve finishes the trip forward, resolve --roll-back undoes it"
+    return f"{record.step} is stuck: resolve runs the compensations again"
 
 
 def print_trip(view: TripView, out: TextIO) -> None:
@@ -346,10 +368,7 @@ def print_trip(view: TripView, out: TextIO) -> None:
     print(f"  bookings    {bookings}", file=out)
     for record in view.attention:
         closed = f" by {record.resolved_by} at {record.resolved_at}" if record.resolved_by else ""
-        print(
-            f"  attention   {record.step}: {record.attention.value}{closed} (error {shown(str(record.error))})",
-            file=out,
-        )
+        print(f"  attention   {record.attention.value}{closed}: {attention_line(record)}", file=out)
     for execution in view.executions:
         page = f", report {execution.report}" if execution.report else ""
         outcome = execution.outcome.value if execution.outcome else "UNFINISHED"
@@ -372,6 +391,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         elif name == "resolve":
             command.add_argument("trips", nargs="+", metavar="TRIP_ID")
             command.add_argument("--keep-faults", action="store_true", help="keep the request's simulated faults")
+            command.add_argument(
+                "--roll-back", action="store_true", help="undo the whole trip, even one left to finish forward"
+            )
             command.add_argument("--report", default=str(REPORT_DIR), metavar="DIR", help="where the pages go")
         else:
             command.add_argument("--all", action="store_true", help="resolved records too")
@@ -430,7 +452,9 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
             return EXIT_OK
         report_dir = Path(args.report)
         prepare_report_directory(report_dir)
-        views = Resolver(view, args.keep_faults, report_dir, out, err).resolve(args.trips, human=not args.json)
+        views = Resolver(view, args.keep_faults, report_dir, out, err, args.roll_back).resolve(
+            args.trips, human=not args.json
+        )
     except UnknownTrip as error:
         print(f"attention: {error}", file=err)
         return EXIT_USAGE

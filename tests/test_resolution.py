@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, by_name
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name
 from saga.models import BookingStatus
-from saga.saga_log import AttentionState, LogEvent
+from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.results import Outcome, build_report, execution_history, resolution_outcome_of
 from sagatools.runner import SagaRunner
 from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
@@ -21,12 +21,11 @@ from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
 STUCK = [step.resource for step in COMPENSATIONS]
 
 
-def resolve(stack, reader, request: dict, name: str):
+def resolve(stack, reader, request: dict, name: str, direction: str | None = None):
     """Start a resolution as attention.sh does and wait for it; its result."""
+    document = {"request": request, "requested_by": "test", **({"direction": direction} if direction else {})}
     arn = stack.stepfunctions.start_execution(
-        stateMachineArn=stack.resolution_state_machine_arn,
-        name=name,
-        input=json.dumps({"request": request, "requested_by": "test"}),
+        stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
     )["executionArn"]
     runner = SagaRunner(stack.stepfunctions, stack.resolution_state_machine_arn, reader, 0.005, 120)
     description = runner.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
@@ -81,3 +80,58 @@ def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_s
 
 def test_the_normal_saga_path_is_unchanged_by_the_resolution_machine(run_saga):
     assert run_saga(trip_request("t-res-normal")).transitions == len(RESOURCES) + 1
+
+
+def _unfinished_forward(run_saga, trip_id: str) -> dict:
+    """A forward saga whose step past the pivot every provider refused: NEEDS_ATTENTION, nothing undone."""
+    step = RETRIABLES[-1]
+    request = trip_request(trip_id, simulate={step.name: "fail"}, recovery={"mode": "forward"})
+    saga = run_saga(request)
+    assert saga.outcome is Outcome.NEEDS_ATTENTION
+    (record,) = saga.needs_attention
+    assert (record.step, record.kind, record.error) == (
+        step.name,
+        AttentionKind.UNFINISHED_FORWARD,
+        "AlternativesExhausted",
+    )
+    assert [saga.bookings[s.resource] for s in BOOKINGS if not s.is_retriable] == [BookingStatus.CONFIRMED] * (
+        len(BOOKINGS) - len(RETRIABLES)
+    )
+    assert saga.bookings[step.resource] is None
+    return request
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+@pytest.mark.parametrize("provider_back", [True, False], ids=["finishes", "still-refused"])
+def test_an_unfinished_forward_trip_is_finished_forward(provider_back, stack, run_saga, reader):
+    request = _unfinished_forward(run_saga, f"t-res-fwd-{provider_back}")
+    resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
+    result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1", "forward")
+    (record,) = result.needs_attention
+    if provider_back:
+        assert result.outcome is Outcome.RESOLVED
+        assert set(result.bookings.values()) == {BookingStatus.CONFIRMED}
+        assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
+        assert not [e for e in result.saga_log if e.step in {c.name for c in COMPENSATIONS}]  # nothing undone
+    else:
+        assert result.outcome is Outcome.NEEDS_ATTENTION
+        assert (record.attention, record.kind, record.error) == (
+            AttentionState.OPEN,
+            AttentionKind.UNFINISHED_FORWARD,
+            "AlternativesExhausted",
+        )
+        assert record.execution_id == result.execution_arn
+        assert result.bookings[RETRIABLES[-1].resource] is None
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+def test_an_unfinished_forward_trip_is_rolled_back_when_asked(stack, run_saga, reader):
+    request = _unfinished_forward(run_saga, "t-res-fwd-rollback")
+    resolution_request = {k: v for k, v in request.items() if k != "simulate"}
+    result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1", "backward")
+    assert result.outcome is Outcome.RESOLVED
+    assert set(result.bookings.values()) == {BookingStatus.CANCELLED}
+    (record,) = result.needs_attention
+    assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
+    cancels = [e.step for e in result.saga_log if e.event is LogEvent.END and e.step in {c.name for c in COMPENSATIONS}]
+    assert cancels == [c.name for c in COMPENSATIONS]  # every compensation, in reverse order
