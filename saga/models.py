@@ -41,9 +41,10 @@ class Recovery(Strict):
     finish the trip (forward: retry, or try the alternatives, until the deadline)."""
 
     mode: Literal["backward", "forward"] = "backward"
-    deadline_seconds: Annotated[int, Field(ge=FORWARD_DEADLINE_SECONDS[0], le=FORWARD_DEADLINE_SECONDS[2])] = (
-        FORWARD_DEADLINE_SECONDS[1]
-    )
+    # A whole number of seconds, as JSON writes it: 600.0, "600" and true are refused.
+    deadline_seconds: Annotated[
+        int, Field(strict=True, ge=FORWARD_DEADLINE_SECONDS[0], le=FORWARD_DEADLINE_SECONDS[2])
+    ] = FORWARD_DEADLINE_SECONDS[1]
 
     @property
     def forward(self) -> bool:
@@ -73,8 +74,8 @@ class Fault(Strict):
             return cls(mode="fail", refusing_providers=int(match.group(1)))
         allowed = ["fail", *([f"fail:1..{MAX_ALTERNATIVES + 1}"] if has_alternatives else [])]
         allowed += [*(["crash_after_write"] if is_booking else []), f"transient:1..{most}"]
-        hint = "" if recovery == "forward" else f" (transient:1..{MOST_TRANSIENT['forward']} in forward recovery)"
-        raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}){hint}")
+        hint = "" if recovery == "forward" else f"; transient:1..{MOST_TRANSIENT['forward']} in forward recovery"
+        raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}{hint})")
 
 
 class TripRequest(Strict):

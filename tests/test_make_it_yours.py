@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from saga.catalogue import RESOURCES, pascal
+from saga.definition import SAGA
 from sagatools.bench_local import copy_working_tree
 
 pytestmark = pytest.mark.slow  # a copy of the tree, three runtest.sh runs and an osls package
@@ -39,7 +40,9 @@ def add_insurance_step(project: Path) -> None:
     definition = project / "saga" / "definition.py"
     lines = definition.read_text().splitlines(keepends=True)
     last_step = max(n for n, line in enumerate(lines) if line.startswith("        StepSpec("))
-    lines.insert(last_step + 1, f'        StepSpec("{NEW}", {NEW_TITLE}Request),\n')
+    # After the pivot a step is retriable (the definition refuses anything else there).
+    kind = ", kind=StepKind.RETRIABLE" if SAGA.pivot is not None else ""
+    lines.insert(last_step + 1, f'        StepSpec("{NEW}", {NEW_TITLE}Request{kind}),\n')
     first_import = next(n for n, line in enumerate(lines) if line.startswith("from saga.requests import"))
     lines.insert(first_import, f"from saga.requests import {NEW_TITLE}Request\n")
     definition.write_text("".join(lines))

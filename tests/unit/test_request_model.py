@@ -42,6 +42,29 @@ CASES = {
     "transient out of range": (lambda r: r.update(simulate={"book_car": "transient:6"}), "simulate"),
     "transient zero": (lambda r: r.update(simulate={"cancel_hotel": "transient:0"}), "simulate"),
     "request not an object": (lambda r: r.clear() or r.update(x=1), "trip_id: Field required"),
+    "unknown recovery mode": (lambda r: r.update(recovery={"mode": "sideways"}), "recovery.mode"),
+    "recovery not an object": (lambda r: r.update(recovery="forward"), "recovery"),
+    "unknown recovery field": (lambda r: r.update(recovery={"mode": "forward", "deadline": 60}), "recovery.deadline"),
+    "deadline under a minute": (lambda r: r.update(recovery={"mode": "forward", "deadline_seconds": 59}), "deadline"),
+    "deadline over a day": (lambda r: r.update(recovery={"mode": "forward", "deadline_seconds": 86401}), "deadline"),
+    "deadline as a fraction": (
+        lambda r: r.update(recovery={"mode": "forward", "deadline_seconds": 600.0}),
+        "recovery.deadline_seconds",
+    ),
+    "deadline as text": (lambda r: r.update(recovery={"mode": "forward", "deadline_seconds": "600"}), "deadline"),
+    "deadline as a boolean": (lambda r: r.update(recovery={"mode": "forward", "deadline_seconds": True}), "deadline"),
+    "transient over 20 forward": (
+        lambda r: r.update(recovery={"mode": "forward"}, simulate={"book_car": "transient:21"}),
+        "simulate",
+    ),
+    "fail:K without alternatives": (lambda r: r.update(simulate={"book_hotel": "fail:1"}), "simulate"),
+    "fail:K past the providers": (lambda r: r.update(simulate={"book_car": "fail:5"}), "simulate"),
+    "fail:K on a cancel": (lambda r: r.update(simulate={"cancel_car": "fail:1"}), "simulate"),
+    "four alternatives": (lambda r: r["car"].update(alternatives=["A", "B", "C", "D"]), "car.alternatives"),
+    "alternative is the company": (lambda r: r["car"].update(alternatives=[r["car"]["company"]]), "car.alternatives"),
+    "an alternative twice": (lambda r: r["car"].update(alternatives=["A", "A"]), "car.alternatives"),
+    "blank alternative": (lambda r: r["car"].update(alternatives=[" "]), "car.alternatives.0"),
+    "alternatives not a list": (lambda r: r["car"].update(alternatives="A"), "car.alternatives"),
 }
 
 
@@ -63,6 +86,33 @@ def test_return_is_optional_and_same_day_car_is_fine():
 @pytest.mark.parametrize("mode", ["fail", "crash_after_write", "transient:1", "transient:5"])
 def test_every_booking_fault_is_accepted(mode):
     assert parse_trip_request(trip_request("t", simulate={"book_flight": mode})).fault_for("book_flight")
+
+
+def test_recovery_is_backward_unless_the_request_says_forward():
+    assert parse_trip_request(trip_request("t")).recovery_mode.mode == "backward"
+    forward = parse_trip_request(trip_request("t", recovery={"mode": "forward"})).recovery_mode
+    assert (forward.mode, forward.deadline_seconds) == ("forward", 3600)
+
+
+@pytest.mark.parametrize("deadline", [60, 86400])
+def test_the_deadline_bounds_are_accepted(deadline):
+    recovery = {"mode": "forward", "deadline_seconds": deadline}
+    assert parse_trip_request(trip_request("t", recovery=recovery)).recovery_mode.deadline_seconds == deadline
+
+
+def test_forward_recovery_accepts_up_to_20_passing_faults_and_backward_up_to_5():
+    forward = trip_request("t", recovery={"mode": "forward"}, simulate={"book_car": "transient:20"})
+    assert parse_trip_request(forward).fault_for("book_car").failing_attempts == 20
+    with pytest.raises(InvalidTripRequest, match=r"transient:1\.\.20 in forward recovery"):
+        parse_trip_request(trip_request("t", simulate={"book_car": "transient:20"}))
+
+
+@pytest.mark.parametrize("refusing", [1, 2, 3, 4])
+def test_fail_k_refuses_the_first_k_providers(refusing):
+    request = parse_trip_request(trip_request("t", simulate={"book_car": f"fail:{refusing}"}))
+    fault = request.fault_for("book_car")
+    assert (fault.mode, fault.refusing_providers) == ("fail", refusing)
+    assert request.fault_for("book_hotel") is None
 
 
 def test_shipped_request_files_are_valid():

@@ -1,0 +1,171 @@
+"""Forward recovery through the real ASL on one embedded stack: every fault at the steps past the pivot
+(retried to success, taken by an alternative, exhausted by the deadline, exhausted by refusals) and every
+fault at or before the pivot (which rolls back exactly as backward recovery does).
+
+The invariant of every forward case: once the saga has passed the pivot, nothing CONFIRMED is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES
+from saga.definition import SAGA
+from saga.models import parse_trip_request
+from saga.saga_log import AttentionKind, LogEvent
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.results import Outcome, SagaResult, TripReader
+from sagatools.runner import SagaRunner
+from sagatools.trip_files import TripFile
+from tests.helpers import assert_log_agrees_with_tables, trip_request
+
+pytestmark = pytest.mark.skipif(SAGA.pivot is None, reason="the saga has no pivot")
+
+RETRIABLE = RETRIABLES[-1] if RETRIABLES else BOOKINGS[-1]
+POLICY = RETRIABLE.spec.forward_retry
+ALTERNATIVES = ["Zoom Cars", "Ride Co", "Wheels Ltd"]
+COMPANY = trip_request()[RETRIABLE.resource].get(RETRIABLE.spec.alternatives_for or "", "")
+AT_OR_BEFORE_PIVOT = [step for step in BOOKINGS if not step.is_retriable]
+CANCELS = {step.name for step in COMPENSATIONS}
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[SagaRunner]:
+    with EmbeddedStack() as stack:
+        yield SagaRunner(
+            stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.005, 120
+        )
+
+
+def forward_request(trip_id: str, fault: str | None, deadline: int | None = None, alternatives: bool = True) -> dict:
+    recovery = {"mode": "forward", **({"deadline_seconds": deadline} if deadline else {})}
+    section = dict(trip_request()[RETRIABLE.resource])
+    if alternatives and RETRIABLE.spec.alternatives_for:
+        section["alternatives"] = ALTERNATIVES
+    simulate = {RETRIABLE.name: fault} if fault else None
+    return trip_request(trip_id, simulate=simulate, recovery=recovery, **{RETRIABLE.resource: section})
+
+
+def run(runner: SagaRunner, request: dict) -> SagaResult:
+    (report,) = runner.run([TripFile(f"{request['trip_id']}.json", parse_trip_request(request))])
+    assert_log_agrees_with_tables(report)
+    return report
+
+
+def assert_nothing_confirmed_was_undone(report: SagaResult) -> None:
+    """Past the pivot in forward recovery, no compensation ran: what was booked stays booked."""
+    assert report.recovery is not None
+    assert report.recovery.pivot_passed
+    assert not [entry for entry in report.saga_log if entry.step in CANCELS]
+    for step in AT_OR_BEFORE_PIVOT:
+        assert report.bookings[step.resource] == "CONFIRMED"
+
+
+def assert_committed(report: SagaResult) -> None:
+    assert report.outcome is Outcome.COMMITTED
+    assert set(report.bookings.values()) == {"CONFIRMED"}
+    assert report.needs_attention == []
+
+
+def assert_unfinished(report: SagaResult, error: str) -> None:
+    """NEEDS_ATTENTION: the bookings up to the pivot CONFIRMED, the step past it not, its record open."""
+    assert report.outcome is Outcome.NEEDS_ATTENTION
+    assert report.bookings[RETRIABLE.resource] is None
+    (record,) = report.needs_attention
+    assert (record.step, record.kind, record.error) == (RETRIABLE.name, AttentionKind.UNFINISHED_FORWARD, error)
+
+
+def commits_within(failing: int, deadline: int) -> bool:
+    """Whether `failing` failed attempts are retried before the deadline (the schedule's waits, no jitter)."""
+    return POLICY.waited(failing) <= deadline
+
+
+def test_the_schedule_is_what_the_readme_says():
+    # 30 s, doubling, at most 15 min: the 8th retry would start at 3630 s, past the default hour.
+    assert [POLICY.delay(retry) for retry in range(7)] == [30, 60, 120, 240, 480, 900, 900]
+    assert commits_within(7, 3600)
+    assert not commits_within(8, 3600)
+
+
+@pytest.mark.parametrize(
+    ("failing", "deadline"), [(1, None), (7, None), (8, None), (20, None), (20, 86400), (2, 60), (1, 60)]
+)
+def test_a_passing_fault_past_the_pivot_is_retried_until_it_succeeds_or_the_deadline(runner, failing, deadline):
+    report = run(runner, forward_request(f"f-transient{failing}-{deadline}", f"transient:{failing}", deadline))
+    assert_nothing_confirmed_was_undone(report)
+    if commits_within(failing, deadline or 3600):
+        assert_committed(report)
+        assert report.recovery.forward_retries == failing
+        assert report.billed_transitions == len(BOOKINGS) + 1 + failing
+        assert report.recovery.forward_waited_seconds == POLICY.waited(failing)
+    else:
+        assert_unfinished(report, "ForwardDeadlinePassed")
+        assert report.recovery.forward_waited_seconds <= (deadline or 3600)
+
+
+def test_a_lost_response_past_the_pivot_is_retried_and_commits_in_five_billed_transitions(runner):
+    report = run(runner, forward_request("f-crash", "crash_after_write"))
+    assert_nothing_confirmed_was_undone(report)
+    assert_committed(report)
+    assert report.billed_transitions <= len(BOOKINGS) + 2  # 4 states and its retry
+    ends = report.log_of(RETRIABLE.name, LogEvent.END)
+    assert [entry.detail for entry in ends] == [None, "already booked"]
+
+
+@pytest.mark.skipif(RETRIABLE.spec.alternatives_for is None, reason="no alternatives")
+@pytest.mark.parametrize("refusing", [1, 2, 3])
+def test_a_refusal_past_the_pivot_is_taken_by_the_next_alternative(runner, refusing):
+    report = run(runner, forward_request(f"f-refuse{refusing}", f"fail:{refusing}"))
+    assert_nothing_confirmed_was_undone(report)
+    assert_committed(report)
+    providers = [COMPANY, *ALTERNATIVES]
+    assert report.recovery.providers_tried == {RETRIABLE.resource: providers[: refusing + 1]}
+    assert report.recovery.booked_with == {RETRIABLE.resource: providers[refusing]}
+    assert report.billed_transitions <= len(BOOKINGS) + 2
+
+
+@pytest.mark.parametrize("fault", ["fail", "fail:4"])
+def test_when_every_provider_refuses_the_trip_needs_attention_and_keeps_its_bookings(runner, fault):
+    if fault != "fail" and RETRIABLE.spec.alternatives_for is None:
+        pytest.skip("fail:K is for a step with alternatives")
+    report = run(runner, forward_request(f"f-all-refuse-{fault.replace(':', '')}", fault))
+    assert_nothing_confirmed_was_undone(report)
+    assert_unfinished(report, "AlternativesExhausted")
+    assert report.recovery.providers_tried[RETRIABLE.resource] == [COMPANY, *ALTERNATIVES]
+
+
+def test_without_alternatives_a_refusal_past_the_pivot_needs_attention(runner):
+    report = run(runner, forward_request("f-refuse-alone", "fail", alternatives=False))
+    assert_nothing_confirmed_was_undone(report)
+    assert_unfinished(report, "AlternativesExhausted")
+
+
+@pytest.mark.parametrize("step", [step.name for step in AT_OR_BEFORE_PIVOT])
+@pytest.mark.parametrize("fault", ["fail", "crash_after_write", "transient:1", "transient:5"])
+def test_a_fault_at_or_before_the_pivot_rolls_back_exactly_as_backward_recovery(runner, step, fault):
+    forward = forward_request(f"f-{step}-{fault.replace(':', '')}", None)
+    forward["simulate"] = {step: fault}
+    backward = {k: v for k, v in forward.items() if k != "recovery"}
+    backward["trip_id"] = f"b-{step}-{fault.replace(':', '')}"
+    ahead, behind = run(runner, forward), run(runner, backward)
+    assert (ahead.outcome, ahead.bookings, ahead.states, ahead.billed_transitions) == (
+        behind.outcome,
+        behind.bookings,
+        behind.states,
+        behind.billed_transitions,
+    )
+    steps = [(entry.step, entry.event) for entry in ahead.saga_log if entry.event is not LogEvent.PIVOT]
+    assert steps == [(entry.step, entry.event) for entry in behind.saga_log]
+
+
+def test_in_backward_recovery_alternatives_are_accepted_and_not_used(runner):
+    request = forward_request("b-alternatives", "fail:1" if RETRIABLE.spec.alternatives_for else "fail")
+    del request["recovery"]
+    report = run(runner, request)
+    assert report.outcome is Outcome.ROLLED_BACK
+    assert set(report.bookings.values()) == {"CANCELLED"}  # the refused one too: its cancel left a tombstone
+    assert not [entry for entry in report.saga_log if entry.event is LogEvent.PIVOT]
+    assert report.recovery is not None
+    assert report.recovery.mode == "backward"
