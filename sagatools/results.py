@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, m
 from saga.bookings import Booking, BookingRepository, get_bookings
 from saga.catalogue import BOOKINGS, RESOURCES, RETRIABLES
 from saga.definition import SAGA
+from saga.errors import BookingRefused
 from saga.models import BookingStatus, Recovery
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.view.history import state_runs
@@ -46,6 +47,7 @@ class RecoveryReport(BaseModel):
     forward_retries: int = 0  # retries of the steps past the pivot
     forward_waited_seconds: float = 0  # what those retries waited on the saga's own clock (as on AWS)
     providers_tried: dict[str, list[str]] = {}  # resource -> the providers asked, in order
+    providers_refused: dict[str, list[str]] = {}  # resource -> those of them that refused
     booked_with: dict[str, str] = {}  # resource -> the provider that holds the confirmed booking
 
 
@@ -185,11 +187,20 @@ def recovery_report(
         if booking is not None and booking.provider and booking.status is BookingStatus.CONFIRMED
     }
     tried: dict[str, list[str]] = {}
+    refused: dict[str, list[str]] = {}
     for step in BOOKINGS:
         providers = [entry.provider for entry in log if entry.step == step.name and entry.event is LogEvent.START]
         names = list(dict.fromkeys(provider for provider in providers if provider))
         if len(names) > 1 or (names and step.spec.alternatives_for and mode == "forward"):
             tried[step.resource] = names
+            refusals = [
+                entry.provider
+                for entry in log
+                if entry.step == step.name
+                and entry.event is LogEvent.FAILED
+                and (entry.detail or "").startswith(f"{BookingRefused.__name__}:")
+            ]
+            refused[step.resource] = list(dict.fromkeys(provider for provider in refusals if provider))
     if mode != "forward":
         return RecoveryReport(mode=mode, booked_with=booked_with)
     retriable = {step.name for step in RETRIABLES}
@@ -206,6 +217,7 @@ def recovery_report(
             step.spec.forward_retry.waited(attempts.get(step.name, 1) - 1) for step in RETRIABLES
         ),
         providers_tried=tried,
+        providers_refused=refused,
         booked_with=booked_with,
     )
 

@@ -102,6 +102,7 @@ def test_a_passing_fault_past_the_pivot_is_retried_until_it_succeeds_or_the_dead
         assert report.recovery.forward_waited_seconds == POLICY.waited(failing)
     else:
         assert_unfinished(report, "ForwardDeadlinePassed")
+        assert report.recovery.providers_refused == {key: [] for key in report.recovery.providers_tried}
         assert report.recovery.forward_waited_seconds <= (deadline or 3600)
 
 
@@ -123,6 +124,7 @@ def test_a_refusal_past_the_pivot_is_taken_by_the_next_alternative(runner, refus
     providers = [COMPANY, *ALTERNATIVES]
     assert report.recovery.providers_tried == {RETRIABLE.resource: providers[: refusing + 1]}
     assert report.recovery.booked_with == {RETRIABLE.resource: providers[refusing]}
+    assert report.recovery.providers_refused == {RETRIABLE.resource: providers[:refusing]}
     assert report.billed_transitions <= len(BOOKINGS) + 2
 
 
@@ -134,6 +136,7 @@ def test_when_every_provider_refuses_the_trip_needs_attention_and_keeps_its_book
     assert_nothing_confirmed_was_undone(report)
     assert_unfinished(report, "AlternativesExhausted")
     assert report.recovery.providers_tried[RETRIABLE.resource] == [COMPANY, *ALTERNATIVES]
+    assert report.recovery.providers_refused[RETRIABLE.resource] == [COMPANY, *ALTERNATIVES]
 
 
 def test_without_alternatives_a_refusal_past_the_pivot_needs_attention(runner):

@@ -31,9 +31,9 @@ def forward_summary(report: SagaResult) -> str | None:
             f"{retries} forward {'retry' if retries == 1 else 'retries'}"
             f" ({recovery.forward_waited_seconds:.0f} s waited on the saga's clock)"
         )
-    for resource, providers in recovery.providers_tried.items():
+    for resource in recovery.providers_tried:
         booked = recovery.booked_with.get(resource)
-        refused = [shown(provider) for provider in providers if provider != booked]
+        refused = [shown(provider) for provider in recovery.providers_refused.get(resource, [])]
         took = f"{resource} by {shown(booked)}" if booked else f"{resource} not booked"
         parts.append(f"{took}{'; refused: ' + ', '.join(refused) if refused else ''}")
     return "; ".join(parts)
