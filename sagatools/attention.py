@@ -63,7 +63,6 @@ from sagatools.results import (
 from sagatools.runner import REPORT_DIR, SagaRunner
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
-from sagatools.view.recovery import attention_line
 from sagatools.view.terminal import human_output
 
 if TYPE_CHECKING:
@@ -368,7 +367,11 @@ def print_trip(view: TripView, out: TextIO) -> None:
     print(f"  bookings    {bookings}", file=out)
     for record in view.attention:
         closed = f" by {record.resolved_by} at {record.resolved_at}" if record.resolved_by else ""
-        print(f"  attention   {record.attention.value}{closed}: {attention_line(record)}", file=out)
+        what = "left to do, forward" if record.kind is AttentionKind.UNFINISHED_FORWARD else "stuck"
+        print(
+            f"  attention   {record.step}: {record.attention.value}{closed} ({what}; error {shown(str(record.error))})",
+            file=out,
+        )
     for execution in view.executions:
         page = f", report {execution.report}" if execution.report else ""
         outcome = execution.outcome.value if execution.outcome else "UNFINISHED"

@@ -255,6 +255,39 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert [e["name"] for e in both["executions"]] == ["trip-stuck-twice", "trip-stuck-twice-resolve-1"]
     assert both["outcome"] == "RESOLVED"
 
+    # Forward recovery on the stage: every example ends as on the embedded stack, the same ASL and handlers
+    forward_files = sorted(str(path.relative_to(project)) for path in project.glob("examples/forward-*.json"))
+    if forward_files:
+        on_stage = results(project, *forward_files)
+        embedded = run(project, "./runtest.sh", *forward_files, "--json")
+        assert embedded.returncode in (0, 1), embedded.stderr
+        for staged, local in zip(on_stage, json.loads(embedded.stdout), strict=True):
+            assert (staged.outcome, staged.bookings, staged.billed_transitions) == (
+                Outcome(local["outcome"]),
+                local["bookings"],
+                local["billed_transitions"],
+            ), staged.trip_id
+            assert staged.recovery == SagaResult.model_validate(local).recovery
+        unfinished = [r for r in on_stage if r.outcome is Outcome.NEEDS_ATTENTION and r.recovery.pivot_passed]
+        assert unfinished, "an example leaves a forward trip unfinished"
+        # an unfinished trip is finished forward by resolve; a second one is undone whole with --roll-back
+        finished = run(project, "./attention.sh", "resolve", unfinished[0].trip_id, "--stage", "local", "--json")
+        assert finished.returncode == 0, finished.stderr
+        trip = json.loads(finished.stdout)
+        assert (trip["outcome"], set(trip["bookings"].values())) == ("RESOLVED", {"CONFIRMED"})
+        source = json.loads((project / unfinished[0].file).read_text())
+        (project / "rolled-back.json").write_text(json.dumps({**source, "trip_id": "trip-fwd-rolled-back"}))
+        (again,) = results(project, "rolled-back.json")
+        assert again.outcome is Outcome.NEEDS_ATTENTION
+        listed = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout)
+        assert [(r["trip_id"], r["kind"]) for r in listed] == [
+            (record.trip_id, "UNFINISHED_FORWARD") for r in [*unfinished[1:], again] for record in r.needs_attention
+        ]
+        undone = run(project, "./attention.sh", "resolve", again.trip_id, "--roll-back", "--stage", "local", "--json")
+        assert undone.returncode == 0, undone.stderr
+        trip = json.loads(undone.stdout)
+        assert (trip["outcome"], set(trip["bookings"].values())) == ("RESOLVED", {"CANCELLED"})
+
     # When the stage is removed: the state machine, then the stack
     removed = timed("remove", "./build.sh", "remove", "local")
     assert removed.returncode == 0, removed.stdout + removed.stderr
