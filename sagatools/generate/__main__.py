@@ -13,12 +13,13 @@ import json
 import sys
 from pathlib import Path
 
+from saga.catalogue import RETRIABLES
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
 from sagatools.generate.handlers import MARKER, handler_modules
 from sagatools.generate.state_machines import booking_saga, resolve_stuck
 from sagatools.generate.template import render
 from sagatools.serverless_config import PROJECT_ROOT, STEPS_YML
-from sagatools.view.diagram import README, diagram_in_readme, readme_block
+from sagatools.view.diagram import README, diagram_in_readme, forward_block, forward_in_readme, readme_block
 
 
 def generated_files() -> dict[Path, str]:
@@ -33,6 +34,11 @@ def generated_files() -> dict[Path, str]:
         if current is None:
             raise SystemExit(f"generate: README.md has lost the markers of the {machine.title}'s diagram")
         readme = readme.replace(current, readme_block(asl, machine))
+    if RETRIABLES:
+        current = forward_in_readme(readme)
+        if current is None:
+            raise SystemExit("generate: README.md has lost the markers of the forward path's diagram")
+        readme = readme.replace(current, forward_block(machines[SAGA_MACHINE]))
     files[README] = readme
     return files
 
