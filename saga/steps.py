@@ -73,12 +73,15 @@ class _Step:
         alternatives = section.get("alternatives") or [] if self.past_pivot else []
         return [str(section[field]), *alternatives]
 
-    def forward_retry(self, error: SagaError) -> SagaError:
+    def forward_retry(self, error: SagaError, committed: bool = False) -> SagaError:
         """Past the pivot, a passing fault: retried on the forward schedule, unless the next attempt would
         start after the deadline (on the saga's own clock: the schedule's waits, or the time since the
-        step was entered if that is longer, as on AWS)."""
+        step was entered if that is longer, as on AWS). A `committed` booking whose answer was lost is
+        always retried: the retry only reads it back, and the trip must not be flagged with it booked."""
         policy = self.step.spec.forward_retry
         retries = self.invocation.retry_count
+        if committed:
+            return ForwardRetryableError(f"{error}; retried in {policy.delay(retries):.0f} s (forward recovery)")
         elapsed = policy.waited(retries)
         if self.invocation.entered_at:
             entered = datetime.fromisoformat(self.invocation.entered_at)
@@ -203,7 +206,7 @@ def _confirm(step: _Step, provider: str | None) -> StepResult:
     if step.fault is not None and step.fault.mode == "crash_after_write":
         crash = CrashAfterWrite(f"{step.name}: simulated crash after the booking was committed")
         # Past the pivot the lost response is retried: the retry finds the booking and answers with it.
-        raise step.forward_retry(crash) if step.past_pivot else crash
+        raise step.forward_retry(crash, committed=True) if step.past_pivot else crash
     return step.result(booking, already_done=False)
 
 

@@ -1,0 +1,42 @@
+"""What a saga definition may say about forward recovery: step kinds in order, alternatives, the schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from saga.requests import CarRequest, FlightRequest, HotelRequest
+from saga.spec import FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, SagaSpec, StepKind, StepSpec
+
+C, P, R = StepKind.COMPENSATABLE, StepKind.PIVOT, StepKind.RETRIABLE
+
+
+def saga(*kinds: StepKind) -> SagaSpec:
+    models = [HotelRequest, FlightRequest, CarRequest, HotelRequest]
+    steps = tuple(StepSpec(f"step_{n}", models[n], kind=kind) for n, kind in enumerate(kinds))
+    return SagaSpec(name="s", steps=steps)
+
+
+@pytest.mark.parametrize("kinds", [(C, C, C), (C, P, R), (P, R, R), (C, C, P), (P,)])
+def test_compensatable_steps_then_at_most_one_pivot_then_retriable_steps(kinds):
+    assert [step.kind for step in saga(*kinds).steps] == list(kinds)
+
+
+@pytest.mark.parametrize("kinds", [(C, R), (C, P, C), (P, P), (R, P), (C, P, R, C)])
+def test_any_other_order_of_kinds_is_refused(kinds):
+    with pytest.raises(ValueError, match="step kinds"):
+        saga(*kinds)
+
+
+def test_alternatives_need_a_retriable_step_whose_section_lists_them():
+    with pytest.raises(ValueError, match="retriable"):
+        StepSpec("car", CarRequest, alternatives_for="company")
+    with pytest.raises(ValueError, match="alternatives"):
+        StepSpec("hotel", HotelRequest, kind=R, alternatives_for="name")
+    assert StepSpec("car", CarRequest, kind=R, alternatives_for="company").alternatives_for == "company"
+
+
+def test_the_forward_schedule_reaches_past_the_longest_deadline_without_jitter():
+    assert FORWARD_RETRY.asl()["JitterStrategy"] == "NONE"
+    assert FORWARD_RETRY.waited(FORWARD_RETRY.max_attempts) > FORWARD_DEADLINE_SECONDS[2]
+    assert FORWARD_RETRY.delay(0) == 30
+    assert FORWARD_RETRY.delay(10) == 900
