@@ -113,6 +113,13 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
         lane_and_step = _lane(name)
         if lane_and_step is not None:
             lane, step = lane_and_step
+            if lane.startswith("forward"):
+                # Forward recovery's way out sits under the chain, beside the success: clear of the compensations.
+                column = 1 if lane == "forward-choice" else 2
+                while (column, len(chain) + 1) in positions.values():
+                    column += 2
+                positions[name] = (column, len(chain) + 1)
+                continue
             column = lanes.setdefault(lane, len(lanes) + 1)
             positions[name] = (column, row_of_resource[step.resource])
     for name, state in states.items():
@@ -123,6 +130,8 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
         if state["Type"] == "Succeed" or not feeders:
             column = positions[feeders[0]][0] if feeders else 0
             row = len(chain) + 1 if state["Type"] == "Succeed" else 0
+        elif all(positions[feeder][1] == len(chain) + 1 for feeder in feeders):
+            column, row = positions[feeders[0]][0], len(chain) + 2  # below the forward way out
         else:
             column = positions[feeders[0]][0]
             row = 0
