@@ -19,6 +19,7 @@ from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import Outcome, SagaResult, TripReader
 from sagatools.runner import SagaRunner
 from sagatools.trip_files import TripFile
+from sagatools.view.recovery import forward_summary
 from tests.helpers import assert_log_agrees_with_tables, trip_request
 
 pytestmark = pytest.mark.skipif(SAGA.pivot is None, reason="the saga has no pivot")
@@ -125,6 +126,9 @@ def test_a_refusal_past_the_pivot_is_taken_by_the_next_alternative(runner, refus
     assert report.recovery.providers_tried == {RETRIABLE.resource: providers[: refusing + 1]}
     assert report.recovery.booked_with == {RETRIABLE.resource: providers[refusing]}
     assert report.recovery.providers_refused == {RETRIABLE.resource: providers[:refusing]}
+    # and the summary line (the terminal's and the page's) says who took it and who refused
+    line = forward_summary(report)
+    assert f"{RETRIABLE.resource} by {providers[refusing]}; refused: {', '.join(providers[:refusing])}" in line
     assert report.billed_transitions <= len(BOOKINGS) + 2
 
 
