@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, RESOURCES, STEPS, ResourceNames
+from saga.catalogue import COMPENSATIONS, RESOURCES, RETRIABLES, STEPS, ResourceNames
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow  # packages the templates with osls when build/package is missing
@@ -102,7 +102,11 @@ def test_wildcard_resources_only_where_aws_has_no_resource_level_permissions(sta
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize(
     ("role", "functions"),
-    [("SagaStateMachineRole", FUNCTIONS), ("ResolveStateMachineRole", [s.function_resource for s in COMPENSATIONS])],
+    [
+        ("SagaStateMachineRole", FUNCTIONS),
+        # every compensation, and the steps past the pivot that a resolution finishes forward
+        ("ResolveStateMachineRole", [s.function_resource for s in (*COMPENSATIONS, *RETRIABLES)]),
+    ],
 )
 def test_each_state_machine_role_may_invoke_exactly_its_functions(stage, role, functions):
     statements = [s for name, s in allow_statements(stage) if name == role]
@@ -230,3 +234,25 @@ def test_prod_tables_are_protected_from_deletion_and_dev_tables_are_not():
         assert {name: t["Properties"]["DeletionProtectionEnabled"] for name, t in tables.items()} == dict.fromkeys(
             tables, expected
         ), stage
+
+
+@pytest.mark.parametrize(
+    ("role", "machine"), [("SagaStateMachineRole", "SAGA"), ("ResolveStateMachineRole", "RESOLVE")]
+)
+def test_each_state_machine_role_may_invoke_every_function_its_asl_names(role, machine):
+    from sagatools import asl
+
+    spec = getattr(asl, f"{machine}_MACHINE")
+    named = {
+        state["Resource"][2:-1]
+        for state in asl.load_definition(spec.asl_path)["States"].values()
+        if state["Type"] == "Task" and state["Resource"].startswith("${")
+    }
+    invoked = {
+        r["Fn::GetAtt"][0]
+        for name, statement in allow_statements(STAGES[0])
+        if name == role and "lambda:InvokeFunction" in as_list(statement["Action"])
+        for r in as_list(statement["Resource"])
+    }
+    by_output = {step.arn_output: step.function_resource for step in STEPS}
+    assert {by_output[output] for output in named} == invoked

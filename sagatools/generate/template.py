@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, ResourceNames, Step
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, ResourceNames, Step
 from saga.definition import SAGA
 
 HEADER = (
@@ -131,7 +131,7 @@ def steps_template() -> dict[str, Any]:
         "resources": {"Resources": resources, "Outputs": outputs},
         # The Resource lists of the state machines' InvokeFunction permissions.
         "sagaInvokes": [_arn(step.function_resource) for step in STEPS],
-        "resolutionInvokes": [_arn(step.function_resource) for step in COMPENSATIONS],
+        "resolutionInvokes": [_arn(step.function_resource) for step in (*COMPENSATIONS, *RETRIABLES)],
     }
 
 
