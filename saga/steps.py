@@ -176,6 +176,10 @@ def book(resource: str, invocation: StepInvocation) -> StepResult:
     raise AssertionError("unreachable: the last provider either books or raises")  # pragma: no cover
 
 
+def _loses_its_response(step: _Step) -> bool:
+    return step.fault is not None and step.fault.mode == "crash_after_write"
+
+
 def _confirm(step: _Step, provider: str | None) -> StepResult:
     trip_id, resource = step.trip_id, step.resource
     end = step.entry(LogEvent.END, provider=provider)
@@ -187,7 +191,9 @@ def _confirm(step: _Step, provider: str | None) -> StepResult:
             step.invocation.request.details_for(resource),
             end,
             provider,
-            also_log=pivot if step.is_forward_pivot else (),
+            # A lost response at the pivot is a failure before it (the saga rolls back, as backward): such
+            # a pivot never counted as passed, so it is not logged as one.
+            also_log=pivot if step.is_forward_pivot and not _loses_its_response(step) else (),
         )
     except TransientDataAccessError as error:
         # Logged as this attempt's FAILED; the state machine retries.
@@ -203,7 +209,7 @@ def _confirm(step: _Step, provider: str | None) -> StepResult:
         return step.result(changed.existing, already_done=True)
     metrics.add_metric(name="BookingConfirmed", unit=MetricUnit.Count, value=1)
     logger.info("booking confirmed", extra={"step": step.name, "reference": booking.reference, "provider": provider})
-    if step.fault is not None and step.fault.mode == "crash_after_write":
+    if _loses_its_response(step):
         crash = CrashAfterWrite(f"{step.name}: simulated crash after the booking was committed")
         # Past the pivot the lost response is retried: the retry finds the booking and answers with it.
         raise step.forward_retry(crash, committed=True) if step.past_pivot else crash

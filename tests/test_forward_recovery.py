@@ -165,6 +165,10 @@ def test_a_fault_at_or_before_the_pivot_rolls_back_exactly_as_backward_recovery(
     )
     steps = [(entry.step, entry.event) for entry in ahead.saga_log if entry.event is not LogEvent.PIVOT]
     assert steps == [(entry.step, entry.event) for entry in behind.saga_log]
+    # a saga that rolled back never passed its pivot: no PIVOT entry, whatever the fault
+    if ahead.outcome is not Outcome.COMMITTED:
+        assert not [entry for entry in ahead.saga_log if entry.event is LogEvent.PIVOT]
+        assert not ahead.recovery.pivot_passed
 
 
 def test_in_backward_recovery_alternatives_are_accepted_and_not_used(runner):
