@@ -5,6 +5,8 @@
 #   ./attention.sh resolve TRIP_ID... --stage S [--region R] [--profile P] [--json] [--keep-faults] [--roll-back] [--report DIR]
 # Works from any directory; creates .venv and installs requirements-tools.txt on first use.
 set -euo pipefail
+trap 'echo "attention: interrupted" >&2; exit 130' INT
+trap 'echo "attention: terminated" >&2; exit 143' TERM
 root="$(cd "$(dirname "$0")" && pwd)"
 if [ $# -eq 0 ]; then
   echo "usage: ./attention.sh list|show|resolve ... --stage S [--region R] [--profile P] [--json]" >&2
@@ -13,4 +15,10 @@ fi
 # shellcheck source=scripts/venv.sh
 (cd "$root" && source scripts/venv.sh && ensure_venv requirements-tools.txt) >&2
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-exec "$root/.venv/bin/python" -m sagatools.attention "$@"
+# As runtest.sh: the interpreter starts with both signals held until its handlers are in place.
+block=()
+if env --block-signal=INT true 2>/dev/null; then
+  block=(env --block-signal=INT --block-signal=TERM)
+fi
+trap '' INT TERM
+exec "${block[@]}" "$root/.venv/bin/python" -m sagatools.attention "$@"

@@ -16,7 +16,9 @@ and unknown trips, 130 interrupted, 143 terminated.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import time
 import uuid
@@ -41,6 +43,7 @@ from sagatools.cli import (
     Delivery,
     Terminated,
     UsageError,
+    on_sigterm,
     prepare_report_directory,
 )
 from sagatools.deployed.stage import (
@@ -407,10 +410,21 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    before_start: Callable[[], object] | None = None,
+) -> int:
+    """`before_start`: as the runner's (sagatools/entry.py hands Ctrl-C over there)."""
     err = stderr or sys.stderr
     delivery = Delivery(stdout if stdout is not None else sys.stdout)
+    previous = None
     try:
+        with contextlib.suppress(ValueError):  # only the main thread can take signals
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        if before_start is not None:
+            before_start()
         code = _main(sys.argv[1:] if argv is None else argv, cast("TextIO", delivery), err)
         delivery.flush()
         if delivery.failure is not None:
@@ -423,6 +437,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except Terminated:
         print("attention: terminated", file=err)
         return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -481,4 +498,6 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sagatools.entry import run_guarded
+
+    run_guarded("attention", lambda: main)

@@ -299,12 +299,21 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    before_start: Callable[[], object] | None = None,
+) -> int:
+    """`before_start` runs inside the handling of KeyboardInterrupt and Terminated, before anything else:
+    the entry point hands Ctrl-C over to the runner there, so no signal falls between two handlers."""
     err = stderr or sys.stderr or io.StringIO()
     previous = None
-    with contextlib.suppress(ValueError):  # only the main thread can take signals
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        with contextlib.suppress(ValueError):  # only the main thread can take signals
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        if before_start is not None:
+            before_start()
         return _main(sys.argv[1:] if argv is None else argv, stdout if stdout is not None else sys.stdout, err)
     except KeyboardInterrupt:
         # Started executions go on (on a stage) or end with the process (embedded).

@@ -5,6 +5,7 @@ Each test is one class of problem, checked through the contract (exit status, st
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import os
@@ -328,6 +329,40 @@ def test_a_signal_at_any_phase_ends_cleanly(signal_number, code, word, delay, tm
     if process.returncode != 0:  # it may have finished before the signal
         assert process.returncode == code
         assert f"runtest: {word}" in err
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_moment_of_start_up_never_prints_a_traceback(tmp_path):
+    # 200 tries through runtest.sh, spread over its first 0.4 s (the shell, the interpreter's own start,
+    # the imports): SIGINT and SIGTERM in turn, four at a time.
+    path = tmp_path / "trip.json"
+    path.write_text(json.dumps(trip_request("t-start-up", simulate={"book_car": "fail"})))
+    tries = [(n * 0.4 / 200, (signal.SIGINT, signal.SIGTERM)[n % 2]) for n in range(200)]
+
+    def one(attempt: tuple[float, signal.Signals]) -> tuple[int, str, signal.Signals]:
+        delay, number = attempt
+        process = subprocess.Popen(
+            ["./runtest.sh", str(path), "--report", str(tmp_path / "pages")],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(number)
+        _, err = process.communicate(timeout=120)
+        return process.returncode, err, number
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        ended = list(pool.map(one, tries))
+    words = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+    for code, err, number in ended:
+        assert "Traceback" not in err, err
+        word, expected = words[number]
+        # the code and its one line; or the run had ended; or the signal came in the shell's first
+        # instant, before it could take it (killed by it, silently)
+        assert (code == expected and err.strip().endswith(f"runtest: {word}")) or code in (0, -number), (code, err)
+    assert sum(code in (130, 143) for code, _, _ in ended) >= 180
 
 
 # What is written ------------------------------------------------------------------------------------

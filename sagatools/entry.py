@@ -1,0 +1,46 @@
+"""The first code runtest.sh and attention.sh run: Ctrl-C and SIGTERM end them cleanly from the first
+instant to the last.
+
+The scripts start the interpreter with both signals blocked (`env --block-signal`), so one sent while it
+starts stays pending: the handlers are installed first, then the signals are unblocked, and a pending
+one ends the command at once, in one line. The tool's imports (boto3, pydantic, moto) take a second or
+two, and nothing has started then. Inside the tool's `main()` the tool handles them itself (Ctrl-C as
+KeyboardInterrupt, SIGTERM as `Terminated`). Once it returns, the process ends without the interpreter's
+teardown of moto's state (about half a second, and one more window for a traceback).
+"""
+
+import signal
+from collections.abc import Callable
+from typing import NoReturn
+
+SIGNALS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+
+
+def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoReturn:
+    """Run `tool`'s main (imported by `load_main`, under the guard) and end the process with its code."""
+    import os
+
+    def leave(number: int, _frame: object) -> None:
+        word, code = SIGNALS[signal.Signals(number)]
+        os.write(2, f"{tool}: {word}\n".encode())
+        os._exit(code)
+
+    for number in SIGNALS:
+        signal.signal(number, leave)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(SIGNALS))
+
+    import logging
+    import sys
+
+    main = load_main()
+    code = main(before_start=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    for number in SIGNALS:
+        signal.signal(number, leave)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:  # None: started with that descriptor closed
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 74  # output the tool could not hand over is a failure to deliver, as ever
+    os._exit(code)
