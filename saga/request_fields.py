@@ -48,7 +48,9 @@ def _readable(value: Any) -> Any:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_readable)]
-TripId = Annotated[str, matching(r"[A-Za-z0-9_-]{1,64}", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")]
+TRIP_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # also the execution's name, so never more than this
+TRIP_ID_RULE = "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
+TripId = Annotated[str, matching(TRIP_ID_PATTERN.pattern, TRIP_ID_RULE)]
 # Other providers of a step, tried in order when one refuses (in forward recovery): see `other_providers`.
 MAX_ALTERNATIVES = 3
 Alternatives = Annotated[list[Text], Field(max_length=MAX_ALTERNATIVES)]

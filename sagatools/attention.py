@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from saga.models import BookingStatus
+from saga.request_fields import TRIP_ID_PATTERN, TRIP_ID_RULE
 from saga.saga_log import AttentionKind, AttentionRecord, AttentionState, LogEntry, SagaLog
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.cli import (
@@ -348,7 +349,8 @@ def print_list(records: list[AttentionRecord], include_resolved: bool, out: Text
         state = "" if record.attention is AttentionState.OPEN else f"  RESOLVED {record.resolved_at}"
         attempts = f", {record.attempts} more attempts by resolutions" if record.attempts else ""
         print(
-            f"{record.trip_id:<24} {record.step:<14} since {record.at}  {shown(str(record.error))}{attempts}{state}",
+            f"{shown(record.trip_id):<24} {shown(record.step):<14} since {shown(record.at)}"
+            f"  {shown(str(record.error))}{attempts}{state}",
             file=out,
         )
         print(f"{'':<24} kind: {record.kind.value} ({_what_to_do(record)})", file=out)
@@ -365,7 +367,7 @@ def _what_to_do(record: AttentionRecord) -> str:
 
 
 def print_trip(view: TripView, out: TextIO) -> None:
-    print(f"{view.trip_id}: {view.outcome}", file=out)
+    print(f"{shown(view.trip_id)}: {view.outcome}", file=out)
     bookings = ", ".join(f"{resource} {status.value if status else '-'}" for resource, status in view.bookings.items())
     print(f"  bookings    {bookings}", file=out)
     for record in view.attention:
@@ -454,8 +456,14 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
             file=err,
         )
         return EXIT_USAGE
+    for trip_id in getattr(args, "trips", []):
+        if not TRIP_ID_PATTERN.fullmatch(trip_id):
+            print(f"attention: trip id '{shown(trip_id)}': {TRIP_ID_RULE}", file=err)
+            return EXIT_USAGE
+    stage: Stage | None = None
     try:
-        view = StageView.open(Stage.choose(args.stage, args.region, args.profile))
+        stage = Stage.choose(args.stage, args.region, args.profile)
+        view = StageView.open(stage)
         if args.command == "list":
             records = view.records(include_resolved=args.all)
             if args.json:
@@ -482,7 +490,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
         print(f"attention: {error}", file=err)
         return EXIT_USAGE
     except (BotoCoreError, ClientError) as error:
-        print(f"attention: {explain(error, Stage.choose(args.stage, args.region, args.profile))}", file=err)
+        print(f"attention: {explain(error, stage) if stage else error}", file=err)
         return EXIT_USAGE
     except UsageError as error:
         print(f"attention: {error}", file=err)

@@ -16,8 +16,10 @@ import contextlib
 import io
 import json
 import math
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -435,8 +437,43 @@ def run_embedded(
         return RunResult(reports, runner.histories, load_definition())
 
 
+# A stage that stops answering mid-run (an endpoint stopped or killed, a stack removed) may hold a call
+# past the --timeout: this long after it, the run ends anyway, in one sentence.
+STAGE_GRACE_SECONDS = 5.0
+
+
 def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
     """The same runner against a deployed stage: its state machine and its tables, from the stack outputs."""
+    watchdog = threading.Timer(timeout + STAGE_GRACE_SECONDS, _stage_did_not_answer, (stage, timeout))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return _run_on_stage(trips, stage, human, timeout)
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code in {"StateMachineDoesNotExist", "ExecutionDoesNotExist", "ResourceNotFoundException"}:
+            raise StageError(
+                f"Stage {stage.name} lost its state machine or tables during the run ({code}): was it removed?"
+                f" Deploy it again with {stage.deploy_command}."
+            ) from None
+        raise StageError(explain(error, stage)) from None
+    except BotoCoreError as error:
+        raise StageError(explain(error, stage)) from None
+    finally:
+        watchdog.cancel()
+
+
+def _stage_did_not_answer(stage: Stage, timeout: float) -> None:
+    os.write(
+        2,
+        f"runtest: stage {stage.name} ({stage.region}) did not answer within the --timeout of {timeout:g} s and"
+        f" {STAGE_GRACE_SECONDS:g} s more; the sagas started there go on, and running the same files again"
+        " reports them\n".encode(),
+    )
+    os._exit(EXIT_USAGE)
+
+
+def _run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
     outputs = stage.outputs()
     settings = settings_from_outputs(outputs)
     if not settings.fault_injection and (refused := [trip.path for trip in trips if trip.request.simulate]):

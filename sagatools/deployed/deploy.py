@@ -260,9 +260,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code else EXIT_OK
-    stage = Stage.choose(args.stage, args.region, args.profile)
-    print(f"Using {stage.describe()}.", file=err)
     try:
+        stage = Stage.choose(args.stage, args.region, args.profile)
+        print(f"Using {stage.describe()}.", file=err)
         if args.command == "stepfunctions":
             if args.dry_run:
                 return dry_run(stage, out, err)

@@ -2,14 +2,20 @@
 
     python -m sagatools.deployed.local_endpoint start|stop|status|url     (./build.sh local ...)
 
-Its state lives under .runtest/local/: endpoint.json (port, pid, when it started, which Python runs
-the handlers), server.log, the functions' logs and their unpacked code. The server itself is
-sagatools/emulation/local_server.py; this module never imports moto.
+Its state lives under .runtest/local/: endpoint.json (port, pid, a token, when it started, which Python
+runs the handlers), endpoint.lock, server.log, the functions' logs and their unpacked code. The server
+itself is sagatools/emulation/local_server.py; this module never imports moto.
+
+The endpoint is known by more than its pid, which a crash or a reboot can hand to any process: the
+server holds an exclusive lock on endpoint.lock for as long as it runs (so "running" never depends on
+how fast it answers, and a second server cannot start), and its command line carries the token of its
+record (so `stop` and `start` only ever signal that process). Starts are serialised by start.lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +27,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
@@ -30,6 +38,8 @@ from sagatools.serverless_config import PROJECT_ROOT, load_service_config
 LOCAL_STAGE = "local"
 STATE_DIR = PROJECT_ROOT / ".runtest" / "local"
 STATE_FILE = STATE_DIR / "endpoint.json"
+SERVER_MODULE = "sagatools.emulation.local_server"
+PROBE_SECONDS = 2.0
 PREFERRED_PORT = 4599
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -41,23 +51,72 @@ class EndpointNotRunning(Exception):
     """No local endpoint answers; the message says how to start one."""
 
 
+def lock_file() -> Path:
+    """Held by the running server for its whole life (beside the record, wherever that is)."""
+    return STATE_FILE.with_name("endpoint.lock")
+
+
 @dataclass(frozen=True)
 class Endpoint:
     port: int
     pid: int
     started_at: float  # epoch seconds
     python: str  # the Python that runs the handlers
+    token: str = ""  # on the server's command line: what makes the pid this endpoint's
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def answers(self) -> bool:
+    def answers(self, timeout: float = PROBE_SECONDS) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):  # noqa: S310 - our loopback URL
+            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=timeout):  # noqa: S310 - our loopback URL
                 return True
         except (urllib.error.URLError, OSError):
             return False
+
+    def is_the_process(self) -> bool:
+        """Whether `pid` is this endpoint's server (not a process that got the number after it)."""
+        command = _command_line(self.pid)
+        if command is None or SERVER_MODULE not in command:
+            return False
+        return f"--token {self.token}" in command if self.token else f"--port {self.port}" in command
+
+
+def _command_line(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        pass
+    try:  # no /proc (macOS): ps says the same
+        found = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None
+
+
+def lock_held() -> bool:
+    """Whether a server holds endpoint.lock (it does while it runs, however busy it is)."""
+    try:
+        handle = lock_file().open("a")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+@contextlib.contextmanager
+def _starting() -> Iterator[None]:
+    """One start at a time: a second waits, then finds the first one's endpoint."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with STATE_FILE.with_name("start.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _alive(pid: int) -> bool:
@@ -70,14 +129,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_state() -> Endpoint | None:
-    """The endpoint as recorded, if its process still runs; a stale record is removed."""
+def _recorded() -> Endpoint | None:
     try:
-        endpoint = Endpoint(**json.loads(STATE_FILE.read_text()))
+        return Endpoint(**json.loads(STATE_FILE.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if not _alive(endpoint.pid):
-        STATE_FILE.unlink(missing_ok=True)
+
+
+def read_state() -> Endpoint | None:
+    """The endpoint as recorded, if that very process still runs; a stale record is removed."""
+    endpoint = _recorded()
+    if endpoint is None:
+        return None
+    if not (_alive(endpoint.pid) and endpoint.is_the_process()):
+        if not lock_held():  # no server at all: the record is only history
+            STATE_FILE.unlink(missing_ok=True)
         return None
     return endpoint
 
@@ -85,7 +151,7 @@ def read_state() -> Endpoint | None:
 def running_endpoint() -> Endpoint:
     """The running endpoint, or EndpointNotRunning with the one sentence that says what to do."""
     endpoint = read_state()
-    if endpoint is None or not endpoint.answers():
+    if endpoint is None:
         raise EndpointNotRunning(
             "The local endpoint is not running: start it with ./build.sh local start"
             " (./build.sh deploy local starts it too)."
@@ -157,29 +223,47 @@ def runtime_environment(python: str, err: TextIO) -> str:
 
 
 def start(out: TextIO, err: TextIO) -> Endpoint:
+    with _starting():
+        return _start(err)
+
+
+def _start(err: TextIO) -> Endpoint:
     running = read_state()
-    if running is not None and running.answers():
-        print(f"local endpoint already running at {running.url} (pid {running.pid})", file=err)
+    if running is not None:  # never stopped for being slow: a busy endpoint holds stages and records
+        busy = "" if running.answers() else " (busy: it did not answer a probe within 2 s)"
+        print(f"local endpoint already running at {running.url} (pid {running.pid}){busy}", file=err)
         return running
-    if running is not None:
-        stop(err)
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    if lock_held():
+        raise EndpointNotRunning(
+            f"Another local endpoint holds {lock_file()} but its record is gone; stop that process (fuser"
+            f" {lock_file()} names it) before starting a new one."
+        )
+    recorded = _recorded()
+    if recorded is not None and _alive(recorded.pid):
+        print(
+            f"local endpoint: the recorded pid {recorded.pid} is another process now (left alone); starting anew",
+            file=err,
+        )
+    STATE_FILE.unlink(missing_ok=True)
     python = runtime_environment(runtime_python(load_service_config(LOCAL_STAGE).runtime, err), err)
     port = _free_port(PREFERRED_PORT)
     if port != PREFERRED_PORT:
         print(f"local endpoint: port {PREFERRED_PORT} is busy, using {port}", file=err)
     log = (STATE_DIR / "server.log").open("a")
+    token = uuid.uuid4().hex
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "sagatools.emulation.local_server",
+            SERVER_MODULE,
             "--port",
             str(port),
             "--state-dir",
             str(STATE_DIR),
             "--python",
             python,
+            "--token",
+            token,
         ],
         cwd=PROJECT_ROOT,
         stdin=subprocess.DEVNULL,
@@ -188,7 +272,7 @@ def start(out: TextIO, err: TextIO) -> Endpoint:
         env={**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": str(PROJECT_ROOT)},
         start_new_session=True,  # its own process group: stop ends it and every environment it started
     )
-    endpoint = Endpoint(port=port, pid=process.pid, started_at=time.time(), python=python)
+    endpoint = Endpoint(port=port, pid=process.pid, started_at=time.time(), python=python, token=token)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not endpoint.answers():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -213,54 +297,76 @@ def _terminate(pid: int) -> None:
 
 
 def stop(err: TextIO) -> bool:
-    """Stop the endpoint and everything it started; False if none was running."""
-    try:
-        recorded = Endpoint(**json.loads(STATE_FILE.read_text()))
-    except (OSError, ValueError, TypeError):
+    """Stop the endpoint and everything it started; False if none was running. Only the process whose
+    command line carries the record's token is ever signalled."""
+    recorded = _recorded()
+    if recorded is None:
         return False
-    was_running = _alive(recorded.pid)
+    was_running = _alive(recorded.pid) and recorded.is_the_process()
     if was_running:
+        stages = deployed_stages(recorded, timeout=PROBE_SECONDS)
         _terminate(recorded.pid)
-    STATE_FILE.unlink(missing_ok=True)
-    if not was_running:
+        if stages:
+            print(f"local endpoint: stages {', '.join(stages)} are gone with it", file=err)
+    elif _alive(recorded.pid):
+        print(
+            f"local endpoint: the recorded pid {recorded.pid} is not the endpoint (a process that got the number"
+            " after a crash or a reboot): left alone; the stale record is cleaned",
+            file=err,
+        )
+    else:
         print("local endpoint: its state was stale (the process was gone) and is cleaned", file=err)
+    STATE_FILE.unlink(missing_ok=True)
     return was_running
 
 
-def deployed_stages(endpoint: Endpoint) -> list[str]:
-    import boto3  # only status needs it
+def deployed_stages(endpoint: Endpoint, timeout: float = 10.0) -> list[str] | None:
+    """`stage (region)` of every stack of this service the endpoint holds, in any region; None if it
+    did not answer in time."""
+    import boto3  # only status and stop need it
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
 
     service = load_service_config(LOCAL_STAGE).service
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-west-2"
-    client = boto3.client(
-        "cloudformation",
-        endpoint_url=endpoint.url,
-        region_name=region,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    stacks = client.describe_stacks().get("Stacks", [])
-    return sorted(
-        f"{stack['StackName'].removeprefix(service + '-')} ({region})"
-        for stack in stacks
-        if stack["StackName"].startswith(service + "-")
-        and stack["StackStatus"].endswith("_COMPLETE")
-        and "DELETE" not in stack["StackStatus"]
-    )
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+    found = []
+    regions = boto3.session.Session().get_available_regions("cloudformation")
+    try:
+        for region in regions:
+            client = boto3.client(
+                "cloudformation",
+                endpoint_url=endpoint.url,
+                region_name=region,
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                config=config,
+            )
+            found += [
+                f"{stack['StackName'].removeprefix(service + '-')} ({region})"
+                for stack in client.describe_stacks().get("Stacks", [])
+                if stack["StackName"].startswith(service + "-")
+                and stack["StackStatus"].endswith("_COMPLETE")
+                and "DELETE" not in stack["StackStatus"]
+            ]
+    except (BotoCoreError, ClientError):
+        return None
+    return sorted(found)
 
 
 def status(out: TextIO) -> int:
     endpoint = read_state()
-    if endpoint is None or not endpoint.answers():
+    if endpoint is None:
         print("local endpoint: not running (start it with ./build.sh local start)", file=out)
         return EXIT_OK
     uptime = int(time.time() - endpoint.started_at)
-    print(f"local endpoint: running at {endpoint.url}", file=out)
+    busy = "" if endpoint.answers() else " (busy: it did not answer a probe within 2 s)"
+    print(f"local endpoint: running at {endpoint.url}{busy}", file=out)
     print(f"  pid       {endpoint.pid}", file=out)
     print(f"  uptime    {uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s", file=out)
     print(f"  handlers  {endpoint.python}", file=out)
     stages = deployed_stages(endpoint)
-    print(f"  stages    {', '.join(stages) if stages else 'none deployed'}", file=out)
+    listed = "(it did not answer in time)" if stages is None else ", ".join(stages) or "none deployed, in any region"
+    print(f"  stages    {listed}", file=out)
     print(f"  state     {STATE_DIR}", file=out)
     return EXIT_OK
 
@@ -272,6 +378,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         print("usage: ./build.sh local start|stop|status|url", file=err)
         return EXIT_USAGE
     command = arguments[0]
+    try:
+        return _command(command, out, err)
+    except BrokenPipeError:  # `status | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _command(command: str, out: TextIO, err: TextIO) -> int:
     try:
         if command == "start":
             start(out, err)

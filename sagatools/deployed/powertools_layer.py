@@ -52,8 +52,8 @@ def layer_arn(stage: Stage) -> str:
 
 
 if __name__ == "__main__":
-    chosen = Stage.choose(*([*sys.argv[1:], None, None, None])[:3])
     try:
+        chosen = Stage.choose(*([*sys.argv[1:], None, None, None])[:3])
         print(layer_arn(chosen))
     except StageError as error:
         sys.exit(f"build.sh: {error}")

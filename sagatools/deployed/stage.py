@@ -5,6 +5,7 @@ Every failure to reach a stage becomes a StageError whose message is one sentenc
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,12 +22,16 @@ from botocore.exceptions import (
     ProfileNotFound,
     TokenRetrievalError,
 )
+from botocore.exceptions import (
+    ConnectionError as BotoCoreConnectionError,
+)
 
 from saga.catalogue import ResourceNames
 from saga.settings import MisconfiguredFunction, Settings
 from sagatools.asl import SAGA_MACHINE, MachineSpec
 from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS, LOCAL_STAGE, EndpointNotRunning, running_endpoint
 from sagatools.serverless_config import load_service_config
+from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -37,10 +42,33 @@ DEFAULT_REGION = "us-west-2"
 # 20/s in the large regions), and a big batch reads each trip: adaptive mode paces the client to the rate
 # the service allows, and the attempts let a call wait its turn rather than fail the run.
 CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 12})
+# The local endpoint is on this machine and is never throttled: a call it does not answer in a few seconds
+# is an endpoint stopped or gone, and waiting 12 attempts x 60 s for it only hides that.
+LOCAL_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
 
 
 class StageError(Exception):
     """The stage cannot be reached or is not deployed; the message says what to do, in one sentence."""
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition that has Step Functions, from botocore's own data (no call made)."""
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("stepfunctions", partition_name=partition)
+    )
+
+
+def check_region(region: str, where: str) -> None:
+    if region in known_regions():
+        return
+    hint = f" (did you mean {region.strip().lower()}?)" if region.strip().lower() in known_regions() else ""
+    raise StageError(
+        f"{where}: '{shown(region)}' is not an AWS region{hint}; regions are written like {DEFAULT_REGION}."
+    )
 
 
 @dataclass(frozen=True)
@@ -51,12 +79,11 @@ class Stage:
 
     @classmethod
     def choose(cls, stage: str | None, region: str | None, profile: str | None) -> Stage:
-        """Arguments first, then AWS_REGION / AWS_DEFAULT_REGION / AWS_PROFILE, then the defaults."""
-        return cls(
-            name=stage or DEFAULT_STAGE,
-            region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            profile=profile or os.environ.get("AWS_PROFILE") or None,
-        )
+        """Arguments first, then AWS_REGION / AWS_DEFAULT_REGION / AWS_PROFILE, then the defaults.
+        StageError, in one sentence, for a region AWS does not have (the local stage takes the same names)."""
+        chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        check_region(chosen, "--region" if region else "AWS_REGION" if os.environ.get("AWS_REGION") else "the region")
+        return cls(name=stage or DEFAULT_STAGE, region=chosen, profile=profile or os.environ.get("AWS_PROFILE") or None)
 
     @property
     def is_local(self) -> bool:
@@ -94,7 +121,7 @@ class Stage:
                 endpoint = running_endpoint()
             except EndpointNotRunning as error:
                 raise StageError(str(error)) from None
-            return self.session().client(service, endpoint_url=endpoint.url, config=CLIENT_CONFIG)
+            return self.session().client(service, endpoint_url=endpoint.url, config=LOCAL_CLIENT_CONFIG)
         return self.session().client(service, config=CLIENT_CONFIG)
 
     @property
@@ -120,6 +147,11 @@ class Stage:
 
 
 def explain(error: Exception, stage: Stage) -> str:
+    if stage.is_local and isinstance(error, BotoCoreConnectionError):
+        return (
+            f"The local endpoint stopped answering ({type(error).__name__}): check it with ./build.sh local status"
+            " (./build.sh local start starts one)."
+        )
     if isinstance(error, NoCredentialsError | TokenRetrievalError):
         return f"No AWS credentials found for {stage.describe()}: set AWS_PROFILE or pass a profile."
     if isinstance(error, EndpointConnectionError | NoRegionError):

@@ -14,7 +14,10 @@ if __name__ == "__main__":
     arguments = sys.argv[1:]
     check = "--check-credentials" in arguments
     positional = [argument for argument in arguments if argument != "--check-credentials"]
-    stage = Stage.choose(*([*positional, None, None, None])[:3])
+    try:
+        stage = Stage.choose(*([*positional, None, None, None])[:3])
+    except StageError as error:
+        sys.exit(f"build.sh: {error}")
     if check:
         try:
             identity = stage.client("sts").get_caller_identity()

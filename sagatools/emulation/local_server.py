@@ -1,6 +1,6 @@
 """The local endpoint's process: moto in server mode on 127.0.0.1, adapted to run a deployed stage.
 
-    python -m sagatools.emulation.local_server --port PORT --state-dir DIR --python RUNTIME_PYTHON
+    python -m sagatools.emulation.local_server --port PORT --state-dir DIR --python RUNTIME_PYTHON [--token T]
 
 Started in the background by `./build.sh local start` (sagatools/deployed/local_endpoint.py). What it
 changes in moto, each listed in seams.py:
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudformation.models import CloudFormationBackend
@@ -88,7 +89,20 @@ def replacements(pool: WarmLambda) -> list[tuple[object, str, object]]:
     ]
 
 
+def hold_the_lock(state_dir: Path) -> IO[str]:
+    """endpoint.lock, held for the server's life: how start, stop and status know an endpoint runs (and
+    which), however busy it is; a second server in the same folder refuses to start."""
+    handle = (state_dir / "endpoint.lock").open("a")  # not inherited by the environments (PEP 446)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SystemExit(f"local endpoint: another one runs in {state_dir} (it holds endpoint.lock)") from None
+    return handle
+
+
 def serve(port: int, state_dir: Path, python: str) -> None:
+    lock = hold_the_lock(state_dir)
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["MOTO_PORT"] = str(port)  # the interpreter's own calls back to this server
@@ -104,6 +118,7 @@ def serve(port: int, state_dir: Path, python: str) -> None:
     }
     pool = WarmLambda(python, state_dir.resolve(), handler_env)
     with contextlib.ExitStack() as undo:
+        undo.callback(lock.close)
         undo.callback(pool.close)
         for owner, name, replacement in replacements(pool):
             undo.callback(setattr, owner, name, getattr(owner, name))
@@ -126,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--python", required=True, help="the Python that runs the handlers")
+    parser.add_argument("--token", default="", help="the endpoint record's token: names this process as its")
     args = parser.parse_args(argv)
     serve(args.port, args.state_dir, args.python)
     return 0
