@@ -24,6 +24,9 @@ LAMBDA_FAULTS: tuple[str, ...] = (
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    # The execution environment died under the attempt (killed, out of memory): the attempt may or may
+    # not have done its work, and every step is idempotent, so it is retried like a passing fault.
+    "Runtime.ExitError",
 )
 LAMBDA_TIMEOUTS: tuple[str, ...] = ("Sandbox.Timedout", "Lambda.ClientExecutionTimeoutException")
 

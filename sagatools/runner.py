@@ -100,6 +100,9 @@ class SagaRunner:
         self.observer = observer
         self.histories: dict[str, list[dict[str, Any]]] = {}  # by execution ARN, after run()
         self._final_history: dict[str, list[dict[str, Any]]] = {}
+        # Trip ids whose execution existed before this run (running or ended), as refuse_conflicts found
+        # them: StartExecution answers a running one's ARN as if it had just started it.
+        self._existing: set[str] = set()
 
     def run(self, trips: list[TripFile]) -> list[SagaResult]:
         """Start, wait and read back; the run stops starting and waiting `timeout_seconds` after it began."""
@@ -174,7 +177,7 @@ class SagaRunner:
             arn = self._execution_arn(name)
             self.check_same_request(trip, arn)
             return _Started(trip, arn, reused=True)
-        return _Started(trip, arn, reused=name in earlier_trip_ids)
+        return _Started(trip, arn, reused=name in earlier_trip_ids or name in self._existing)
 
     def refuse_conflicts(self, trips: list[TripFile]) -> None:
         """UsageError naming every trip whose id already ran on this state machine with another request."""
@@ -182,6 +185,7 @@ class SagaRunner:
         for trip in {trip.request.trip_id: trip for trip in trips}.values():
             try:
                 self.check_same_request(trip, self._execution_arn(trip.request.trip_id))
+                self._existing.add(trip.request.trip_id)
             except UsageError as error:
                 problems.append(str(error))
             except ClientError as error:

@@ -71,3 +71,93 @@ def test_the_local_stage_takes_the_region_like_any_stage_and_no_profile(monkeypa
 
 def test_usage(capsys):
     assert local_endpoint.main(["restart"]) == 2
+
+
+@pytest.fixture
+def unrelated_process():
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_stop_never_signals_a_process_that_got_the_endpoints_pid(state_file, unrelated_process):
+    # A record left by a crash, whose pid now belongs to another program
+    record = {"port": 1, "pid": unrelated_process.pid, "started_at": 0, "python": "python3", "token": "abc"}
+    state_file.write_text(json.dumps(record))
+    err = io.StringIO()
+    assert local_endpoint.stop(err) is False
+    assert unrelated_process.poll() is None  # still running: not signalled
+    assert "not the endpoint" in err.getvalue()
+    assert not state_file.exists()
+
+
+def test_a_record_whose_pid_is_another_process_is_not_running(state_file, unrelated_process):
+    record = {"port": 1, "pid": unrelated_process.pid, "started_at": 0, "python": "python3", "token": "abc"}
+    state_file.write_text(json.dumps(record))
+    assert local_endpoint.read_state() is None
+    with pytest.raises(local_endpoint.EndpointNotRunning):
+        local_endpoint.running_endpoint()
+    assert unrelated_process.poll() is None
+
+
+def test_the_endpoint_is_running_while_it_holds_its_lock_however_slow(state_file, tmp_path):
+    import fcntl
+    import sys
+
+    # A process that looks like the server (its module and token on the command line) and holds the lock
+    script = (
+        "import fcntl, sys, time; h = open(sys.argv[1], 'a'); fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True);"
+        " time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(local_endpoint.lock_file()), local_endpoint.SERVER_MODULE, "--token", "t1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        state_file.write_text(
+            json.dumps({"port": 9, "pid": holder.pid, "started_at": 0, "python": "python3", "token": "t1"})
+        )
+        assert local_endpoint.lock_held()
+        found = local_endpoint.read_state()  # port 9 answers nothing: it is running all the same
+        assert found is not None
+        assert found.pid == holder.pid
+        with local_endpoint.lock_file().open("a") as handle, pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not local_endpoint.lock_held()
+
+
+@pytest.mark.parametrize("region", ["xx-fake-1", "US-WEST-2", "us-west-2 ", ""])
+def test_a_region_aws_does_not_have_is_one_sentence_everywhere(region, monkeypatch, tmp_path):
+    from sagatools import attention, runner
+
+    monkeypatch.setenv("AWS_REGION", region or "eu-west-1")
+    trip = tmp_path / "trip.json"
+    trip.write_text((local_endpoint.PROJECT_ROOT / "test-booking-success.json").read_text())
+    arguments = ["--region", region] if region else []
+    for tool, argv in (
+        (runner, [str(trip), "--stage", "local", *(arguments or ["--region", "no-such-9"])]),
+        (attention, ["list", "--stage", "local", *(arguments or ["--region", "no-such-9"])]),
+    ):
+        out, err = io.StringIO(), io.StringIO()
+        assert tool.main(argv, out, err) == 2
+        (line,) = err.getvalue().strip().splitlines()[-1:]
+        assert "is not an AWS region" in line
+        assert "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize("trip_id", ["", "a\x1b[2Jb", "x" * 65, "trip 1"])
+def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(trip_id):
+    from sagatools import attention
+
+    for command in ("show", "resolve"):
+        out, err = io.StringIO(), io.StringIO()
+        assert attention.main([command, trip_id, "--stage", "local"], out, err) == 2
+        assert "\x1b" not in err.getvalue()
+        assert err.getvalue().count("\n") == 1
+        assert "trip id" in err.getvalue()

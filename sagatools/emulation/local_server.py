@@ -78,10 +78,22 @@ def _lambda_invoke(pool: WarmLambda) -> Any:
     return invoke
 
 
+_original_delete_function = LambdaSimpleBackend.delete_function
+
+
+def _lambda_delete(pool: WarmLambda) -> Any:
+    def delete_function(backend: LambdaSimpleBackend, function_name: str, qualifier: str | None = None) -> None:
+        _original_delete_function(backend, function_name, qualifier)
+        pool.retire_function(function_name.rsplit(":", 1)[-1])  # a remove leaves no environment behind
+
+    return delete_function
+
+
 def replacements(pool: WarmLambda) -> list[tuple[object, str, object]]:
     """(owner, attribute, replacement) of every moto internal the endpoint changes (all in seams.py)."""
     return [
         (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
+        (LambdaSimpleBackend, "delete_function", _lambda_delete(pool)),
         (retrier_decl, "time", VirtualRetryClock()),
         (CloudFormationBackend, "validate_template", _errors_only),
         *transactions.patches(),

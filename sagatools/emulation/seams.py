@@ -109,6 +109,12 @@ SEAMS: tuple[Seam, ...] = (
         ),
     ),
     Seam(
+        "moto.awslambda_simple.models.LambdaSimpleBackend.delete_function",
+        "wrapped (local endpoint): a deleted function's warm environments are retired with it",
+        "after ./build.sh remove, every environment of the removed functions would stay running",
+        lambda: _parameters(LambdaSimpleBackend.delete_function) == ["self", "function_name", "qualifier"],
+    ),
+    Seam(
         "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",
         "replaced by a clock that records retry waits instead of sleeping them",
         "failure scenarios would sleep their real backoff (a stuck compensation: about a minute)",

@@ -170,6 +170,7 @@ class WarmLambda:
         self._changed = threading.Condition()
         self._unpack_lock = threading.Lock()
         self._logs: dict[str, IO[str]] = {}
+        self._retired: set[str] = set()  # functions deleted: their busy environments end with their call
 
     def invoke(self, function: FunctionVersion, code: bytes, payload: str) -> tuple[bytes, bool]:
         """(response payload, whether it is a function error) for one invocation."""
@@ -190,8 +191,16 @@ class WarmLambda:
         environment: ExecutionEnvironment | None
         with self._changed:
             self.statistics.invocations += 1
+            self._retired.discard(function.name)  # deployed again after a remove
+            self._retire_other_versions(function)
             while True:
                 idle = self._idle.setdefault(key, [])
+                while idle and idle[-1].process.poll() is not None:
+                    # Died while idle (killed, out of memory): Lambda would not hand it an invocation.
+                    dead = idle.pop()
+                    dead.kill()
+                    self._all.remove(dead)
+                    self.statistics.crashes += 1
                 if idle:
                     environment = idle.pop()
                     break
@@ -210,6 +219,28 @@ class WarmLambda:
                 raise
         return environment
 
+    def _retire_other_versions(self, function: FunctionVersion) -> None:
+        """A redeploy makes a new version of the function: its old idle environments are retired now
+        (busy ones when their invocation ends, in _release). Holds self._changed."""
+        for key in [key for key in self._idle if key[0] == function.name and key != function.key]:
+            for old in self._idle.pop(key):
+                self._all.remove(old)
+                threading.Thread(target=old.close, daemon=True).start()
+
+    def retire_function(self, name: str) -> None:
+        """The function was deleted (a remove, or a redeploy that replaced it): retire its idle environments."""
+        with self._changed:
+            for key in [key for key in self._idle if key[0] == name]:
+                for old in self._idle.pop(key):
+                    self._all.remove(old)
+                    threading.Thread(target=old.close, daemon=True).start()
+            self._retired.add(name)
+
+    def environments(self) -> int:
+        """How many execution environments run now (for tests and status)."""
+        with self._changed:
+            return len(self._all)
+
     def _start(self, function: FunctionVersion, code: bytes) -> ExecutionEnvironment:
         task_root = self._unpacked(function.code_sha, code)
         environment = ExecutionEnvironment(self.python, task_root, function, self.base_env, self._log(function.name))
@@ -222,7 +253,12 @@ class WarmLambda:
         key = environment.function.key
         with self._changed:
             self._busy[key] -= 1
-            self._idle.setdefault(key, []).append(environment)
+            newer = any(other[0] == key[0] and other != key for other in self._idle)
+            if newer or key[0] in self._retired:  # its version was replaced or deleted meanwhile
+                self._all.remove(environment)
+                threading.Thread(target=environment.close, daemon=True).start()
+            else:
+                self._idle.setdefault(key, []).append(environment)
             self._changed.notify_all()
 
     def _retire(self, environment: ExecutionEnvironment, failure: EnvironmentFailed) -> None:
