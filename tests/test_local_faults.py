@@ -1,0 +1,214 @@
+"""The local cloud under faults: it never hangs, never kills what is not its own, never changes an outcome.
+
+One copy of the working tree, one endpoint of its own, one deployment; each test does to it what an
+adversary would (starts at once, stops the endpoint, kills environments, removes the stage, kills the
+endpoint) and checks the contract of "The local cloud under faults".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from sagatools.bench_local import copy_working_tree
+from sagatools.results import Outcome, SagaResult
+
+pytestmark = pytest.mark.slow
+
+REGION = "eu-west-1"
+
+
+def run(project: Path, *command: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION, **env}
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+def endpoint_pid(project: Path) -> int:
+    pid: int = json.loads((project / ".runtest/local/endpoint.json").read_text())["pid"]
+    return pid
+
+
+def servers(project: Path) -> list[int]:
+    """The local servers running for this copy (by their state folder on the command line)."""
+    found = subprocess.run(["pgrep", "-f", f"local_server.*{project}/.runtest/local"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def workers(project: Path) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "lambda_worker.py"], capture_output=True, text=True)
+    return [pid for pid in map(int, found.stdout.split()) if f"{project}/.runtest/local" in _cwd(pid)]
+
+
+def _cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def trip_file(project: Path, trip_id: str, **changes: object) -> str:
+    request = json.loads((project / "test-booking-success.json").read_text()) | {"trip_id": trip_id, **changes}
+    path = project / f"{trip_id}.json"
+    path.write_text(json.dumps(request))
+    return path.name
+
+
+def results(done: subprocess.CompletedProcess[str]) -> list[SagaResult]:
+    documents = json.loads(done.stdout)
+    return [SagaResult.model_validate(d) for d in (documents if isinstance(documents, list) else [documents])]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory):
+    copy = copy_working_tree(tmp_path_factory.mktemp("local-faults") / "project")
+    # Two starts at once give one endpoint
+    starts = [
+        subprocess.Popen(
+            ["./build.sh", "local", "start"],
+            cwd=copy,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION},
+        )
+        for _ in range(2)
+    ]
+    answers = [start.communicate(timeout=180) for start in starts]
+    assert [start.returncode for start in starts] == [0, 0], answers
+    assert len(servers(copy)) == 1
+    deployed = run(copy, "./build.sh", "deploy", "local")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    yield copy
+    for pid in servers(copy):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def test_two_starts_at_once_gave_one_endpoint_and_stop_leaves_none(project):
+    assert servers(project) == [endpoint_pid(project)]
+
+
+def test_a_busy_endpoint_is_reported_running_and_start_keeps_it(project):
+    pid = endpoint_pid(project)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        status = run(project, "./build.sh", "local", "status", timeout=60)
+        started = run(project, "./build.sh", "local", "start", timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert "running" in status.stdout
+    assert "busy" in status.stdout
+    assert "not running" not in status.stdout
+    assert started.returncode == 0
+    assert "already running" in started.stderr
+    assert servers(project) == [pid]
+
+
+def test_a_stopped_endpoint_ends_the_run_by_its_timeout_in_one_sentence(project):
+    pid = endpoint_pid(project)
+    name = trip_file(project, "trip-hung")
+    process = subprocess.Popen(
+        ["./runtest.sh", name, "--stage", "local", "--timeout", "4", "--json"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION},
+    )
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    try:
+        _, err = process.communicate(timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert time.monotonic() - started < 4 + 5 + 3  # the --timeout, its grace, and start-up
+    assert process.returncode in (1, 2), err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2  # the stage it runs on, then one sentence
+
+
+def test_a_rerun_of_a_running_or_ended_execution_is_a_reuse(project):
+    from saga.models import parse_trip_request
+    from sagatools.trip_files import TripFile
+
+    name = trip_file(project, "trip-rerun", recovery={"mode": "forward"}, simulate={"book_car": "transient:3"})
+    request = parse_trip_request(json.loads((project / name).read_text()))
+    machines = _client(project, "stepfunctions").list_state_machines()["stateMachines"]
+    (saga,) = [m["stateMachineArn"] for m in machines if m["name"].endswith("-booking-saga")]
+    _client(project, "stepfunctions").start_execution(
+        stateMachineArn=saga, name="trip-rerun", input=TripFile(name, request).execution_input
+    )
+    done = run(project, "./runtest.sh", name, "--stage", "local", "--json")
+    assert done.returncode == 0, done.stderr
+    (report,) = results(done)
+    assert report.reused_execution is True
+    assert report.outcome is Outcome.COMMITTED
+
+
+def test_an_environment_killed_while_idle_fails_no_invocation(project):
+    warm = run(project, "./runtest.sh", trip_file(project, "trip-warm"), "--stage", "local", "--json")
+    assert warm.returncode == 0, warm.stderr
+    killed = workers(project)
+    assert killed, "warm environments after a saga"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    done = run(project, "./runtest.sh", trip_file(project, "trip-after-kill"), "--stage", "local", "--json")
+    assert done.returncode == 0, done.stderr
+    (report,) = results(done)
+    assert report.outcome is Outcome.COMMITTED
+    assert report.billed_transitions == report.transitions  # not one failed attempt
+
+
+def test_remove_retires_every_environment_of_the_stage(project):
+    assert workers(project)
+    removed = run(project, "./build.sh", "remove", "local")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    deadline = time.monotonic() + 10
+    while workers(project) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers(project) == []
+    deployed = run(project, "./build.sh", "deploy", "local")  # for the tests after this one
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+
+def test_a_killed_endpoint_ends_the_run_at_once_in_one_sentence(project):
+    names = [trip_file(project, f"trip-killed-{n}") for n in range(5)]
+    process = subprocess.Popen(
+        ["./runtest.sh", *names, "--stage", "local", "--timeout", "60"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION},
+    )
+    time.sleep(1.5)
+    os.killpg(endpoint_pid(project), signal.SIGKILL)
+    started = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert time.monotonic() - started < 15
+    assert "Traceback" not in err
+    if process.returncode != 0:  # it may have ended before the kill
+        assert process.returncode == 2, err
+        assert "stopped answering" in err or "not running" in err
+    stopped = run(project, "./build.sh", "local", "stop")
+    assert stopped.returncode == 0
+    assert servers(project) == []
+
+
+def _client(project: Path, service: str):
+    port = json.loads((project / ".runtest/local/endpoint.json").read_text())["port"]
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
