@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -30,6 +31,7 @@ from moto.cloudformation.models import CloudFormationBackend
 from moto.core import config as moto_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from werkzeug.serving import make_server
 
 from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS as LOCAL_CREDENTIALS
@@ -78,6 +80,35 @@ def _lambda_invoke(pool: WarmLambda) -> Any:
     return invoke
 
 
+class _QueueAwareEvent(threading.Event):
+    """moto times a Task with Event.wait(TimeoutSeconds): here the wait is lengthened by the time
+    invocations spent queued for an environment meanwhile (WarmLambda.queue_clock)."""
+
+    pool: WarmLambda
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            return super().wait()
+        started, queued_before = time.monotonic(), self.pool.queue_clock()
+        deadline = started + timeout
+        while not super().wait(max(0.0, deadline - time.monotonic())):
+            lengthened = started + timeout + (self.pool.queue_clock() - queued_before)
+            if lengthened <= deadline:
+                return False
+            deadline = lengthened
+        return True
+
+
+class _TaskTiming:
+    """Stands in for the `threading` module in moto's execute_state: the same, but its Event is queue-aware."""
+
+    def __init__(self, pool: WarmLambda) -> None:
+        self.Event = type("QueueAwareEvent", (_QueueAwareEvent,), {"pool": pool})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
 _original_delete_function = LambdaSimpleBackend.delete_function
 
 
@@ -94,6 +125,7 @@ def replacements(pool: WarmLambda) -> list[tuple[object, str, object]]:
     return [
         (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
         (LambdaSimpleBackend, "delete_function", _lambda_delete(pool)),
+        (execute_state, "threading", _TaskTiming(pool)),
         (retrier_decl, "time", VirtualRetryClock()),
         (CloudFormationBackend, "validate_template", _errors_only),
         *transactions.patches(),

@@ -31,6 +31,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component import eval_component
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
@@ -113,6 +114,16 @@ SEAMS: tuple[Seam, ...] = (
         "wrapped (local endpoint): a deleted function's warm environments are retired with it",
         "after ./build.sh remove, every environment of the removed functions would stay running",
         lambda: _parameters(LambdaSimpleBackend.delete_function) == ["self", "function_name", "qualifier"],
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.component.state.exec.execute_state.threading",
+        "replaced (local endpoint): a Task's TimeoutSeconds does not count the time its invocation queued for a"
+        " warm environment",
+        "under load, sagas would time out waiting in line and take the timeout path (wrong outcomes)",
+        lambda: (
+            "threading.Event()" in _source(execute_state.ExecutionState._evaluate_with_timeout)
+            and "terminated_event.wait(timeout_seconds)" in _source(execute_state.ExecutionState._evaluate_with_timeout)
+        ),
     ),
     Seam(
         "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",

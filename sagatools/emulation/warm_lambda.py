@@ -171,6 +171,10 @@ class WarmLambda:
         self._unpack_lock = threading.Lock()
         self._logs: dict[str, IO[str]] = {}
         self._retired: set[str] = set()  # functions deleted: their busy environments end with their call
+        # The queue clock: seconds during which some invocation waited for an environment (see queue_clock).
+        self._waiting = 0
+        self._queued_total = 0.0
+        self._queued_since = 0.0
 
     def invoke(self, function: FunctionVersion, code: bytes, payload: str) -> tuple[bytes, bool]:
         """(response payload, whether it is a function error) for one invocation."""
@@ -207,7 +211,11 @@ class WarmLambda:
                 if self._busy.get(key, 0) < self.per_function:
                     environment = None
                     break
-                self._changed.wait()
+                self._queue(+1)
+                try:
+                    self._changed.wait()
+                finally:
+                    self._queue(-1)
             self._busy[key] = self._busy.get(key, 0) + 1
         if environment is None:
             try:
@@ -218,6 +226,23 @@ class WarmLambda:
                     self._changed.notify_all()
                 raise
         return environment
+
+    def _queue(self, change: int) -> None:
+        """An invocation starts (+1) or stops (-1) waiting for an environment. Holds self._changed."""
+        now = time.monotonic()
+        if self._waiting == 0 and change > 0:
+            self._queued_since = now
+        self._waiting += change
+        if self._waiting == 0:
+            self._queued_total += now - self._queued_since
+
+    def queue_clock(self) -> float:
+        """Seconds, so far, during which at least one invocation waited for a free environment. On AWS an
+        invocation never waits for one (Lambda scales out, or throttles); a Task's timeout here is
+        lengthened by the queue clock's advance, so waiting in line is not the function's time."""
+        with self._changed:
+            ongoing = time.monotonic() - self._queued_since if self._waiting else 0.0
+            return self._queued_total + ongoing
 
     def _retire_other_versions(self, function: FunctionVersion) -> None:
         """A redeploy makes a new version of the function: its old idle environments are retired now
