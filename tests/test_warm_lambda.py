@@ -31,6 +31,12 @@ def fails(event, context):
 
 def dies(event, context):
     os._exit(3)
+
+def chatty(event, context):
+    for n in range(2000):
+        print("a log line that the disk will not take", n)
+    sys.stderr.write("and one on stderr\\n")
+    return {"pid": os.getpid()}
 """
 
 
@@ -141,3 +147,57 @@ def test_a_missing_handler_module_is_an_import_error_on_every_invocation(pool):
     error, failed = invoke(pool, version, {})
     assert failed
     assert error["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_an_environment_killed_while_idle_is_replaced_before_its_next_invocation(pool):
+    import os
+    import signal
+    import time
+
+    first, _ = invoke(pool, function("echo"), {})
+    os.kill(first["pid"], signal.SIGKILL)
+    time.sleep(0.1)
+    second, failed = invoke(pool, function("echo"), {})
+    assert not failed  # the dead one was never handed the invocation
+    assert second["pid"] != first["pid"]
+
+
+def test_a_new_version_retires_the_old_versions_environments_and_a_deleted_function_all_of_them(pool):
+    import time
+
+    invoke(pool, function("echo", sha="v1"), {})
+    invoke(pool, function("echo", sha="v2"), {}, zipped=code(HANDLERS + "\n# v2\n"))
+    assert pool.environments() == 1
+    pool.retire_function("fn-echo")
+    assert pool.environments() == 0
+    time.sleep(0.1)
+    again, failed = invoke(pool, function("echo", sha="v2"), {})  # deployed again: it runs again
+    assert not failed
+    assert again["function"] == "fn-echo"
+
+
+def test_a_disk_too_full_for_the_logs_changes_no_result(pool, monkeypatch):
+    full = open("/dev/full", "w")  # noqa: SIM115 - every write to it fails with ENOSPC
+    monkeypatch.setattr(pool, "_log", lambda _name: full)
+    try:
+        answer, failed = invoke(pool, function("chatty"), {})
+        assert not failed, answer
+        assert answer["pid"] > 0
+    finally:
+        full.close()
+
+
+def test_time_queued_for_an_environment_is_on_the_queue_clock(tmp_path):
+    lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"}, per_function=1)
+    try:
+        before = lambdas.queue_clock()
+        threads = [
+            threading.Thread(target=invoke, args=(lambdas, function("slow"), {"seconds": 0.5})) for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert lambdas.queue_clock() - before >= 0.4  # the second waited for the first, about 0.5 s
+    finally:
+        lambdas.close()

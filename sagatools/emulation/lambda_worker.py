@@ -9,6 +9,7 @@ output (stdout, stderr: its logs) goes wherever the parent sent them, as on Lamb
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -37,6 +38,39 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _Logs:
+    """The handler's stdout or stderr, where a write the disk refuses (full) is dropped, not raised: a log
+    line must never change what a step does. Said once, on the environment's stderr, if that still can."""
+
+    lost = False
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as error:
+            self._dropped(error)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            self._dropped(error)
+
+    def _dropped(self, error: OSError) -> None:
+        if not _Logs.lost:
+            _Logs.lost = True
+            note = f"lambda worker: logs are dropped from here ({error.strerror or error}); outcomes are not\n"
+            with contextlib.suppress(OSError):
+                os.write(2, note.encode())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _error(error_type: str, message: str, stack: list[str]) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message, "stackTrace": stack}
 
@@ -54,6 +88,7 @@ def _load_handler() -> tuple[Callable[..., Any] | None, dict[str, Any] | None]:
 
 def main() -> None:
     responses = os.fdopen(int(os.environ["LAMBDA_WORKER_RESPONSE_FD"]), "w", buffering=1)
+    sys.stdout, sys.stderr = _Logs(sys.stdout), _Logs(sys.stderr)
     handler, init_error = _load_handler()
     for line in sys.stdin:
         request = json.loads(line)
