@@ -4,6 +4,7 @@ resolve them (the compensations again, through Step Functions), keeping the reco
     attention.sh list    --stage S [--region R] [--profile P] [--json] [--all]
     attention.sh show    TRIP_ID --stage S ... [--json]
     attention.sh resolve TRIP_ID... --stage S ... [--json] [--keep-faults] [--roll-back] [--report DIR]
+    attention.sh close   TRIP_ID --reason TEXT --stage S ... [--json]
 
 A resolution is an execution of the stage's resolution state machine (statemachine/resolve-stuck.asl.json)
 named <trip_id>-resolve-<n>; the state machine itself closes or keeps the trip's attention records, so a
@@ -24,12 +25,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from saga.catalogue import ATTENTION_PREFIX
 from saga.models import BookingStatus
 from saga.request_fields import TRIP_ID_PATTERN, TRIP_ID_RULE
 from saga.saga_log import AttentionKind, AttentionRecord, AttentionState, LogEntry, SagaLog
@@ -180,7 +183,7 @@ class StageView:
     def trip(self, trip_id: str) -> TripView:
         executions = self.executions(trip_id)
         log, attention = self.reader.saga_log.read(trip_id)
-        if not executions and not log:
+        if not executions and not log and not attention:
             raise UnknownTrip(f"no saga ran under trip id {trip_id} on stage {self.stage.name}")
         still_open = [record for record in attention if record.attention is AttentionState.OPEN]
         return TripView(
@@ -267,7 +270,11 @@ class Resolver:
     def _start(self, trip_id: str) -> tuple[str, str] | None:
         saga = self.view.describe(self.view.saga_machine, trip_id)
         if saga is None:
-            raise UnknownTrip(f"trip {trip_id} has attention records but no saga execution to take the request from")
+            raise UnknownTrip(
+                f"trip {trip_id} has open attention records but no saga execution to take its request from (a"
+                f" resolution started by hand with another request?): close them with ./attention.sh close {trip_id}"
+                f" --reason TEXT --stage {self.view.stage.name}"
+            )
         request = json.loads(saga["input"])
         if not self.keep_faults:
             request.pop("simulate", None)  # the provider is back
@@ -341,6 +348,30 @@ class Resolver:
         )
 
 
+def close_records(view: StageView, trip_id: str, reason: str) -> TripView:
+    """Close every open attention record of the trip by hand: RESOLVED, when, and by whom and why (kept)."""
+    _, attention = view.reader.saga_log.read(trip_id)
+    still_open = [record for record in attention if record.attention is AttentionState.OPEN]
+    if not still_open:
+        raise UnknownTrip(f"trip {trip_id} has no open attention record on stage {view.stage.name}")
+    now = datetime.now(UTC).isoformat()
+    for record in still_open:
+        with contextlib.suppress(view.dynamodb.exceptions.ConditionalCheckFailedException):  # closed meanwhile
+            view.dynamodb.update_item(
+                TableName=view.saga_log_table,
+                Key={"trip_id": {"S": trip_id}, "sk": {"S": f"{ATTENTION_PREFIX}{record.step}"}},
+                UpdateExpression="SET attention = :resolved, resolved_at = :now, resolved_by = :by",
+                ConditionExpression="attention = :open",
+                ExpressionAttributeValues={
+                    ":resolved": {"S": AttentionState.RESOLVED.value},
+                    ":open": {"S": AttentionState.OPEN.value},
+                    ":now": {"S": now},
+                    ":by": {"S": f"operator (attention.sh close): {reason}"},
+                },
+            )
+    return view.trip(trip_id)
+
+
 def print_list(records: list[AttentionRecord], include_resolved: bool, out: TextIO) -> None:
     if not records:
         print("No trip needs attention." if not include_resolved else "No attention records.", file=out)
@@ -377,6 +408,12 @@ def print_trip(view: TripView, out: TextIO) -> None:
             f"  attention   {record.step}: {record.attention.value}{closed} ({what}; error {shown(str(record.error))})",
             file=out,
         )
+    if view.attention and not any(execution.name == view.trip_id for execution in view.executions):
+        print(
+            f"  note        no saga ran under this trip id, so resolve has no request to run: close its records with"
+            f" ./attention.sh close {shown(view.trip_id)} --reason TEXT",
+            file=out,
+        )
     for execution in view.executions:
         page = f", report {execution.report}" if execution.report else ""
         outcome = execution.outcome.value if execution.outcome else "UNFINISHED"
@@ -392,10 +429,13 @@ def print_trip(view: TripView, out: TextIO) -> None:
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="attention.sh", allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("list", "show", "resolve"):
+    for name in ("list", "show", "resolve", "close"):
         command = commands.add_parser(name, allow_abbrev=False)
         if name == "show":
             command.add_argument("trips", nargs=1, metavar="TRIP_ID")
+        elif name == "close":
+            command.add_argument("trips", nargs=1, metavar="TRIP_ID")
+            command.add_argument("--reason", required=True, help="why the records are closed without a resolution")
         elif name == "resolve":
             command.add_argument("trips", nargs="+", metavar="TRIP_ID")
             command.add_argument("--keep-faults", action="store_true", help="keep the request's simulated faults")
@@ -477,6 +517,15 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
                 print(trip.model_dump_json(indent=2), file=out)
             else:
                 print_trip(trip, out)
+            return EXIT_OK
+        if args.command == "close":
+            if not args.reason.strip() or not args.reason.isprintable():
+                raise UsageError("--reason: say why, in printable text")
+            closed = close_records(view, args.trips[0], args.reason)
+            if args.json:
+                print(closed.model_dump_json(indent=2, exclude={"saga_log"}), file=out)
+            else:
+                print_trip(closed.model_copy(update={"saga_log": []}), out)
             return EXIT_OK
         report_dir = Path(args.report)
         prepare_report_directory(report_dir)

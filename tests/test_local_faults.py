@@ -179,6 +179,31 @@ def test_remove_retires_every_environment_of_the_stage(project):
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
 
+def test_records_a_resolution_started_by_hand_left_are_shown_with_the_reason_and_can_be_closed(project):
+    client = _client(project, "stepfunctions")
+    (machine,) = [m["stateMachineArn"] for m in client.list_state_machines()["stateMachines"] if "resolve" in m["name"]]
+    arn = client.start_execution(
+        stateMachineArn=machine, name="orphan-by-hand", input=json.dumps({"request": {"trip_id": "trip-orphan"}})
+    )["executionArn"]
+    deadline = time.monotonic() + 60
+    while client.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    shown = run(project, "./attention.sh", "show", "trip-orphan", "--stage", "local")
+    assert shown.returncode == 0, shown.stderr
+    assert "no saga ran under this trip id" in shown.stdout
+    refused = run(project, "./attention.sh", "resolve", "trip-orphan", "--stage", "local")
+    assert refused.returncode == 2
+    assert "./attention.sh close trip-orphan" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    closed = run(project, "./attention.sh", "close", "trip-orphan", "--reason", "a bad request", "--stage", "local")
+    assert closed.returncode == 0, closed.stderr
+    listed = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout)
+    assert "trip-orphan" not in {record["trip_id"] for record in listed}
+    everything = json.loads(run(project, "./attention.sh", "list", "--all", "--stage", "local", "--json").stdout)
+    reasons = {record["resolved_by"] for record in everything if record["trip_id"] == "trip-orphan"}
+    assert reasons == {"operator (attention.sh close): a bad request"}
+
+
 def test_a_killed_endpoint_ends_the_run_at_once_in_one_sentence(project):
     names = [trip_file(project, f"trip-killed-{n}") for n in range(5)]
     process = subprocess.Popen(
