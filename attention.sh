@@ -3,13 +3,14 @@
 #   ./attention.sh list    --stage S [--region R] [--profile P] [--json] [--all]
 #   ./attention.sh show    TRIP_ID --stage S [--region R] [--profile P] [--json]
 #   ./attention.sh resolve TRIP_ID... --stage S [--region R] [--profile P] [--json] [--keep-faults] [--roll-back] [--report DIR]
+#   ./attention.sh close   TRIP_ID --reason TEXT --stage S [--region R] [--profile P] [--json]
 # Works from any directory; creates .venv and installs requirements-tools.txt on first use.
 set -euo pipefail
 trap 'echo "attention: interrupted" >&2; exit 130' INT
 trap 'echo "attention: terminated" >&2; exit 143' TERM
 root="$(cd "$(dirname "$0")" && pwd)"
 if [ $# -eq 0 ]; then
-  echo "usage: ./attention.sh list|show|resolve ... --stage S [--region R] [--profile P] [--json]" >&2
+  echo "usage: ./attention.sh list|show|resolve|close ... --stage S [--region R] [--profile P] [--json]" >&2
   exit 2
 fi
 # shellcheck source=scripts/venv.sh
