@@ -155,7 +155,7 @@ def test_error_names_in_the_asl_are_python_errors_or_aws_names():
         for rule in state.get("Retry", []) + state.get("Catch", [])
         for error in rule["ErrorEquals"]
     }
-    ours = {error for error in used if not error.startswith(("States.", "Lambda.", "Sandbox.", "DynamoDB."))}
+    ours = {error for error in used if not error.startswith(("States.", "Lambda.", "Sandbox.", "DynamoDB.", "Runtime."))}
     assert ours <= ERROR_NAMES, ours - ERROR_NAMES
 
 
@@ -177,3 +177,11 @@ def test_function_arns_are_placeholders_never_account_ids():
     assert "arn:aws:lambda" not in text
     assert not re.search(r"\b\d{12}\b", text), "an account id in the ASL"
     assert {step.arn_output for step in STEPS} <= placeholders(text)
+
+
+@pytest.mark.parametrize("asl", sorted(MACHINE_DEFINITIONS))
+def test_every_step_retries_an_attempt_whose_environment_died(asl):
+    # Runtime.ExitError: the process died under the attempt; every step is idempotent, so retry it.
+    for name, state in MACHINE_DEFINITIONS[asl]["States"].items():
+        if state["Type"] == "Task" and state["Resource"].startswith("${"):
+            assert any("Runtime.ExitError" in rule["ErrorEquals"] for rule in state["Retry"]), name
