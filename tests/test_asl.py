@@ -155,7 +155,8 @@ def test_error_names_in_the_asl_are_python_errors_or_aws_names():
         for rule in state.get("Retry", []) + state.get("Catch", [])
         for error in rule["ErrorEquals"]
     }
-    ours = {error for error in used if not error.startswith(("States.", "Lambda.", "Sandbox.", "DynamoDB.", "Runtime."))}
+    aws = ("States.", "Lambda.", "Sandbox.", "DynamoDB.", "Runtime.")
+    ours = {error for error in used if not error.startswith(aws)}
     assert ours <= ERROR_NAMES, ours - ERROR_NAMES
 
 
