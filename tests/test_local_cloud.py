@@ -58,6 +58,17 @@ def client(url: str, service: str):
     )
 
 
+def workers(project: Path) -> list[int]:
+    """The warm Lambda environments of this copy's endpoint (their working folder is under it)."""
+    found = subprocess.run(["pgrep", "-f", "lambda_worker.py"], capture_output=True, text=True, check=False)
+    pids = []
+    for pid in map(int, found.stdout.split()):
+        with contextlib.suppress(OSError):
+            if f"{project}/.runtest/local" in os.readlink(f"/proc/{pid}/cwd"):
+                pids.append(pid)
+    return pids
+
+
 def group_alive(pid: int) -> bool:
     try:
         os.killpg(pid, 0)
@@ -288,9 +299,14 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         trip = json.loads(undone.stdout)
         assert (trip["outcome"], set(trip["bookings"].values())) == ("RESOLVED", {"CANCELLED"})
 
-    # When the stage is removed: the state machine, then the stack
+    # When the stage is removed: the state machine, then the stack, and every warm environment with them
+    assert workers(project)
     removed = timed("remove", "./build.sh", "remove", "local")
     assert removed.returncode == 0, removed.stdout + removed.stderr
+    deadline = time.monotonic() + 10
+    while workers(project) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers(project) == []
     assert not client(url, "stepfunctions").list_state_machines()["stateMachines"]
     stacks = client(url, "cloudformation").describe_stacks()["Stacks"]
     assert all(stack["StackStatus"] == "DELETE_COMPLETE" for stack in stacks)

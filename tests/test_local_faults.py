@@ -1,8 +1,8 @@
 """The local cloud under faults: it never hangs, never kills what is not its own, never changes an outcome.
 
 One copy of the working tree, one endpoint of its own, one deployment; each test does to it what an
-adversary would (starts at once, stops the endpoint, kills environments, removes the stage, kills the
-endpoint) and checks the contract of "The local cloud under faults".
+adversary would (starts at once, stops the endpoint, kills environments, kills the endpoint). That a
+remove retires every environment is checked by tests/test_local_cloud.py, which removes its stage.
 """
 
 from __future__ import annotations
@@ -165,18 +165,6 @@ def test_an_environment_killed_while_idle_fails_no_invocation(project):
     (report,) = results(done)
     assert report.outcome is Outcome.COMMITTED
     assert report.billed_transitions == report.transitions  # not one failed attempt
-
-
-def test_remove_retires_every_environment_of_the_stage(project):
-    assert workers(project)
-    removed = run(project, "./build.sh", "remove", "local")
-    assert removed.returncode == 0, removed.stdout + removed.stderr
-    deadline = time.monotonic() + 10
-    while workers(project) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert workers(project) == []
-    deployed = run(project, "./build.sh", "deploy", "local")  # for the tests after this one
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
 
 def test_records_a_resolution_started_by_hand_left_are_shown_with_the_reason_and_can_be_closed(project):

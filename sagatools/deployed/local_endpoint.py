@@ -359,12 +359,13 @@ def status(out: TextIO) -> int:
         print("local endpoint: not running (start it with ./build.sh local start)", file=out)
         return EXIT_OK
     uptime = int(time.time() - endpoint.started_at)
-    busy = "" if endpoint.answers() else " (busy: it did not answer a probe within 2 s)"
+    answers = endpoint.answers()
+    busy = "" if answers else " (busy: it did not answer a probe within 2 s)"
     print(f"local endpoint: running at {endpoint.url}{busy}", file=out)
     print(f"  pid       {endpoint.pid}", file=out)
     print(f"  uptime    {uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s", file=out)
     print(f"  handlers  {endpoint.python}", file=out)
-    stages = deployed_stages(endpoint)
+    stages = deployed_stages(endpoint) if answers else None  # a busy one would keep status waiting
     listed = "(it did not answer in time)" if stages is None else ", ".join(stages) or "none deployed, in any region"
     print(f"  stages    {listed}", file=out)
     print(f"  state     {STATE_DIR}", file=out)

@@ -54,7 +54,9 @@ class StageError(Exception):
 @functools.cache
 def known_regions() -> frozenset[str]:
     """Every region of every partition that has Step Functions, from botocore's own data (no call made)."""
-    session = botocore.session.get_session()
+    # Regions are botocore's data, the same for every profile: a session that reads none (AWS_PROFILE may
+    # name one that does not exist; that is said later, by the stage's own session).
+    session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     return frozenset(
         region
         for partition in session.get_available_partitions()
