@@ -2,3 +2,7 @@
 
 The only package that imports moto (tests aside); `seams.py` lists every moto internal it touches.
 """
+
+from sagatools.emulation import lean_moto
+
+lean_moto.install()  # before anything here imports moto's Step Functions interpreter

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 import moto
@@ -33,11 +34,15 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_batch,
+    state_task_service_dynamodb,
+)
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from sagatools.emulation import lean_moto
 from sagatools.emulation.transactions import WRITE_LOCKED
 
 MOTO_VERSION = "5.2.5"
@@ -84,6 +89,16 @@ def _backend_write(name: str) -> Seam:
     )
 
 
+def _batch_job_statuses_match() -> bool:
+    """lean_moto's JobStatus has the members of moto's own (read from its source, not imported: the
+    import is what the stub avoids), and the interpreter imports nothing else from that module."""
+    source = (Path(moto.__file__).parent / "batch" / "utils.py").read_text()
+    enum = re.search(r"class JobStatus\(str, Enum\):\n((?:    \w+ = \"\w+\"\n)+)", source)
+    members = dict(re.findall(r"    (\w+) = \"(\w+)\"", enum.group(1))) if enum else {}
+    imports = re.findall(r"from moto\.batch\.utils import (.+)", _source(state_task_service_batch))
+    return members == {status.name: status.value for status in lean_moto.JobStatus} and imports == ["JobStatus"]
+
+
 SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.__version__",
@@ -108,6 +123,13 @@ SEAMS: tuple[Seam, ...] = (
             _parameters(LambdaSimpleBackend.invoke)
             == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
         ),
+    ),
+    Seam(
+        "moto.batch.utils",
+        "replaced in sys.modules by lean_moto's module holding only JobStatus (the interpreter's only use of it)",
+        "every ./runtest.sh would import moto.batch and moto.ec2 again (1.6 s); a moved enum breaks Batch tasks,"
+        " which no saga has",
+        _batch_job_statuses_match,
     ),
     Seam(
         "moto.awslambda_simple.models.LambdaSimpleBackend.delete_function",
