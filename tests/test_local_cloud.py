@@ -269,7 +269,10 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     # Forward recovery on the stage: every example ends as on the embedded stack, the same ASL and handlers
     forward_files = sorted(str(path.relative_to(project)) for path in project.glob("examples/forward-*.json"))
     if forward_files:
-        on_stage = results(project, *forward_files)
+        # (a second trip left unfinished, to roll back: the refused-everywhere example under another id)
+        refused = json.loads((project / "examples/forward-refused-everywhere-car.json").read_text())
+        (project / "rolled-back.json").write_text(json.dumps({**refused, "trip_id": "trip-fwd-rolled-back"}))
+        *on_stage, again = results(project, *forward_files, "rolled-back.json")
         embedded = run(project, "./runtest.sh", *forward_files, "--json")
         assert embedded.returncode in (0, 1), embedded.stderr
         for staged, local in zip(on_stage, json.loads(embedded.stdout), strict=True):
@@ -286,14 +289,11 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         assert finished.returncode == 0, finished.stderr
         trip = json.loads(finished.stdout)
         assert (trip["outcome"], set(trip["bookings"].values())) == ("RESOLVED", {"CONFIRMED"})
-        source = json.loads((project / unfinished[0].file).read_text())
-        (project / "rolled-back.json").write_text(json.dumps({**source, "trip_id": "trip-fwd-rolled-back"}))
-        (again,) = results(project, "rolled-back.json")
         assert again.outcome is Outcome.NEEDS_ATTENTION
         listed = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout)
-        assert [(r["trip_id"], r["kind"]) for r in listed] == [
+        assert sorted((r["trip_id"], r["kind"]) for r in listed) == sorted(
             (record.trip_id, "UNFINISHED_FORWARD") for r in [*unfinished[1:], again] for record in r.needs_attention
-        ]
+        )
         undone = run(project, "./attention.sh", "resolve", again.trip_id, "--roll-back", "--stage", "local", "--json")
         assert undone.returncode == 0, undone.stderr
         trip = json.loads(undone.stdout)

@@ -333,11 +333,11 @@ def test_a_signal_at_any_phase_ends_cleanly(signal_number, code, word, delay, tm
 
 @pytest.mark.slow
 def test_a_signal_at_any_moment_of_start_up_never_prints_a_traceback(tmp_path):
-    # 200 tries through runtest.sh, spread over its first 0.4 s (the shell, the interpreter's own start,
-    # the imports): SIGINT and SIGTERM in turn, four at a time.
+    # 200 tries through runtest.sh, spread over its first 0.3 s (the shell, the interpreter's own start,
+    # the first imports): SIGINT and SIGTERM in turn, four at a time.
     path = tmp_path / "trip.json"
     path.write_text(json.dumps(trip_request("t-start-up", simulate={"book_car": "fail"})))
-    tries = [(n * 0.4 / 200, (signal.SIGINT, signal.SIGTERM)[n % 2]) for n in range(200)]
+    tries = [(n * 0.3 / 200, (signal.SIGINT, signal.SIGTERM)[n % 2]) for n in range(200)]
 
     def one(attempt: tuple[float, signal.Signals]) -> tuple[int, str, signal.Signals]:
         delay, number = attempt
