@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -160,18 +159,6 @@ def running_endpoint() -> Endpoint:
     return endpoint
 
 
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            chosen: int = probe.getsockname()[1]
-            return chosen
-    raise OSError("no free port on 127.0.0.1")
-
-
 def runtime_python(runtime: str, err: TextIO) -> str:
     """The interpreter serverless.yml's runtime names (python3.12) if this machine has it, else this one."""
     version = runtime.removeprefix("python")
@@ -247,9 +234,8 @@ def _start(err: TextIO) -> Endpoint:
         )
     STATE_FILE.unlink(missing_ok=True)
     python = runtime_environment(runtime_python(load_service_config(LOCAL_STAGE).runtime, err), err)
-    port = _free_port(PREFERRED_PORT)
-    if port != PREFERRED_PORT:
-        print(f"local endpoint: port {PREFERRED_PORT} is busy, using {port}", file=err)
+    port_file = STATE_DIR / "endpoint.port"
+    port_file.unlink(missing_ok=True)
     log = (STATE_DIR / "server.log").open("a")
     token = uuid.uuid4().hex
     process = subprocess.Popen(
@@ -258,7 +244,7 @@ def _start(err: TextIO) -> Endpoint:
             "-m",
             SERVER_MODULE,
             "--port",
-            str(port),
+            str(PREFERRED_PORT),
             "--state-dir",
             str(STATE_DIR),
             "--python",
@@ -273,16 +259,31 @@ def _start(err: TextIO) -> Endpoint:
         env={**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": str(PROJECT_ROOT)},
         start_new_session=True,  # its own process group: stop ends it and every environment it started
     )
-    endpoint = Endpoint(port=port, pid=process.pid, started_at=time.time(), python=python, token=token)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not endpoint.answers():
+    endpoint: Endpoint | None = None
+    while endpoint is None or not endpoint.answers():
         if process.poll() is not None or time.monotonic() > deadline:
             _terminate(process.pid)
             raise EndpointNotRunning(f"The local endpoint did not start; see {STATE_DIR / 'server.log'}.")
+        if endpoint is None:
+            endpoint = _bound(port_file, token, process.pid, python)
         time.sleep(0.1)
+    if endpoint.port != PREFERRED_PORT:
+        print(f"local endpoint: port {PREFERRED_PORT} is busy, using {endpoint.port}", file=err)
     STATE_FILE.write_text(json.dumps(asdict(endpoint)))
     print(f"local endpoint running at {endpoint.url} (pid {endpoint.pid})", file=err)
     return endpoint
+
+
+def _bound(port_file: Path, token: str, pid: int, python: str) -> Endpoint | None:
+    """The endpoint once its server has bound a port and said which, under this start's token."""
+    try:
+        bound = json.loads(port_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(bound, dict) or bound.get("token") != token or not isinstance(bound.get("port"), int):
+        return None
+    return Endpoint(port=bound["port"], pid=pid, started_at=time.time(), python=python, token=token)
 
 
 def _terminate(pid: int) -> None:

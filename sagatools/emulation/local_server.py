@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -145,8 +147,30 @@ def hold_the_lock(state_dir: Path) -> IO[str]:
     return handle
 
 
-def serve(port: int, state_dir: Path, python: str) -> None:
+def bind(preferred: int) -> Any:
+    """The server on the preferred port, or on one the system picks if that is taken (bound here, so two
+    endpoints started at once can never both think they have the same port)."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does: a restart gets its port
+    try:
+        listening.bind(("127.0.0.1", preferred))
+    except OSError:
+        listening.bind(("127.0.0.1", 0))
+    listening.listen(128)
+    # werkzeug takes an open socket by its descriptor (and exits the process on a port it cannot bind).
+    application = DomainDispatcherApplication(create_backend_app)
+    port = listening.getsockname()[1]
+    server = make_server(
+        "127.0.0.1", port, application, True, request_handler=MotoRequestHandler, fd=listening.fileno()
+    )
+    listening.detach()  # the server's socket owns the descriptor now
+    return server
+
+
+def serve(preferred_port: int, state_dir: Path, python: str, token: str = "") -> None:
     lock = hold_the_lock(state_dir)
+    server = bind(preferred_port)
+    port = server.port
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["MOTO_PORT"] = str(port)  # the interpreter's own calls back to this server
@@ -167,9 +191,9 @@ def serve(port: int, state_dir: Path, python: str) -> None:
         for owner, name, replacement in replacements(pool):
             undo.callback(setattr, owner, name, getattr(owner, name))
             setattr(owner, name, replacement)
-        server = make_server(
-            "127.0.0.1", port, DomainDispatcherApplication(create_backend_app), True, request_handler=MotoRequestHandler
-        )
+        undo.callback(server.server_close)
+        # What start waits for: this process's port, under its token (a port that answers may be another's).
+        (state_dir / "endpoint.port").write_text(json.dumps({"token": token, "port": port}))
 
         def stop(_signal: int, _frame: FrameType | None) -> None:
             threading.Thread(target=server.shutdown, daemon=True).start()
@@ -187,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", required=True, help="the Python that runs the handlers")
     parser.add_argument("--token", default="", help="the endpoint record's token: names this process as its")
     args = parser.parse_args(argv)
-    serve(args.port, args.state_dir, args.python)
+    serve(args.port, args.state_dir, args.python, args.token)
     return 0
 
 
