@@ -201,3 +201,20 @@ def test_time_queued_for_an_environment_is_on_the_queue_clock(tmp_path):
         assert lambdas.queue_clock() - before >= 0.4  # the second waited for the first, about 0.5 s
     finally:
         lambdas.close()
+
+
+def test_a_functions_log_is_rotated_past_its_size(pool, tmp_path):
+    pool.log_rotate_bytes = 10_000
+    invoke(pool, function("chatty"), {})  # about 90 kB of log lines
+    log = tmp_path / "logs" / "fn-chatty.log"
+    assert log.stat().st_size > pool.log_rotate_bytes
+    answer, failed = invoke(pool, function("chatty"), {})  # rotated before it runs
+    assert not failed, answer
+    rotated = log.with_name("fn-chatty.log.1")
+    assert rotated.stat().st_size > pool.log_rotate_bytes
+    assert "a log line" in rotated.read_text()
+    text = log.read_text()
+    # the environment writes on from the start of the emptied file: one invocation's lines, no hole before
+    assert text.startswith("a log line that the disk will not take 0")
+    assert "\0" not in text
+    assert log.stat().st_size == rotated.stat().st_size

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import select
+import shutil
 import subprocess
 import threading
 import time
@@ -26,6 +27,9 @@ from typing import IO, Any
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
 ENVIRONMENTS_PER_FUNCTION = 4
+# A function's log is rotated past this size: copied to <function>.log.1 (the one before is dropped), then
+# emptied in place, which the environments writing to it (in append mode) carry on with.
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,7 @@ class WarmLambda:
         self.work_dir = work_dir
         self.base_env = base_env
         self.per_function = per_function
+        self.log_rotate_bytes = LOG_ROTATE_BYTES
         self.statistics = Statistics()
         self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
         self._busy: dict[tuple[str, str, str], int] = {}
@@ -178,6 +183,7 @@ class WarmLambda:
 
     def invoke(self, function: FunctionVersion, code: bytes, payload: str) -> tuple[bytes, bool]:
         """(response payload, whether it is a function error) for one invocation."""
+        self._rotate(function.name)
         environment = self._acquire(function, code)
         try:
             answer = environment.invoke(payload, function.timeout_seconds)
@@ -307,6 +313,17 @@ class WarmLambda:
                     archive.extractall(task_root)
                 (task_root / ".unpacked").touch()
         return task_root
+
+    def _rotate(self, function_name: str) -> None:
+        path = self.work_dir / "logs" / f"{function_name}.log"
+        with self._unpack_lock:
+            try:
+                if path.stat().st_size <= self.log_rotate_bytes:
+                    return
+                shutil.copyfile(path, path.with_name(path.name + ".1"))
+                os.truncate(path, 0)
+            except OSError:
+                return  # no log yet, or a disk too full to copy it: the lines are dropped, not the call
 
     def _log(self, function_name: str) -> IO[str]:
         with self._unpack_lock:
