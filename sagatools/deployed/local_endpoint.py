@@ -197,6 +197,19 @@ def runtime_environment(python: str, err: TextIO) -> str:
     executable = home / "bin" / "python"
     if stamp.exists() and stamp.read_text() == digest and executable.exists():
         return str(executable)
+    # Made by one start at a time, even across copies of the project that share .venv: a second waits,
+    # then finds it made.
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with (home.parent / f".{home.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == digest and executable.exists():
+            return str(executable)
+        return _make_runtime_environment(python, home, requirements, digest, err)
+
+
+def _make_runtime_environment(python: str, home: Path, requirements: Path, digest: str, err: TextIO) -> str:
+    stamp = home / ".installed"
+    executable = home / "bin" / "python"
     print(f"local endpoint: preparing the handlers' runtime ({python}, requirements.txt)", file=err)
     shutil.rmtree(home, ignore_errors=True)
     subprocess.run([python, "-m", "venv", str(home)], check=True, capture_output=True)
