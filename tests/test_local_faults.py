@@ -7,6 +7,7 @@ remove retires every environment is checked by tests/test_local_cloud.py, which 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,14 +81,17 @@ def project(tmp_path_factory: pytest.TempPathFactory):
         )
         for _ in range(2)
     ]
-    answers = [start.communicate(timeout=180) for start in starts]
-    assert [start.returncode for start in starts] == [0, 0], answers
-    assert len(servers(copy)) == 1
-    deployed = run(copy, "./build.sh", "deploy", "local")
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    yield copy
-    for pid in servers(copy):
-        os.killpg(pid, signal.SIGKILL)
+    try:
+        answers = [start.communicate(timeout=180) for start in starts]
+        assert [start.returncode for start in starts] == [0, 0], answers
+        assert len(servers(copy)) == 1
+        deployed = run(copy, "./build.sh", "deploy", "local")
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        yield copy
+    finally:  # whatever happened, even in this set-up, leave nothing of this copy running
+        for pid in servers(copy):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def test_two_starts_at_once_gave_one_endpoint_and_stop_leaves_none(project):
