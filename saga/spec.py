@@ -180,15 +180,10 @@ class SagaSpec:
         if clash := set(resources) & {*self.sections, "trip_id", "recovery", "simulate"}:
             raise ValueError(f"a request section cannot be named like a step or a field: {sorted(clash)}")
         kinds = [step.kind for step in self.steps]
+        order = list(StepKind)  # compensatable, pivot, retriable: the order the steps must come in
+        in_order = [order.index(kind) for kind in kinds] == sorted(order.index(kind) for kind in kinds)
         pivots = kinds.count(StepKind.PIVOT)
-        expected = (
-            [StepKind.COMPENSATABLE] * kinds.index(StepKind.PIVOT)
-            + [StepKind.PIVOT]
-            + [StepKind.RETRIABLE] * (len(kinds) - kinds.index(StepKind.PIVOT) - 1)
-            if pivots == 1
-            else [StepKind.COMPENSATABLE] * len(kinds)
-        )
-        if pivots > 1 or kinds != expected:
+        if not in_order or pivots > 1 or (StepKind.RETRIABLE in kinds and not pivots):
             raise ValueError(
                 "step kinds: compensatable steps, then at most one pivot, then retriable steps (only after a pivot):"
                 f" {[kind.value for kind in kinds]}"

@@ -70,7 +70,7 @@ class _Step:
         if field is None:
             return [None]
         section = self.invocation.request.details_for(self.resource)
-        alternatives = section.get("alternatives") or [] if self.past_pivot else []
+        alternatives = (section.get("alternatives") or []) if self.past_pivot else []
         return [str(section[field]), *alternatives]
 
     def forward_retry(self, error: SagaError, committed: bool = False) -> SagaError:
@@ -80,20 +80,17 @@ class _Step:
         always retried: the retry only reads it back, and the trip must not be flagged with it booked."""
         policy = self.step.spec.forward_retry
         retries = self.invocation.retry_count
-        if committed:
-            return ForwardRetryableError(f"{error}; retried in {policy.delay(retries):.0f} s (forward recovery)")
         elapsed = policy.waited(retries)
         if self.invocation.entered_at:
             entered = datetime.fromisoformat(self.invocation.entered_at)
             elapsed = max(elapsed, (datetime.now(UTC) - entered).total_seconds())
-        wait = policy.delay(retries)
-        deadline = self.recovery.deadline_seconds
-        if elapsed + wait > deadline:
-            return ForwardDeadlinePassed(
-                f"{error}; the next attempt would start {elapsed + wait:.0f} s past the pivot,"
-                f" after the {deadline} s deadline"
-            )
-        return ForwardRetryableError(f"{error}; retried in {wait:.0f} s (forward recovery)")
+        wait, deadline = policy.delay(retries), self.recovery.deadline_seconds
+        if committed or elapsed + wait <= deadline:
+            return ForwardRetryableError(f"{error}; retried in {wait:.0f} s (forward recovery)")
+        return ForwardDeadlinePassed(
+            f"{error}; the next attempt would start {elapsed + wait:.0f} s past the pivot, after the {deadline} s"
+            " deadline"
+        )
 
     def _fault(self, settings: Settings) -> Fault | None:
         request = self.invocation.request

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
 import time
 import uuid
@@ -47,8 +46,8 @@ from sagatools.cli import (
     Delivery,
     Terminated,
     UsageError,
-    on_sigterm,
     prepare_report_directory,
+    taking_signals,
 )
 from sagatools.deployed.stage import (
     Stage,
@@ -461,13 +460,9 @@ def main(
     """`before_start`: as the runner's (sagatools/entry.py hands Ctrl-C over there)."""
     err = stderr or sys.stderr
     delivery = Delivery(stdout if stdout is not None else sys.stdout)
-    previous = None
     try:
-        with contextlib.suppress(ValueError):  # only the main thread can take signals
-            previous = signal.signal(signal.SIGTERM, on_sigterm)
-        if before_start is not None:
-            before_start()
-        code = _main(sys.argv[1:] if argv is None else argv, cast("TextIO", delivery), err)
+        with taking_signals(before_start):
+            code = _main(sys.argv[1:] if argv is None else argv, cast("TextIO", delivery), err)
         delivery.flush()
         if delivery.failure is not None:
             print(f"attention: the results could not be written to stdout ({delivery.failure})", file=err)
@@ -479,9 +474,6 @@ def main(
     except Terminated:
         print("attention: terminated", file=err)
         return EXIT_TERMINATED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str], out: TextIO, err: TextIO) -> int:

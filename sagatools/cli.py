@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -105,3 +107,19 @@ def on_sigterm(_signal: int, _frame: FrameType | None) -> None:
 def say(stream: TextIO, text: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         print(text, file=stream, flush=True)
+
+
+@contextlib.contextmanager
+def taking_signals(before_start: Callable[[], object] | None) -> Iterator[None]:
+    """For a tool's main(): SIGTERM raises Terminated while it runs (restored after), and `before_start`
+    (the entry point handing Ctrl-C over, sagatools/entry.py) runs inside the caller's handling of both."""
+    previous = None
+    try:
+        with contextlib.suppress(ValueError):  # only the main thread can take signals
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        if before_start is not None:
+            before_start()
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -39,10 +38,10 @@ from sagatools.cli import (
     Delivery,
     Terminated,
     UsageError,
-    on_sigterm,
     prepare_report_directory,
     say,
     stream_open,
+    taking_signals,
 )
 from sagatools.deployed.stage import (
     Stage,
@@ -314,13 +313,9 @@ def main(
     """`before_start` runs inside the handling of KeyboardInterrupt and Terminated, before anything else:
     the entry point hands Ctrl-C over to the runner there, so no signal falls between two handlers."""
     err = stderr or sys.stderr or io.StringIO()
-    previous = None
     try:
-        with contextlib.suppress(ValueError):  # only the main thread can take signals
-            previous = signal.signal(signal.SIGTERM, on_sigterm)
-        if before_start is not None:
-            before_start()
-        return _main(sys.argv[1:] if argv is None else argv, stdout if stdout is not None else sys.stdout, err)
+        with taking_signals(before_start):
+            return _main(sys.argv[1:] if argv is None else argv, stdout if stdout is not None else sys.stdout, err)
     except KeyboardInterrupt:
         # Started executions go on (on a stage) or end with the process (embedded).
         say(err, "runtest: interrupted")
@@ -328,9 +323,6 @@ def main(
     except Terminated:
         say(err, "runtest: terminated")
         return EXIT_TERMINATED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
@@ -494,8 +486,6 @@ def _run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver |
                 f"The state machine of stage {stage.name} is not deployed: run ./deploy-stepfunc.sh "
                 f"{stage.name} {stage.region}."
             ) from None
-        raise StageError(explain(error, stage)) from None
-    except BotoCoreError as error:
         raise StageError(explain(error, stage)) from None
     runner = SagaRunner(
         stepfunctions,

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -253,19 +254,23 @@ class WarmLambda:
     def _retire_other_versions(self, function: FunctionVersion) -> None:
         """A redeploy makes a new version of the function: its old idle environments are retired now
         (busy ones when their invocation ends, in _release). Holds self._changed."""
-        for key in [key for key in self._idle if key[0] == function.name and key != function.key]:
-            for old in self._idle.pop(key):
-                self._all.remove(old)
-                threading.Thread(target=old.close, daemon=True).start()
+        self._retire_idle(lambda key: key[0] == function.name and key != function.key)
 
     def retire_function(self, name: str) -> None:
         """The function was deleted (a remove, or a redeploy that replaced it): retire its idle environments."""
         with self._changed:
-            for key in [key for key in self._idle if key[0] == name]:
-                for old in self._idle.pop(key):
-                    self._all.remove(old)
-                    threading.Thread(target=old.close, daemon=True).start()
+            self._retire_idle(lambda key: key[0] == name)
             self._retired.add(name)
+
+    def _retire_idle(self, retired: Callable[[tuple[str, str, str]], bool]) -> None:
+        """Close, in the background, every idle environment whose version `retired` names. Holds self._changed."""
+        for key in [key for key in self._idle if retired(key)]:
+            for old in self._idle.pop(key):
+                self._retire_in_background(old)
+
+    def _retire_in_background(self, environment: ExecutionEnvironment) -> None:
+        self._all.remove(environment)
+        threading.Thread(target=environment.close, daemon=True).start()
 
     def environments(self) -> int:
         """How many execution environments run now (for tests and status)."""
@@ -286,8 +291,7 @@ class WarmLambda:
             self._busy[key] -= 1
             newer = any(other[0] == key[0] and other != key for other in self._idle)
             if newer or key[0] in self._retired:  # its version was replaced or deleted meanwhile
-                self._all.remove(environment)
-                threading.Thread(target=environment.close, daemon=True).start()
+                self._retire_in_background(environment)
             else:
                 self._idle.setdefault(key, []).append(environment)
             self._changed.notify_all()

@@ -340,32 +340,14 @@ def resolve_stuck() -> dict[str, Any]:
             ],
             "Default": following,
         }
-        states[_keep_state(compensation)] = _saga_log_task(
-            f"Keep (or open) the {_noun(compensation)}'s attention record: the new error, the attempts"
-            " added, this execution.",
-            "updateItem",
-            {
-                "Key": _record_key(compensation),
-                "UpdateExpression": "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
-                " #error = :error, cause = :cause, execution_id = :execution,"
-                " attempts = if_not_exists(attempts, :none) + :attempts REMOVE resolved_at, resolved_by",
-                "ExpressionAttributeNames": {"#at": "at", "#error": "error"},
-                "ExpressionAttributeValues": {
-                    ":open": {"S": "OPEN"},
-                    ":step": {"S": compensation.name},
-                    ":kind": {"S": AttentionKind.STUCK_COMPENSATION.value},
-                    ":now": {"S.$": "$$.State.EnteredTime"},
-                    ":error": {"S.$": f"$.stuck.{compensation.name}.Error"},
-                    ":cause": {"S.$": f"States.JsonToString($.stuck.{compensation.name})"},
-                    ":execution": {"S.$": "$$.Execution.Id"},
-                    ":none": {"N": "0"},
-                    # Every attempt of this resolution's run of the compensation failed.
-                    ":attempts": {"N": str(compensation.retry.attempts)},
-                },
-            },
-            RECORD_RETRY,
-            {"ErrorEquals": ["States.ALL"], "ResultPath": None},
+        states[_keep_state(compensation)] = _keep_record(
+            compensation,
+            AttentionKind.STUCK_COMPENSATION,
+            f"Keep (or open) the {_noun(compensation)}'s attention record: the new error, the attempts added, this"
+            " execution.",
             following,
+            # Every attempt of this resolution's run of the compensation failed.
+            attempts=compensation.retry.attempts,
         )
     states["Resolved"] = {
         "Type": "Succeed",
@@ -423,28 +405,46 @@ def _finish_forward(states: dict[str, Any], first_close: str) -> None:
         )
         task["Next"] = _then([s.state for s in RETRIABLES], index, first_close)
         states[step.state] = task
-        states[keep] = _saga_log_task(
+        states[keep] = _keep_record(
+            step,
+            AttentionKind.UNFINISHED_FORWARD,
             f"Keep (or open) the unfinished {step.name}'s attention record: the new error, this execution.",
-            "updateItem",
-            {
-                "Key": _record_key(step),
-                "UpdateExpression": "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
-                " #error = :error, cause = :cause, execution_id = :execution REMOVE resolved_at, resolved_by",
-                "ExpressionAttributeNames": {"#at": "at", "#error": "error"},
-                "ExpressionAttributeValues": {
-                    ":open": {"S": "OPEN"},
-                    ":step": {"S": step.name},
-                    ":kind": {"S": AttentionKind.UNFINISHED_FORWARD.value},
-                    ":now": {"S.$": "$$.State.EnteredTime"},
-                    ":error": {"S.$": f"$.stuck.{step.name}.Error"},
-                    ":cause": {"S.$": f"States.JsonToString($.stuck.{step.name})"},
-                    ":execution": {"S.$": "$$.Execution.Id"},
-                },
-            },
-            RECORD_RETRY,
-            {"ErrorEquals": ["States.ALL"], "ResultPath": None},
             "StillNeedsAttention",
         )
+
+
+def _keep_record(
+    step: Step, kind: AttentionKind, comment: str, following: str, attempts: int | None = None
+) -> dict[str, Any]:
+    """A resolution's update that keeps (or opens) `step`'s attention record with the error it met at
+    `$.stuck.<step>`, and adds `attempts` to the record's count when given."""
+    counted = " attempts = if_not_exists(attempts, :none) + :attempts" if attempts is not None else ""
+    values: dict[str, Any] = {
+        ":open": {"S": "OPEN"},
+        ":step": {"S": step.name},
+        ":kind": {"S": kind.value},
+        ":now": {"S.$": "$$.State.EnteredTime"},
+        ":error": {"S.$": f"$.stuck.{step.name}.Error"},
+        ":cause": {"S.$": f"States.JsonToString($.stuck.{step.name})"},
+        ":execution": {"S.$": "$$.Execution.Id"},
+    }
+    if attempts is not None:
+        values |= {":none": {"N": "0"}, ":attempts": {"N": str(attempts)}}
+    return _saga_log_task(
+        comment,
+        "updateItem",
+        {
+            "Key": _record_key(step),
+            "UpdateExpression": "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
+            f" #error = :error, cause = :cause, execution_id = :execution{',' if counted else ''}{counted}"
+            " REMOVE resolved_at, resolved_by",
+            "ExpressionAttributeNames": {"#at": "at", "#error": "error"},
+            "ExpressionAttributeValues": values,
+        },
+        RECORD_RETRY,
+        {"ErrorEquals": ["States.ALL"], "ResultPath": None},
+        following,
+    )
 
 
 def _noun(compensation: Step) -> str:
