@@ -43,3 +43,46 @@ def test_a_handler_in_lambda_patches_botocore_and_only_botocore(step):
     )
     seen = json.loads(done.stdout)
     assert seen == {"patched": ["botocore"], "botocore_wrapped": True, "loaded": []}
+
+
+OFF_PROBE = """
+import json, sys
+import {module}
+from saga.observability import tracer
+print(json.dumps({{
+    "provider": type(tracer.provider).__name__,
+    "disabled": tracer.disabled,
+    "xray_sdk_loaded": "aws_xray_sdk.core" in sys.modules,
+}}))
+"""
+
+
+@pytest.mark.parametrize(
+    "where",
+    [{"LAMBDA_TASK_ROOT": str(ROOT), "POWERTOOLS_TRACE_DISABLED": "true"}, {}],
+    ids=["tracing-disabled-on-lambda", "outside-lambda"],
+)
+def test_where_tracing_is_off_the_xray_sdk_is_never_loaded(where):
+    # Powertools builds the X-Ray recorder even for a disabled tracer; the SDK makes two clients on import.
+    module = STEPS[0].handler.rpartition(".")[0].replace("/", ".")
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("POWERTOOLS_", "AWS_XRAY", "LAMBDA_TASK_ROOT", "AWS_SAM", "AWS_CHALICE"))
+    }
+    environment |= {"PYTHONPATH": str(ROOT), "AWS_REGION": "us-east-1", **where}
+    done = subprocess.run(
+        [sys.executable, "-c", OFF_PROBE.format(module=module)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(done.stdout)
+    assert seen == {
+        "provider": "UntracedProvider",
+        "disabled": True,
+        "xray_sdk_loaded": False,
+    }
