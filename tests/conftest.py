@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +15,21 @@ from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import SagaResult, TripReader
 from sagatools.runner import SagaRunner
 from sagatools.trip_files import TripFile
+
+_OWN_CACHE = "_RUNTEST_CACHE_DIR_OWNED_BY_PID"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The run cache (sagatools/emulation/disk_cache.py) of the tests is theirs, not the user's .runtest/cache:
+    # one folder for the whole session, its workers and the scripts they start (they inherit it).
+    if "RUNTEST_CACHE_DIR" not in os.environ:
+        os.environ["RUNTEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="runtest-cache-")
+        os.environ[_OWN_CACHE] = str(os.getpid())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get(_OWN_CACHE) == str(os.getpid()):
+        shutil.rmtree(os.environ["RUNTEST_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

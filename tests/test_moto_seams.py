@@ -157,3 +157,36 @@ def test_every_replacement_the_local_endpoint_makes_is_in_the_registry(tmp_path)
 
     made = replacements(WarmLambda(sys.executable, tmp_path, {}))
     assert [seam_name(owner, name) for owner, name, _ in made if not registered(owner, name)] == []
+
+
+def test_a_program_read_from_the_run_cache_runs_as_a_fresh_parse(tmp_path, monkeypatch):
+    """Same states, same events, same outcome; and the second stack parses nothing."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from saga.models import parse_trip_request
+    from sagatools.emulation.speedups import PARSED_DEFINITIONS
+    from sagatools.results import TripReader, execution_history
+    from sagatools.runner import SagaRunner
+    from sagatools.trip_files import TripFile
+
+    monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path))
+    parses = []
+    fresh_parse = AmazonStateLanguageParser.parse
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", lambda text: parses.append(1) or fresh_parse(text))
+    request = trip_request("t-cached", simulate={"book_car": "fail", "cancel_flight": "transient:1"})
+    seen = []
+    for _ in ("parsed", "read back"):
+        monkeypatch.setattr(PARSED_DEFINITIONS, "_parsed", {})  # a new process: only the disk is left
+        parses.clear()
+        with EmbeddedStack() as stack:
+            reader = TripReader(stack.settings, stack.dynamodb)
+            runner = SagaRunner(
+                stack.stepfunctions, stack.state_machine_arn, reader, poll_seconds=0.005, timeout_seconds=60
+            )
+            [report] = runner.run([TripFile("t.json", parse_trip_request(request))])
+            events = execution_history(stack.stepfunctions, report.execution_arn)
+        seen.append((len(parses), report.outcome, report.states, [event["type"] for event in events]))
+    (parsed, *first), (read_back, *second) = seen
+    assert (parsed, read_back) == (2, 0)  # the saga's and the resolution's machines
+    assert first == second
+    assert len(list(tmp_path.glob("asl-programs/*.pickle"))) == 2

@@ -29,6 +29,7 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.models.table import Table
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.stepfunctions.parser import models as stepfunctions_models
 from moto.stepfunctions.parser.asl.component import eval_component
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -196,10 +197,21 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam(
         "moto.stepfunctions.parser.backend.execution_worker.AmazonStateLanguageParser",
-        "replaced by a parser that parses each definition once",
-        "every execution would parse the ASL again with ANTLR (~30 ms)",
+        "replaced by ParsedDefinitions: each definition parsed once, the program kept on disk between runs",
+        "every execution would parse the ASL again with ANTLR (100-150 ms for ours)",
         lambda: (
             "AmazonStateLanguageParser.parse(" in _source(execution_worker.ExecutionWorker._get_evaluation_entrypoint)
+            and ")[0]" in _source(execution_worker.ExecutionWorker._get_evaluation_entrypoint)
+        ),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.models.AmazonStateLanguageParser",
+        "replaced by the same ParsedDefinitions: CreateStateMachine's validation parse is the one the executions"
+        " use (a definition that does not parse raises as before and is not kept)",
+        "CreateStateMachine would parse each definition again (100-150 ms for ours, twice a stack)",
+        lambda: (
+            "AmazonStateLanguageParser.parse(definition)" in _source(stepfunctions_models.StepFunctionsParserBackend)
+            and "InvalidDefinition" in _source(stepfunctions_models.StepFunctionsParserBackend._validate_definition)
         ),
     ),
     Seam(

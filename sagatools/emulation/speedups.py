@@ -1,7 +1,7 @@
 """Costs of moto that the embedded stack removes, none of which changes what an API call answers.
 
-- Every execution re-parses the definition with ANTLR (~30 ms for ours): parse once per definition.
-  The parsed program holds no per-execution state (that lives in each execution's Environment).
+- CreateStateMachine and then every execution parse the definition with ANTLR (100-150 ms for ours):
+  parse once per definition, and keep the program on disk for the next run (ParsedDefinitions).
 - Every Lambda task and DynamoDB task builds a new boto3 client (~5 ms): build one per region and
   service. moto answers every client with the same fake credentials, so nothing else differs.
 - A DynamoDB Query on a table's key sorts and scans every item of the table (a batch of 200 trips
@@ -24,36 +24,57 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
+from moto.stepfunctions.parser import models as stepfunctions_models
 from moto.stepfunctions.parser.asl.component.common.path import result_path as moto_result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
+from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from sagatools.emulation.disk_cache import DiskCache, code_fingerprint
+
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 
-class _ParsedOnce:
-    """Stands in for AmazonStateLanguageParser in moto's execution worker."""
+class ParsedDefinitions:
+    """Stands in for AmazonStateLanguageParser where moto validates a definition and where each execution
+    parses it: one parse per definition, shared by every stack in the process and kept on disk between runs.
+
+    The parsed program holds no per-execution state (that lives in each execution's Environment). On disk
+    it is keyed by the definition's text and by the size and time of every file of moto's ASL code, so a
+    changed definition or another moto is a new parse, never a stale program.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._parsed: dict[str, Any] = {}
+        self._disk = DiskCache("asl-programs")
+        self._code = ""
 
-    def parse(self, definition: str) -> Any:
+    def parse(self, definition: str) -> tuple[Any, None]:
         with self._lock:  # ANTLR's parser is not meant to be shared across threads while it parses
             if definition not in self._parsed:
-                self._parsed[definition] = AmazonStateLanguageParser.parse(definition)
-            return self._parsed[definition]
+                if not self._code:
+                    self._code = code_fingerprint(Path(asl_parser.__file__).parents[2])
+                self._parsed[definition] = self._disk.get_or_make(
+                    (self._code, definition), lambda: AmazonStateLanguageParser.parse(definition)[0]
+                )
+            # moto's callers read the program only (the parse tree is for its static analyser, not run here).
+            return self._parsed[definition], None
+
+
+PARSED_DEFINITIONS = ParsedDefinitions()
 
 
 @cache
@@ -136,7 +157,8 @@ def patches() -> list[tuple[object, str, object]]:
         (moto_result_path, "parse", _parsed_once(moto_result_path.parse)),  # type: ignore[attr-defined]
         (Table, "query", _query),
         (Table, "all_items", _all_items),
-        (execution_worker, "AmazonStateLanguageParser", _ParsedOnce()),
+        (execution_worker, "AmazonStateLanguageParser", PARSED_DEFINITIONS),
+        (stepfunctions_models, "AmazonStateLanguageParser", PARSED_DEFINITIONS),
         (lambda_eval_utils, "boto_client_for", _shared_client),
         (state_task_service_dynamodb, "boto_client_for", _shared_client),
     ]
