@@ -69,7 +69,6 @@ from sagatools.results import (
 from sagatools.runner import REPORT_DIR, SagaRunner
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
-from sagatools.view.terminal import human_output
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -310,7 +309,11 @@ class Resolver:
         return "forward" if unfinished and not self.roll_back else "backward"
 
     def _follow(self, started: dict[str, tuple[str, str]], human: bool) -> None:
-        observer = human_output(self.out) if human else None
+        observer = None
+        if human:
+            from sagatools.view.terminal import human_output  # rich: only where a person reads the output
+
+            observer = human_output(self.out)
         runner = SagaRunner(
             self.view.stepfunctions,
             self.view.resolve_machine,

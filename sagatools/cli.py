@@ -4,6 +4,7 @@ run before anything starts, stdout guarded against a reader that goes away, SIGT
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import signal
@@ -18,6 +19,14 @@ from sagatools.terminal_text import shown
 EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+def start_up_over() -> None:
+    """The tool has started (sagatools/entry.py keeps the cyclic collector off until now): what the start
+    made lives as long as the process and is frozen out of the collections, which run again from here."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 class UsageError(Exception):

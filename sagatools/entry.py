@@ -18,7 +18,13 @@ SIGNALS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 1
 
 def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoReturn:
     """Run `tool`'s main (imported by `load_main`, under the guard) and end the process with its code."""
+    import gc
     import os
+
+    # The cyclic collector, run again and again while moto's thousands of classes are imported and the stack
+    # is built, cost a few tenths of a second of every start: it is off until the first saga starts
+    # (sagatools.cli.start_up_over), and then runs as usual over what is made from there on.
+    gc.disable()
 
     def leave(number: int, _frame: object) -> None:
         word, code = SIGNALS[signal.Signals(number)]
@@ -33,6 +39,9 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
     import sys
 
     main = load_main()
+    from sagatools.botocore_data import install
+
+    install()  # before the tool's first client, for the whole process
     code = main(before_start=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     for number in SIGNALS:
         signal.signal(number, leave)

@@ -40,6 +40,7 @@ from sagatools.cli import (
     UsageError,
     prepare_report_directory,
     say,
+    start_up_over,
     stream_open,
     taking_signals,
 )
@@ -56,10 +57,11 @@ from sagatools.terminal_text import shown, shown_lines
 from sagatools.trip_files import RequestFileError, TripFile, load_trip_files
 from sagatools.view.history import state_runs
 from sagatools.view.html_page import write_page
-from sagatools.view.terminal import ProgressObserver, human_output
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+
+    from sagatools.view.terminal import ProgressObserver
 
 LOG_DIR = Path(".runtest")
 REPORT_DIR = LOG_DIR / "reports"
@@ -105,6 +107,7 @@ class SagaRunner:
 
     def run(self, trips: list[TripFile]) -> list[SagaResult]:
         """Start, wait and read back; the run stops starting and waiting `timeout_seconds` after it began."""
+        start_up_over()
         deadline = time.monotonic() + self.timeout_seconds
         started, not_started = [], []
         for earlier, trip in self._with_earlier(trips):
@@ -254,6 +257,12 @@ class SagaRunner:
             request["nextToken"] = page["nextToken"]
 
 
+def _human_output(out: TextIO) -> ProgressObserver:
+    from sagatools.view.terminal import human_output  # rich: only where a person reads the output
+
+    return human_output(out)
+
+
 def exit_code(reports: list[SagaResult]) -> int:
     clean = {Outcome.COMMITTED, Outcome.ROLLED_BACK}
     return EXIT_OK if all(report.outcome in clean for report in reports) else EXIT_SAGA_FAILED
@@ -342,7 +351,7 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
         prepare_report_directory(report_dir)
         trips = load_trip_files(args.files)
-        human = None if args.json else human_output(out)
+        human = None if args.json else _human_output(out)
         if args.stage is None:
             result = run_embedded(trips, human, args.logs, args.timeout, err)
         else:

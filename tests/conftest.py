@@ -20,7 +20,7 @@ _OWN_CACHE = "_RUNTEST_CACHE_DIR_OWNED_BY_PID"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # The run cache (sagatools/emulation/disk_cache.py) of the tests is theirs, not the user's .runtest/cache:
+    # The run cache (sagatools/run_cache.py) of the tests is theirs, not the user's .runtest/cache:
     # one folder for the whole session, its workers and the scripts they start (they inherit it).
     if "RUNTEST_CACHE_DIR" not in os.environ:
         os.environ["RUNTEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="runtest-cache-")

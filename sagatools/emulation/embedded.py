@@ -29,6 +29,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
+from sagatools import botocore_data
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE, MachineSpec, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.in_process_lambda import InProcessLambda
@@ -141,7 +142,7 @@ class EmbeddedStack:
             ),
         )
         self._replace(undo, retrier_decl, "time", self.retry_clock)
-        for owner, name, replacement in transactions.patches() + speedups.patches():
+        for owner, name, replacement in transactions.patches() + speedups.patches() + botocore_data.patches():
             self._replace(undo, owner, name, replacement)
         # Powertools' log handler keeps the stream it was created with (stdout): point it at the sink.
         from saga.observability import logger

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import moto
+from botocore import loaders
 from moto import settings as moto_settings
 from moto.awslambda import utils as lambda_utils
 from moto.awslambda.models import LambdaFunction
@@ -312,6 +313,27 @@ SEAMS += (
         lambda: (
             "DomainDispatcherApplication(create_backend_app)" in _source(ThreadedMotoServer._server_entry)
             and "request_handler=MotoRequestHandler" in _source(ThreadedMotoServer._server_entry)
+        ),
+    ),
+    # botocore's, not moto's: the tools' process reads botocore's data files once (sagatools/botocore_data.py).
+    Seam(
+        "botocore.loaders.JSONFileLoader.load_file",
+        "replaced: a data file decoded once per process and kept in .runtest/cache, a copy for each caller",
+        "every session would decode endpoints.json and the service models again (slower, not wrong)",
+        lambda: (
+            list(loaders._JSON_OPEN_METHODS)[:2] == [".json", ".json.gz"]
+            and _parameters(loaders.JSONFileLoader.load_file) == ["self", "file_path"]
+            and "_JSON_OPEN_METHODS" in _source(loaders.JSONFileLoader.load_file)
+        ),
+    ),
+    Seam(
+        "botocore.loaders.Loader.list_available_services",
+        "replaced: each search path's services listed once per process",
+        "each session would list every service's folder again (thousands of stat calls)",
+        lambda: (
+            "def list_available_services(self, type_name):" in _source(loaders.Loader)
+            and "self.search_paths" in _source(loaders.Loader)
+            and "key = (func.__name__,) + args" in _source(loaders.instance_cache)
         ),
     ),
 )

@@ -41,7 +41,7 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from sagatools.emulation.disk_cache import DiskCache, code_fingerprint
+from sagatools.run_cache import DiskCache, code_fingerprint
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

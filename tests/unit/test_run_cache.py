@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sagatools.emulation.disk_cache import DiskCache, code_fingerprint
+from sagatools.run_cache import DiskCache, code_fingerprint
 
 
 @pytest.fixture
