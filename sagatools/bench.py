@@ -26,6 +26,7 @@ from saga.models import parse_trip_request
 from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
+from sagatools.bench_start_up import measure_start_up, start_up_markdown
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import TripReader
 from sagatools.runner import SagaRunner
@@ -154,6 +155,7 @@ def benchmarks_markdown(
     cold_start: list[str],
     costs: list[dict[str, Any]],
     profile: list[tuple[str, float, float]],
+    start_up: list[str],
 ) -> str:
     today = date.today().isoformat()
     lines = [
@@ -163,6 +165,7 @@ def benchmarks_markdown(
         f"{platform.python_version()}, {os.cpu_count()} cores; embedded stack (moto), one process. "
         "Regenerate with `./build.sh bench` (BENCH_RUNS sets the runs per scenario).",
         "",
+        *start_up,
         "## Per-saga latency on the embedded stack",
         "",
         f"{LATENCY_RUNS} sagas per scenario, one at a time. *Execution* is start to stop as the execution "
@@ -233,9 +236,13 @@ def main() -> int:
             for op, _ in calls.count.most_common()
         ]
     batch_seconds, batch_rate = measure_runtest_batch(200)
+    print("measuring start-up...", file=sys.stderr)
+    start_up = start_up_markdown(measure_start_up(), [measure_runtest_batch(50)[0] for _ in range(5)])
     print("measuring cold starts...", file=sys.stderr)
     cold_start = cold_start_markdown(measure_cold_start())
-    markdown = benchmarks_markdown(latency, throughput, (200, batch_seconds, batch_rate), cold_start, costs, profile)
+    markdown = benchmarks_markdown(
+        latency, throughput, (200, batch_seconds, batch_rate), cold_start, costs, profile, start_up
+    )
     print("measuring the local cloud...", file=sys.stderr)
     embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
     markdown += "\n".join(local_cloud_markdown(measure_local_cloud(), embedded_success)) + "\n"

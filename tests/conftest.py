@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -25,6 +26,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if "RUNTEST_CACHE_DIR" not in os.environ:
         os.environ["RUNTEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="runtest-cache-")
         os.environ[_OWN_CACHE] = str(os.getpid())
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Every module is imported by now (moto's thousands of classes among them) and lives to the end: keep the
+    # cyclic collector from walking it again at every collection, as the tools do (sagatools/cli.py).
+    gc.freeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
