@@ -43,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
+from werkzeug.routing.rules import Rule
 
 from sagatools.emulation import lean_moto
 from sagatools.emulation.transactions import WRITE_LOCKED
@@ -324,6 +325,16 @@ SEAMS += (
         lambda: (
             "DomainDispatcherApplication(create_backend_app)" in _source(ThreadedMotoServer._server_entry)
             and "request_handler=MotoRequestHandler" in _source(ThreadedMotoServer._server_entry)
+        ),
+    ),
+    # werkzeug's, under moto's routers:
+    Seam(
+        "werkzeug.routing.rules.Rule._compile_builder",
+        "replaced: a rule's URL builder is compiled when a URL is first built (moto's routers only match)",
+        "each router's map would compile two builders per rule again (~0.25 s for Lambda's; slower, not wrong)",
+        lambda: (
+            "self._compile_builder(False).__get__(self, None)" in _source(Rule.compile)
+            and _parameters(Rule._compile_builder) == ["self", "append_unknown"]
         ),
     ),
     # botocore's, not moto's: the tools' process reads botocore's data files once (sagatools/botocore_data.py).

@@ -15,7 +15,8 @@
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
   executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
   built a client) at the same time, and each built Lambda's werkzeug router (~0.25 s of CPU apiece).
-  `warm_up` does all that once, before any execution starts.
+  `warm_up` does all that once, before any execution starts; and the router's URL builders, which moto
+  never uses (it only matches URLs), are compiled only if a URL is ever built.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
+from werkzeug.routing.rules import Rule
 
 from sagatools.run_cache import DiskCache, code_fingerprint
 
@@ -141,6 +143,22 @@ def _execution_history_as_json(response: StepFunctionResponse) -> str:
     return json.dumps(history, default=_epoch_seconds)
 
 
+_original_compile_builder = Rule._compile_builder
+
+
+def _builder_compiled_on_first_use(rule: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+    # werkzeug compiles two URL builders per rule (Python source, through ast) as a map is made; moto's
+    # routers only ever match URLs, so a builder is compiled if and when a URL is built.
+    compiled: list[Callable[..., tuple[str, str]]] = []
+
+    def build(self: Rule, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        if not compiled:
+            compiled.append(_original_compile_builder(self, append_unknown).__get__(self, None))
+        return compiled[0](*args, **kwargs)
+
+    return build
+
+
 def warm_up(region: str) -> None:
     """Fill moto's lazily built, unlocked caches before many threads race to fill them."""
     for service in ("lambda", "dynamodb", "stepfunctions"):
@@ -154,6 +172,7 @@ def patches() -> list[tuple[object, str, object]]:
     _client.cache_clear()  # clients belong to one mock session
     return [
         (moto_responses, "method_names_from_class", _method_names),
+        (Rule, "_compile_builder", _builder_compiled_on_first_use),
         (StepFunctionResponse, "get_execution_history", _execution_history_as_json),
         (moto_json_path, "parse", _parsed_once(moto_json_path.parse)),  # type: ignore[attr-defined]
         (moto_result_path, "parse", _parsed_once(moto_result_path.parse)),  # type: ignore[attr-defined]
