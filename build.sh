@@ -128,8 +128,9 @@ case "$command" in
     package_templates "${PACKAGED_STAGES[@]}"
     check_templates
     ensure_debian_package chromium chromium "the browser test"
-    # Two workers (CI has 2 cores), whole modules each: their module-scoped stacks are built once.
-    .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
+    # Two workers (CI has 2 cores), whole modules each (their module-scoped stacks are built once), started
+    # in the order tests/conftest.py gives (longest first), not xdist's most-tests-first.
+    .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"
     ;;
   generate)
     [ $# -le 1 ] || usage

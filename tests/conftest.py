@@ -28,6 +28,33 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[_OWN_CACHE] = str(os.getpid())
 
 
+# The order modules start in, by how long they took (./build.sh test runs them whole, a module at a time
+# per worker, in this order: --dist loadfile --no-loadscope-reorder). The single ~100 s end-to-end test
+# goes first on one worker, with a module of many quick tests queued behind it so that worker takes no
+# more until it is done; the other worker starts the next longest, and the rest follow longest first. Left
+# to itself, xdist starts modules with the most tests first and the ~100 s one last, alone.
+STARTING_ORDER = (
+    "tests/test_local_cloud.py",
+    "tests/test_local_faults.py",
+    "tests/unit/test_request_model.py",
+    "tests/test_runtest_hostile.py",
+    "tests/test_soak.py",
+    "tests/test_fault_matrix.py",
+    "tests/test_saga.py",
+    "tests/test_deploy.py",
+    "tests/test_make_it_yours.py",
+    "tests/test_resolution.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.partition("::")[0]
+        return STARTING_ORDER.index(module) if module in STARTING_ORDER else len(STARTING_ORDER)
+
+    items.sort(key=rank)  # stable: the modules not named, and the tests within each, keep their order
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # Every module is imported by now (moto's thousands of classes among them) and lives to the end: keep the
     # cyclic collector from walking it again at every collection, as the tools do (sagatools/cli.py).
