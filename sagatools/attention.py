@@ -47,6 +47,7 @@ from sagatools.cli import (
     Terminated,
     UsageError,
     prepare_report_directory,
+    start_up_over,
     taking_signals,
 )
 from sagatools.deployed.stage import (
@@ -499,6 +500,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
     try:
         stage = Stage.choose(args.stage, args.region, args.profile)
         view = StageView.open(stage)
+        start_up_over()
         if args.command == "list":
             records = view.records(include_resolved=args.all)
             if args.json:
