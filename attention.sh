@@ -10,7 +10,7 @@ trap 'echo "attention: interrupted" >&2; exit 130' INT
 trap 'echo "attention: terminated" >&2; exit 143' TERM
 root="$(cd "$(dirname "$0")" && pwd)"
 if [ $# -eq 0 ]; then
-  echo "usage: ./attention.sh list|show|resolve|close ... --stage S [--region R] [--profile P] [--json]" >&2
+  echo "usage: ./attention.sh list [--all] | show TRIP_ID | resolve TRIP_ID... [--keep-faults] [--roll-back] [--report DIR] | close TRIP_ID --reason TEXT  --stage S [--region R] [--profile P] [--json]" >&2
   exit 2
 fi
 # shellcheck source=scripts/venv.sh

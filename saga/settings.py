@@ -50,13 +50,26 @@ class Settings(BaseModel):
         return {**values, "tables": tables}
 
     @classmethod
-    def read(cls, values: Mapping[str, str]) -> Settings:
-        """From an environment or a stack's outputs; MisconfiguredFunction naming what is missing or wrong."""
+    def read(cls, values: Mapping[str, str], *, outputs: bool = False) -> Settings:
+        """From an environment or (`outputs`) a stack's outputs; MisconfiguredFunction naming what is missing or
+        wrong by the name it has there (an environment variable, or a stack output)."""
         try:
             return cls.model_validate(dict(values))
         except ValidationError as error:
-            problems = "; ".join(f"{item['loc'][0]}: {item['msg']}" for item in error.errors(include_url=False))
+            problems = "; ".join(
+                f"{cls._named(str(item['loc'][0]), outputs)}: {item['msg']}" for item in error.errors(include_url=False)
+            )
             raise MisconfiguredFunction(f"settings incomplete: {problems}") from None
+
+    @classmethod
+    def _named(cls, variable: str, outputs: bool) -> str:
+        if not outputs:
+            return variable
+        for field in cls.model_fields.values():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices) and variable in alias.choices:
+                return f"the output {alias.choices[1]}"
+        return variable
 
     def bookings_table(self, resource: str) -> str:
         table = self.tables.get(resource)

@@ -197,12 +197,6 @@ class StageView:
         )
 
 
-def _trip_outcome(still_open: bool, ever_flagged: bool) -> str:
-    if still_open:
-        return Outcome.NEEDS_ATTENTION.value
-    return Outcome.RESOLVED.value if ever_flagged else NOTHING_OPEN
-
-
 def _execution(
     name: str, description: dict[str, Any], outcome: Callable[[str, str | None], Outcome | None]
 ) -> Execution:

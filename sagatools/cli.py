@@ -16,7 +16,9 @@ from typing import TextIO
 
 from sagatools.terminal_text import shown
 
-EXIT_OK, EXIT_SAGA_FAILED, EXIT_USAGE = 0, 1, 2
+# Every command's exit codes, the scripts' and ./build.sh's Python parts alike.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_SAGA_FAILED = EXIT_FAILED  # runtest.sh and attention.sh: a saga needs attention or did not end
 EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 

@@ -30,13 +30,13 @@ from sagatools.asl import (
     reachable_states,
     successors,
 )
+from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.serverless_config import load_service_config
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 T = TypeVar("T")
 
 

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.serverless_config import PROJECT_ROOT, load_service_config
 
 LOCAL_STAGE = "local"
@@ -43,8 +45,6 @@ PROBE_SECONDS = 2.0
 PREFERRED_PORT = 4599
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class EndpointNotRunning(Exception):

@@ -29,7 +29,8 @@ from botocore.exceptions import (
 from saga.catalogue import ResourceNames
 from saga.settings import MisconfiguredFunction, Settings
 from sagatools.asl import SAGA_MACHINE, MachineSpec
-from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS, LOCAL_STAGE, EndpointNotRunning, running_endpoint
+from sagatools.deployed.local_endpoint import LOCAL_STAGE, EndpointNotRunning, running_endpoint
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.serverless_config import load_service_config
 from sagatools.terminal_text import shown
 
@@ -168,7 +169,7 @@ def explain(error: Exception, stage: Stage) -> str:
 def settings_from_outputs(outputs: dict[str, str]) -> Settings:
     """The handlers' settings as deployed, read back from the stack (to read the stage's tables)."""
     try:
-        settings = Settings.read(outputs)
+        settings = Settings.read(outputs, outputs=True)
         if missing := settings.missing_tables():
             names = ", ".join(ResourceNames(resource).table_output for resource in missing)
             raise MisconfiguredFunction(f"settings incomplete: no output {names}")

@@ -33,6 +33,7 @@ from sagatools import botocore_data
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE, MachineSpec, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.in_process_lambda import InProcessLambda
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.serverless_config import ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
@@ -44,14 +45,8 @@ EMBEDDED_STAGE = "embedded"
 # moto's interpreter logs every caught error at ERROR level; the history records them already.
 QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
+# What the process's environment holds while the stack runs: fake credentials, and the stack's region.
+FAKE_ENVIRONMENT = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 # Local-only settings on top of serverless.yml's: fault injection is always on here, and there is no
 # X-Ray daemon to send traces to.
 LOCAL_ENVIRONMENT = {"FAULT_INJECTION": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
@@ -98,7 +93,7 @@ class EmbeddedStack:
     def __enter__(self) -> EmbeddedStack:
         with contextlib.ExitStack() as undo:
             self._quiet_moto(undo)
-            self._set_environment(undo, {**FAKE_CREDENTIALS, **self.config.process_environment, **LOCAL_ENVIRONMENT})
+            self._set_environment(undo, {**FAKE_ENVIRONMENT, **self.config.process_environment, **LOCAL_ENVIRONMENT})
             # The handlers read their settings and build their client once per process, as on Lambda;
             # in this process each stack is a new deployment of them.
             for cached in (get_settings, dynamodb_client):

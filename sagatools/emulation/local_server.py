@@ -36,10 +36,10 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from werkzeug.serving import make_server
 
-from sagatools.deployed.local_endpoint import FAKE_CREDENTIALS as LOCAL_CREDENTIALS
 from sagatools.emulation import speedups, transactions
-from sagatools.emulation.embedded import FAKE_CREDENTIALS, VirtualRetryClock
+from sagatools.emulation.embedded import FAKE_ENVIRONMENT, VirtualRetryClock
 from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 
 _original_validate_template = CloudFormationBackend.validate_template
 
@@ -172,13 +172,13 @@ def serve(preferred_port: int, state_dir: Path, python: str, token: str = "") ->
     server = bind(preferred_port)
     port = server.port
     endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(FAKE_CREDENTIALS)
+    os.environ.update(FAKE_ENVIRONMENT)
     os.environ["MOTO_PORT"] = str(port)  # the interpreter's own calls back to this server
     # Before the first request: which Lambda backend and whether executions run are read per request.
     moto_config.default_user_config["lambda"] = {"use_docker": False}
     moto_config.default_user_config["stepfunctions"] = {"execute_state_machine": True}
     handler_env = {
-        **LOCAL_CREDENTIALS,
+        **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": endpoint,
         # No X-Ray daemon here: the handlers' traces go nowhere (a documented difference from AWS).
         "POWERTOOLS_TRACE_DISABLED": "true",

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
-from sagatools.emulation.embedded import EMBEDDED_STAGE, FAKE_CREDENTIALS, LOCAL_ENVIRONMENT, REGION
+from sagatools.emulation.embedded import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
 from sagatools.emulation.in_process_lambda import LocalLambdaContext
 from sagatools.results import TripReader
 from sagatools.serverless_config import load_service_config
@@ -25,7 +25,7 @@ CONFIG = load_service_config(EMBEDDED_STAGE)
 def _tables() -> Iterator[Any]:
     """moto with the stage's tables and the functions' environment, once per module (creating tables costs)."""
     with pytest.MonkeyPatch.context() as environment:
-        for name, value in {**FAKE_CREDENTIALS, **CONFIG.process_environment, **LOCAL_ENVIRONMENT}.items():
+        for name, value in {**FAKE_ENVIRONMENT, **CONFIG.process_environment, **LOCAL_ENVIRONMENT}.items():
             environment.setenv(name, value)
         get_settings.cache_clear()
         dynamodb_client.cache_clear()

@@ -188,3 +188,14 @@ def test_settings_name_every_missing_variable():
         with pytest.raises(MisconfiguredFunction, match=ResourceNames(other).table_variable):
             settings.bookings_table(other)
     assert settings.missing_tables() == others
+
+
+def test_a_setting_that_is_missing_is_named_as_it_is_called_where_it_is_read():
+    with pytest.raises(MisconfiguredFunction, match="SAGA_LOG_TABLE: Field required"):
+        Settings.read({"FAULT_INJECTION": "true"})
+    # From a stack's outputs: the output's name, not the function's variable
+    with pytest.raises(MisconfiguredFunction, match="the output SagaLogTableName: Field required") as missing:
+        Settings.read({"FaultInjection": "true"}, outputs=True)
+    assert "SAGA_LOG_TABLE" not in str(missing.value)
+    with pytest.raises(MisconfiguredFunction, match="the output FaultInjection: Input should be a valid boolean"):
+        Settings.read({"SagaLogTableName": "log", "FaultInjection": "maybe"}, outputs=True)
