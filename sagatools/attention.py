@@ -67,7 +67,7 @@ from sagatools.results import (
     outcome_of,
     resolution_outcome_of,
 )
-from sagatools.runner import REPORT_DIR, SagaRunner
+from sagatools.runner import SagaRunner, report_dir
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
 
@@ -224,7 +224,7 @@ def short_cause(cause: str | None) -> str:
 
 
 def _with_page(execution: Execution) -> Execution:
-    page = REPORT_DIR / f"{execution.name}.html"
+    page = report_dir() / f"{execution.name}.html"
     return execution.model_copy(update={"report": str(page)}) if page.exists() else execution
 
 
@@ -439,7 +439,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
             command.add_argument(
                 "--roll-back", action="store_true", help="undo the whole trip, even one left to finish forward"
             )
-            command.add_argument("--report", default=str(REPORT_DIR), metavar="DIR", help="where the pages go")
+            command.add_argument("--report", default=str(report_dir()), metavar="DIR", help="where the pages go")
         else:
             command.add_argument("--all", action="store_true", help="resolved records too")
         command.add_argument("--stage", help="the deployed stage (required)")

@@ -63,8 +63,14 @@ if TYPE_CHECKING:
 
     from sagatools.view.terminal import ProgressObserver
 
-LOG_DIR = Path(".runtest")
-REPORT_DIR = LOG_DIR / "reports"
+def output_dir() -> Path:
+    """Where a run's handler log and pages go unless told: `.runtest/` of the current directory, or
+    $RUNTEST_DIR (the tests set it, so they never write into the user's own)."""
+    return Path(os.environ.get("RUNTEST_DIR") or ".runtest")
+
+
+def report_dir() -> Path:
+    return output_dir() / "reports"
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
 LIVE_PROGRESS_LIMIT = 8
 AWS_POLL_SECONDS = 1.0
@@ -306,9 +312,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--report",
-        default=str(REPORT_DIR),
+        default=str(report_dir()),
         metavar="DIR",
-        help=f"write one HTML page per execution into this directory ({REPORT_DIR})",
+        help=f"write one HTML page per execution into this directory ({report_dir()})",
     )
     return parser.parse_args(argv)
 
@@ -426,8 +432,8 @@ def run_embedded(
         if show_logs:
             log_sink: TextIO = err
         else:
-            LOG_DIR.mkdir(exist_ok=True)
-            log_sink = resources.enter_context((LOG_DIR / "handlers.log").open("w"))
+            output_dir().mkdir(parents=True, exist_ok=True)
+            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w"))
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
         runner = SagaRunner(
             stack.stepfunctions,

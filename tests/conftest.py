@@ -17,15 +17,18 @@ from sagatools.results import SagaResult, TripReader
 from sagatools.runner import SagaRunner
 from sagatools.trip_files import TripFile
 
-_OWN_CACHE = "_RUNTEST_CACHE_DIR_OWNED_BY_PID"
+_OWNER = "_RUNTEST_TESTS_FOLDER_OWNER"  # the pid of the process that made the folder, and removes it
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # The run cache (sagatools/run_cache.py) of the tests is theirs, not the user's .runtest/cache:
+    # The run cache (sagatools/run_cache.py) of the tests is theirs, not the user's .runtest/cache, and so
+    # are the pages and handler logs a run writes where it is not told (RUNTEST_DIR, sagatools/runner.py):
     # one folder for the whole session, its workers and the scripts they start (they inherit it).
     if "RUNTEST_CACHE_DIR" not in os.environ:
-        os.environ["RUNTEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="runtest-cache-")
-        os.environ[_OWN_CACHE] = str(os.getpid())
+        folder = tempfile.mkdtemp(prefix="runtest-tests-")
+        os.environ["RUNTEST_CACHE_DIR"] = os.path.join(folder, "cache")
+        os.environ["RUNTEST_DIR"] = os.path.join(folder, "output")
+        os.environ[_OWNER] = str(os.getpid())
 
 
 # The order modules start in, by how long they took (./build.sh test runs them whole, a module at a time
@@ -62,8 +65,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if os.environ.get(_OWN_CACHE) == str(os.getpid()):
-        shutil.rmtree(os.environ["RUNTEST_CACHE_DIR"], ignore_errors=True)
+    if os.environ.get(_OWNER) == str(os.getpid()):
+        shutil.rmtree(os.path.dirname(os.environ["RUNTEST_CACHE_DIR"]), ignore_errors=True)
 
 
 @pytest.fixture

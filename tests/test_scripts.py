@@ -71,7 +71,25 @@ def test_runtest_runs_from_any_directory_with_paths_relative_to_it(tmp_path):
         text=True,
         timeout=300,
         check=False,
+        env={name: value for name, value in os.environ.items() if name != "RUNTEST_DIR"},  # the user's default
     )
     assert done.returncode == 0, done.stderr
     assert '"outcome": "COMMITTED"' in done.stdout
     assert (tmp_path / ".runtest" / "reports" / "trip-0002.html").exists()
+
+
+def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
+    (tmp_path / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
+    done = subprocess.run(
+        [str(ROOT / "runtest.sh"), "trip.json", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "RUNTEST_DIR": str(tmp_path / "elsewhere")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "elsewhere" / "reports" / "trip-0002.html").exists()
+    assert (tmp_path / "elsewhere" / "handlers.log").exists()
+    assert not (tmp_path / ".runtest").exists()
