@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
     from sagatools.view.terminal import ProgressObserver
 
+
 def output_dir() -> Path:
     """Where a run's handler log and pages go unless told: `.runtest/` of the current directory, or
     $RUNTEST_DIR (the tests set it, so they never write into the user's own)."""
@@ -71,6 +72,8 @@ def output_dir() -> Path:
 
 def report_dir() -> Path:
     return output_dir() / "reports"
+
+
 # Up to this many running sagas, their states are shown as they complete; beyond it, when each ends.
 LIVE_PROGRESS_LIMIT = 8
 AWS_POLL_SECONDS = 1.0

@@ -190,3 +190,98 @@ def test_a_program_read_from_the_run_cache_runs_as_a_fresh_parse(tmp_path, monke
     assert (parsed, read_back) == (2, 0)  # the saga's and the resolution's machines
     assert first == second
     assert len(list(tmp_path.glob("asl-programs/*.pickle"))) == 2
+
+
+def test_dynamodb_results_written_as_they_are_equal_what_moto_serializes(stack, run_saga):
+    """Query, GetItem, BatchGetItem and Scan, over the saga's own items and one of every attribute type
+    (a binary one, which the fast path leaves to moto): the same answer either way."""
+    from moto.dynamodb.responses import DynamoResult
+
+    from sagatools.emulation import speedups
+    from sagatools.emulation.speedups import _dynamo_result_as_json
+
+    run_saga(trip_request("t-serialized", simulate={"book_car": "fail"}))
+    settings, dynamodb = stack.settings, stack.dynamodb
+    log_table, hotel_table = settings.saga_log_table, settings.bookings_table(RESOURCES[0])
+    every_type = {
+        "S": {"S": "text"},
+        "N": {"N": "12.50"},
+        "BOOL": {"BOOL": False},
+        "NULL": {"NULL": True},
+        "SS": {"SS": ["a", "b"]},
+        "NS": {"NS": ["1", "2.5"]},
+        "M": {"M": {"nested": {"L": [{"S": "x"}, {"N": "1"}, {"M": {}}]}, "empty": {"L": []}}},
+    }
+    dynamodb.put_item(TableName=hotel_table, Item={"trip_id": {"S": "t-every-type"}, **every_type})
+    dynamodb.put_item(TableName=hotel_table, Item={"trip_id": {"S": "t-binary"}, "blob": {"B": b"\x00\xff"}})
+    calls = [
+        (
+            "query",
+            {
+                "TableName": log_table,
+                "KeyConditionExpression": "trip_id = :t",
+                "ExpressionAttributeValues": {":t": {"S": "t-serialized"}},
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": log_table,
+                "KeyConditionExpression": "trip_id = :t",
+                "ExpressionAttributeValues": {":t": {"S": "t-serialized"}},
+                "Limit": 2,
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": log_table,
+                "KeyConditionExpression": "trip_id = :t",
+                "ExpressionAttributeValues": {":t": {"S": "no-such-trip"}},
+            },
+        ),
+        ("get_item", {"TableName": hotel_table, "Key": {"trip_id": {"S": "t-every-type"}}}),
+        ("get_item", {"TableName": hotel_table, "Key": {"trip_id": {"S": "t-binary"}}}),
+        ("get_item", {"TableName": hotel_table, "Key": {"trip_id": {"S": "not-there"}}}),
+        (
+            "batch_get_item",
+            {
+                "RequestItems": {
+                    hotel_table: {
+                        "Keys": [
+                            {"trip_id": {"S": t}} for t in ("t-serialized", "t-every-type", "t-binary", "not-there")
+                        ]
+                    },
+                    log_table: {"Keys": [{"trip_id": {"S": "nobody"}, "sk": {"S": "0"}}]},
+                }
+            },
+        ),
+        ("scan", {"TableName": hotel_table}),
+    ]
+
+    def answers():
+        found = []
+        for operation, parameters in calls:
+            reply = getattr(dynamodb, operation)(**parameters)
+            reply.pop("ResponseMetadata")
+            found.append(reply)
+        return found
+
+    assert DynamoResult.execute_result is _dynamo_result_as_json
+    left_to_moto = []
+    generic_serializer = speedups._original_dynamo_execute_result
+    speedups._original_dynamo_execute_result = lambda *args: left_to_moto.append(1) or generic_serializer(*args)
+    try:
+        fast = answers()
+    finally:
+        speedups._original_dynamo_execute_result = generic_serializer
+    assert len(left_to_moto) == 3  # the three answers holding the binary attribute; five written as they are
+    DynamoResult.execute_result = stack.original(DynamoResult, "execute_result")
+    try:
+        generic = answers()
+    finally:
+        DynamoResult.execute_result = _dynamo_result_as_json
+    assert fast == generic
+    assert fast[0]["Count"] > 0
+    assert fast[3]["Item"]["M"] == every_type["M"]

@@ -26,6 +26,7 @@ from moto.cloudformation.responses import CloudFormationResponse
 from moto.core import config as moto_config
 from moto.core import responses as moto_responses
 from moto.core import routing as moto_routing
+from moto.core import serialize as moto_serialize
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.models.table import Table
@@ -190,6 +191,18 @@ SEAMS: tuple[Seam, ...] = (
         " the 8th positional argument, as DynamoDBBackend.query passes it",
         "a moved argument would silently restrict an index query to one partition: wrong query results",
         lambda: _passes_index_name_eighth() and "self.all_items()" in _source(Table.query),
+    ),
+    Seam(
+        "moto.dynamodb.responses.DynamoResult.execute_result",
+        "replaced: a result that is already what the generic serializer would write (modeled keys only, no"
+        " blob, date or None) goes through that serializer's body and headers without its member-by-member walk",
+        "reading a batch's results back would spend a third of its time in moto's serializer (slower, not wrong)",
+        lambda: (
+            "serializer.serialize(self.result)" in _source(moto_responses.ActionResult.execute_result)
+            and "_serialized_result_to_response(" in _source(moto_serialize.ResponseSerializer._serialize_result)
+            and "json.dumps(body" in _source(moto_serialize.BaseJSONSerializer._serialize_body)
+            and "DynamoResult" in _source(dynamodb_responses)
+        ),
     ),
     Seam(
         "moto.dynamodb.models.table.Table.all_items",

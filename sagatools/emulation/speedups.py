@@ -11,6 +11,9 @@
 - moto's generic response serializer visits every possible member of every history event (~60 per
   event), so GetExecutionHistory cost 10-20 ms: here the same events are written as JSON directly
   (timestamps as epoch seconds, which is how the JSON protocol carries them).
+- moto's generic serializer walks every possible member of a response's shape for every item of a Query
+  or BatchGetItem (a third of reading a batch's results back): a DynamoDB result that is already what it
+  would write (only modeled keys, no blobs, dates or None) is written as it is, by the same serializer.
 - moto lists a response class's methods with inspect.getmembers on every request: once per class.
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
   executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
@@ -29,9 +32,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moto import settings as moto_settings
 from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoResult
 from moto.stepfunctions.parser import models as stepfunctions_models
 from moto.stepfunctions.parser.asl.component.common.path import result_path as moto_result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -48,6 +53,7 @@ from sagatools.run_cache import DiskCache, code_fingerprint
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from botocore.model import Shape
 
 
 class ParsedDefinitions:
@@ -159,6 +165,50 @@ def _builder_compiled_on_first_use(rule: Rule, append_unknown: bool = True) -> C
     return build
 
 
+_original_dynamo_execute_result = DynamoResult.execute_result
+# A scalar the generic serializer writes as it is (blobs are base64-encoded and timestamps formatted there).
+_AS_IS: dict[str, tuple[type, ...]] = {"string": (str,), "boolean": (bool,), "integer": (int,), "long": (int,)}
+_AS_IS |= {"double": (int, float), "float": (int, float)}
+
+
+def _as_is(value: Any, shape: Shape) -> bool:
+    """True if moto's generic JSON serializer would write `value` unchanged: every key a member of its shape,
+    no None, no blob or timestamp (bytes and dates are converted there, and left to it)."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = shape.members
+        return isinstance(value, dict) and all(
+            name in members and item is not None and _as_is(item, members[name]) for name, item in value.items()
+        )
+    if kind == "map":
+        return isinstance(value, dict) and all(
+            isinstance(name, str) and item is not None and _as_is(item, shape.value) for name, item in value.items()
+        )
+    if kind == "list":
+        return isinstance(value, list) and all(item is not None and _as_is(item, shape.member) for item in value)
+    if kind == "string" and shape.serialization.get("jsonvalue"):
+        return False
+    types = _AS_IS.get(kind)
+    return types is not None and isinstance(value, types) and (kind == "boolean" or not isinstance(value, bool))
+
+
+def _dynamo_result_as_json(result: DynamoResult, context: Any) -> Any:
+    """moto's generic serializer walks every possible member of the output shape for every item (a Query's
+    items, a BatchGetItem's): when the result is already what it would write, write it as it is, through the
+    same serializer's body and headers."""
+    output_shape = context.operation_model.output_shape
+    transformers = getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
+    if output_shape is None or transformers or not _as_is(result.result, output_shape):
+        return _original_dynamo_execute_result(result, context)
+    serializer = context.serializer_class(
+        operation_model=context.operation_model, pretty_print=moto_settings.PRETTIFY_RESPONSES
+    )
+    response = serializer._serialized_result_to_response(
+        serializer._create_default_response(), result.result, output_shape, result.result
+    )
+    return response["status_code"], response["headers"], response["body"]
+
+
 def warm_up(region: str) -> None:
     """Fill moto's lazily built, unlocked caches before many threads race to fill them."""
     for service in ("lambda", "dynamodb", "stepfunctions"):
@@ -176,6 +226,7 @@ def patches() -> list[tuple[object, str, object]]:
         (StepFunctionResponse, "get_execution_history", _execution_history_as_json),
         (moto_json_path, "parse", _parsed_once(moto_json_path.parse)),  # type: ignore[attr-defined]
         (moto_result_path, "parse", _parsed_once(moto_result_path.parse)),  # type: ignore[attr-defined]
+        (DynamoResult, "execute_result", _dynamo_result_as_json),
         (Table, "query", _query),
         (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", PARSED_DEFINITIONS),
