@@ -89,9 +89,11 @@ class EmbeddedStack:
         self.resolution_state_machine_arn = ""
         self._undo = contextlib.ExitStack()
         self._replaced: list[tuple[object, str, object]] = []
+        self._clients: dict[str, BaseClient] = {}
 
     def __enter__(self) -> EmbeddedStack:
         with contextlib.ExitStack() as undo:
+            undo.callback(self._clients.clear)  # clients belong to one mock session
             self._quiet_moto(undo)
             self._set_environment(undo, {**FAKE_ENVIRONMENT, **self.config.process_environment, **LOCAL_ENVIRONMENT})
             # The handlers read their settings and build their client once per process, as on Lambda;
@@ -218,12 +220,15 @@ class EmbeddedStack:
         return Settings.read({**self.config.process_environment, **LOCAL_ENVIRONMENT})
 
     def session_client(self, service: str) -> BaseClient:
-        return boto3.client(service, region_name=REGION)
+        """One client per service for this stack's life (a client costs ~10 ms to make; boto3's are thread-safe)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=REGION)
+        return self._clients[service]
 
     @property
     def stepfunctions(self) -> BaseClient:
-        return boto3.client("stepfunctions", region_name=REGION)
+        return self.session_client("stepfunctions")
 
     @property
     def dynamodb(self) -> BaseClient:
-        return boto3.client("dynamodb", region_name=REGION)
+        return self.session_client("dynamodb")
