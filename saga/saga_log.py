@@ -107,6 +107,28 @@ class SagaLog:
         except ClientError as error:
             raise data_access_error(f"writing {entry.step} {entry.event.value} to {self.table}", error) from error
 
+    def close_attention(self, record: AttentionRecord, at: str, resolved_by: str) -> bool:
+        """Close an open attention record (by an operator, not by a resolution); False if it was closed
+        meanwhile. The table's own errors are left to the caller, which explains them."""
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key={"trip_id": {"S": record.trip_id}, "sk": {"S": f"{ATTENTION_PREFIX}{record.step}"}},
+                UpdateExpression="SET attention = :resolved, resolved_at = :now, resolved_by = :by",
+                ConditionExpression="attention = :open",
+                ExpressionAttributeValues={
+                    ":resolved": {"S": AttentionState.RESOLVED.value},
+                    ":open": {"S": AttentionState.OPEN.value},
+                    ":now": {"S": at},
+                    ":by": {"S": resolved_by},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def entries(self, trip_id: str) -> list[LogEntry]:
         return self.read(trip_id)[0]
 

@@ -17,7 +17,6 @@ and unknown trips, 130 interrupted, 143 terminated.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -31,7 +30,6 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from saga.catalogue import ATTENTION_PREFIX
 from saga.models import BookingStatus
 from saga.request_fields import TRIP_ID_PATTERN, TRIP_ID_RULE
 from saga.saga_log import AttentionKind, AttentionRecord, AttentionState, LogEntry, SagaLog
@@ -67,7 +65,7 @@ from sagatools.results import (
     outcome_of,
     resolution_outcome_of,
 )
-from sagatools.runner import SagaRunner, report_dir
+from sagatools.runner import SagaRunner, human_output, report_dir
 from sagatools.terminal_text import shown
 from sagatools.view.html_page import write_page
 
@@ -304,11 +302,7 @@ class Resolver:
         return "forward" if unfinished and not self.roll_back else "backward"
 
     def _follow(self, started: dict[str, tuple[str, str]], human: bool) -> None:
-        observer = None
-        if human:
-            from sagatools.view.terminal import human_output  # rich: only where a person reads the output
-
-            observer = human_output(self.out)
+        observer = human_output(self.out) if human else None
         runner = SagaRunner(
             self.view.stepfunctions,
             self.view.resolve_machine,
@@ -353,19 +347,7 @@ def close_records(view: StageView, trip_id: str, reason: str) -> TripView:
         raise UnknownTrip(f"trip {trip_id} has no open attention record on stage {view.stage.name}")
     now = datetime.now(UTC).isoformat()
     for record in still_open:
-        with contextlib.suppress(view.dynamodb.exceptions.ConditionalCheckFailedException):  # closed meanwhile
-            view.dynamodb.update_item(
-                TableName=view.saga_log_table,
-                Key={"trip_id": {"S": trip_id}, "sk": {"S": f"{ATTENTION_PREFIX}{record.step}"}},
-                UpdateExpression="SET attention = :resolved, resolved_at = :now, resolved_by = :by",
-                ConditionExpression="attention = :open",
-                ExpressionAttributeValues={
-                    ":resolved": {"S": AttentionState.RESOLVED.value},
-                    ":open": {"S": AttentionState.OPEN.value},
-                    ":now": {"S": now},
-                    ":by": {"S": f"operator (attention.sh close): {reason}"},
-                },
-            )
+        view.reader.saga_log.close_attention(record, now, f"operator (attention.sh close): {reason}")
     return view.trip(trip_id)
 
 

@@ -58,7 +58,8 @@ def copy_working_tree(destination: Path) -> Path:
     return destination
 
 
-def _timed(project: Path, *command: str) -> float:
+def timed(project: Path, *command: str) -> float:
+    """Wall seconds of `command` run in `project` (without this process's AWS settings); raises if it fails."""
     started = time.perf_counter()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     subprocess.run(command, cwd=project, env=environment, check=True, capture_output=True, timeout=600)
@@ -108,18 +109,18 @@ def _invocation_overhead(python: str) -> dict[str, float]:
 def measure_local_cloud() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory:
         project = copy_working_tree(Path(directory) / "project")
-        figures: dict[str, Any] = {"start_s": _timed(project, "./build.sh", "local", "start")}
+        figures: dict[str, Any] = {"start_s": timed(project, "./build.sh", "local", "start")}
         try:
-            figures["deploy_s"] = _timed(project, "./build.sh", "deploy", "local")
+            figures["deploy_s"] = timed(project, "./build.sh", "deploy", "local")
             walls = _saga_walls(project, SAGAS + 1)
             figures["saga_first_ms"] = walls[0]  # a cold start per request
             figures["saga_warm_median_ms"] = statistics.median(walls[1:])
             handler = project / BOOKINGS[0].handler_file
             handler.write_text(handler.read_text() + "\n# changed for the redeploy measurement\n")
-            figures["redeploy_s"] = _timed(project, "./build.sh", "deploy", "local")
-            figures["remove_s"] = _timed(project, "./build.sh", "remove", "local")
+            figures["redeploy_s"] = timed(project, "./build.sh", "deploy", "local")
+            figures["remove_s"] = timed(project, "./build.sh", "remove", "local")
         finally:
-            figures["stop_s"] = _timed(project, "./build.sh", "local", "stop")
+            figures["stop_s"] = timed(project, "./build.sh", "local", "stop")
     python = runtime_environment(runtime_python(load_service_config("local").runtime, io.StringIO()), io.StringIO())
     version = subprocess.run(
         [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, check=True

@@ -7,12 +7,11 @@ medians is the figure, the seconds are this machine's today. A script's measurem
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagatools.bench_local import timed
 from sagatools.serverless_config import PROJECT_ROOT
 
 ONE_SAGA = PROJECT_ROOT / "test-booking-success.json"
@@ -30,22 +29,13 @@ class StartUp:
         return statistics.median(self.one_saga) / statistics.median(self.boto3_import)
 
 
-def _wall(command: list[str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, check=False, cwd=PROJECT_ROOT)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed
-
-
 def measure_start_up(runs: int = 15) -> StartUp:
     python = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
-    _wall([str(PROJECT_ROOT / "runtest.sh"), str(ONE_SAGA), "--json"])  # the run cache, made once
+    timed(PROJECT_ROOT, str(PROJECT_ROOT / "runtest.sh"), str(ONE_SAGA), "--json")  # the run cache, made once
     boto3_import, one_saga = [], []
     for _ in range(runs):
-        boto3_import.append(_wall([python, "-c", "import boto3"]))
-        one_saga.append(_wall([str(PROJECT_ROOT / "runtest.sh"), str(ONE_SAGA), "--json"]))
+        boto3_import.append(timed(PROJECT_ROOT, python, "-c", "import boto3"))
+        one_saga.append(timed(PROJECT_ROOT, str(PROJECT_ROOT / "runtest.sh"), str(ONE_SAGA), "--json"))
     return StartUp(runs, boto3_import, one_saga)
 
 

@@ -72,9 +72,7 @@ class DiskCache:
             # Read only from the project's own folder, where only this code writes.
             value: T = pickle.loads(path.read_bytes())  # noqa: S301
             return value
-        except FileNotFoundError:
-            pass
-        except _UNREADABLE:  # one that cannot be read is made again (and replaced)
+        except _UNREADABLE:  # none yet (OSError), or one that cannot be read: made (again), and replaced
             pass
         value = make()
         self._write(path, value)

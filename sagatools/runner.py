@@ -266,10 +266,11 @@ class SagaRunner:
             request["nextToken"] = page["nextToken"]
 
 
-def _human_output(out: TextIO) -> ProgressObserver:
-    from sagatools.view.terminal import human_output  # rich: only where a person reads the output
+def human_output(out: TextIO) -> ProgressObserver:
+    """The live progress and summaries a person reads (runtest.sh, attention.sh resolve)."""
+    from sagatools.view import terminal  # rich: imported only where a person reads the output
 
-    return human_output(out)
+    return terminal.human_output(out)
 
 
 def exit_code(reports: list[SagaResult]) -> int:
@@ -360,7 +361,7 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
         prepare_report_directory(report_dir)
         trips = load_trip_files(args.files)
-        human = None if args.json else _human_output(out)
+        human = None if args.json else human_output(out)
         if args.stage is None:
             result = run_embedded(trips, human, args.logs, args.timeout, err)
         else:

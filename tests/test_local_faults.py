@@ -26,9 +26,15 @@ pytestmark = pytest.mark.slow
 REGION = "eu-west-1"
 
 
+def stage_environment(**env: str) -> dict[str, str]:
+    """This process's environment without any AWS setting but the region the copy's stage is in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION, **env}
+
+
 def run(project: Path, *command: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION, **env}
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=timeout, env=environment)
+    return subprocess.run(
+        command, cwd=project, capture_output=True, text=True, timeout=timeout, env=stage_environment(**env)
+    )
 
 
 def endpoint_pid(project: Path) -> int:
@@ -77,7 +83,7 @@ def project(tmp_path_factory: pytest.TempPathFactory):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION},
+            env=stage_environment(),
         )
         for _ in range(2)
     ]
@@ -123,7 +129,7 @@ def test_a_stopped_endpoint_ends_the_run_by_its_timeout_in_one_sentence(project)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION},
+        env=stage_environment(),
     )
     time.sleep(1.0)
     os.kill(pid, signal.SIGSTOP)
@@ -204,7 +210,7 @@ def test_a_killed_endpoint_ends_the_run_at_once_in_one_sentence(project):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_REGION": REGION},
+        env=stage_environment(),
     )
     time.sleep(1.5)
     os.killpg(endpoint_pid(project), signal.SIGKILL)

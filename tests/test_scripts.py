@@ -62,33 +62,30 @@ def test_deploy_stepfunc_takes_region_and_profile_from_the_environment():
     assert '"StartAt": "BookHotel"' in done.stdout
 
 
-def test_runtest_runs_from_any_directory_with_paths_relative_to_it(tmp_path):
-    (tmp_path / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
-    done = subprocess.run(
+def runtest_in(folder, environment):
+    """./runtest.sh on a copy of the success request, run from `folder` with a path relative to it."""
+    (folder / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
+    return subprocess.run(
         [str(ROOT / "runtest.sh"), "trip.json", "--json"],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-        env={name: value for name, value in os.environ.items() if name != "RUNTEST_DIR"},  # the user's default
+        env=environment,
     )
+
+
+def test_runtest_runs_from_any_directory_with_paths_relative_to_it(tmp_path):
+    # Without RUNTEST_DIR (which the tests set): the user's default
+    done = runtest_in(tmp_path, {name: value for name, value in os.environ.items() if name != "RUNTEST_DIR"})
     assert done.returncode == 0, done.stderr
     assert '"outcome": "COMMITTED"' in done.stdout
     assert (tmp_path / ".runtest" / "reports" / "trip-0002.html").exists()
 
 
 def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
-    (tmp_path / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
-    done = subprocess.run(
-        [str(ROOT / "runtest.sh"), "trip.json", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "RUNTEST_DIR": str(tmp_path / "elsewhere")},
-    )
+    done = runtest_in(tmp_path, {**os.environ, "RUNTEST_DIR": str(tmp_path / "elsewhere")})
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "elsewhere" / "reports" / "trip-0002.html").exists()
     assert (tmp_path / "elsewhere" / "handlers.log").exists()

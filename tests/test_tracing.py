@@ -26,14 +26,10 @@ print(json.dumps({{
 """
 
 
-@pytest.mark.parametrize("step", [STEPS[0], STEPS[-1]], ids=lambda step: step.name)
-def test_a_handler_in_lambda_patches_botocore_and_only_botocore(step):
-    module = step.handler.rpartition(".")[0].replace("/", ".")
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("POWERTOOLS_", "AWS_XRAY"))}
-    # What Lambda sets for a function with active tracing; no daemon is needed to import.
-    environment |= {"LAMBDA_TASK_ROOT": str(ROOT), "PYTHONPATH": str(ROOT), "AWS_REGION": "us-east-1"}
+def probed(probe: str, module: str, environment: dict[str, str]) -> dict[str, object]:
+    """What `probe` prints (JSON) after importing the handler `module` in a fresh interpreter."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(module=module)],
+        [sys.executable, "-c", probe.format(module=module)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -41,8 +37,17 @@ def test_a_handler_in_lambda_patches_botocore_and_only_botocore(step):
         timeout=60,
         check=True,
     )
-    seen = json.loads(done.stdout)
-    assert seen == {"patched": ["botocore"], "botocore_wrapped": True, "loaded": []}
+    seen: dict[str, object] = json.loads(done.stdout)
+    return seen
+
+
+@pytest.mark.parametrize("step", [STEPS[0], STEPS[-1]], ids=lambda step: step.name)
+def test_a_handler_in_lambda_patches_botocore_and_only_botocore(step):
+    module = step.handler.rpartition(".")[0].replace("/", ".")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("POWERTOOLS_", "AWS_XRAY"))}
+    # What Lambda sets for a function with active tracing; no daemon is needed to import.
+    environment |= {"LAMBDA_TASK_ROOT": str(ROOT), "PYTHONPATH": str(ROOT), "AWS_REGION": "us-east-1"}
+    assert probed(PROBE, module, environment) == {"patched": ["botocore"], "botocore_wrapped": True, "loaded": []}
 
 
 OFF_PROBE = """
@@ -71,17 +76,7 @@ def test_where_tracing_is_off_the_xray_sdk_is_never_loaded(where):
         if not key.startswith(("POWERTOOLS_", "AWS_XRAY", "LAMBDA_TASK_ROOT", "AWS_SAM", "AWS_CHALICE"))
     }
     environment |= {"PYTHONPATH": str(ROOT), "AWS_REGION": "us-east-1", **where}
-    done = subprocess.run(
-        [sys.executable, "-c", OFF_PROBE.format(module=module)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=environment,
-        timeout=60,
-        check=True,
-    )
-    seen = json.loads(done.stdout)
-    assert seen == {
+    assert probed(OFF_PROBE, module, environment) == {
         "provider": "UntracedProvider",
         "disabled": True,
         "xray_sdk_loaded": False,

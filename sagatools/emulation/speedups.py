@@ -167,8 +167,14 @@ def _builder_compiled_on_first_use(rule: Rule, append_unknown: bool = True) -> C
 
 _original_dynamo_execute_result = DynamoResult.execute_result
 # A scalar the generic serializer writes as it is (blobs are base64-encoded and timestamps formatted there).
-_AS_IS: dict[str, tuple[type, ...]] = {"string": (str,), "boolean": (bool,), "integer": (int,), "long": (int,)}
-_AS_IS |= {"double": (int, float), "float": (int, float)}
+_AS_IS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "long": (int,),
+    "double": (int, float),
+    "float": (int, float),
+}
 
 
 def _as_is(value: Any, shape: Shape) -> bool:
