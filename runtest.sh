@@ -17,7 +17,7 @@ fi
 (cd "$root" && source scripts/venv.sh && ensure_venv requirements-tools.txt) >&2
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 # The interpreter starts with both signals blocked (held, not lost) until its handlers are in place
-# (sagatools/runtest.py); where env cannot block them (not GNU coreutils 8.31+), it starts as it is.
+# (sagatools/entry.py); where env cannot block them (not GNU coreutils 8.31+), it starts as it is.
 block=()
 if env --block-signal=INT true 2>/dev/null; then
   block=(env --block-signal=INT --block-signal=TERM)

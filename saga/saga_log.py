@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 LOG_PREFIX = "LOG#"
+# The saga log table's index keyed by an attention record's state: OPEN lists the trips to act on
+# (serverless.yml declares it under this name).
+ATTENTION_INDEX = "attention-index"
 
 
 class LogEvent(StrEnum):
@@ -132,10 +135,15 @@ class SagaLog:
     def entries(self, trip_id: str) -> list[LogEntry]:
         return self.read(trip_id)[0]
 
-    @staticmethod
-    def attention_record(item: dict[str, Any]) -> AttentionRecord:
-        """An attention record from a raw item (as a Query of the attention index returns it)."""
-        return AttentionRecord.model_validate(from_attributes(item))
+    def attention_records(self, state: AttentionState) -> list[AttentionRecord]:
+        """Every trip's attention records in this state, from the attention index (never a table scan)."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=ATTENTION_INDEX,
+            KeyConditionExpression="attention = :state",
+            ExpressionAttributeValues={":state": {"S": state.value}},
+        )
+        return [AttentionRecord.model_validate(from_attributes(item)) for page in pages for item in page["Items"]]
 
     def read(self, trip_id: str) -> tuple[list[LogEntry], list[AttentionRecord]]:
         """The trip's log entries in write order, and its attention records, in one Query."""
@@ -145,19 +153,13 @@ class SagaLog:
         return entries, attention
 
     def _query(self, trip_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "trip_id = :trip",
-            "ExpressionAttributeValues": {":trip": {"S": trip_id}},
-            "ConsistentRead": True,
-        }
-        while True:
-            try:
-                page = self._client.query(**request)
-            except ClientError as error:
-                raise data_access_error(f"reading the saga log of {trip_id}", error) from error
-            items.extend(from_attributes(item) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="trip_id = :trip",
+            ExpressionAttributeValues={":trip": {"S": trip_id}},
+            ConsistentRead=True,
+        )
+        try:
+            return [from_attributes(item) for page in pages for item in page["Items"]]
+        except ClientError as error:
+            raise data_access_error(f"reading the saga log of {trip_id}", error) from error

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import BOOKINGS
 from saga.saga_log import LogEvent
-from sagatools.results import SagaResult, execution_history
+from sagatools.executions import execution_history
 
 if TYPE_CHECKING:
     from sagatools.emulation.embedded import EmbeddedStack
+    from sagatools.results import SagaResult
 
 # List prices, us-east-1, as known when this was written (no network here to read the pricing pages).
 PRICES = {

@@ -3,6 +3,7 @@ run before anything starts, stdout guarded against a reader that goes away, SIGT
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gc
 import io
@@ -12,15 +13,44 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sagatools.terminal_text import shown
+
+if TYPE_CHECKING:
+    from sagatools.view.terminal import ProgressObserver
 
 # Every command's exit codes, the scripts' and ./build.sh's Python parts alike.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_SAGA_FAILED = EXIT_FAILED  # runtest.sh and attention.sh: a saga needs attention or did not end
 EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+def output_dir() -> Path:
+    """Where a run's handler log and pages go unless told: `.runtest/` of the current directory, or
+    $RUNTEST_DIR (the tests set it, so they never write into the user's own)."""
+    return Path(os.environ.get("RUNTEST_DIR") or ".runtest")
+
+
+def report_dir() -> Path:
+    return output_dir() / "reports"
+
+
+def parsed_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit code when argparse has answered itself: 2 after its usage
+    line (bad arguments), 0 after --help."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
+
+
+def human_output(out: TextIO) -> ProgressObserver:
+    """The live progress and summaries a person reads (runtest.sh, attention.sh resolve)."""
+    from sagatools.view import terminal  # rich: imported only where a person reads the output
+
+    return terminal.human_output(out)
 
 
 def start_up_over() -> None:

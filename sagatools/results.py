@@ -129,17 +129,6 @@ def billed_transitions(events: list[dict[str, Any]]) -> int:
     return len(runs) + sum(run.retries for run in runs)
 
 
-def execution_history(stepfunctions: BaseClient, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = stepfunctions.get_execution_history(**request)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        request["nextToken"] = page["nextToken"]
-
-
 class TripReader:
     """Reads a trip's bookings and saga log from the stage's tables."""
 

@@ -14,7 +14,7 @@ import pytest
 from saga.models import parse_trip_request
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import SagaResult, TripReader
-from sagatools.runner import SagaRunner
+from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import TripFile
 
 _OWNER = "_RUNTEST_TESTS_FOLDER_OWNER"  # the pid of the process that made the folder, and removes it
@@ -22,7 +22,7 @@ _OWNER = "_RUNTEST_TESTS_FOLDER_OWNER"  # the pid of the process that made the f
 
 def pytest_configure(config: pytest.Config) -> None:
     # The run cache (sagatools/run_cache.py) of the tests is theirs, not the user's .runtest/cache, and so
-    # are the pages and handler logs a run writes where it is not told (RUNTEST_DIR, sagatools/runner.py):
+    # are the pages and handler logs a run writes where it is not told (RUNTEST_DIR, sagatools/cli.py):
     # one folder for the whole session, its workers and the scripts they start (they inherit it).
     if "RUNTEST_CACHE_DIR" not in os.environ:
         folder = tempfile.mkdtemp(prefix="runtest-tests-")

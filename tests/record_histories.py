@@ -12,7 +12,7 @@ from pathlib import Path
 from saga.models import parse_trip_request
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import TripReader
-from sagatools.runner import SagaRunner
+from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import TripFile
 from sagatools.view.html_page import history_json
 from tests.helpers import trip_request

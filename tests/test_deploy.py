@@ -14,11 +14,11 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.exceptions import AWSError
 
 from saga.catalogue import BOOKINGS, RESOURCES, ResourceNames
-from sagatools import runner
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.deployed import deploy
 from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
+from sagatools.runtest import cli as runner
 from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, trip_request
 
 if TYPE_CHECKING:

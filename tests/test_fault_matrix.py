@@ -16,7 +16,7 @@ from saga.models import parse_trip_request
 from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import Outcome, TripReader
-from sagatools.runner import SagaRunner
+from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import TripFile
 from tests.helpers import (
     RESOURCES,

@@ -17,7 +17,7 @@ from saga.models import parse_trip_request
 from saga.saga_log import AttentionKind, LogEvent
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import Outcome, SagaResult, TripReader
-from sagatools.runner import SagaRunner
+from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import TripFile
 from sagatools.view.recovery import forward_summary
 from tests.helpers import assert_log_agrees_with_tables, trip_request

@@ -139,7 +139,8 @@ def test_the_endpoint_is_running_while_it_holds_its_lock_however_slow(state_file
 
 @pytest.mark.parametrize("region", ["xx-fake-1", "US-WEST-2", "us-west-2 ", ""])
 def test_a_region_aws_does_not_have_is_one_sentence_everywhere(region, monkeypatch, tmp_path):
-    from sagatools import attention, runner
+    from sagatools.attention import cli as attention
+    from sagatools.runtest import cli as runner
 
     monkeypatch.setenv("AWS_REGION", region or "eu-west-1")
     trip = tmp_path / "trip.json"
@@ -158,7 +159,7 @@ def test_a_region_aws_does_not_have_is_one_sentence_everywhere(region, monkeypat
 
 @pytest.mark.parametrize("trip_id", ["", "a\x1b[2Jb", "x" * 65, "trip 1"])
 def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(trip_id):
-    from sagatools import attention
+    from sagatools.attention import cli as attention
 
     for command in ("show", "resolve"):
         out, err = io.StringIO(), io.StringIO()

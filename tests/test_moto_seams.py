@@ -136,7 +136,7 @@ def test_history_written_directly_equals_what_moto_serializes(stack, run_saga):
     from moto.stepfunctions.responses import StepFunctionResponse
 
     from sagatools.emulation.speedups import _execution_history_as_json
-    from sagatools.results import execution_history
+    from sagatools.executions import execution_history
 
     report = run_saga(trip_request("t-history", simulate={"book_car": "fail", "cancel_hotel": "transient:1"}))
     fast = execution_history(stack.stepfunctions, report.execution_arn)
@@ -165,8 +165,9 @@ def test_a_program_read_from_the_run_cache_runs_as_a_fresh_parse(tmp_path, monke
 
     from saga.models import parse_trip_request
     from sagatools.emulation.speedups import PARSED_DEFINITIONS
-    from sagatools.results import TripReader, execution_history
-    from sagatools.runner import SagaRunner
+    from sagatools.executions import execution_history
+    from sagatools.results import TripReader
+    from sagatools.runtest.runner import SagaRunner
     from sagatools.trip_files import TripFile
 
     monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path))

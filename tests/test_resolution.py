@@ -14,8 +14,8 @@ import pytest
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name
 from saga.models import BookingStatus
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
-from sagatools.results import Outcome, build_report, execution_history, resolution_outcome_of
-from sagatools.runner import SagaRunner
+from sagatools.executions import ExecutionWatcher
+from sagatools.results import Outcome, build_report, resolution_outcome_of
 from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
 
 STUCK = [step.resource for step in COMPENSATIONS]
@@ -27,9 +27,9 @@ def resolve(stack, reader, request: dict, name: str, direction: str | None = Non
     arn = stack.stepfunctions.start_execution(
         stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
     )["executionArn"]
-    runner = SagaRunner(stack.stepfunctions, stack.resolution_state_machine_arn, reader, 0.005, 120)
-    description = runner.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
-    events = execution_history(stack.stepfunctions, arn)
+    watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.005)
+    description = watcher.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
+    events = watcher.history(arn)
     return build_report(name, request["trip_id"], description, events, reader, False, resolution_outcome_of)
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from sagatools.runner import main
+from sagatools.runtest.cli import main
 from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, trip_request
 
 

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from saga.models import RequestModel
-from sagatools.runner import SagaRunner, main
+from sagatools.runtest.cli import main
+from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import MAX_FILE_BYTES, TripFile
 from tests.helpers import ROOT, trip_request
 

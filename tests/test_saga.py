@@ -175,7 +175,8 @@ def test_invalid_request_fails_fast_without_compensation(stack, reader):
     request["flight"]["to"] = request["flight"]["from"]
     import json
 
-    from sagatools.results import execution_history, states_entered
+    from sagatools.executions import execution_history
+    from sagatools.results import states_entered
 
     arn = stack.stepfunctions.start_execution(
         stateMachineArn=stack.state_machine_arn, name="t-bad", input=json.dumps(request)

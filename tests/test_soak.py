@@ -14,8 +14,9 @@ import time
 import pytest
 
 from saga.models import parse_trip_request
-from sagatools.results import Outcome, TripReader, execution_history
-from sagatools.runner import SagaRunner
+from sagatools.executions import execution_history
+from sagatools.results import Outcome, TripReader
+from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import TripFile
 from tests.helpers import (
     RESOURCES,

@@ -30,7 +30,7 @@ from sagatools.asl import (
     reachable_states,
     successors,
 )
-from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parsed_arguments
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.serverless_config import load_service_config
 
@@ -256,10 +256,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     parser.add_argument("profile", nargs="?")
     parser.add_argument("--dry-run", action="store_true", help="print and check the definition, deploy nothing")
     parser.add_argument("--force", action="store_true", help="prepare-remove: remove a protected stage (prod)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parsed_arguments(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
         stage = Stage.choose(args.stage, args.region, args.profile)
         print(f"Using {stage.describe()}.", file=err)

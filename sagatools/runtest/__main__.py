@@ -5,4 +5,4 @@ if __name__ == "__main__":
 
     from sagatools.entry import run_guarded
 
-    run_guarded("runtest", lambda: import_module("sagatools.runner").main)
+    run_guarded("runtest", lambda: import_module("sagatools.runtest.cli").main)

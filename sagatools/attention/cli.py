@@ -1,0 +1,158 @@
+"""attention.sh's command line: its arguments, which stage, and what each command prints (see
+sagatools/attention/__init__.py for the commands and exit codes)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from saga.request_fields import TRIP_ID_PATTERN, TRIP_ID_RULE
+from sagatools.attention.printing import print_list, print_trip
+from sagatools.attention.resolver import Resolver, close_records
+from sagatools.attention.stage_view import StageView, UnknownTrip
+from sagatools.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_DELIVERED,
+    EXIT_OK,
+    EXIT_SAGA_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Delivery,
+    Terminated,
+    UsageError,
+    parsed_arguments,
+    prepare_report_directory,
+    report_dir,
+    start_up_over,
+    taking_signals,
+)
+from sagatools.deployed.stage import Stage, StageError, explain
+from sagatools.results import Outcome
+from sagatools.terminal_text import shown
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attention.sh", allow_abbrev=False)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("list", "show", "resolve", "close"):
+        command = commands.add_parser(name, allow_abbrev=False)
+        if name == "show":
+            command.add_argument("trips", nargs=1, metavar="TRIP_ID")
+        elif name == "close":
+            command.add_argument("trips", nargs=1, metavar="TRIP_ID")
+            command.add_argument("--reason", required=True, help="why the records are closed without a resolution")
+        elif name == "resolve":
+            command.add_argument("trips", nargs="+", metavar="TRIP_ID")
+            command.add_argument("--keep-faults", action="store_true", help="keep the request's simulated faults")
+            command.add_argument(
+                "--roll-back", action="store_true", help="undo the whole trip, even one left to finish forward"
+            )
+            command.add_argument("--report", default=str(report_dir()), metavar="DIR", help="where the pages go")
+        else:
+            command.add_argument("--all", action="store_true", help="resolved records too")
+        command.add_argument("--stage", help="the deployed stage (required)")
+        command.add_argument("--region")
+        command.add_argument("--profile")
+        command.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    return parser
+
+
+def main(
+    argv: list[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    before_start: Callable[[], object] | None = None,
+) -> int:
+    """`before_start`: as the runner's (sagatools/entry.py hands Ctrl-C over there)."""
+    err = stderr or sys.stderr
+    delivery = Delivery(stdout if stdout is not None else sys.stdout)
+    try:
+        with taking_signals(before_start):
+            code = _main(sys.argv[1:] if argv is None else argv, cast("TextIO", delivery), err)
+        delivery.flush()
+        if delivery.failure is not None:
+            print(f"attention: the results could not be written to stdout ({delivery.failure})", file=err)
+            return EXIT_NOT_DELIVERED
+        return code
+    except KeyboardInterrupt:
+        print("attention: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("attention: terminated", file=err)
+        return EXIT_TERMINATED
+
+
+def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    args = parsed_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
+    if not args.stage or not args.stage.strip():
+        print(
+            "attention: --stage is required: the embedded stack keeps nothing after a runtest.sh run, so only a "
+            "deployed stage (./build.sh deploy local, for one on this machine) has trips to look after",
+            file=err,
+        )
+        return EXIT_USAGE
+    for trip_id in getattr(args, "trips", []):
+        if not TRIP_ID_PATTERN.fullmatch(trip_id):
+            print(f"attention: trip id '{shown(trip_id)}': {TRIP_ID_RULE}", file=err)
+            return EXIT_USAGE
+    stage: Stage | None = None
+    try:
+        stage = Stage.choose(args.stage, args.region, args.profile)
+        view = StageView.open(stage)
+        start_up_over()
+        if args.command == "list":
+            records = view.records(include_resolved=args.all)
+            if args.json:
+                print(json.dumps([record.model_dump(mode="json") for record in records], indent=2), file=out)
+            else:
+                print_list(records, args.all, out)
+            return EXIT_OK
+        if args.command == "show":
+            trip = view.trip(args.trips[0])
+            if args.json:
+                print(trip.model_dump_json(indent=2), file=out)
+            else:
+                print_trip(trip, out)
+            return EXIT_OK
+        if args.command == "close":
+            if not args.reason.strip() or not args.reason.isprintable():
+                raise UsageError("--reason: say why, in printable text")
+            closed = close_records(view, args.trips[0], args.reason)
+            if args.json:
+                print(closed.model_dump_json(indent=2, exclude={"saga_log"}), file=out)
+            else:
+                print_trip(closed.model_copy(update={"saga_log": []}), out)
+            return EXIT_OK
+        report_dir = Path(args.report)
+        prepare_report_directory(report_dir)
+        views = Resolver(view, args.keep_faults, report_dir, out, err, args.roll_back).resolve(
+            args.trips, human=not args.json
+        )
+    except UnknownTrip as error:
+        print(f"attention: {error}", file=err)
+        return EXIT_USAGE
+    except StageError as error:
+        print(f"attention: {error}", file=err)
+        return EXIT_USAGE
+    except (BotoCoreError, ClientError) as error:
+        print(f"attention: {explain(error, stage) if stage else error}", file=err)
+        return EXIT_USAGE
+    except UsageError as error:
+        print(f"attention: {error}", file=err)
+        return EXIT_USAGE
+    documents = [view.model_dump(mode="json", exclude={"saga_log"}) for view in views]
+    if args.json:
+        print(json.dumps(documents if len(views) > 1 else documents[0], indent=2), file=out)
+    else:
+        for trip in views:
+            print_trip(trip.model_copy(update={"saga_log": []}), out)
+    still_open = any(v.outcome == Outcome.NEEDS_ATTENTION.value for v in views)
+    return EXIT_SAGA_FAILED if still_open else EXIT_OK

@@ -1,0 +1,99 @@
+"""Following Step Functions executions to their end: the one polling loop of runtest.sh (the sagas) and
+attention.sh (the resolutions).
+
+The embedded stack and a deployed stage are followed alike; only the client and the poll interval differ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sagatools.view.history import state_runs
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from sagatools.view.terminal import ProgressObserver
+
+# Up to this many running executions, their states are shown as they complete; beyond it, when each ends.
+LIVE_PROGRESS_LIMIT = 8
+
+
+def execution_history(stepfunctions: BaseClient, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution, oldest first."""
+    pages = stepfunctions.get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, PaginationConfig={"PageSize": 1000}
+    )
+    return [event for page in pages for event in page["events"]]
+
+
+class ExecutionWatcher:
+    """Polls executions of one state machine until each has ended or a deadline passes, telling an
+    observer what they did; keeps the history of each it saw end, so it is read once."""
+
+    def __init__(
+        self,
+        stepfunctions: BaseClient,
+        state_machine_arn: str,
+        poll_seconds: float,
+        observer: ProgressObserver | None = None,
+        on_deadline: Callable[[], None] | None = None,
+    ) -> None:
+        self.stepfunctions = stepfunctions
+        self.state_machine_arn = state_machine_arn
+        self.poll_seconds = poll_seconds
+        self.observer = observer
+        self.on_deadline = on_deadline  # the embedded stack freezes its executions: reading back goes fast
+        self._final_history: dict[str, list[dict[str, Any]]] = {}
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        """The execution's events: those read when it was seen to end (final), else read now."""
+        return self._final_history.pop(arn, None) or execution_history(self.stepfunctions, arn)
+
+    def wait(self, name_of: dict[str, str], deadline: float) -> dict[str, dict[str, Any]]:
+        """DescribeExecution of each execution (by ARN; `name_of` says what the observer calls it), once it
+        ended or, for those still running at the deadline, as they stand then."""
+        if self.observer is not None:
+            self.observer.started(list(dict.fromkeys(name_of.values())))
+        descriptions: dict[str, dict[str, Any]] = {}
+        pending = set(name_of)
+        while pending:
+            # Few executions: describe each (and show its progress). Many: one list says which to describe.
+            live = len(pending) <= LIVE_PROGRESS_LIMIT
+            running = set() if live else self._running()
+            for arn in sorted(pending):
+                if arn in running:
+                    continue
+                if time.monotonic() > deadline:
+                    break
+                # ListExecutions is eventually consistent on AWS: only DescribeExecution says it ended.
+                description = self.stepfunctions.describe_execution(executionArn=arn)
+                ended = description["status"] != "RUNNING"
+                if self.observer is not None and (live or ended):
+                    events = execution_history(self.stepfunctions, arn)
+                    if ended:
+                        self._final_history[arn] = events
+                    self.observer.progress(name_of[arn], state_runs(events), ended)
+                if ended:
+                    descriptions[arn] = description
+                    pending.discard(arn)
+            if pending and time.monotonic() > deadline:
+                if self.on_deadline is not None:
+                    self.on_deadline()
+                # What the unfinished ones are doing now: one DescribeExecution each, then the results.
+                for arn in pending:
+                    descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
+                break
+            if pending:
+                # More executions polled a round means more work a round: wait longer, but not much.
+                pause = min(self.poll_seconds * len(pending), max(self.poll_seconds, 0.25))
+                time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+        return descriptions
+
+    def _running(self) -> set[str]:
+        pages = self.stepfunctions.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING", PaginationConfig={"PageSize": 1000}
+        )
+        return {execution["executionArn"] for page in pages for execution in page["executions"]}

@@ -1,0 +1,123 @@
+"""Where runtest.sh runs the sagas: the embedded stack (moto, in this process) or a deployed stage. The
+same runner either way; only the clients, the poll interval and the state machine's definition differ."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sagatools.asl import load_definition
+from sagatools.cli import EXIT_USAGE, UsageError, output_dir
+from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.results import SagaResult, TripReader
+from sagatools.runtest.runner import SagaRunner
+from sagatools.terminal_text import shown
+
+if TYPE_CHECKING:
+    from sagatools.trip_files import TripFile
+    from sagatools.view.terminal import ProgressObserver
+
+AWS_POLL_SECONDS = 1.0
+# A stage that stops answering mid-run (an endpoint stopped or killed, a stack removed) may hold a call
+# past the --timeout: this long after it, the run ends anyway, in one sentence.
+STAGE_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class RunResult:
+    reports: list[SagaResult]
+    histories: dict[str, list[dict[str, Any]]]  # by execution ARN
+    definition: dict[str, Any]  # the ASL the executions ran
+
+
+def run_embedded(
+    trips: list[TripFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
+) -> RunResult:
+    from sagatools.emulation.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
+
+    with contextlib.ExitStack() as resources:
+        if show_logs:
+            log_sink: TextIO = err
+        else:
+            output_dir().mkdir(parents=True, exist_ok=True)
+            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w"))
+        stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
+        runner = SagaRunner(
+            stack.stepfunctions,
+            stack.state_machine_arn,
+            TripReader(stack.settings, stack.dynamodb),
+            poll_seconds=0.01,
+            timeout_seconds=timeout,
+            observer=human,
+            on_deadline=stack.lambdas.freeze,
+        )
+        reports = runner.run(trips)
+        return RunResult(reports, runner.histories, load_definition())
+
+
+def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
+    """The same runner against a deployed stage: its state machine and its tables, from the stack outputs."""
+    watchdog = threading.Timer(timeout + STAGE_GRACE_SECONDS, _stage_did_not_answer, (stage, timeout))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return _run_on_stage(trips, stage, human, timeout)
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code in {"StateMachineDoesNotExist", "ExecutionDoesNotExist", "ResourceNotFoundException"}:
+            raise StageError(
+                f"Stage {stage.name} lost its state machine or tables during the run ({code}): was it removed?"
+                f" Deploy it again with {stage.deploy_command}."
+            ) from None
+        raise StageError(explain(error, stage)) from None
+    except BotoCoreError as error:
+        raise StageError(explain(error, stage)) from None
+    finally:
+        watchdog.cancel()
+
+
+def _stage_did_not_answer(stage: Stage, timeout: float) -> None:
+    os.write(
+        2,
+        f"runtest: stage {stage.name} ({stage.region}) did not answer within the --timeout of {timeout:g} s and"
+        f" {STAGE_GRACE_SECONDS:g} s more; the sagas started there go on, and running the same files again"
+        " reports them\n".encode(),
+    )
+    os._exit(EXIT_USAGE)
+
+
+def _run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
+    outputs = stage.outputs()
+    settings = settings_from_outputs(outputs)
+    if not settings.fault_injection and (refused := [trip.path for trip in trips if trip.request.simulate]):
+        raise UsageError(
+            f"fault injection is off on stage {stage.name}; remove `simulate` from {', '.join(map(shown, refused))}"
+        )
+    arn = state_machine_arn(outputs, stage.region)
+    stepfunctions = stage.client("stepfunctions")
+    try:
+        deployed = stepfunctions.describe_state_machine(stateMachineArn=arn)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "StateMachineDoesNotExist":
+            raise StageError(
+                f"The state machine of stage {stage.name} is not deployed: run ./deploy-stepfunc.sh "
+                f"{stage.name} {stage.region}."
+            ) from None
+        raise StageError(explain(error, stage)) from None
+    runner = SagaRunner(
+        stepfunctions,
+        arn,
+        TripReader(settings, stage.client("dynamodb")),
+        poll_seconds=AWS_POLL_SECONDS,
+        timeout_seconds=timeout,
+        observer=human,
+    )
+    runner.refuse_conflicts(trips)
+    reports = runner.run(trips)
+    return RunResult(reports, runner.histories, json.loads(deployed["definition"]))
