@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from saga.spec import RetryPolicy, StepSpec
 
 ATTENTION_PREFIX = "ATTENTION#"
+# The saga log table: the environment variable its functions read, and the stack output naming it.
+SAGA_LOG_TABLE_VARIABLE = "SAGA_LOG_TABLE"
+SAGA_LOG_TABLE_OUTPUT = "SagaLogTableName"
 
 
 class Action(StrEnum):
@@ -217,3 +220,7 @@ def by_name(name: str) -> Step | None:
 def by_state(state: str) -> Step | None:
     """The step an ASL Task state of the saga invokes (None for the other states)."""
     return next((s for s in STEPS if state in s.states), None)
+
+
+# Every stack output that names a table: each resource's bookings, then the saga log.
+TABLE_OUTPUTS = (*(ResourceNames(resource).table_output for resource in RESOURCES), SAGA_LOG_TABLE_OUTPUT)

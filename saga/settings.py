@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from saga.catalogue import RESOURCES, ResourceNames
+from saga.catalogue import RESOURCES, SAGA_LOG_TABLE_OUTPUT, SAGA_LOG_TABLE_VARIABLE, ResourceNames
 
 
 class MisconfiguredFunction(RuntimeError):
@@ -30,7 +30,7 @@ def _names(variable: str, output: str) -> AliasChoices:
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    saga_log_table: str = Field(min_length=1, validation_alias=_names("SAGA_LOG_TABLE", "SagaLogTableName"))
+    saga_log_table: str = Field(min_length=1, validation_alias=_names(SAGA_LOG_TABLE_VARIABLE, SAGA_LOG_TABLE_OUTPUT))
     # "true" or "false" as the template writes it; pydantic's bool parsing refuses anything unclear.
     fault_injection: bool = Field(validation_alias=_names("FAULT_INJECTION", "FaultInjection"))
     # Resource -> its bookings table: a function is given only its own; a stack outputs them all.

@@ -11,9 +11,10 @@ from typing import Any
 from saga.definition import SAGA
 from sagatools.serverless_config import PROJECT_ROOT
 
-ASL_PATH = PROJECT_ROOT / "statemachine" / f"{SAGA.name}.asl.json"
-RESOLVE_ASL_PATH = PROJECT_ROOT / "statemachine" / "resolve-stuck.asl.json"
 STATE_MACHINE_SUFFIX = SAGA.name
+# The Errors of the saga's Fail states: a clean rollback, and a trip left for an operator.
+ROLLED_BACK_ERROR = "SagaRolledBack"
+NEEDS_ATTENTION_ERROR = "SagaNeedsAttention"
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,18 @@ class MachineSpec:
     """One state machine of the stage: its ASL file and the stack outputs deploy-stepfunc reads for it."""
 
     title: str
-    asl_path: Path
-    suffix: str  # <service>-<stage>-<suffix> is its name
+    suffix: str  # <service>-<stage>-<suffix> is its name; statemachine/<suffix>.asl.json its definition
     name_output: str
     role_output: str
     log_group_output: str
 
+    @property
+    def asl_path(self) -> Path:
+        return PROJECT_ROOT / "statemachine" / f"{self.suffix}.asl.json"
+
 
 SAGA_MACHINE = MachineSpec(
     SAGA.name.replace("-", " "),
-    ASL_PATH,
     STATE_MACHINE_SUFFIX,
     "StateMachineName",
     "StateMachineRoleArn",
@@ -38,12 +41,13 @@ SAGA_MACHINE = MachineSpec(
 )
 RESOLVE_MACHINE = MachineSpec(
     "resolution of stuck sagas",
-    RESOLVE_ASL_PATH,
     "resolve-stuck",
     "ResolveStateMachineName",
     "ResolveStateMachineRoleArn",
     "ResolveStateMachineLogGroupArn",
 )
+ASL_PATH = SAGA_MACHINE.asl_path
+RESOLVE_ASL_PATH = RESOLVE_MACHINE.asl_path
 MACHINES = (SAGA_MACHINE, RESOLVE_MACHINE)
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 

@@ -19,14 +19,13 @@ from saga.definition import SAGA
 from saga.errors import BookingRefused
 from saga.models import BookingStatus, Recovery
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
+from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.view.history import state_runs
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
     from saga.settings import Settings
-
-ROLLED_BACK_ERROR = "SagaRolledBack"  # the Error of the ASL's RolledBack Fail state
 
 
 class Outcome(StrEnum):

@@ -14,7 +14,8 @@ from sagatools.asl import MACHINES, load_definition
 from sagatools.results import SagaResult
 from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
 from sagatools.view.diagram import README, diagram_in_readme, readme_block
-from sagatools.view.html_page import COLOURS, Shown, page_html, state_views, write_page
+from sagatools.view.graph import COLOURS, Shown, state_views
+from sagatools.view.html_page import page_html, write_page
 from tests.helpers import ROOT
 
 DEFINITION = load_definition()

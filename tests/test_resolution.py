@@ -11,11 +11,14 @@ import time
 
 import pytest
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name, compensation_of
 from saga.models import BookingStatus
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
+from sagatools.asl import RESOLVE_ASL_PATH, load_definition
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
+from sagatools.view.graph import Shown, state_views
+from sagatools.view.html_page import page_html
 from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
 
 STUCK = [step.resource for step in COMPENSATIONS]
@@ -23,6 +26,11 @@ STUCK = [step.resource for step in COMPENSATIONS]
 
 def resolve(stack, reader, request: dict, name: str, direction: str | None = None):
     """Start a resolution as attention.sh does and wait for it; its result."""
+    return resolve_with_history(stack, reader, request, name, direction)[0]
+
+
+def resolve_with_history(stack, reader, request: dict, name: str, direction: str | None = None):
+    """Start a resolution as attention.sh does and wait for it; its result and its history."""
     document = {"request": request, "requested_by": "test", **({"direction": direction} if direction else {})}
     arn = stack.stepfunctions.start_execution(
         stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
@@ -30,7 +38,7 @@ def resolve(stack, reader, request: dict, name: str, direction: str | None = Non
     watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.005)
     description = watcher.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
     events = watcher.history(arn)
-    return build_report(name, request["trip_id"], description, events, reader, False, resolution_outcome_of)
+    return build_report(name, request["trip_id"], description, events, reader, False, resolution_outcome_of), events
 
 
 @pytest.mark.parametrize("resource", STUCK)
@@ -135,3 +143,28 @@ def test_an_unfinished_forward_trip_is_rolled_back_when_asked(stack, run_saga, r
     assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
     cancels = [e.step for e in result.saga_log if e.event is LogEvent.END and e.step in {c.name for c in COMPENSATIONS}]
     assert cancels == [c.name for c in COMPENSATIONS]  # every compensation, in reverse order
+
+
+@pytest.mark.parametrize("provider_back", [True, False], ids=["resolves", "still-stuck"])
+def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, run_saga, reader):
+    # Given a trip whose cancel of the first resource stayed stuck, resolved with or without the fault
+    resource = BOOKINGS[0].resource
+    request = trip_request(f"t-page-{provider_back}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
+    assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
+    again = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
+    result, events = resolve_with_history(stack, reader, again, f"{request['trip_id']}-resolve-1")
+    # When its page is drawn
+    definition = load_definition(RESOLVE_ASL_PATH)
+    page = page_html(definition, events, result.model_copy(update={"trip_id": f"{request['trip_id']}-resolve-1"}))
+    views = state_views(definition, events)
+    drawn = {name: view.shown for name, view in views.items() if view.shown is not Shown.NOT_ENTERED}
+    if provider_back:
+        # Then the banner says RESOLVED, the closed record is shown closed, and no state that ran as planned
+        # (a record with nothing to close included) is drawn as a failure
+        assert 'class="banner RESOLVED"' in page
+        assert "Needs attention:" not in page and "<b>Resolved:</b>" in page
+        assert set(drawn.values()) <= {Shown.SUCCEEDED, Shown.RETRIED}, drawn
+    else:
+        # Then the banner and the record say it still needs attention, and the stuck compensation is caught
+        assert 'class="banner NEEDS_ATTENTION"' in page and "Needs attention:" in page
+        assert drawn[compensation_of(resource).state] is Shown.CAUGHT

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from saga.catalogue import RESOURCES, ResourceNames
+from saga.catalogue import SAGA_LOG_TABLE_OUTPUT, SAGA_LOG_TABLE_VARIABLE, TABLE_OUTPUTS
 from sagatools.asl import (
     MACHINES,
     RESOLVE_MACHINE,
@@ -168,7 +168,6 @@ def remove_state_machines(stage: Stage, out: TextIO) -> None:
 
 PROTECTED_STAGES = {"prod"}
 # Every table of the stack: one per resource of the saga, and the saga log.
-TABLE_OUTPUTS = (*(ResourceNames(resource).table_output for resource in RESOURCES), "SagaLogTableName")
 
 
 def prepare_removal(stage: Stage, force: bool, out: TextIO, err: TextIO, confirm: TextIO | None) -> int:
@@ -232,7 +231,7 @@ def _assumed_outputs(stage: Stage) -> dict[str, str]:
     config = load_service_config(stage.name)
     prefix = f"arn:aws:lambda:{stage.region}:000000000000:function:"
     outputs = {spec.step.arn_output: prefix + spec.name for spec in config.functions.values()}
-    outputs["SagaLogTableName"] = config.environment["SAGA_LOG_TABLE"]
+    outputs[SAGA_LOG_TABLE_OUTPUT] = config.environment[SAGA_LOG_TABLE_VARIABLE]
     return outputs
 
 

@@ -27,6 +27,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from saga.catalogue import SAGA_LOG_TABLE_OUTPUT, SAGA_LOG_TABLE_VARIABLE
 from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
 from sagatools import botocore_data
@@ -189,7 +190,7 @@ class EmbeddedStack:
     @property
     def substitutions(self) -> dict[str, str]:
         values = {spec.step.arn_output: function_arn(spec.name) for spec in self.config.functions.values()}
-        values["SagaLogTableName"] = self.config.environment["SAGA_LOG_TABLE"]
+        values[SAGA_LOG_TABLE_OUTPUT] = self.config.environment[SAGA_LOG_TABLE_VARIABLE]
         return values
 
     @property

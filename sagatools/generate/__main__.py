@@ -16,7 +16,8 @@ from pathlib import Path
 from saga.catalogue import RETRIABLES
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
 from sagatools.generate.handlers import MARKER, handler_modules
-from sagatools.generate.state_machines import booking_saga, resolve_stuck
+from sagatools.generate.resolution_machine import resolve_stuck
+from sagatools.generate.saga_machine import booking_saga
 from sagatools.generate.template import render
 from sagatools.serverless_config import PROJECT_ROOT, STEPS_YML
 from sagatools.view.diagram import README, diagram_in_readme, forward_block, forward_in_readme, readme_block

@@ -23,6 +23,15 @@ _FAILURE_EVENTS = {
 _ATTEMPT_EVENTS = {"LambdaFunctionScheduled", "TaskScheduled"}
 
 
+def as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def normalise(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History events with datetime timestamps (recorded histories carry ISO strings)."""
+    return [{**event, "timestamp": as_datetime(event["timestamp"])} for event in events]
+
+
 class StateStatus(StrEnum):
     SUCCEEDED = "succeeded"  # left normally (possibly after retries)
     CAUGHT = "caught"  # its last attempt failed and a Catch moved on

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from saga.catalogue import COMPENSATIONS
 from saga.saga_log import AttentionKind, LogEvent
+from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.results import Outcome, SagaResult
 from sagatools.terminal_text import shown
 from sagatools.view.history import StateRun, StateStatus
@@ -27,7 +28,6 @@ from sagatools.view.recovery import attention_line, forward_summary
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
 LIVE_ROWS = 12  # running trips shown in the live table; a batch beyond that shows the progress bar only
 COMPACT_ABOVE = 10  # a batch of more trips gets the compact summary: counts, then the trips that need a look
-ROLLED_BACK_ERROR = "SagaRolledBack"  # the error of a clean rollback's Fail state: styled as the clean end it is
 
 
 class ProgressObserver(Protocol):

@@ -1,0 +1,216 @@
+"""The saga's state machine, as ASL, from the saga's definition: each request in order; on a failure,
+the compensations from that step back; past a pivot in forward recovery, the steps left finished.
+The output is plain ASL (statemachine/<saga>.asl.json) that the embedded stack, the local cloud and
+AWS read alike; only the `${…}` placeholders are filled at deploy time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
+from saga.definition import SAGA
+from saga.errors import (
+    AlternativesExhausted,
+    BookingAlreadyCancelled,
+    BookingRefused,
+    CrashAfterWrite,
+    ForwardDeadlinePassed,
+    ForwardRetryableError,
+    TransientDataAccessError,
+    TransientProviderError,
+)
+from saga.saga_log import AttentionKind
+from sagatools.asl import NEEDS_ATTENTION_ERROR, ROLLED_BACK_ERROR
+from sagatools.generate.asl_parts import (
+    GENERATED,
+    RECORD_RETRY,
+    lambda_task,
+    saga_log_task,
+)
+
+
+def _listing(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _resources() -> str:
+    return _listing([step.resource.replace("_", " ") for step in BOOKINGS])
+
+
+# Past the pivot, what a step raises when forward recovery gives up, and what it raises only in backward
+# recovery. Anything else (Lambda's own faults, a timeout) meets a Choice on the request's mode.
+FORWARD_GIVE_UP = [error.__name__ for error in (AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError)]
+
+
+BACKWARD_FAILURES = [
+    error.__name__
+    for error in (
+        BookingRefused,
+        CrashAfterWrite,
+        TransientProviderError,
+        TransientDataAccessError,
+        BookingAlreadyCancelled,
+    )
+]
+
+
+# True when the request asked for forward recovery (no `recovery`: backward, the default).
+FORWARD_CHOSEN: dict[str, Any] = {
+    "And": [
+        {"Variable": "$$.Execution.Input.recovery.mode", "IsPresent": True},
+        {"Variable": "$$.Execution.Input.recovery.mode", "StringEquals": "forward"},
+    ]
+}
+
+
+def _attention_item(step: Step, kind: AttentionKind, failure: str) -> dict[str, Any]:
+    """The attention record a saga opens for `step`, from the failure at `failure` (a JSONPath)."""
+    return {
+        "trip_id": {"S.$": "$$.Execution.Input.trip_id"},
+        "sk": {"S": step.attention_key},
+        "step": {"S": step.name},
+        "attention": {"S": "OPEN"},
+        "kind": {"S": kind.value},
+        "at": {"S.$": "$$.State.EnteredTime"},
+        "error": {"S.$": f"{failure}.Error"},
+        "cause": {"S.$": f"States.JsonToString({failure})"},
+        "execution_id": {"S.$": "$$.Execution.Id"},
+    }
+
+
+def _next_compensation(compensation: Step, after_stuck: bool) -> str:
+    """The state that runs after `compensation` succeeds, on the clean or the stuck path."""
+    index = COMPENSATIONS.index(compensation)
+    if index + 1 == len(COMPENSATIONS):
+        return "NeedsAttention" if after_stuck else "RolledBack"
+    following = COMPENSATIONS[index + 1]
+    assert following.after_stuck_state is not None
+    return following.after_stuck_state if after_stuck else following.state
+
+
+def booking_saga() -> dict[str, Any]:
+    """The saga: each request in order; on a failure, the compensations from that step back."""
+    verbs = SAGA.verbs
+    states: dict[str, Any] = {}
+    total = len(BOOKINGS)
+    for index, booking in enumerate(BOOKINGS):
+        rollback = COMPENSATIONS[-1 - index].state
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": booking.failed_state or rollback}]
+        if booking.unfinished_state:
+            catch[:0] = [
+                # Raised only in forward recovery: the trip keeps its bookings, an operator finishes it.
+                {"ErrorEquals": FORWARD_GIVE_UP, "ResultPath": "$.failure", "Next": booking.unfinished_state},
+                # Raised only in backward recovery: roll back, by the same path as before the pivot.
+                {"ErrorEquals": BACKWARD_FAILURES, "ResultPath": "$.failure", "Next": rollback},
+            ]
+        if index == 0:
+            # Only the first step can refuse the request itself: nothing is written yet.
+            catch.insert(
+                0, {"ErrorEquals": ["InvalidTripRequest"], "ResultPath": "$.failure", "Next": "RequestRefused"}
+            )
+        task = lambda_task(
+            booking,
+            f"Request {index + 1} of {total}. On any failure, compensate this step too: its outcome is unknown.",
+            "$$.Execution.Input",
+            f"$.results.{booking.name}",
+            catch,
+        )
+        task["Next"] = BOOKINGS[index + 1].state if index + 1 < total else "Booked"
+        states[booking.state] = task
+        if booking.failed_state and booking.unfinished_state:
+            states[booking.failed_state] = {
+                "Type": "Choice",
+                "Comment": "Past the pivot: in forward recovery the trip keeps its bookings and an operator finishes"
+                " it; in backward recovery it rolls back.",
+                "Choices": [{**FORWARD_CHOSEN, "Next": booking.unfinished_state}],
+                "Default": rollback,
+            }
+            states[booking.unfinished_state] = saga_log_task(
+                "Record durably what is left to do forward (the saga log table's attention index), then stop.",
+                "putItem",
+                {"Item": _attention_item(booking, AttentionKind.UNFINISHED_FORWARD, "$.failure")},
+                RECORD_RETRY,
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.flag_failure"},
+                "Unfinished",
+            )
+    states["Booked"] = {
+        "Type": "Succeed",
+        "Comment": f"All {_count(total)} bookings confirmed: the saga committed.",
+    }
+    for compensation in COMPENSATIONS:
+        states[compensation.state] = _compensation_task(
+            compensation,
+            "Compensation: retried with backoff; if it stays stuck, flag the trip and go on with the rest.",
+            after_stuck=False,
+        )
+    for compensation in COMPENSATIONS:
+        if compensation.after_stuck_state:
+            states[compensation.after_stuck_state] = _compensation_task(
+                compensation,
+                "The same compensation, on the path where an earlier one is stuck (so the saga ends in"
+                " NeedsAttention).",
+                after_stuck=True,
+            )
+    for compensation in COMPENSATIONS:
+        assert compensation.stuck_state is not None
+        following = _next_compensation(compensation, after_stuck=True)
+        states[compensation.stuck_state] = saga_log_task(
+            "Record durably that the trip needs an operator (the saga log table's attention index), then go on.",
+            "putItem",
+            {"Item": _attention_item(compensation, AttentionKind.STUCK_COMPENSATION, "$.stuck")},
+            RECORD_RETRY,
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.flag_failure"},
+            following,
+        )
+    states["RolledBack"] = {
+        "Type": "Fail",
+        "Error": ROLLED_BACK_ERROR,
+        "Comment": "Backward recovery finished: every compensation succeeded, nothing is left confirmed.",
+        "CausePath": "States.Format('A step failed ({}); every booking was cancelled.', $.failure.Error)",
+    }
+    states["NeedsAttention"] = {
+        "Type": "Fail",
+        "Error": NEEDS_ATTENTION_ERROR,
+        "Comment": "A compensation stayed stuck after its retries; the trip is flagged for an operator.",
+        "Cause": "A compensation could not complete; the trip is recorded as needing attention.",
+    }
+    if RETRIABLES:
+        states["Unfinished"] = {
+            "Type": "Fail",
+            "Error": NEEDS_ATTENTION_ERROR,
+            "Comment": "Forward recovery: past the pivot a step could not be finished (refused everywhere, or out of"
+            " time); nothing was undone, and the trip is flagged for an operator to finish or roll back.",
+            "CausePath": "States.Format('Past the pivot a step could not be finished ({}); the trip keeps its"
+            " bookings and needs an operator.', $.failure.Error)",
+        }
+    states["RequestRefused"] = {
+        "Type": "Fail",
+        "Error": "InvalidTripRequest",
+        "Comment": "The request broke the request model; nothing was written, so nothing is compensated.",
+        "CausePath": "$.failure.Cause",
+    }
+    return {
+        "Comment": f"Trip {SAGA.name.replace('-', ' ')}: {verbs.request} {_resources()}; on failure,"
+        f" {verbs.compensation} in reverse order. {GENERATED}.",
+        "StartAt": BOOKINGS[0].state,
+        "States": states,
+    }
+
+
+def _compensation_task(compensation: Step, comment: str, after_stuck: bool) -> dict[str, Any]:
+    assert compensation.stuck_state is not None
+    task = lambda_task(
+        compensation,
+        comment,
+        "$$.Execution.Input",
+        f"$.results.{compensation.name}",
+        [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.stuck", "Next": compensation.stuck_state}],
+    )
+    task["Next"] = _next_compensation(compensation, after_stuck)
+    return task
+
+
+def _count(number: int) -> str:
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    return words[number] if number < len(words) else str(number)
