@@ -94,7 +94,7 @@ check_templates() {
 use_local_endpoint() {
   # Every AWS client of the stage `local` (osls, boto3) talks to the local endpoint with fake credentials.
   local url
-  url=$(.venv/bin/python -m sagatools.deployed.local_endpoint url) || exit 2
+  url=$(.venv/bin/python -m sagatools.deployed.local_commands url) || exit 2
   export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
   export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SLS_TELEMETRY_DISABLED=1
   export SLS_AWS_MONITORING_FREQUENCY=200 # osls polls the stack every 5 s by default; the endpoint answers at once
@@ -107,7 +107,7 @@ prepare_stage() {
   STAGE_ARGS=("$@")
   if [ "${1:-}" = "local" ]; then
     ensure_venv requirements-local.txt
-    [ "$command" != "deploy" ] || .venv/bin/python -m sagatools.deployed.local_endpoint start
+    [ "$command" != "deploy" ] || .venv/bin/python -m sagatools.deployed.local_commands start
     use_local_endpoint
   else
     ensure_venv requirements-tools.txt
@@ -168,7 +168,7 @@ case "$command" in
   local)
     [ $# -eq 1 ] || usage
     ensure_venv requirements-local.txt >&2
-    exec .venv/bin/python -m sagatools.deployed.local_endpoint "$1"
+    exec .venv/bin/python -m sagatools.deployed.local_commands "$1"
     ;;
   lint)
     ensure_venv requirements-dev.txt

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from saga.catalogue import STEPS
-from sagatools.deployed.local_endpoint import runtime_environment, runtime_python
+from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.serverless_config import PROJECT_ROOT, load_service_config
 
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "11"))

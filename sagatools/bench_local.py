@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from saga.catalogue import BOOKINGS
-from sagatools.deployed.local_endpoint import runtime_environment, runtime_python
+from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
 from sagatools.serverless_config import PROJECT_ROOT, load_service_config
 

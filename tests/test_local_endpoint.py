@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from sagatools.deployed import local_endpoint
+from sagatools.deployed import local_commands, local_endpoint
 from sagatools.deployed.stage import Stage, StageError
 
 
@@ -58,7 +58,7 @@ def test_a_busy_port_is_not_chosen():
 
 def test_url_and_the_local_stage_say_how_to_start_the_endpoint_when_it_is_not_running(state_file):
     out, err = io.StringIO(), io.StringIO()
-    assert local_endpoint.main(["url"], out, err) == 2
+    assert local_commands.main(["url"], out, err) == 2
     assert out.getvalue() == ""
     assert "./build.sh local start" in err.getvalue()
     with pytest.raises(StageError, match=r"\./build\.sh local start"):
@@ -75,7 +75,7 @@ def test_the_local_stage_takes_the_region_like_any_stage_and_no_profile(monkeypa
 
 
 def test_usage(capsys):
-    assert local_endpoint.main(["restart"]) == 2
+    assert local_commands.main(["restart"]) == 2
 
 
 @pytest.fixture

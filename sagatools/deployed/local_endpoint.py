@@ -1,6 +1,6 @@
 """The local cloud's endpoint: start, stop and find the moto server that the stage `local` deploys to.
 
-    python -m sagatools.deployed.local_endpoint start|stop|status|url     (./build.sh local ...)
+    ./build.sh local start|stop|status|url     (sagatools/deployed/local_commands.py)
 
 Its state lives under .runtest/local/: endpoint.json (port, pid, a token, when it started, which Python
 runs the handlers), endpoint.lock, server.log, the functions' logs and their unpacked code. The server
@@ -17,10 +17,8 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.serverless_config import PROJECT_ROOT, load_service_config
 
@@ -157,70 +155,6 @@ def running_endpoint() -> Endpoint:
             " (./build.sh deploy local starts it too)."
         )
     return endpoint
-
-
-def runtime_python(runtime: str, err: TextIO) -> str:
-    """The interpreter serverless.yml's runtime names (python3.12) if this machine has it, else this one."""
-    version = runtime.removeprefix("python")
-    candidates = [shutil.which(runtime)]
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += [str(path) for path in sorted(pyenv_root.glob(f"versions/{version}*/bin/{runtime}"), reverse=True)]
-    for candidate in filter(None, candidates):
-        try:
-            found = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            )
-        except OSError:
-            continue
-        if found.returncode == 0 and found.stdout.strip() == str(tuple(int(p) for p in version.split("."))):
-            return candidate
-    print(
-        f"local endpoint: {runtime} is not on this machine; the handlers run on Python "
-        f"{sys.version_info.major}.{sys.version_info.minor} instead",
-        file=err,
-    )
-    return sys.executable
-
-
-def runtime_environment(python: str, err: TextIO) -> str:
-    """A virtualenv of that Python holding requirements.txt: the stand-in for the Powertools layer and
-    the runtime's boto3. Made once, remade when requirements.txt changes; returns its python."""
-    requirements = PROJECT_ROOT / "requirements.txt"
-    digest = hashlib.sha256(requirements.read_bytes() + python.encode()).hexdigest()
-    # Beside the project's own environment: it outlives the endpoint, like .venv.
-    home = PROJECT_ROOT / ".venv" / "lambda-runtimes" / Path(python).name
-    stamp = home / ".installed"
-    executable = home / "bin" / "python"
-    if stamp.exists() and stamp.read_text() == digest and executable.exists():
-        return str(executable)
-    # Made by one start at a time, even across copies of the project that share .venv: a second waits,
-    # then finds it made.
-    home.parent.mkdir(parents=True, exist_ok=True)
-    with (home.parent / f".{home.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and stamp.read_text() == digest and executable.exists():
-            return str(executable)
-        return _make_runtime_environment(python, home, requirements, digest, err)
-
-
-def _make_runtime_environment(python: str, home: Path, requirements: Path, digest: str, err: TextIO) -> str:
-    stamp = home / ".installed"
-    executable = home / "bin" / "python"
-    print(f"local endpoint: preparing the handlers' runtime ({python}, requirements.txt)", file=err)
-    shutil.rmtree(home, ignore_errors=True)
-    subprocess.run([python, "-m", "venv", str(home)], check=True, capture_output=True)
-    subprocess.run(
-        [str(executable), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=err,
-    )
-    stamp.write_text(digest)
-    return str(executable)
 
 
 def start(out: TextIO, err: TextIO) -> Endpoint:
@@ -369,60 +303,3 @@ def deployed_stages(endpoint: Endpoint, timeout: float = 10.0) -> list[str] | No
     except (BotoCoreError, ClientError):
         return None
     return sorted(found)
-
-
-def status(out: TextIO) -> int:
-    endpoint = read_state()
-    if endpoint is None:
-        print("local endpoint: not running (start it with ./build.sh local start)", file=out)
-        return EXIT_OK
-    uptime = int(time.time() - endpoint.started_at)
-    answers = endpoint.answers()
-    busy = "" if answers else " (busy: it did not answer a probe within 2 s)"
-    print(f"local endpoint: running at {endpoint.url}{busy}", file=out)
-    print(f"  pid       {endpoint.pid}", file=out)
-    print(f"  uptime    {uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s", file=out)
-    print(f"  handlers  {endpoint.python}", file=out)
-    stages = deployed_stages(endpoint) if answers else None  # a busy one would keep status waiting
-    listed = "(it did not answer in time)" if stages is None else ", ".join(stages) or "none deployed, in any region"
-    print(f"  stages    {listed}", file=out)
-    print(f"  state     {STATE_DIR}", file=out)
-    return EXIT_OK
-
-
-def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out, err = out or sys.stdout, err or sys.stderr
-    arguments = sys.argv[1:] if argv is None else argv
-    if len(arguments) != 1 or arguments[0] not in {"start", "stop", "status", "url"}:
-        print("usage: ./build.sh local start|stop|status|url", file=err)
-        return EXIT_USAGE
-    command = arguments[0]
-    try:
-        return _command(command, out, err)
-    except BrokenPipeError:  # `status | head`: the reader has what it wanted
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-
-
-def _command(command: str, out: TextIO, err: TextIO) -> int:
-    try:
-        if command == "start":
-            start(out, err)
-        elif command == "stop":
-            print("local endpoint stopped" if stop(err) else "local endpoint: not running", file=err)
-        elif command == "status":
-            return status(out)
-        else:
-            print(running_endpoint().url, file=out)
-    except EndpointNotRunning as error:
-        print(f"local endpoint: {error}", file=err)
-        return EXIT_USAGE
-    except subprocess.CalledProcessError as error:
-        print(f"local endpoint: preparing the handlers' runtime failed ({error})", file=err)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
