@@ -1,4 +1,4 @@
-"""The emulation relies on moto internals (sagatools/emulation/seams.py); if an upgrade moves one, fail
+"""The emulation relies on moto internals (sagatools/emulation/seams/); if an upgrade moves one, fail
 here, loudly and by name. Then the behaviour each seam buys, on the running stack."""
 
 from __future__ import annotations

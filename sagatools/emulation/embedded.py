@@ -8,7 +8,7 @@
   scenario runs in milliseconds while the ASL keeps its real intervals.
 - Transactions: moto's whole-table snapshot is replaced by an item-level undo (transactions.py).
 - The definition is parsed once, and the interpreter's boto3 clients are reused (speedups.py).
-Every moto internal this touches is listed in seams.py, with a check that tests/test_moto_seams.py runs.
+Every moto internal this touches is listed in seams/, with a check that tests/test_moto_seams.py runs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Lambda, in this process: the handler named in serverless.yml, called as the Lambda runtime would.
 
-Used by the embedded stack in place of moto's Lambda invoke (see seams.py). Nothing here imports moto.
+Used by the embedded stack in place of moto's Lambda invoke (see seams/). Nothing here imports moto.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ moto's Step Functions interpreter imports `moto.batch.utils` for its Batch task 
 the `JobStatus` enum; that module's package imports `moto.batch.models`, then `moto.ec2` with its
 instance types and availability zones: 1.6 s of every `./runtest.sh` (a cProfile of one run), for a
 task type no saga has. Here `moto.batch.utils` is a module holding only that enum (the same members,
-checked against moto's source by seams.py), installed before moto's interpreter is imported.
+checked against moto's source by seams/), installed before moto's interpreter is imported.
 Anything else asked of it (moto.cloudformation imports moto.batch, whose models want the rest of
 utils) loads moto's own module then, so what uses Batch for real gets it whole.
 """

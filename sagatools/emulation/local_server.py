@@ -3,7 +3,7 @@
     python -m sagatools.emulation.local_server --port PORT --state-dir DIR --python RUNTIME_PYTHON [--token T]
 
 Started in the background by `./build.sh local start` (sagatools/deployed/local_endpoint.py). What it
-changes in moto, each listed in seams.py:
+changes in moto, each listed in seams/:
 - Step Functions executes state machines, with the embedded stack's virtual retry waits;
 - Lambda never uses Docker: an invocation runs the function's deployed zip in a warm execution
   environment (warm_lambda.py), with the function's handler, environment, timeout and memory;
@@ -123,7 +123,7 @@ def _lambda_delete(pool: WarmLambda) -> Any:
 
 
 def replacements(pool: WarmLambda) -> list[tuple[object, str, object]]:
-    """(owner, attribute, replacement) of every moto internal the endpoint changes (all in seams.py)."""
+    """(owner, attribute, replacement) of every moto internal the endpoint changes (all in seams/)."""
     return [
         (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
         (LambdaSimpleBackend, "delete_function", _lambda_delete(pool)),

@@ -8,7 +8,7 @@ record of just the items it names.
 
 Every write to the backend goes through one lock: put_item, update_item, delete_item (BatchWriteItem
 writes through these), transact_write_items, and execute_statement (PartiQL; its transactions and
-batches run through it). seams.py checks that moto still routes each of them that way.
+batches run through it). seams/ checks that moto still routes each of them that way.
 """
 
 from __future__ import annotations
