@@ -21,7 +21,8 @@ from typing import Any
 
 from saga.catalogue import BOOKINGS
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
-from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
+from sagatools.emulation.execution_environment import FunctionVersion
+from sagatools.emulation.warm_lambda import WarmLambda
 from sagatools.serverless_config import PROJECT_ROOT, load_service_config
 
 SAGAS = int(os.environ.get("BENCH_LOCAL_SAGAS", "10"))

@@ -10,7 +10,8 @@ import zipfile
 
 import pytest
 
-from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
+from sagatools.emulation.execution_environment import FunctionVersion
+from sagatools.emulation.warm_lambda import WarmLambda
 
 HANDLERS = """
 import os, sys, time

@@ -38,7 +38,8 @@ from werkzeug.serving import make_server
 
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.embedded import FAKE_ENVIRONMENT, VirtualRetryClock
-from sagatools.emulation.warm_lambda import FunctionVersion, WarmLambda
+from sagatools.emulation.execution_environment import FunctionVersion
+from sagatools.emulation.warm_lambda import WarmLambda
 from sagatools.fake_credentials import FAKE_CREDENTIALS
 
 _original_validate_template = CloudFormationBackend.validate_template

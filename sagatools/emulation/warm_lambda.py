@@ -10,53 +10,24 @@ unhandled error (Runtime.ExitError) and is replaced on the next invocation. Noth
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import select
 import shutil
-import subprocess
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-WORKER = Path(__file__).with_name("lambda_worker.py")
+from sagatools.emulation.execution_environment import EnvironmentFailed, ExecutionEnvironment, FunctionVersion
+
 ENVIRONMENTS_PER_FUNCTION = 4
 # A function's log is rotated past this size: copied to <function>.log.1 (the one before is dropped), then
 # emptied in place, which the environments writing to it (in append mode) carry on with.
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FunctionVersion:
-    """What an invocation needs of a function, as the Lambda backend registered it."""
-
-    name: str
-    arn: str
-    handler: str
-    environment: dict[str, str]
-    timeout_seconds: int
-    memory_mb: int
-    code_sha: str
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        # A new deploy changes the code hash or the configuration: its environments are new ones.
-        return (self.name, self.code_sha, json.dumps([self.handler, self.environment, self.timeout_seconds]))
-
-
-class EnvironmentFailed(Exception):
-    """The environment cannot answer any more (timed out or died); it has been killed."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
 
 
 @dataclass
@@ -66,96 +37,6 @@ class Statistics:
     timeouts: int = 0
     crashes: int = 0
     started_at: float = field(default_factory=time.monotonic)
-
-
-class ExecutionEnvironment:
-    """One process of the runtime's Python holding one function's code, invoked one request at a time."""
-
-    def __init__(
-        self, python: str, task_root: Path, function: FunctionVersion, base_env: dict[str, str], log: IO[str]
-    ) -> None:
-        self.function = function
-        read_end, write_end = os.pipe()
-        environment = {
-            **base_env,
-            **function.environment,
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_seconds),
-            "LAMBDA_TASK_ROOT": str(task_root),
-            "_HANDLER": function.handler,
-            "LAMBDA_WORKER_RESPONSE_FD": str(write_end),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process = subprocess.Popen(
-            [python, str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=log,
-            cwd=task_root,
-            env=environment,
-            pass_fds=(write_end,),
-            text=True,
-        )
-        os.close(write_end)
-        self._responses = os.fdopen(read_end, "r")
-
-    def invoke(self, payload: str, timeout_seconds: float) -> dict[str, Any]:
-        request = {
-            "payload": payload,
-            "function_arn": self.function.arn,
-            "request_id": str(uuid.uuid4()),
-            "timeout_seconds": timeout_seconds,
-        }
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            raise self._died() from None
-        ready, _, _ = select.select([self._responses], [], [], timeout_seconds)
-        if not ready:
-            self.kill()
-            raise EnvironmentFailed(
-                "Sandbox.Timedout",
-                f"RequestId: {request['request_id']} Error: Task timed out after {timeout_seconds:.2f} seconds",
-            )
-        line = self._responses.readline()
-        if not line:
-            raise self._died()
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def _died(self) -> EnvironmentFailed:
-        code = self.process.wait(timeout=5)
-        self.kill()
-        return EnvironmentFailed("Runtime.ExitError", f"Runtime exited with error: exit status {code}")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self._close_pipes()
-
-    def close(self) -> None:
-        """End the process the way Lambda retires an environment: no more invocations, then gone."""
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self._close_pipes()
-
-    def _close_pipes(self) -> None:
-        if not self._responses.closed:
-            self._responses.close()
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self.process.stdin.close()
 
 
 class WarmLambda:
