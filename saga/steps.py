@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from saga.bookings import Booking
 
 
-class _Step:
-    """One invocation of one step: its request, its attempt, and where it writes."""
+class _Attempt:
+    """One attempt at one step (a Lambda invocation): its request, its retry count, and where it writes.
+    (saga/spec.py's StepSpec defines a step; saga/catalogue.py's Step names it; this runs it once.)"""
 
     def __init__(self, action: Action, resource: str, invocation: StepInvocation, settings: Settings) -> None:
         self.step = catalogue.step(action, resource)
@@ -153,83 +154,85 @@ def book(resource: str, invocation: StepInvocation) -> StepResult:
     """Book `resource` for the trip; a repeat returns the existing booking, a tombstone refuses it.
 
     Past the pivot in forward recovery, a refusal asks the next alternative provider, and a passing
-    fault or a lost response is retried slowly until the deadline (see `_Step.forward_retry`)."""
-    step = _Step(Action.REQUEST, resource, invocation, get_settings())
-    providers = step.providers()
+    fault or a lost response is retried slowly until the deadline (see `_Attempt.forward_retry`)."""
+    attempt = _Attempt(Action.REQUEST, resource, invocation, get_settings())
+    providers = attempt.providers()
     for index, provider in enumerate(providers):
-        step.start(provider)
-        refusal = BookingRefused(f"{provider or resource} refused the {resource} of trip {step.trip_id}")
-        error = step.injected_error(refusal, index)
-        if error is refusal and step.past_pivot and index + 1 < len(providers):
-            step.fail(error, provider)
+        attempt.start(provider)
+        refusal = BookingRefused(f"{provider or resource} refused the {resource} of trip {attempt.trip_id}")
+        error = attempt.injected_error(refusal, index)
+        if error is refusal and attempt.past_pivot and index + 1 < len(providers):
+            attempt.fail(error, provider)
             continue  # forward recovery: ask the next alternative
-        if error is refusal and step.past_pivot:
-            step.fail(error, provider)
+        if error is refusal and attempt.past_pivot:
+            attempt.fail(error, provider)
             tried = ", ".join(str(p) for p in providers)
-            raise step.fail(AlternativesExhausted(f"every provider refused the {resource} of {step.trip_id} ({tried})"))
+            raise attempt.fail(
+                AlternativesExhausted(f"every provider refused the {resource} of {attempt.trip_id} ({tried})")
+            )
         if error is not None:
-            raise step.fail(step.forward_retry(error) if step.past_pivot else error, provider)
-        return _confirm(step, provider)
+            raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider)
+        return _confirm(attempt, provider)
     raise AssertionError("unreachable: the last provider either books or raises")  # pragma: no cover
 
 
-def _loses_its_response(step: _Step) -> bool:
-    return step.fault is not None and step.fault.mode == "crash_after_write"
+def _loses_its_response(attempt: _Attempt) -> bool:
+    return attempt.fault is not None and attempt.fault.mode == "crash_after_write"
 
 
-def _confirm(step: _Step, provider: str | None) -> StepResult:
-    trip_id, resource = step.trip_id, step.resource
-    end = step.entry(LogEvent.END, provider=provider)
+def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
+    trip_id, resource = attempt.trip_id, attempt.resource
+    end = attempt.entry(LogEvent.END, provider=provider)
     # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
-    pivot = (step.entry(LogEvent.PIVOT, "forward recovery from here: the trip is finished, not undone"),)
+    pivot = (attempt.entry(LogEvent.PIVOT, "forward recovery from here: the trip is finished, not undone"),)
     try:
-        booking = step.bookings.confirm(
+        booking = attempt.bookings.confirm(
             trip_id,
-            step.invocation.request.details_for(resource),
+            attempt.invocation.request.details_for(resource),
             end,
             provider,
             # A lost response at the pivot is a failure before it (the saga rolls back, as backward): such
             # a pivot never counted as passed, so it is not logged as one.
-            also_log=pivot if step.is_forward_pivot and not _loses_its_response(step) else (),
+            also_log=pivot if attempt.is_forward_pivot and not _loses_its_response(attempt) else (),
         )
     except TransientDataAccessError as error:
         # Logged as this attempt's FAILED; the state machine retries.
-        raise step.fail(step.forward_retry(error) if step.past_pivot else error, provider) from None
+        raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
     except BookingUnchanged as changed:
         if changed.existing.status is BookingStatus.CANCELLED:
-            raise step.fail(
+            raise attempt.fail(
                 BookingAlreadyCancelled(f"{resource} of {trip_id} was cancelled before it was booked")
             ) from None
-        step.saga_log.append(step.entry(LogEvent.END, "already booked", changed.existing.provider))
+        attempt.saga_log.append(attempt.entry(LogEvent.END, "already booked", changed.existing.provider))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
-        logger.info("booking already confirmed", extra={"step": step.name, "reference": changed.existing.reference})
-        return step.result(changed.existing, already_done=True)
+        logger.info("booking already confirmed", extra={"step": attempt.name, "reference": changed.existing.reference})
+        return attempt.result(changed.existing, already_done=True)
     metrics.add_metric(name="BookingConfirmed", unit=MetricUnit.Count, value=1)
-    logger.info("booking confirmed", extra={"step": step.name, "reference": booking.reference, "provider": provider})
-    if _loses_its_response(step):
-        crash = CrashAfterWrite(f"{step.name}: simulated crash after the booking was committed")
+    logger.info("booking confirmed", extra={"step": attempt.name, "reference": booking.reference, "provider": provider})
+    if _loses_its_response(attempt):
+        crash = CrashAfterWrite(f"{attempt.name}: simulated crash after the booking was committed")
         # Past the pivot the lost response is retried: the retry finds the booking and answers with it.
-        raise step.forward_retry(crash, committed=True) if step.past_pivot else crash
-    return step.result(booking, already_done=False)
+        raise attempt.forward_retry(crash, committed=True) if attempt.past_pivot else crash
+    return attempt.result(booking, already_done=False)
 
 
 def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     """Cancel `resource` for the trip; always ends CANCELLED, even if the booking never arrived."""
-    step = _Step(Action.COMPENSATION, resource, invocation, get_settings())
-    step.start()
-    if error := step.injected_error(CancellationFailed(f"{resource} provider did not cancel {step.trip_id}")):
-        raise step.fail(error)
+    attempt = _Attempt(Action.COMPENSATION, resource, invocation, get_settings())
+    attempt.start()
+    if error := attempt.injected_error(CancellationFailed(f"{resource} provider did not cancel {attempt.trip_id}")):
+        raise attempt.fail(error)
     try:
-        booking = step.bookings.cancel(step.trip_id, step.entry(LogEvent.END))
+        booking = attempt.bookings.cancel(attempt.trip_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:
-        raise step.fail(error) from None
+        raise attempt.fail(error) from None
     except BookingUnchanged as changed:
-        step.saga_log.append(step.entry(LogEvent.END, "already cancelled"))
+        attempt.saga_log.append(attempt.entry(LogEvent.END, "already cancelled"))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
-        return step.result(changed.existing, already_done=True)
+        return attempt.result(changed.existing, already_done=True)
     metrics.add_metric(name="BookingCancelled", unit=MetricUnit.Count, value=1)
-    logger.info("booking cancelled", extra={"step": step.name, "reference": booking.reference})
-    return step.result(booking, already_done=False)
+    logger.info("booking cancelled", extra={"step": attempt.name, "reference": booking.reference})
+    return attempt.result(booking, already_done=False)
 
 
 def run_step(step: catalogue.Step, invocation: StepInvocation) -> StepResult:

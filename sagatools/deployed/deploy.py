@@ -1,10 +1,12 @@
-"""deploy-stepfunc.sh: create or update a stage's state machine from the ASL and the stack's outputs.
+"""deploy-stepfunc.sh: create or update a stage's two state machines (the saga's and the resolution of a
+stuck saga, sagatools/asl.py: MACHINES) from statemachine/*.asl.json and the stack's outputs.
 
     python -m sagatools.deployed.deploy stepfunctions [STAGE [REGION [PROFILE]]] [--dry-run]
     python -m sagatools.deployed.deploy remove-stepfunctions [STAGE [REGION [PROFILE]]]
+    python -m sagatools.deployed.deploy prepare-remove [STAGE [REGION [PROFILE]]] [--force]
     python -m sagatools.deployed.deploy describe [STAGE [REGION [PROFILE]]]
 
-The ASL's `${…}` placeholders are named like the stack's outputs (each step's function ARN,
+Each ASL's `${…}` placeholders are named like the stack's outputs (each step's function ARN,
 SagaLogTableName; saga/catalogue.py), so nothing is edited by hand and a second run updates what
 the first created.
 """
