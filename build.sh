@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command per job, the same on a workstation and in CI.
-#   ./build.sh test                              lint, generated files, offline template checks, the whole test suite
+#   ./build.sh test [TIER] [PYTEST_ARGS]         lint, generated files, offline template checks, the whole test suite
+#                                                (TIER unit|embedded|deploy|e2e: that folder of tests/ only)
 #   ./build.sh generate [--check]                write what follows from saga/definition.py (--check: exit 1
 #                                                naming each generated file that differs, writing nothing)
 #   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
@@ -18,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | local start|stop|status|url" >&2
+  echo "usage: ./build.sh test [unit|embedded|deploy|e2e] | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | local start|stop|status|url" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -44,6 +45,11 @@ lint() {
 node_tools() {
   # The pinned Serverless CLI (osls) and asl-validator, from package-lock.json.
   local stamp=node_modules/.installed-lock
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "build.sh: Node.js and npm are needed here (the pinned Serverless CLI and asl-validator, package.json);" \
+      "install Node.js 18 or newer, then run this again" >&2
+    exit 2
+  fi
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
     echo "Installing the pinned node tools (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
@@ -64,15 +70,17 @@ package_templates() {
 }
 
 ensure_debian_package() {
-  # COMMAND from Debian's PACKAGE, installed when missing and this is root; otherwise say what is skipped.
+  # COMMAND from Debian's PACKAGE, installed with apt-get when missing and this is root (said first; not with
+  # BUILD_SYSTEM_PACKAGES=no); otherwise say what is skipped.
   local command="$1" package="$2" purpose="$3"
   command -v "$command" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing $package (Debian package) for $purpose"
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ "${BUILD_SYSTEM_PACKAGES:-yes}" != "no" ]; then
+    echo "$command is missing: installing the Debian package $package with apt-get for $purpose" \
+      "(BUILD_SYSTEM_PACKAGES=no skips it)"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
   else
-    echo "$command is not installed and this is not root: $purpose is skipped" >&2
+    echo "$command is not installed: $purpose is skipped (as root, ./build.sh test installs it with apt-get)" >&2
   fi
 }
 
@@ -125,6 +133,21 @@ shift
 case "$command" in
   test)
     ensure_venv requirements-dev.txt
+    if [ $# -ge 1 ] && [[ "$1" != -* ]]; then
+      # One tier of tests/ on its own, while working (README "Tests while working"); extra arguments go to pytest.
+      tier="$1"
+      shift
+      case "$tier" in
+        # No network (pytest-socket) and none of the plugins the other tiers use: a few seconds.
+        unit) exec .venv/bin/python -m pytest -p no:hypothesispytest -p no:xdist tests/unit "$@" ;;
+        embedded) exec .venv/bin/python -m pytest -n 2 --dist loadfile tests/embedded "$@" ;;
+        deploy | e2e)
+          node_tools
+          exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "tests/$tier" "$@"
+          ;;
+        *) echo "build.sh test: no tier $tier (unit, embedded, deploy, e2e; none for all of them)" >&2; exit 2 ;;
+      esac
+    fi
     node_tools
     lint
     .venv/bin/python -m sagatools.generate --check

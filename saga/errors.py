@@ -3,7 +3,7 @@
 The Lambda runtime reports an unhandled exception's class name as `errorType`, and Step Functions
 uses that as the error name: in the execution history, and in the ASL's `ErrorEquals` where a step's
 Retry or Catch treats an error by name (the others reach a Catch through `States.ALL`).
-tests/test_asl.py fails if the ASL names an error that is not a class here.
+tests/unit/test_asl.py fails if the ASL names an error that is not a class here.
 """
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -23,40 +22,11 @@ from saga.catalogue import BOOKINGS
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.emulation.execution_environment import FunctionVersion
 from sagatools.emulation.warm_lambda import WarmLambda
-from sagatools.serverless_config import PROJECT_ROOT, load_service_config
+from sagatools.serverless_config import load_service_config
+from sagatools.working_tree import copy_working_tree
 
 SAGAS = int(os.environ.get("BENCH_LOCAL_SAGAS", "10"))
 INVOCATIONS = 50
-
-
-# Not copied when the checkout is no git repository: what .gitignore keeps out of one.
-_UNTRACKED = {".git", ".venv", "node_modules", "build", ".runtest", ".serverless", "__pycache__", ".pytest_cache"}
-
-
-def copy_working_tree(destination: Path) -> Path:
-    """The files of this checkout, committed or not (but not those git ignores), in `destination`, with
-    .venv and node_modules linked, not copied."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if listed.returncode == 0:
-        names = listed.stdout.splitlines()
-    else:
-        names = [
-            str(path.relative_to(PROJECT_ROOT))
-            for path in PROJECT_ROOT.rglob("*")
-            if not _UNTRACKED & set(path.relative_to(PROJECT_ROOT).parts)
-        ]
-    for name in names:
-        if (PROJECT_ROOT / name).is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(PROJECT_ROOT / name, destination / name)
-    for shared in (".venv", "node_modules"):
-        (destination / shared).symlink_to(PROJECT_ROOT / shared)
-    return destination
 
 
 def timed(project: Path, *command: str) -> float:

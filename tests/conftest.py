@@ -7,15 +7,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from saga.models import parse_trip_request
-from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.results import SagaResult, TripReader
-from sagatools.runtest.runner import SagaRunner
-from sagatools.trip_files import TripFile
+if TYPE_CHECKING:
+    # Imported where a fixture needs them: the unit tier starts without moto's Step Functions.
+    from sagatools.emulation.embedded import EmbeddedStack
+    from sagatools.results import SagaResult, TripReader
 
 _OWNER = "_RUNTEST_TESTS_FOLDER_OWNER"  # the pid of the process that made the folder, and removes it
 
@@ -37,20 +37,28 @@ def pytest_configure(config: pytest.Config) -> None:
 # more until it is done; the other worker starts the next longest, and the rest follow longest first. Left
 # to itself, xdist starts modules with the most tests first and the ~100 s one last, alone.
 STARTING_ORDER = (
-    "tests/test_local_cloud.py",
-    "tests/test_local_faults.py",
+    "tests/e2e/test_local_cloud.py",
+    "tests/e2e/test_local_faults.py",
     "tests/unit/test_request_model.py",
-    "tests/test_runtest_hostile.py",
-    "tests/test_soak.py",
-    "tests/test_fault_matrix.py",
-    "tests/test_saga.py",
-    "tests/test_deploy.py",
-    "tests/test_make_it_yours.py",
-    "tests/test_resolution.py",
+    "tests/e2e/test_runtest_hostile.py",
+    "tests/embedded/test_soak.py",
+    "tests/embedded/test_fault_matrix.py",
+    "tests/embedded/test_saga.py",
+    "tests/deploy/test_deploy.py",
+    "tests/deploy/test_make_it_yours.py",
+    "tests/embedded/test_resolution.py",
 )
 
 
+UNIT_TIER = Path(__file__).parent / "unit"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if UNIT_TIER in item.path.parents:
+            # The unit tier never reaches the network (pytest-socket): moto in process, nothing else.
+            item.add_marker(pytest.mark.disable_socket)
+
     def rank(item: pytest.Item) -> int:
         module = item.nodeid.partition("::")[0]
         return STARTING_ORDER.index(module) if module in STARTING_ORDER else len(STARTING_ORDER)
@@ -71,6 +79,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def stack() -> Iterator[EmbeddedStack]:
+    from sagatools.emulation.embedded import EmbeddedStack
+
     with EmbeddedStack() as embedded:
         yield embedded
 
@@ -78,6 +88,10 @@ def stack() -> Iterator[EmbeddedStack]:
 @pytest.fixture
 def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaResult]]:
     """Runs requests concurrently through the real ASL on the embedded stack, as runtest.sh does."""
+    from saga.models import parse_trip_request
+    from sagatools.results import TripReader
+    from sagatools.runtest.runner import SagaRunner
+    from sagatools.trip_files import TripFile
 
     def run(*requests: dict[str, Any]) -> list[SagaResult]:
         runner = SagaRunner(
@@ -99,4 +113,6 @@ def run_saga(run_sagas: Callable[..., list[SagaResult]]) -> Callable[[dict[str, 
 
 @pytest.fixture
 def reader(stack: EmbeddedStack) -> TripReader:
+    from sagatools.results import TripReader
+
     return TripReader(stack.settings, stack.dynamodb)

@@ -8,7 +8,7 @@
   scenario runs in milliseconds while the ASL keeps its real intervals.
 - Transactions: moto's whole-table snapshot is replaced by an item-level undo (transactions.py).
 - The definition is parsed once, and the interpreter's boto3 clients are reused (speedups.py).
-Every moto internal this touches is listed in seams/, with a check that tests/test_moto_seams.py runs.
+Every moto internal this touches is listed in seams/, with a check that tests/embedded/test_moto_seams.py runs.
 """
 
 from __future__ import annotations
@@ -33,24 +33,16 @@ from saga.settings import Settings, get_settings
 from sagatools import botocore_data
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE, MachineSpec, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
+from sagatools.emulation.environment import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
 from sagatools.emulation.in_process_lambda import InProcessLambda
-from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.serverless_config import ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-REGION = "us-east-1"
-# The stage name the embedded stack gives serverless.yml (table and function names): not a deployed stage.
-EMBEDDED_STAGE = "embedded"
 # moto's interpreter logs every caught error at ERROR level; the history records them already.
 QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
-# What the process's environment holds while the stack runs: fake credentials, and the stack's region.
-FAKE_ENVIRONMENT = {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
-# Local-only settings on top of serverless.yml's: fault injection is always on here, and there is no
-# X-Ray daemon to send traces to.
-LOCAL_ENVIRONMENT = {"FAULT_INJECTION": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
 # moto times a Task by the wall clock, and here that includes the time an invocation waits for the
 # one-at-a-time dispatcher behind every other execution's: in a 200-trip batch that queue, not the
 # handler, reached the ASL's 30 s and sent sagas down the timeout path. Locally, tasks get 10x.

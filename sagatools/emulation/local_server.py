@@ -37,7 +37,8 @@ from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from werkzeug.serving import make_server
 
 from sagatools.emulation import speedups, transactions
-from sagatools.emulation.embedded import FAKE_ENVIRONMENT, VirtualRetryClock
+from sagatools.emulation.embedded import VirtualRetryClock
+from sagatools.emulation.environment import FAKE_ENVIRONMENT
 from sagatools.emulation.execution_environment import FunctionVersion
 from sagatools.emulation.warm_lambda import WarmLambda
 from sagatools.fake_credentials import FAKE_CREDENTIALS

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
-from sagatools.emulation.embedded import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
+from sagatools.emulation.environment import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
 from sagatools.emulation.in_process_lambda import LocalLambdaContext
 from sagatools.results import TripReader
 from sagatools.serverless_config import load_service_config

@@ -1,7 +1,7 @@
 """Every moto internal the emulation replaces, wraps or relies on, with why and what breaks if it moves.
 
 moto is pinned exactly (requirements-tools.txt). Each seam carries a check of the assumption it makes
-about the installed moto; tests/test_moto_seams.py runs every check by name, and fails if the
+about the installed moto; tests/embedded/test_moto_seams.py runs every check by name, and fails if the
 embedded stack replaces anything that is not listed here. Upgrading moto: run those tests first.
 """
 

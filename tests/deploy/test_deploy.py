@@ -17,7 +17,8 @@ from saga.catalogue import BOOKINGS, RESOURCES, ResourceNames
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.deployed import deploy
 from sagatools.deployed.stage import Stage
-from sagatools.emulation.embedded import ACCOUNT_ID, REGION, EmbeddedStack
+from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
+from sagatools.emulation.environment import REGION
 from sagatools.runtest import cli as runner
 from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, trip_request
 

@@ -19,8 +19,8 @@ import pytest
 
 from saga.catalogue import RESOURCES, by_name, compensation_of
 from saga.models import BookingStatus
-from sagatools.bench_local import copy_working_tree
 from sagatools.results import Outcome, SagaResult
+from sagatools.working_tree import copy_working_tree
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 One copy of the working tree, one endpoint of its own, one deployment; each test does to it what an
 adversary would (starts at once, stops the endpoint, kills environments, kills the endpoint). That a
-remove retires every environment is checked by tests/test_local_cloud.py, which removes its stage.
+remove retires every environment is checked by tests/e2e/test_local_cloud.py, which removes its stage.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from sagatools.bench_local import copy_working_tree
 from sagatools.results import Outcome, SagaResult
+from sagatools.working_tree import copy_working_tree
 
 pytestmark = pytest.mark.slow
 

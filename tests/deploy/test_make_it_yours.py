@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import pytest
 
 from saga.catalogue import RESOURCES, pascal
 from saga.definition import SAGA
-from sagatools.bench_local import copy_working_tree
+from sagatools.working_tree import copy_working_tree
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow  # a copy of the tree, three runtest.sh runs and an osls package
 
@@ -129,7 +131,11 @@ def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_g
     examples = {f"examples/{path.name}" for path in (project / "examples").glob("*.json")}
     assert paths == set(HAND_EDITED) | generated | examples
     stat = run(project, "git", "diff", "--shortstat", "--", *HAND_EDITED, *sorted(examples)).stdout
-    print(f"hand edits: {stat.strip()}")
+    # The README's figure for the change is this measurement: "(N lines in M files, the sample files included".
+    files = int(re.search(r"(\d+) files? changed", stat).group(1))  # type: ignore[union-attr]
+    lines = sum(int(n) for n in re.findall(r"(\d+) (?:insertion|deletion)", stat))
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert re.findall(r"\((\d+) lines in (\d+) files, the sample files included", readme) == [(str(lines), str(files))]
 
 
 def test_a_success_commits_four_bookings(results):

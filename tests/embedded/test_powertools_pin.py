@@ -10,7 +10,8 @@ import pytest
 
 from sagatools.deployed.powertools_layer import layer_arn, parameter_path, pinned_version
 from sagatools.deployed.stage import Stage, StageError
-from sagatools.emulation.embedded import REGION, EmbeddedStack
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.emulation.environment import REGION
 from sagatools.serverless_config import SERVERLESS_YML, load_service_config
 from tests.helpers import ROOT
 

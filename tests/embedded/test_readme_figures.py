@@ -1,0 +1,190 @@
+"""Every figure the README states, checked: limits and policies against the code that sets them, and the
+states a saga enters against real runs on the embedded stack. A figure the README drops or rewords fails
+here until its check is moved with it."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from saga.catalogue import BOOKINGS, RETRIABLES, compensation_of
+from saga.definition import SAGA
+from saga.request_fields import MAX_ALTERNATIVES, TRIP_ID_PATTERN
+from saga.spec import COMPENSATION_RETRY, FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, REQUEST_RETRY
+from sagatools import cli, trip_files
+from sagatools.deployed.stage import LOCAL_CLIENT_CONFIG
+from sagatools.emulation.embedded import TIMEOUT_SCALE
+from sagatools.emulation.warm_lambda import ENVIRONMENTS_PER_FUNCTION, LOG_ROTATE_BYTES
+from sagatools.executions import ExecutionWatcher
+from sagatools.results import Outcome, build_report, resolution_outcome_of
+from sagatools.runtest.cli import _parser
+from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
+from sagatools.view.terminal import COMPACT_ABOVE
+from tests.embedded.test_fault_matrix import CASES
+from tests.embedded.test_soak import DUPLICATES, SOAK_TRIPS
+from tests.helpers import ROOT, book_step, cancel_step, trip_request
+
+README = " ".join((ROOT / "README.md").read_text().split())  # one line: a figure may wrap anywhere
+HOTEL, FLIGHT, CAR = (step.resource for step in BOOKINGS)
+
+
+def stated(pattern: str) -> tuple[str, ...]:
+    """The groups of the README's one sentence matching `pattern` (whitespace as one space)."""
+    found = re.findall(pattern, README)
+    assert len(found) == 1, f"the README should state this once: {pattern}"
+    return found[0] if isinstance(found[0], tuple) else (found[0],)
+
+
+LIMITS = {
+    r"at most (\d+) problems shown per file": (trip_files.MAX_PROBLEMS_SHOWN,),
+    r"regular file of at most (\d+) MB": (trip_files.MAX_FILE_BYTES // 2**20,),
+    r"nested at most (\d+) levels, numbers at most (\d+) digits": (
+        trip_files.MAX_DEPTH,
+        trip_files.MAX_NUMBER_DIGITS,
+    ),
+    r"a batch of more than (\d+) trips ends with the count per outcome": (COMPACT_ABOVE,),
+    r"`--timeout SECONDS` \(default (\d+),": (int(_parser().get_default("timeout")),),
+    r"`trip_id` (\d+)\u2013(\d+) of": tuple(map(int, re.findall(r"\{(\d+),(\d+)\}", TRIP_ID_PATTERN.pattern)[0])),
+    r"up to (\d+) other company names": (MAX_ALTERNATIVES,),
+    r"a whole number from (\d+) to (\d+) \(default (\d+)\)": (
+        FORWARD_DEADLINE_SECONDS[0],
+        FORWARD_DEADLINE_SECONDS[2],
+        FORWARD_DEADLINE_SECONDS[1],
+    ),
+    r"`TransientDataAccessError` \((\d+) retries, (\d+) s \u00d7 2\u207f backoff, at most (\d+) s": (
+        REQUEST_RETRY.max_attempts,
+        REQUEST_RETRY.interval_seconds,
+        REQUEST_RETRY.max_delay_seconds,
+    ),
+    r"\*\*Stuck compensations\*\*: retried (\d+) times": (COMPENSATION_RETRY.max_attempts,),
+    r"retried slowly: (\d+) s, doubling, at most (\d+) min between attempts": (
+        FORWARD_RETRY.interval_seconds,
+        FORWARD_RETRY.max_delay_seconds // 60,
+    ),
+    r"`transient:(\d+)` commits \(the \d+th attempt starts at (\d+) s\) and `transient:(\d+)` needs attention "
+    r"\(the \d+th would start at (\d+) s\)": (
+        # The last that fits into the default deadline, and the first that does not.
+        last_in := max(n for n in range(1, 30) if FORWARD_RETRY.waited(n) <= FORWARD_DEADLINE_SECONDS[1]),
+        int(FORWARD_RETRY.waited(last_in)),
+        last_in + 1,
+        int(FORWARD_RETRY.waited(last_in + 1)),
+    ),
+    r"\{refused, crash after write, transient:1, transient:5\} x every compensation x \{transient:1, transient:5, "
+    r"stuck\}, (\d+) sagas": (len(CASES),),
+    r"`tests/embedded/test_soak.py`: (\d+) trips with seeded random faults at once, (\d+) of them duplicates": (
+        SOAK_TRIPS,
+        DUPLICATES,
+    ),
+    r"task timeouts are scaled (\d+)x": (TIMEOUT_SCALE,),
+    r"`forward-retried-car` \((\d+) passing faults, commits\)": (
+        int(
+            json.loads((ROOT / "examples" / "forward-retried-car.json").read_text())["simulate"][book_step(CAR)].split(
+                ":"
+            )[1]
+        ),
+    ),
+    r"\((\d+) s to connect, (\d+) s to answer, (\d+) attempts\)": (
+        LOCAL_CLIENT_CONFIG.connect_timeout,
+        LOCAL_CLIENT_CONFIG.read_timeout,
+        LOCAL_CLIENT_CONFIG.retries["max_attempts"],
+    ),
+    r"ends at most (\d+) s after its `--timeout`": (int(STAGE_GRACE_SECONDS),),
+    r"up to (\d+) at once per function": (ENVIRONMENTS_PER_FUNCTION,),
+    r"a function's log is rotated past (\d+) MB": (LOG_ROTATE_BYTES // 2**20,),
+    r"exit codes (\d+) / (\d+) / (\d+) / (\d+) / (\d+) / (\d+)\.": (
+        cli.EXIT_OK,
+        cli.EXIT_FAILED,
+        cli.EXIT_USAGE,
+        cli.EXIT_NOT_DELIVERED,
+        cli.EXIT_INTERRUPTED,
+        cli.EXIT_TERMINATED,
+    ),
+}
+
+
+@pytest.mark.parametrize("pattern", LIMITS, ids=[pattern[:48] for pattern in LIMITS])
+def test_a_limit_or_policy_the_readme_states_is_the_one_the_code_sets(pattern):
+    assert tuple(map(int, stated(pattern))) == LIMITS[pattern]
+
+
+def test_the_readme_counts_states_as_the_sagas_enter_them(run_saga):
+    # The counts of "Failure semantics", each one the run of a request on the real ASL.
+    counts = stated(
+        r"States entered \(`transitions` in `--json`\): (\d+) on success, (\d+) for a failure at the car step "
+        r"\((\d+) at the hotel step, (\d+) at the flight step\)"
+    )
+    success, at_car, at_hotel, at_flight = map(int, counts)
+    assert stated(r"the normal saga path is unchanged \((\d+) transitions on success\)") == (str(success),)
+    assert run_saga(trip_request("fig-success")).transitions == success
+    for resource, expected in ((HOTEL, at_hotel), (FLIGHT, at_flight), (CAR, at_car)):
+        refused = run_saga(trip_request(f"fig-refused-{resource}", simulate={book_step(resource): "fail"}))
+        assert (refused.outcome, refused.transitions) == (Outcome.ROLLED_BACK, expected), resource
+    # With n steps, a success enters n + 1 states and a rollback at the last step 2n + 1.
+    assert stated(r"a success enters n \+ (\d+) states and a rollback at the last step 2n \+ (\d+)") == ("1", "1")
+    assert (success, at_car) == (len(SAGA.steps) + 1, 2 * len(SAGA.steps) + 1)
+    # A stuck compensation adds one state (its record); the flight's: states and billed transitions.
+    assert stated(r"a stuck compensation adds (one) state for its record") == ("one",)
+    states, billed, retries = map(
+        int,
+        stated(
+            r"a stuck compensation at the flight step is (\d+) states and (\d+) billed transitions"
+            r" \(its (\d+) retries\)"
+        ),
+    )
+    stuck = run_saga(trip_request("fig-stuck", simulate={book_step(CAR): "fail", cancel_step(FLIGHT): "fail"}))
+    assert stuck.outcome is Outcome.NEEDS_ATTENTION
+    assert (stuck.transitions, stuck.billed_transitions) == (states, billed) == (at_car + 1, at_car + 1 + retries)
+    assert retries == compensation_of(FLIGHT).retry.max_attempts
+
+
+def test_the_readme_counts_forward_recovery_as_it_runs(run_saga):
+    lost_states, lost_billed, alternative_states = map(
+        int,
+        stated(
+            r"a lost response at the car commits in (\d+) states and its retry \((\d+) billed transitions\); a refusal"
+            r" taken by an alternative in (\d+)"
+        ),
+    )
+    assert stated(r"`forward-lost-response-car` \(commits, (\d+) billed\)") == (str(lost_billed),)
+    forward = {"mode": "forward", "deadline_seconds": FORWARD_DEADLINE_SECONDS[1]}
+    lost = run_saga(trip_request("fig-lost", simulate={book_step(CAR): "crash_after_write"}, recovery=forward))
+    assert (lost.outcome, lost.transitions, lost.billed_transitions) == (Outcome.COMMITTED, lost_states, lost_billed)
+    car = trip_request("fig-alternative", simulate={book_step(CAR): "fail:1"}, recovery=forward)
+    car[CAR]["alternatives"] = ["Another Car Co"]
+    taken = run_saga(car)
+    assert (taken.outcome, taken.transitions) == (Outcome.COMMITTED, alternative_states)
+
+
+def _resolve(stack, reader, request: dict, name: str, direction: str) -> int:
+    document = {"request": request, "requested_by": "test", "direction": direction}
+    arn = stack.stepfunctions.start_execution(
+        stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
+    )["executionArn"]
+    watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.005)
+    description = watcher.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
+    report = build_report(
+        name, request["trip_id"], description, watcher.history(arn), reader, False, resolution_outcome_of
+    )
+    assert report.outcome is Outcome.RESOLVED
+    return report.transitions
+
+
+def test_the_readme_counts_a_resolutions_states_as_it_runs(stack, run_saga, reader):
+    backward, forward = map(
+        int,
+        stated(
+            r"A resolution that succeeds enters (\d+) states .{0,120}? one that finishes a trip forward enters (\d+)"
+        ),
+    )
+    stuck = trip_request("fig-resolve", simulate={book_step(CAR): "fail", cancel_step(HOTEL): "fail"})
+    assert run_saga(stuck).outcome is Outcome.NEEDS_ATTENTION
+    assert _resolve(stack, reader, trip_request("fig-resolve"), "fig-resolve-resolve-1", "backward") == backward
+    assert RETRIABLES, "the forward count needs a step past the pivot"
+    recovery = {"mode": "forward", "deadline_seconds": FORWARD_DEADLINE_SECONDS[0]}
+    unfinished = trip_request("fig-finish", simulate={book_step(CAR): "transient:20"}, recovery=recovery)
+    assert run_saga(unfinished).outcome is Outcome.NEEDS_ATTENTION
+    again = trip_request("fig-finish", recovery=recovery)
+    assert _resolve(stack, reader, again, "fig-finish-resolve-1", "forward") == forward
