@@ -20,7 +20,6 @@ from tests.helpers import ROOT
 
 DEFINITION = load_definition()
 HISTORIES = ROOT / "tests" / "data" / "histories"
-ARTIFACTS = ROOT / "test-artifacts"
 OK, RETRIED, CAUGHT, FAILED, NOT = (Shown.SUCCEEDED, Shown.RETRIED, Shown.CAUGHT, Shown.FAILED, Shown.NOT_ENTERED)
 
 
@@ -133,8 +132,8 @@ def test_report_in_headless_chromium_shows_the_failed_and_compensated_states(tmp
     assert (cancel_car.group(2), cancel_car.group(1)) == COLOURS[Shown.SUCCEEDED]
     assert "ROLLED_BACK" in dom
     assert "SagaRolledBack" in dom
-    # and a picture of it, kept as a test artifact
-    png = screenshot(page, ARTIFACTS / "rolled-back-saga.png", 1300, 900)
+    # and a picture of it, in the test's own folder
+    png = screenshot(page, tmp_path / "rolled-back-saga.png", 1300, 900)
     assert png.stat().st_size > 30_000, "the screenshot is (nearly) blank"
 
 

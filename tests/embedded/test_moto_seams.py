@@ -14,6 +14,7 @@ from moto.core.models import botocore_stubber
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.catalogue import RESOURCES
+from saga.saga_log import ATTENTION_INDEX
 from sagatools.emulation.embedded import QUIET_LOGGER, EmbeddedStack
 from sagatools.emulation.seams import SEAMS, registered, seam_name
 from sagatools.emulation.transactions import WRITE_LOCKED
@@ -85,7 +86,7 @@ def test_index_queries_still_see_every_partition_while_key_queries_read_one(stac
     # When the index is queried, and one trip's key
     by_index = client.query(
         TableName=table,
-        IndexName="attention-index",
+        IndexName=ATTENTION_INDEX,
         KeyConditionExpression="attention = :open",
         ExpressionAttributeValues={":open": {"S": "OPEN"}},
     )["Items"]

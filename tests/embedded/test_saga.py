@@ -7,6 +7,7 @@ import random
 import pytest
 
 from saga.catalogue import COMPENSATIONS, STEPS, compensation_of
+from saga.saga_log import ATTENTION_INDEX
 from sagatools.cli import UsageError
 from sagatools.results import Outcome, SagaResult
 from tests.helpers import (
@@ -162,7 +163,7 @@ def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
     # When the operator queries the attention index / Then only the stuck trip is listed
     found = stack.dynamodb.query(
         TableName=stack.settings.saga_log_table,
-        IndexName="attention-index",
+        IndexName=ATTENTION_INDEX,
         KeyConditionExpression="attention = :open",
         ExpressionAttributeValues={":open": {"S": "OPEN"}},
     )["Items"]
