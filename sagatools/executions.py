@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sagatools.view.history import state_runs
+from sagatools.view.history import as_planned, state_runs
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -40,12 +40,14 @@ class ExecutionWatcher:
         poll_seconds: float,
         observer: ProgressObserver | None = None,
         on_deadline: Callable[[], None] | None = None,
+        definition: dict[str, Any] | None = None,
     ) -> None:
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
         self.poll_seconds = poll_seconds
         self.observer = observer
         self.on_deadline = on_deadline  # the embedded stack freezes its executions: reading back goes fast
+        self.definition = definition  # given, the progress shows a failure it steps over on purpose as a success
         self._final_history: dict[str, list[dict[str, Any]]] = {}
 
     def history(self, arn: str) -> list[dict[str, Any]]:
@@ -75,7 +77,10 @@ class ExecutionWatcher:
                     events = execution_history(self.stepfunctions, arn)
                     if ended:
                         self._final_history[arn] = events
-                    self.observer.progress(name_of[arn], state_runs(events), ended)
+                    runs = state_runs(events)
+                    self.observer.progress(
+                        name_of[arn], as_planned(runs, self.definition) if self.definition else runs, ended
+                    )
                 if ended:
                     descriptions[arn] = description
                     pending.discard(arn)

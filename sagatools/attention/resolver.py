@@ -101,12 +101,16 @@ class Resolver:
         return "forward" if unfinished and not self.roll_back else "backward"
 
     def _follow(self, started: dict[str, tuple[str, str]], human: bool) -> None:
+        definition = json.loads(
+            self.view.stepfunctions.describe_state_machine(stateMachineArn=self.view.resolve_machine)["definition"]
+        )
         observer = human_output(self.out) if human else None
         watcher = ExecutionWatcher(
             self.view.stepfunctions,
             self.view.resolve_machine,
             poll_seconds=0.2 if self.view.stage.is_local else 1.0,
             observer=observer,
+            definition=definition,
         )
         trip_of = {arn: trip_id for trip_id, (_, arn) in started.items()}
         try:
@@ -114,9 +118,6 @@ class Resolver:
         finally:
             if observer is not None:
                 observer.close()
-        definition = json.loads(
-            self.view.stepfunctions.describe_state_machine(stateMachineArn=self.view.resolve_machine)["definition"]
-        )
         for trip_id, (name, arn) in started.items():
             events = watcher.history(arn)
             result = build_report(

@@ -11,7 +11,7 @@ from typing import Any
 
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
 from sagatools.asl import successors
-from sagatools.view.history import StateRun, StateStatus, normalise, state_runs
+from sagatools.view.history import StateRun, StateStatus, as_planned, normalise, state_runs
 
 
 class Shown(StrEnum):
@@ -48,7 +48,7 @@ class StateView:
 
 def state_views(definition: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, StateView]:
     runs: dict[str, list[StateRun]] = {}
-    for run in state_runs(normalise(events)):
+    for run in as_planned(state_runs(normalise(events)), definition):
         runs.setdefault(run.name, []).append(run)
     views = {}
     for name, state in definition["States"].items():
@@ -60,7 +60,7 @@ def state_views(definition: dict[str, Any], events: list[dict[str, Any]]) -> dic
         retries = sum(run.retries for run in entered)
         if last.status is StateStatus.RUNNING:
             shown = Shown.RUNNING
-        elif last.status is StateStatus.CAUGHT and not _passed_over(state, last.error):
+        elif last.status is StateStatus.CAUGHT:
             shown = Shown.CAUGHT
         elif last.status is StateStatus.FAILED or state["Type"] == "Fail":
             shown = Shown.FAILED
@@ -68,18 +68,6 @@ def state_views(definition: dict[str, Any], events: list[dict[str, Any]]) -> dic
             shown = Shown.RETRIED if retries else Shown.SUCCEEDED
         views[name] = StateView(name, state["Type"], shown, len(entered), retries, last.error)
     return views
-
-
-def _passed_over(state: dict[str, Any], error: str | None) -> bool:
-    """A failure the state machine expects and steps over, drawn as the success it is: the first catcher
-    that takes it names it (not States.ALL), drops it (ResultPath null) and goes where the state goes
-    anyway, as a resolution's "close the record, if it is open" does when there is nothing to close."""
-    for catcher in state.get("Catch", []):
-        names = catcher["ErrorEquals"]
-        if error in names or "States.ALL" in names:
-            dropped = "ResultPath" in catcher and catcher["ResultPath"] is None
-            return "States.ALL" not in names and dropped and catcher["Next"] == state.get("Next")
-    return False
 
 
 def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
