@@ -1,5 +1,6 @@
-"""What runtest.sh and attention.sh share as command-line programs: exit codes, the errors that end a
-run before anything starts, stdout guarded against a reader that goes away, SIGTERM handled as Ctrl-C."""
+"""What runtest.sh and attention.sh share as command-line programs: exit codes (sagatools/exit_codes.py),
+where their output goes, argument errors, the errors that end a run before anything starts, stdout guarded
+against a reader that goes away, SIGTERM handled as Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,16 +16,29 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from sagatools.exit_codes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_DELIVERED,
+    EXIT_OK,
+    EXIT_SAGA_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
     from sagatools.view.terminal import ProgressObserver
 
-# Every command's exit codes, the scripts' and ./build.sh's Python parts alike.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_SAGA_FAILED = EXIT_FAILED  # runtest.sh and attention.sh: a saga needs attention or did not end
-EXIT_NOT_DELIVERED = 74  # sysexits' EX_IOERR: the sagas ran, their results could not be written
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+__all__ = [  # the exit codes are the tools' as much as the rest: they are imported from here
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_DELIVERED",
+    "EXIT_OK",
+    "EXIT_SAGA_FAILED",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+]
 
 
 def output_dir() -> Path:

@@ -13,7 +13,9 @@ import signal
 from collections.abc import Callable
 from typing import NoReturn
 
-SIGNALS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+from sagatools.exit_codes import EXIT_INTERRUPTED, EXIT_NOT_DELIVERED, EXIT_TERMINATED
+
+SIGNALS = {signal.SIGINT: ("interrupted", EXIT_INTERRUPTED), signal.SIGTERM: ("terminated", EXIT_TERMINATED)}
 
 
 def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoReturn:
@@ -51,5 +53,5 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
             if stream is not None:  # None: started with that descriptor closed
                 stream.flush()
         except (OSError, ValueError):
-            code = code or 74  # output the tool could not hand over is a failure to deliver, as ever
+            code = code or EXIT_NOT_DELIVERED  # output the tool could not hand over is a failure to deliver, as ever
     os._exit(code)

@@ -19,6 +19,7 @@ import pytest
 
 from saga.catalogue import RESOURCES, by_name, compensation_of
 from saga.models import BookingStatus
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
 
@@ -54,7 +55,11 @@ def results(project: Path, *files: str) -> list[SagaResult]:
 
 def client(url: str, service: str):
     return boto3.client(
-        service, endpoint_url=url, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
 
 

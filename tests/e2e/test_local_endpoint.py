@@ -12,6 +12,7 @@ import pytest
 
 from sagatools.deployed import local_commands, local_endpoint
 from sagatools.deployed.stage import Stage, StageError
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_the_local_stage_takes_the_region_like_any_stage_and_no_profile(monkeypa
     stage = Stage.choose("local", None, None)
     assert stage.region == "ap-south-1"
     assert "profile" not in stage.describe()
-    assert stage.session().get_credentials().access_key == "testing"
+    assert stage.session().get_credentials().access_key == FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
 
 
 def test_usage(capsys):

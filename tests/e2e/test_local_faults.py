@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
 
@@ -232,6 +233,6 @@ def _client(project: Path, service: str):
         service,
         endpoint_url=f"http://127.0.0.1:{port}",
         region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
