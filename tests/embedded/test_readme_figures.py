@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import get_args
 
 import pytest
+from pydantic import StringConstraints
 
 from saga.catalogue import BOOKINGS, RETRIABLES, compensation_of
 from saga.definition import SAGA
-from saga.request_fields import MAX_ALTERNATIVES, TRIP_ID_PATTERN
+from saga.request_fields import MAX_ALTERNATIVES, TRIP_ID_PATTERN, Text
 from saga.spec import COMPENSATION_RETRY, FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, REQUEST_RETRY
 from sagatools import cli, trip_files
 from sagatools.deployed.stage import LOCAL_CLIENT_CONFIG
@@ -29,6 +31,7 @@ from tests.helpers import ROOT, book_step, cancel_step, trip_request
 
 README = " ".join((ROOT / "README.md").read_text().split())  # one line: a figure may wrap anywhere
 HOTEL, FLIGHT, CAR = (step.resource for step in BOOKINGS)
+TEXT = next(rule for rule in get_args(Text)[1:] if isinstance(rule, StringConstraints))  # a request's strings
 
 
 def stated(pattern: str) -> tuple[str, ...]:
@@ -49,6 +52,7 @@ LIMITS = {
     r"`--timeout SECONDS` \(default (\d+),": (int(_parser().get_default("timeout")),),
     r"`trip_id` (\d+)\u2013(\d+) of": tuple(map(int, re.findall(r"\{(\d+),(\d+)\}", TRIP_ID_PATTERN.pattern)[0])),
     r"up to (\d+) other company names": (MAX_ALTERNATIVES,),
+    r"strings (\d+)\u2013(\d+) characters": (TEXT.min_length, TEXT.max_length),
     r"a whole number from (\d+) to (\d+) \(default (\d+)\)": (
         FORWARD_DEADLINE_SECONDS[0],
         FORWARD_DEADLINE_SECONDS[2],
