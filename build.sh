@@ -138,8 +138,8 @@ case "$command" in
       tier="$1"
       shift
       case "$tier" in
-        # No network (pytest-socket) and none of the plugins the other tiers use: a few seconds.
-        unit) exec .venv/bin/python -m pytest -p no:hypothesispytest -p no:xdist tests/unit "$@" ;;
+        # No network (pytest-socket), one process: a few seconds.
+        unit) exec .venv/bin/python -m pytest -p no:xdist tests/unit "$@" ;;
         embedded) exec .venv/bin/python -m pytest -n 2 --dist loadfile tests/embedded "$@" ;;
         deploy | e2e)
           node_tools

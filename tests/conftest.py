@@ -28,6 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
         folder = tempfile.mkdtemp(prefix="runtest-tests-")
         os.environ["RUNTEST_CACHE_DIR"] = os.path.join(folder, "cache")
         os.environ["RUNTEST_DIR"] = os.path.join(folder, "output")
+        # hypothesis keeps its example database and constants there too, not in the checkout's .hypothesis/.
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(folder, "hypothesis")
         os.environ[_OWNER] = str(os.getpid())
 
 
