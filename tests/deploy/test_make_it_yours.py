@@ -17,6 +17,7 @@ import pytest
 
 from saga.catalogue import RESOURCES, pascal
 from saga.definition import SAGA
+from sagatools.asl import MACHINES, RESOLVE_MACHINE
 from sagatools.working_tree import copy_working_tree
 from tests.helpers import ROOT
 
@@ -121,8 +122,7 @@ def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_g
     changed = run(project, "git", "status", "--porcelain").stdout.split("\n")
     paths = {line[3:] for line in changed if line}
     generated = {
-        "statemachine/booking-saga.asl.json",
-        "statemachine/resolve-stuck.asl.json",
+        *(str(machine.asl_path.relative_to(ROOT)) for machine in MACHINES),
         "serverless.steps.yml",
         "README.md",
         f"functions/book_{NEW}.py",
@@ -197,7 +197,7 @@ def test_the_packaged_dev_template_has_the_function_table_and_a_least_privilege_
 
 
 def test_generate_check_names_every_generated_file_edited_by_hand(project):
-    edited = ["statemachine/resolve-stuck.asl.json", f"functions/cancel_{NEW}.py", "serverless.steps.yml"]
+    edited = [str(RESOLVE_MACHINE.asl_path.relative_to(ROOT)), f"functions/cancel_{NEW}.py", "serverless.steps.yml"]
     for name in edited:
         path = project / name
         path.write_text(path.read_text() + "\n")  # one more line: edited by hand
