@@ -25,7 +25,12 @@ STEPS_YML = PROJECT_ROOT / "serverless.steps.yml"  # the per-step part, generate
 _VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+|file\([^()${}]+\):[^${}]+)\}")
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (the same constructors, a seventh of the time: every
+# embedded stack reads both templates), else PyYAML's own.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CloudFormationLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
     """Reads `!Ref`, `!GetAtt`, `!Sub` … as plain values instead of failing on the tags."""
 
 
