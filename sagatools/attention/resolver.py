@@ -127,7 +127,9 @@ class Resolver:
 
     def _page(self, name: str, definition: dict[str, Any], events: list[dict[str, Any]], result: SagaResult) -> None:
         try:
-            page = write_page(self.report_dir, definition, events, result.model_copy(update={"trip_id": name}))
+            page = write_page(
+                self.report_dir, definition, events, result.model_copy(update={"trip_id": name}), "Resolution"
+            )
         except OSError as error:
             print(f"attention: warning: the page of {name} was not written ({error.strerror or error})", file=self.err)
             return

@@ -62,7 +62,8 @@ word-break:break-word}.meta td:first-child{font-weight:600}
 """
 
 
-def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> str:
+def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult, what: str = "Saga") -> str:
+    """The page of one execution; `what` it was heads it (a saga, or an operator's resolution of one)."""
     events = normalise(events)
     views = state_views(definition, events)
     outcome = report.outcome.value if report.outcome else "UNFINISHED"
@@ -88,10 +89,10 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
     forward = forward_summary(report)
     recovery = f"<tr><td>recovery</td><td>{html.escape(forward)}</td></tr>" if forward else ""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Saga {html.escape(report.trip_id)}: {outcome}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{what} {html.escape(report.trip_id)}: {outcome}</title>
 <style>{STYLE}</style></head>
 <body data-outcome="{outcome}" data-status="{report.status}">
-<h1>Saga {html.escape(report.trip_id)} <span class="banner {outcome}">{outcome}</span></h1>
+<h1>{what} {html.escape(report.trip_id)} <span class="banner {outcome}">{outcome}</span></h1>
 <table class="meta">
 <tr><td>execution</td><td>{html.escape(report.execution_arn)}</td></tr>
 <tr><td>status</td><td>{report.status}{" - " + html.escape(report.error) if report.error else ""}</td></tr>
@@ -118,7 +119,9 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 """
 
 
-def write_page(directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult) -> Path:
+def write_page(
+    directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult, what: str = "Saga"
+) -> Path:
     """The page, written to a new file in `directory` and renamed into place: a link planted where the
     page goes is replaced, never followed."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -126,7 +129,7 @@ def write_page(directory: Path, definition: dict[str, Any], events: list[dict[st
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{report.trip_id}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as page:
-            page.write(page_html(definition, events, report))
+            page.write(page_html(definition, events, report, what))
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:

@@ -155,7 +155,9 @@ def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, r
     result, events = resolve_with_history(stack, reader, again, f"{request['trip_id']}-resolve-1")
     # When its page is drawn
     definition = load_definition(RESOLVE_ASL_PATH)
-    page = page_html(definition, events, result.model_copy(update={"trip_id": f"{request['trip_id']}-resolve-1"}))
+    named = result.model_copy(update={"trip_id": f"{request['trip_id']}-resolve-1"})
+    page = page_html(definition, events, named, "Resolution")
+    assert f"<h1>Resolution {request['trip_id']}-resolve-1 " in page
     views = state_views(definition, events)
     drawn = {name: view.shown for name, view in views.items() if view.shown is not Shown.NOT_ENTERED}
     if provider_back:
