@@ -116,10 +116,15 @@ class ExecutionEnvironment:
             self.process.wait(timeout=5)
         self._close_pipes()
 
+    def end_input(self) -> None:
+        """No more invocations: the worker exits once it has read to the end (close waits for that)."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+
     def close(self) -> None:
         """End the process the way Lambda retires an environment: no more invocations, then gone."""
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
+        self.end_input()
         try:
             self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:

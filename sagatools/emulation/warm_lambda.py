@@ -222,6 +222,8 @@ class WarmLambda:
         with self._changed:
             environments, self._all = self._all, []
             self._idle.clear()
+        for environment in environments:  # all of them wind down at once, then each is waited for
+            environment.end_input()
         for environment in environments:
             environment.close()
         for log in self._logs.values():
