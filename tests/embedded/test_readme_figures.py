@@ -98,6 +98,15 @@ LIMITS = {
     r"ends at most (\d+) s after its `--timeout`": (int(STAGE_GRACE_SECONDS),),
     r"up to (\d+) at once per function": (ENVIRONMENTS_PER_FUNCTION,),
     r"a function's log is rotated past (\d+) MB": (LOG_ROTATE_BYTES // 2**20,),
+    r"Exit status: \*\*(\d+)\*\* every saga ended .{0,60}?\*\*(\d+)\*\* any .{0,100}?\*\*(\d+)\*\* usage errors"
+    r".{0,120}?\*\*(\d+)\*\* the sagas ran .{0,200}?\*\*(\d+)\*\* interrupted by Ctrl-C, \*\*(\d+)\*\* terminated": (
+        cli.EXIT_OK,
+        cli.EXIT_SAGA_FAILED,
+        cli.EXIT_USAGE,
+        cli.EXIT_NOT_DELIVERED,
+        cli.EXIT_INTERRUPTED,
+        cli.EXIT_TERMINATED,
+    ),
     r"exit codes (\d+) / (\d+) / (\d+) / (\d+) / (\d+) / (\d+)\.": (
         cli.EXIT_OK,
         cli.EXIT_FAILED,
