@@ -37,7 +37,7 @@ from sagatools.results import Outcome
 from sagatools.terminal_text import shown
 
 
-def _parser() -> argparse.ArgumentParser:
+def arguments_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attention.sh", allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("list", "show", "resolve", "close"):
@@ -89,7 +89,7 @@ def main(
 
 
 def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
-    args = parsed_arguments(_parser(), argv)
+    args = parsed_arguments(arguments_parser(), argv)
     if isinstance(args, int):
         return args
     if not args.stage or not args.stage.strip():

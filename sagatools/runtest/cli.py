@@ -66,7 +66,7 @@ def _name(option: str) -> Callable[[str], str]:
     return named
 
 
-def _parser() -> argparse.ArgumentParser:
+def arguments_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runtest.sh",
         description="Run sagas on the embedded stack (default) or on a deployed stage.",
@@ -114,7 +114,7 @@ def main(
 
 
 def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
-    args = parsed_arguments(_parser(), argv)
+    args = parsed_arguments(arguments_parser(), argv)
     if isinstance(args, int):
         return args
     if not stream_open(raw_out):

@@ -22,7 +22,7 @@ from sagatools.emulation.embedded import TIMEOUT_SCALE
 from sagatools.emulation.warm_lambda import ENVIRONMENTS_PER_FUNCTION, LOG_ROTATE_BYTES
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
-from sagatools.runtest.cli import _parser
+from sagatools.runtest.cli import arguments_parser
 from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
 from sagatools.view.terminal import COMPACT_ABOVE
 from tests.embedded.test_fault_matrix import CASES
@@ -49,7 +49,7 @@ LIMITS = {
         trip_files.MAX_NUMBER_DIGITS,
     ),
     r"a batch of more than (\d+) trips ends with the count per outcome": (COMPACT_ABOVE,),
-    r"`--timeout SECONDS` \(default (\d+),": (int(_parser().get_default("timeout")),),
+    r"`--timeout SECONDS` \(default (\d+),": (int(arguments_parser().get_default("timeout")),),
     r"`trip_id` (\d+)\u2013(\d+) of": tuple(map(int, re.findall(r"\{(\d+),(\d+)\}", TRIP_ID_PATTERN.pattern)[0])),
     r"up to (\d+) other company names": (MAX_ALTERNATIVES,),
     r"strings (\d+)\u2013(\d+) characters": (TEXT.min_length, TEXT.max_length),
