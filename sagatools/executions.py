@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sagatools.view.history import as_planned, state_runs
+from sagatools.history import as_planned, state_runs
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

@@ -20,7 +20,7 @@ from saga.errors import BookingRefused
 from saga.models import BookingStatus, Recovery
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR
-from sagatools.view.history import state_runs
+from sagatools.history import state_runs
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

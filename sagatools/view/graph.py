@@ -11,7 +11,7 @@ from typing import Any
 
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
 from sagatools.asl import successors
-from sagatools.view.history import StateRun, StateStatus, as_planned, normalise, state_runs
+from sagatools.history import StateRun, StateStatus, as_planned, normalise, state_runs
 
 
 class Shown(StrEnum):

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saga.saga_log import AttentionState
+from sagatools.history import as_datetime, normalise
 from sagatools.view.graph import COLOURS, graph_svg, state_views
-from sagatools.view.history import as_datetime, normalise
 from sagatools.view.recovery import attention_line, forward_summary
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from rich.text import Text
 from saga.catalogue import COMPENSATIONS
 from saga.saga_log import AttentionKind, LogEvent
 from sagatools.asl import ROLLED_BACK_ERROR
+from sagatools.history import StateRun, StateStatus
 from sagatools.results import Outcome, SagaResult
 from sagatools.terminal_text import shown
-from sagatools.view.history import StateRun, StateStatus
 from sagatools.view.recovery import attention_line, forward_summary
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}

@@ -137,7 +137,7 @@ def test_plain_output_when_not_a_terminal_names_each_state_and_the_report(tmp_pa
 def test_live_output_on_a_terminal_shows_each_trip_and_its_state():
     from rich.console import Console
 
-    from sagatools.view.history import StateRun, StateStatus
+    from sagatools.history import StateRun, StateStatus
     from sagatools.view.terminal import LiveOutput
 
     screen = io.StringIO()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from saga.catalogue import COMPENSATIONS
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
-from sagatools.view.history import StateRun, StateStatus, as_planned
+from sagatools.history import StateRun, StateStatus, as_planned
 
 RESOLUTION = load_definition(RESOLVE_ASL_PATH)
 CLOSE = f"Close{COMPENSATIONS[0].names.title}Record"
