@@ -36,7 +36,7 @@ lint() {
   .venv/bin/mypy
   ensure_debian_package shellcheck shellcheck "the shell scripts' lint"
   if command -v shellcheck >/dev/null 2>&1; then
-    shellcheck -x build.sh runtest.sh deploy-stepfunc.sh attention.sh scripts/venv.sh .ci/run
+    shellcheck -x build.sh runtest.sh deploy-stepfunc.sh attention.sh scripts/venv.sh scripts/tool.sh .ci/run
     echo "shellcheck: the shell scripts are clean"
   fi
 }
@@ -140,9 +140,8 @@ case "$command" in
       case "$tier" in
         # No network (pytest-socket), one process: a few seconds.
         unit) exec .venv/bin/python -m pytest -p no:xdist tests/unit "$@" ;;
-        embedded) exec .venv/bin/python -m pytest -n 2 --dist loadfile tests/embedded "$@" ;;
-        deploy | e2e)
-          node_tools
+        embedded | deploy | e2e)
+          [ "$tier" = "embedded" ] || node_tools # osls packages and deploys there
           exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "tests/$tier" "$@"
           ;;
         *) echo "build.sh test: no tier $tier (unit, embedded, deploy, e2e; none for all of them)" >&2; exit 2 ;;

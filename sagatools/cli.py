@@ -1,6 +1,6 @@
-"""What runtest.sh and attention.sh share as command-line programs: exit codes (sagatools/exit_codes.py),
-where their output goes, argument errors, the errors that end a run before anything starts, stdout guarded
-against a reader that goes away, SIGTERM handled as Ctrl-C."""
+"""What runtest.sh and attention.sh share as command-line programs: where their output goes, argument
+errors, the errors that end a run before anything starts, stdout guarded against a reader that goes
+away, SIGTERM handled as Ctrl-C. Their exit codes are in sagatools/exit_codes.py."""
 
 from __future__ import annotations
 
@@ -16,29 +16,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from sagatools.exit_codes import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_DELIVERED,
-    EXIT_OK,
-    EXIT_SAGA_FAILED,
-    EXIT_TERMINATED,
-    EXIT_USAGE,
-)
+from sagatools.exit_codes import EXIT_OK, EXIT_USAGE
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
     from sagatools.view.terminal import ProgressObserver
-
-__all__ = [  # the exit codes are the tools' as much as the rest: they are imported from here
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_NOT_DELIVERED",
-    "EXIT_OK",
-    "EXIT_SAGA_FAILED",
-    "EXIT_TERMINATED",
-    "EXIT_USAGE",
-]
 
 
 def output_dir() -> Path:

@@ -17,12 +17,6 @@ from sagatools.attention.printing import print_list, print_trip
 from sagatools.attention.resolver import Resolver, close_records
 from sagatools.attention.stage_view import StageView, UnknownTrip
 from sagatools.cli import (
-    EXIT_INTERRUPTED,
-    EXIT_NOT_DELIVERED,
-    EXIT_OK,
-    EXIT_SAGA_FAILED,
-    EXIT_TERMINATED,
-    EXIT_USAGE,
     Delivery,
     Terminated,
     UsageError,
@@ -33,6 +27,14 @@ from sagatools.cli import (
     taking_signals,
 )
 from sagatools.deployed.stage import Stage, StageError, explain
+from sagatools.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_DELIVERED,
+    EXIT_OK,
+    EXIT_SAGA_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 from sagatools.results import Outcome
 from sagatools.terminal_text import shown
 

@@ -32,8 +32,9 @@ from sagatools.asl import (
     reachable_states,
     successors,
 )
-from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parsed_arguments
+from sagatools.cli import parsed_arguments
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
+from sagatools.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sagatools.serverless_config import load_service_config
 
 if TYPE_CHECKING:

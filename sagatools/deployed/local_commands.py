@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TextIO
 
-from sagatools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parsed_arguments
+from sagatools.cli import parsed_arguments
 from sagatools.deployed.local_endpoint import (
     STATE_DIR,
     EndpointNotRunning,
@@ -23,6 +23,7 @@ from sagatools.deployed.local_endpoint import (
     start,
     stop,
 )
+from sagatools.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def status(out: TextIO) -> int:

@@ -13,8 +13,9 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagatools.cli import EXIT_OK, parsed_arguments
+from sagatools.cli import parsed_arguments
 from sagatools.deployed.stage import Stage, StageError, explain
+from sagatools.exit_codes import EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

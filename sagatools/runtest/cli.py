@@ -12,12 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
 from sagatools.cli import (
-    EXIT_INTERRUPTED,
-    EXIT_NOT_DELIVERED,
-    EXIT_OK,
-    EXIT_SAGA_FAILED,
-    EXIT_TERMINATED,
-    EXIT_USAGE,
     Delivery,
     Terminated,
     UsageError,
@@ -30,6 +24,14 @@ from sagatools.cli import (
     taking_signals,
 )
 from sagatools.deployed.stage import Stage, StageError
+from sagatools.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_DELIVERED,
+    EXIT_OK,
+    EXIT_SAGA_FAILED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 from sagatools.results import Outcome, SagaResult
 from sagatools.runtest.stacks import RunResult, run_embedded, run_on_stage
 from sagatools.terminal_text import shown, shown_lines

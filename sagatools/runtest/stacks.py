@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagatools.asl import load_definition
-from sagatools.cli import EXIT_USAGE, UsageError, output_dir
+from sagatools.cli import UsageError, output_dir
 from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
+from sagatools.exit_codes import EXIT_USAGE
 from sagatools.results import SagaResult, TripReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.terminal_text import shown

@@ -16,7 +16,7 @@ from saga.catalogue import BOOKINGS, RETRIABLES, compensation_of
 from saga.definition import SAGA
 from saga.request_fields import MAX_ALTERNATIVES, TRIP_ID_PATTERN, Text
 from saga.spec import COMPENSATION_RETRY, FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, REQUEST_RETRY
-from sagatools import cli, trip_files
+from sagatools import exit_codes, trip_files
 from sagatools.deployed.stage import LOCAL_CLIENT_CONFIG
 from sagatools.emulation.embedded import TIMEOUT_SCALE
 from sagatools.emulation.warm_lambda import ENVIRONMENTS_PER_FUNCTION, LOG_ROTATE_BYTES
@@ -100,20 +100,20 @@ LIMITS = {
     r"a function's log is rotated past (\d+) MB": (LOG_ROTATE_BYTES // 2**20,),
     r"Exit status: \*\*(\d+)\*\* every saga ended .{0,60}?\*\*(\d+)\*\* any .{0,100}?\*\*(\d+)\*\* usage errors"
     r".{0,120}?\*\*(\d+)\*\* the sagas ran .{0,200}?\*\*(\d+)\*\* interrupted by Ctrl-C, \*\*(\d+)\*\* terminated": (
-        cli.EXIT_OK,
-        cli.EXIT_SAGA_FAILED,
-        cli.EXIT_USAGE,
-        cli.EXIT_NOT_DELIVERED,
-        cli.EXIT_INTERRUPTED,
-        cli.EXIT_TERMINATED,
+        exit_codes.EXIT_OK,
+        exit_codes.EXIT_SAGA_FAILED,
+        exit_codes.EXIT_USAGE,
+        exit_codes.EXIT_NOT_DELIVERED,
+        exit_codes.EXIT_INTERRUPTED,
+        exit_codes.EXIT_TERMINATED,
     ),
     r"exit codes (\d+) / (\d+) / (\d+) / (\d+) / (\d+) / (\d+)\.": (
-        cli.EXIT_OK,
-        cli.EXIT_FAILED,
-        cli.EXIT_USAGE,
-        cli.EXIT_NOT_DELIVERED,
-        cli.EXIT_INTERRUPTED,
-        cli.EXIT_TERMINATED,
+        exit_codes.EXIT_OK,
+        exit_codes.EXIT_FAILED,
+        exit_codes.EXIT_USAGE,
+        exit_codes.EXIT_NOT_DELIVERED,
+        exit_codes.EXIT_INTERRUPTED,
+        exit_codes.EXIT_TERMINATED,
     ),
 }
 
