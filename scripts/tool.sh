@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Sourced by runtest.sh and attention.sh before they set their traps, so that bash has parsed every `(…)`
-# and `$(…)` below already: a trap bash runs while it is parsing one fails ("unexpected EOF while looking
-# for matching `)'", exit 2). After their traps those scripts read nothing but `run_tool …`.
+# Sourced by runtest.sh and attention.sh before they set their traps. A trap that bash runs while it is
+# parsing a `(…)` fails ("unexpected EOF while looking for matching `)'", exit 2), and bash parses a `$(…)`
+# again each time it expands one: so the function below is parsed before the traps, and what it runs while
+# they are set expands no `$(…)` in this shell (the venv check runs in a subshell, with its own traps).
 # shellcheck source=scripts/venv.sh
 source "${BASH_SOURCE[0]%/*}/venv.sh"
 
@@ -9,9 +10,9 @@ source "${BASH_SOURCE[0]%/*}/venv.sh"
 # Python entry point (sagatools/entry.py) started with SIGINT and SIGTERM held (not lost) until its handlers
 # are in place; where env cannot hold them (not GNU coreutils 8.31+), it starts as it is.
 run_tool() {
-  local module="$1" usage="$2" root
+  local module="$1" usage="$2" root="${BASH_SOURCE[0]%/*}/.."
   shift 2
-  root="$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)"
+  case "$root" in /*) ;; *) root="$PWD/$root" ;; esac
   if [ $# -eq 0 ]; then
     echo "usage: $usage" >&2
     exit 2
