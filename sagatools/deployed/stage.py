@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
@@ -16,7 +16,9 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ProfileNotFound,
@@ -36,6 +38,7 @@ from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from botocore.model import OperationModel
 
 DEFAULT_STAGE = "dev"
 DEFAULT_REGION = "us-west-2"
@@ -124,8 +127,13 @@ class Stage:
                 endpoint = running_endpoint()
             except EndpointNotRunning as error:
                 raise StageError(str(error)) from None
-            return self.session().client(service, endpoint_url=endpoint.url, config=LOCAL_CLIENT_CONFIG)
-        return self.session().client(service, config=CLIENT_CONFIG)
+            client = self.session().client(service, endpoint_url=endpoint.url, config=LOCAL_CLIENT_CONFIG)
+        else:
+            client = self.session().client(service, config=CLIENT_CONFIG)
+        client.meta.events.register(
+            "before-parse", functools.partial(refuse_a_cut_short_response, endpoint_url=client.meta.endpoint_url)
+        )
+        return client
 
     @property
     def deploy_command(self) -> str:
@@ -149,8 +157,22 @@ class Stage:
         return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 
+def refuse_a_cut_short_response(
+    operation_model: OperationModel, response_dict: dict[str, Any], endpoint_url: str, **_: object
+) -> None:
+    """An answer shorter than its Content-Length is a server that died while it answered: botocore
+    would parse the part it got (an empty body becomes a success with no fields), so it is a closed
+    connection instead."""
+    if operation_model.has_streaming_output or operation_model.http.get("method") == "HEAD":
+        return  # a stream is read later; a HEAD's length is the body it did not send
+    declared = response_dict["headers"].get("content-length", "")
+    body = response_dict["body"]
+    if declared.isdigit() and isinstance(body, bytes) and len(body) < int(declared):
+        raise ConnectionClosedError(endpoint_url=endpoint_url)
+
+
 def explain(error: Exception, stage: Stage) -> str:
-    if stage.is_local and isinstance(error, BotoCoreConnectionError):
+    if stage.is_local and isinstance(error, BotoCoreConnectionError | HTTPClientError):
         return (
             f"The local endpoint stopped answering ({type(error).__name__}): check it with ./build.sh local status"
             " (./build.sh local start starts one)."

@@ -7,11 +7,13 @@ import io
 import json
 import socket
 import subprocess
+import threading
 
 import pytest
+from botocore.exceptions import ConnectionClosedError
 
 from sagatools.deployed import local_commands, local_endpoint
-from sagatools.deployed.stage import Stage, StageError
+from sagatools.deployed.stage import Stage, StageError, explain
 from sagatools.fake_credentials import FAKE_CREDENTIALS
 
 
@@ -168,3 +170,51 @@ def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(trip_id):
         assert "\x1b" not in err.getvalue()
         assert err.getvalue().count("\n") == 1
         assert "trip id" in err.getvalue()
+
+
+class OneAnswerServer:
+    """Answers every request on loopback with `answer` (raw HTTP) and closes the connection."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(self.answer)
+
+
+DESCRIBED = json.dumps({"executionArn": "arn:aws:states:us-west-2:1:execution:m:t", "status": "SUCCEEDED"}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "cut_short"),
+    [(b"", True), (DESCRIBED[:20], True), (DESCRIBED, False)],
+    ids=["headers only", "half a body", "whole"],
+)
+def test_an_answer_cut_short_is_a_closed_connection_not_a_success_with_no_fields(body, cut_short, monkeypatch):
+    # A server killed while it answers has sent its headers: botocore alone parses what came (an empty
+    # body is a DescribeExecution with no status at all).
+    server = OneAnswerServer(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        + f"Content-Length: {len(DESCRIBED)}\r\n\r\n".encode()
+        + body
+    )
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    stage = Stage.choose("dev", "us-west-2", None)
+    client = stage.client("stepfunctions")
+    execution = "arn:aws:states:us-west-2:1:execution:m:t"
+    if not cut_short:
+        assert client.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+        return
+    with pytest.raises(ConnectionClosedError) as raised:
+        client.describe_execution(executionArn=execution)
+    assert "stopped answering" in explain(raised.value, Stage.choose("local", "us-west-2", None))
