@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from sagatools.working_tree import copy_working_tree
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow  # each test runs a shell entry point end to end
@@ -90,3 +91,22 @@ def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
     assert (tmp_path / "elsewhere" / "reports" / "trip-0002.html").exists()
     assert (tmp_path / "elsewhere" / "handlers.log").exists()
     assert not (tmp_path / ".runtest").exists()
+
+
+def test_runtest_keeps_the_bytecode_of_the_projects_modules_even_under_pythondontwritebytecode(tmp_path):
+    # Without it every start compiled the project's modules again (.venv's were compiled by pip).
+    copy = copy_working_tree(tmp_path / "project")
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "RUNTEST_DIR": str(tmp_path / "runs")}
+    done = subprocess.run(
+        ["./runtest.sh", "test-booking-success.json", "--json"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    compiled = {path.name.split(".")[0] for path in (copy / "saga").glob("__pycache__/*.pyc")}
+    assert {"requests", "saga_log", "bookings"} <= compiled
+    assert list((copy / "sagatools").glob("__pycache__/results.*.pyc"))
