@@ -5,13 +5,15 @@ its routers): each decoded endpoints.json (1.2 MB) and the service models again,
 service's folder on disk (thousands of stat calls). Here a data file is decoded once per process, and
 kept on disk between runs (sagatools.run_cache.py) under its path, size and time and
 botocore's version; each caller still gets its own copy (botocore merges its extras into what it
-loads). A folder listing is made once per search path. Neither changes what any loader returns.
+loads). A listing of the services is made once per search path and kept on disk with the time of every
+folder it depends on: it is used only while none of them changed. Neither changes what any loader returns.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import time
 from typing import Any
 
 import botocore
@@ -24,6 +26,10 @@ _ORIGINAL_LIST_AVAILABLE_SERVICES = loaders.Loader.list_available_services
 _DISK = DiskCache("botocore-data")
 _decoded: dict[tuple[str, int, int], bytes] = {}
 _listings: dict[tuple[tuple[str, ...], str], list[str]] = {}
+_folder_times: dict[str, int | None] = {}  # this process's stat of each folder a stored listing names
+# A folder changed less than this long before a listing was made may change again within its clock tick
+# (some file systems keep times in seconds): such a listing is not stored.
+_SETTLED_SECONDS = 2.0
 
 
 def load_file(self: loaders.JSONFileLoader, file_path: str) -> Any:
@@ -47,8 +53,62 @@ def load_file(self: loaders.JSONFileLoader, file_path: str) -> Any:
 def list_available_services(self: loaders.Loader, type_name: str) -> list[str]:
     key = (tuple(self.search_paths), type_name)
     if key not in _listings:
-        _listings[key] = list(_ORIGINAL_LIST_AVAILABLE_SERVICES(self, type_name))
+        _listings[key] = _stored_listing(self, type_name)
     return list(_listings[key])
+
+
+def _stored_listing(loader: loaders.Loader, type_name: str) -> list[str]:
+    """botocore's listing walks every service folder (four listings, about 70 ms of each start): one stored
+    is used while each folder it depends on has the time it had when the listing was made."""
+    key = ("services", botocore.__version__, type_name, *loader.search_paths)
+    stored = _DISK.get(key)
+    if isinstance(stored, tuple) and len(stored) == 2 and _unchanged(stored[1]):
+        return list(stored[0])
+    services = list(_ORIGINAL_LIST_AVAILABLE_SERVICES(loader, type_name))
+    folders = _folders_listed(loader.search_paths)
+    newest = max((mtime for mtime in folders.values() if mtime is not None), default=0)
+    if newest < (time.time() - _SETTLED_SECONDS) * 1e9:
+        _DISK.put(key, (services, folders))
+    return services
+
+
+def _folders_listed(search_paths: list[str]) -> dict[str, int | None]:
+    """What the listing read: each search path (None where there is none), the folders in it (the
+    services) and the folders in those (their API versions, whose files say which types they have)."""
+    folders: dict[str, int | None] = {}
+    for search_path in search_paths:
+        folders[search_path] = _mtime(search_path)
+        for service in _subfolders(search_path):
+            folders[service.path] = service.stat().st_mtime_ns
+            for version in _subfolders(service.path):
+                folders[version.path] = version.stat().st_mtime_ns
+    return folders
+
+
+def _subfolders(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return [entry for entry in entries if entry.is_dir()]
+    except OSError:
+        return []
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _unchanged(folders: object) -> bool:
+    if not isinstance(folders, dict):
+        return False
+    for path, mtime in folders.items():
+        if path not in _folder_times:
+            _folder_times[path] = _mtime(path)
+        if _folder_times[path] != mtime:
+            return False
+    return True
 
 
 def patches() -> list[tuple[object, str, object]]:

@@ -66,16 +66,25 @@ class DiskCache:
             digest.update(b"\0")
         return cache_dir() / self.namespace / f"{digest.hexdigest()}.pickle"
 
-    def get_or_make(self, key: Iterable[str], make: Callable[[], T]) -> T:
-        path = self.path_for(key)
+    def get(self, key: Iterable[str]) -> object | None:
+        """The value stored under `key`, or None when there is none or it cannot be read."""
         try:
             # Read only from the project's own folder, where only this code writes.
-            value: T = pickle.loads(path.read_bytes())  # noqa: S301
+            value: object = pickle.loads(self.path_for(key).read_bytes())  # noqa: S301
             return value
-        except _UNREADABLE:  # none yet (OSError), or one that cannot be read: made (again), and replaced
-            pass
-        value = make()
-        self._write(path, value)
+        except _UNREADABLE:
+            return None
+
+    def put(self, key: Iterable[str], value: object) -> None:
+        self._write(self.path_for(key), value)
+
+    def get_or_make(self, key: Iterable[str], make: Callable[[], T]) -> T:
+        key = tuple(key)
+        stored = self.get(key)
+        if stored is not None:
+            return stored  # type: ignore[return-value]  # what make() returned for this key, pickled
+        value = make()  # none yet, or one that cannot be read: made (again), and replaced
+        self.put(key, value)
         return value
 
     @staticmethod

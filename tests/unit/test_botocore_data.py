@@ -3,6 +3,8 @@ give it, and a copy of its own."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import botocore
@@ -19,6 +21,7 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(botocore_data, "_decoded", {})
     monkeypatch.setattr(botocore_data, "_listings", {})
+    monkeypatch.setattr(botocore_data, "_folder_times", {})
 
 
 @pytest.mark.parametrize("name", ["endpoints", "dynamodb/2012-08-10/service-2", "lambda/2015-03-31/service-2"])
@@ -44,3 +47,88 @@ def test_the_services_listed_are_botocores_list() -> None:
     assert botocore_data.list_available_services(loader, "service-2") == expected
     assert botocore_data.list_available_services(loaders.create_loader(), type_name="service-2") == expected
     assert "dynamodb" in expected
+
+
+def a_new_process() -> None:
+    """What a process that starts after this one has in memory: nothing."""
+    botocore_data._listings.clear()
+    botocore_data._folder_times.clear()
+
+
+def models(root: Path, *files: str) -> Path:
+    """A search path holding `files` (service/version/type.json), every folder dated an hour ago."""
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("{}")
+    hour_ago = time.time() - 3600
+    for folder in [root, *(path for path in root.rglob("*") if path.is_dir())]:
+        os.utime(folder, (hour_ago, hour_ago))
+    return root
+
+
+def listed(search_path: Path, type_name: str = "service-2") -> list[str]:
+    return botocore_data.list_available_services(loaders.Loader(extra_search_paths=[str(search_path)]), type_name)
+
+
+def test_a_listing_stored_by_an_earlier_run_is_used_without_walking_the_folders(tmp_path, monkeypatch) -> None:
+    search_path = models(tmp_path / "models", "kept/2020-01-01/service-2.json")
+    first = listed(search_path)
+    assert "kept" in first
+    a_new_process()
+
+    def walked(*_: object) -> None:
+        raise AssertionError("listed the folders again")
+
+    monkeypatch.setattr(botocore_data, "_ORIGINAL_LIST_AVAILABLE_SERVICES", walked)
+    assert listed(search_path) == first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "a new service",
+        "a new version of a service",
+        "a type added to a version",
+        "a service removed",
+        "the search path created",
+    ],
+)
+def test_a_stored_listing_is_not_used_once_a_folder_it_read_changed(change: str, tmp_path) -> None:
+    root = tmp_path / "models"
+    if change == "the search path created":
+        assert "born" not in listed(root)  # no such folder yet: listed, and stored as absent
+    else:
+        models(root, "old/2020-01-01/service-2.json", "other/2020-01-01/paginators-1.json")
+        assert listed(root).count("old") == 1
+    a_new_process()
+    if change == "a new service" or change == "the search path created":
+        (root / "born/2021-01-01").mkdir(parents=True)
+        (root / "born/2021-01-01/service-2.json").write_text("{}")
+        assert "born" in listed(root)
+    elif change == "a new version of a service":
+        (root / "other/2021-01-01").mkdir()
+        (root / "other/2021-01-01/service-2.json").write_text("{}")
+        assert "other" in listed(root)
+    elif change == "a type added to a version":
+        (root / "other/2020-01-01/service-2.json").write_text("{}")
+        assert "other" in listed(root)
+    else:
+        for name in ("old/2020-01-01/service-2.json", "old/2020-01-01", "old"):
+            (root / name).unlink() if name.endswith(".json") else (root / name).rmdir()
+        assert "old" not in listed(root)
+
+
+def test_a_listing_of_folders_changed_a_moment_ago_is_not_stored(tmp_path, monkeypatch) -> None:
+    # A folder's time may be kept in whole seconds: a change later in the same second would not show.
+    root = tmp_path / "models"
+    (root / "fresh/2020-01-01").mkdir(parents=True)
+    (root / "fresh/2020-01-01/service-2.json").write_text("{}")
+    assert "fresh" in listed(root)
+    a_new_process()
+    calls = []
+    original = botocore_data._ORIGINAL_LIST_AVAILABLE_SERVICES
+    monkeypatch.setattr(
+        botocore_data, "_ORIGINAL_LIST_AVAILABLE_SERVICES", lambda *args: calls.append(args) or original(*args)
+    )
+    assert "fresh" in listed(root)
+    assert len(calls) == 1
