@@ -2,8 +2,9 @@
 
 - Step Functions: moto's ASL interpreter (`execute_state_machine`), one thread per execution.
 - DynamoDB: moto, tables created from serverless.yml.
-- Lambda: moto's `awslambda_simple` backend, whose `invoke` is replaced by `InProcessLambda`, which
-  imports the handler named in serverless.yml and calls it with a Lambda-like context, one at a time.
+- Lambda: the interpreter's Lambda tasks call `InvokeOnlyClient`, which answers Invoke as moto's Lambda
+  API would with `InProcessLambda` behind it: it imports the handler named in serverless.yml and calls it
+  with a Lambda-like context, one at a time. moto's Lambda is never loaded.
 - Retry waits: moto sleeps for real in its retrier; here they are recorded and skipped, so a failure
   scenario runs in milliseconds while the ASL keeps its real intervals.
 - Transactions: moto's whole-table snapshot is replaced by an item-level undo (transactions.py).
@@ -23,7 +24,6 @@ from typing import IO, TYPE_CHECKING
 
 import boto3
 from moto import mock_aws
-from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
@@ -34,7 +34,7 @@ from sagatools import botocore_data
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE, MachineSpec, fill_placeholders, placeholders
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.environment import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
-from sagatools.emulation.in_process_lambda import InProcessLambda
+from sagatools.emulation.in_process_lambda import InProcessLambda, InvokeOnlyClient
 from sagatools.serverless_config import ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
@@ -122,17 +122,11 @@ class EmbeddedStack:
         return arn
 
     def _patch(self, undo: contextlib.ExitStack) -> None:
-        lambdas = self.lambdas
-        self._replace(
-            undo,
-            LambdaSimpleBackend,
-            "invoke",
-            lambda _backend, function_name, _qualifier, body, _headers, response_headers: lambdas.invoke(
-                function_name, body, response_headers
-            ),
-        )
         self._replace(undo, retrier_decl, "time", self.retry_clock)
-        for owner, name, replacement in transactions.patches() + speedups.patches() + botocore_data.patches():
+        lambda_client = InvokeOnlyClient(self.lambdas)
+        for owner, name, replacement in (
+            transactions.patches() + speedups.patches(lambda_client) + botocore_data.patches()
+        ):
             self._replace(undo, owner, name, replacement)
         # Powertools' log handler keeps the stream it was created with (stdout): point it at the sink.
         from saga.observability import logger

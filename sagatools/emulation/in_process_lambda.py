@@ -1,14 +1,18 @@
 """Lambda, in this process: the handler named in serverless.yml, called as the Lambda runtime would.
 
-Used by the embedded stack in place of moto's Lambda invoke (see seams/). Nothing here imports moto.
+Used by the embedded stack in place of moto's Lambda API (see seams/): the interpreter's Lambda tasks get
+`InvokeOnlyClient` as their client, so moto's Lambda (and the dozen moto services its models import) is
+never loaded. Nothing here imports moto.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -146,3 +150,42 @@ class InProcessLambda:
 
 def _error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack or []}).encode()
+
+
+# Past this, moto's Lambda API answers with its ResponseSizeTooLarge error instead of the payload.
+_MOTO_PAYLOAD_LIMIT = 6_000_000
+_STATUS_OF_INVOCATION_TYPE = {"Event": 202, "DryRun": 204}
+
+
+class InvokeOnlyClient:
+    """The one call moto's interpreter makes of its Lambda client (Invoke), answered with the fields moto's
+    Lambda API gives botocore when its invoke runs the handler in this process: the status code, the payload
+    and, when the handler raised, the function error. No request is serialised or parsed."""
+
+    def __init__(self, lambdas: InProcessLambda) -> None:
+        self._lambdas = lambdas
+
+    def invoke(  # Invoke's own parameter names, as the interpreter passes them
+        self,
+        FunctionName: str,  # noqa: N803
+        Payload: bytes | str = b"",  # noqa: N803
+        InvocationType: str = "RequestResponse",  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        payload = self._lambdas.invoke(FunctionName, Payload, headers)
+        if InvocationType != "Event" and sys.getsizeof(payload) > _MOTO_PAYLOAD_LIMIT:
+            headers["x-amz-function-error"] = "Unhandled"
+            payload = json.dumps(
+                {
+                    "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                    "errorType": "Function.ResponseSizeTooLarge",
+                }
+            ).encode()
+        response: dict[str, Any] = {
+            "StatusCode": _STATUS_OF_INVOCATION_TYPE.get(InvocationType, 200),
+            "Payload": io.BytesIO(payload),
+        }
+        if "x-amz-function-error" in headers:
+            response["FunctionError"] = headers["x-amz-function-error"]
+        return response

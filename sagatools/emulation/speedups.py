@@ -95,6 +95,13 @@ def _shared_client(region: str, service: str, state_credentials: Any = None) -> 
     return _client(region, service)
 
 
+def _clients_with(lambda_client: object) -> Callable[..., object]:
+    def client_for(region: str, service: str, state_credentials: Any = None) -> object:
+        return lambda_client if service == "lambda" else _client(region, service)
+
+    return client_for
+
+
 _partition_hint = threading.local()
 _original_query = Table.query
 _original_all_items = Table.all_items
@@ -217,14 +224,15 @@ def _dynamo_result_as_json(result: DynamoResult, context: Any) -> Any:
 
 def warm_up(region: str) -> None:
     """Fill moto's lazily built, unlocked caches before many threads race to fill them."""
-    for service in ("lambda", "dynamodb", "stepfunctions"):
+    for service in ("dynamodb", "stepfunctions"):
         router = get_service_router(service)
         router._get_router(str(router._service_model.protocol))  # the protocol's router, made on first use
         _client(region, service)
 
 
-def patches() -> list[tuple[object, str, object]]:
-    """(owner, attribute, replacement) triples for the embedded stack to apply and undo."""
+def patches(lambda_client: object | None = None) -> list[tuple[object, str, object]]:
+    """(owner, attribute, replacement) triples for the embedded stack to apply and undo; with a
+    `lambda_client`, the interpreter's Lambda tasks call it instead of moto's Lambda API."""
     _client.cache_clear()  # clients belong to one mock session
     return [
         (moto_responses, "method_names_from_class", _method_names),
@@ -237,6 +245,10 @@ def patches() -> list[tuple[object, str, object]]:
         (Table, "all_items", _all_items),
         (execution_worker, "AmazonStateLanguageParser", PARSED_DEFINITIONS),
         (stepfunctions_models, "AmazonStateLanguageParser", PARSED_DEFINITIONS),
-        (lambda_eval_utils, "boto_client_for", _shared_client),
+        (
+            lambda_eval_utils,
+            "boto_client_for",
+            _shared_client if lambda_client is None else _clients_with(lambda_client),
+        ),
         (state_task_service_dynamodb, "boto_client_for", _shared_client),
     ]

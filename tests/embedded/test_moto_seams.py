@@ -3,6 +3,7 @@ here, loudly and by name. Then the behaviour each seam buys, on the running stac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -12,6 +13,8 @@ from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import botocore_stubber
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from saga.catalogue import RESOURCES
 from saga.saga_log import ATTENTION_INDEX
@@ -52,6 +55,7 @@ def test_a_failed_start_undoes_the_mock_the_patches_and_the_environment(monkeypa
     # Then nothing of it is left behind
     assert not botocore_stubber.enabled
     assert LambdaSimpleBackend.invoke.__name__ == "invoke"
+    assert lambda_eval_utils.boto_client_for is boto_client_for
     assert retrier_decl.time is time
     assert "AWS_ACCESS_KEY_ID" not in os.environ
     assert logging.getLogger(QUIET_LOGGER).level == level
@@ -287,3 +291,43 @@ def test_dynamodb_results_written_as_they_are_equal_what_moto_serializes(stack, 
     assert fast == generic
     assert fast[0]["Count"] > 0
     assert fast[3]["Item"]["M"] == every_type["M"]
+
+
+def test_the_interpreters_lambda_client_answers_as_motos_lambda_api_did(stack, monkeypatch):
+    # Before InvokeOnlyClient, a Lambda task went through moto's Lambda API with its invoke replaced by
+    # InProcessLambda's: the same calls, both ways, give the same fields (what the interpreter keeps of them).
+    from moto.stepfunctions.parser.api import InvocationResponse
+    from moto.utilities.collections import select_from_typed_dict
+
+    from sagatools.emulation.embedded import function_arn
+    from sagatools.emulation.in_process_lambda import InvokeOnlyClient
+
+    monkeypatch.setattr(
+        LambdaSimpleBackend,
+        "invoke",
+        lambda _backend, name, _qualifier, body, _headers, response_headers: stack.lambdas.invoke(
+            name, body, response_headers
+        ),
+    )
+    moto_lambda = stack.session_client("lambda")
+    in_process = InvokeOnlyClient(stack.lambdas)
+    book_hotel = function_arn(stack.config.functions["bookHotel"].name)
+    request = {"request": trip_request("trip-both-ways"), "retry_count": 0, "execution_id": "arn:x"}
+    calls = [
+        {"FunctionName": book_hotel, "Payload": json.dumps(request).encode()},  # booked (by the first call below)
+        {"FunctionName": book_hotel, "Payload": b'{"request": {"trip_id": 7}}'},  # the handler raises
+        {"FunctionName": function_arn("no-such-function"), "Payload": b"{}"},
+        {"FunctionName": book_hotel, "Payload": json.dumps(request).encode(), "InvocationType": "Event"},
+    ]
+    in_process.invoke(**calls[0])  # books: from here on both find it booked
+    answered = []
+    for call in calls:
+        answers = []
+        for client in (in_process, moto_lambda):
+            answer = select_from_typed_dict(typed_dict=InvocationResponse, obj=client.invoke(**call))
+            answer["Payload"] = json.loads(answer["Payload"].read())
+            answers.append(answer)
+        assert answers[0] == answers[1], call
+        answered.append(answers[0])
+    assert [answer["StatusCode"] for answer in answered] == [200, 200, 200, 202]
+    assert [answer.get("FunctionError") for answer in answered] == [None, "Unhandled", "Unhandled", None]

@@ -17,11 +17,12 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.models.table import Table
 from moto.stepfunctions.parser import models as stepfunctions_models
+from moto.stepfunctions.parser.api import InvocationResponse
 from moto.stepfunctions.parser.asl.component import eval_component
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_batch,
     state_task_service_dynamodb,
@@ -63,6 +64,23 @@ def _batch_job_statuses_match() -> bool:
     return members == {status.name: status.value for status in lean_moto.JobStatus} and imports == ["JobStatus"]
 
 
+def _lambda_tasks_read_only_what_invoke_only_client_answers() -> bool:
+    """Both kinds of Lambda task call Invoke once with the task's parameters and keep only the fields of
+    moto's InvocationResponse that InvokeOnlyClient gives (StatusCode, FunctionError, Payload; moto's
+    simple Lambda sets no LogResult or ExecutedVersion)."""
+    invoke = source(lambda_eval_utils._invoke_lambda_function)
+    integration = source(lambda_eval_utils.execute_lambda_function_integration)
+    return (
+        "lambda_client.invoke(**parameters)" in invoke
+        and 'invocation_response["Payload"]' in invoke
+        and "select_from_typed_dict" in integration
+        and "_invoke_lambda_function(" in integration
+        and "lambda_eval_utils.execute_lambda_function_integration(" in source(state_task_lambda)
+        and set(InvocationResponse.__annotations__)
+        == {"StatusCode", "FunctionError", "LogResult", "Payload", "ExecutedVersion"}
+    )
+
+
 EMBEDDED_SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.__version__",
@@ -81,7 +99,7 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
     ),
     Seam(
         "moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
-        "replaced: the invoked function's real handler runs in this process (InProcessLambda)",
+        "replaced (local endpoint): the invoked function's deployed zip runs in a warm environment",
         "every Lambda task would return moto's canned 'Simple Lambda happy path OK' instead of running a step",
         lambda: (
             parameters(LambdaSimpleBackend.invoke)
@@ -191,11 +209,14 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
     ),
     Seam(
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils.boto_client_for",
-        "replaced: one shared boto3 client per region and service for the interpreter's Lambda calls",
-        "a client built per task (~5 ms each)",
+        "replaced: the interpreter's Lambda tasks call InvokeOnlyClient (embedded stack: the handlers in this"
+        " process, moto's Lambda never loaded) or one shared boto3 client per region (local endpoint)",
+        "every Lambda task would go to moto's Lambda API, which runs no handler here (and loads a dozen moto"
+        " services, ~0.1 s of every start); or a client would be built per task (~5 ms each)",
         lambda: (
             "boto_client_for(" in source(lambda_eval_utils._invoke_lambda_function)
             and parameters(boto_client.boto_client_for) == ["region", "service", "state_credentials"]
+            and _lambda_tasks_read_only_what_invoke_only_client_answers()
         ),
     ),
     Seam(
