@@ -7,6 +7,10 @@ task type no saga has. Here `moto.batch.utils` is a module holding only that enu
 checked against moto's source by seams/), installed before moto's interpreter is imported.
 Anything else asked of it (moto.cloudformation imports moto.batch, whose models want the rest of
 utils) loads moto's own module then, so what uses Batch for real gets it whole.
+
+Every request moto serves imports its IAM models (to note the account), and they import
+`cryptography.x509` (about 40 ms, its Rust bindings) for one call, UploadServerCertificate: that module
+is loaded the first time anything uses it (importlib's LazyLoader), not at import.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from functools import cache
 from typing import Any
 
 BATCH_UTILS = "moto.batch.utils"
+LOADED_WHEN_USED = ("cryptography.x509",)
 
 
 class JobStatus(StrEnum):
@@ -52,7 +57,25 @@ def _rest_of_utils(name: str) -> Any:
     return getattr(_real(), name)
 
 
+def _load_when_used(name: str) -> None:
+    """`name` in sys.modules as a module whose first attribute read loads it. (Python 3.11's LazyLoader is
+    not safe for two threads reading that first attribute at once: nothing here reads x509 at all.)"""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
+
+
 def install() -> None:
+    for name in LOADED_WHEN_USED:
+        _load_when_used(name)
     if BATCH_UTILS in sys.modules or "moto.batch" in sys.modules:
         return  # already the real one
     stub = types.ModuleType(BATCH_UTILS, "moto.batch.utils: JobStatus now, the rest when asked")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -21,7 +23,7 @@ from saga.saga_log import ATTENTION_INDEX
 from sagatools.emulation.embedded import QUIET_LOGGER, EmbeddedStack
 from sagatools.emulation.seams import SEAMS, registered, seam_name
 from sagatools.emulation.transactions import WRITE_LOCKED
-from tests.helpers import trip_request
+from tests.helpers import ROOT, trip_request
 
 
 @pytest.mark.parametrize("seam", SEAMS, ids=[seam.name for seam in SEAMS])
@@ -331,3 +333,15 @@ def test_the_interpreters_lambda_client_answers_as_motos_lambda_api_did(stack, m
         answered.append(answers[0])
     assert [answer["StatusCode"] for answer in answered] == [200, 200, 200, 202]
     assert [answer.get("FunctionError") for answer in answered] == [None, "Unhandled", "Unhandled", None]
+
+
+def test_cryptographys_x509_is_loaded_only_when_something_uses_it():
+    # A process of its own: this one may have loaded x509 for another reason.
+    check = (
+        "import sys, sagatools.emulation, moto.iam.models\n"
+        "x509 = sys.modules['cryptography.x509']\n"
+        "print(type(x509).__name__)\n"
+        "print(callable(moto.iam.models.x509.load_pem_x509_certificate), type(x509).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.split() == ["_LazyModule", "True", "module"]

@@ -81,6 +81,12 @@ def _lambda_tasks_read_only_what_invoke_only_client_answers() -> bool:
     )
 
 
+def _iam_uses_x509_only_in_functions() -> bool:
+    text = (Path(moto.__file__).parent / "iam" / "models.py").read_text()
+    uses = [line for line in text.splitlines() if "x509" in line and "import" not in line]
+    return "from cryptography import x509" in text and all(line.startswith("        ") for line in uses)
+
+
 EMBEDDED_SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.__version__",
@@ -112,6 +118,12 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
         "every ./runtest.sh would import moto.batch and moto.ec2 again (1.6 s); a moved enum breaks Batch tasks,"
         " which no saga has",
         _batch_job_statuses_match,
+    ),
+    Seam(
+        "moto.iam.models.x509",
+        "relied on: cryptography.x509 is only used inside IAM's functions, so lean_moto loads it when first used",
+        "every ./runtest.sh would load cryptography's x509 again (~40 ms); a use at import would just load it",
+        _iam_uses_x509_only_in_functions,
     ),
     Seam(
         "moto.awslambda_simple.models.LambdaSimpleBackend.delete_function",
