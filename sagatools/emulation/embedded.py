@@ -23,6 +23,7 @@ import warnings
 from typing import IO, TYPE_CHECKING
 
 import boto3
+from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -100,6 +101,9 @@ class EmbeddedStack:
             self.lambdas.start()
             undo.callback(self.lambdas.stop)
             self._patch(undo)
+            parsers = boto3._get_default_session()._session.get_component("response_parser_factory")
+            parsers.set_parser_defaults(timestamp_parser=speedups.timestamp_parser)  # the mock's own session
+            undo.callback(parsers.set_parser_defaults, timestamp_parser=DEFAULT_TIMESTAMP_PARSER)
             speedups.warm_up(REGION)
             for request in self.config.create_table_requests():
                 self.dynamodb.create_table(**request)

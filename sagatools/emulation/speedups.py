@@ -9,8 +9,11 @@
 - Every JSONPath the interpreter evaluates ($.results..., $$.Execution.Input) is parsed again by
   jsonpath-ng's yacc parser: parse each distinct path once (a parsed path is not changed by use).
 - moto's generic response serializer visits every possible member of every history event (~60 per
-  event), so GetExecutionHistory cost 10-20 ms: here the same events are written as JSON directly
-  (timestamps as epoch seconds, which is how the JSON protocol carries them).
+  event), so GetExecutionHistory cost 10-20 ms: here the same events are written as JSON directly.
+  moto keeps their timestamps as ISO 8601 strings in UTC ('...Z'), which botocore hands to dateutil
+  (80 µs each, a tenth of a 200-trip batch): `timestamp_parser` reads those with datetime (2 µs) into
+  the very value dateutil gives (the same instant, in the zone object dateutil picks for UTC on this
+  machine), and leaves any other text to botocore.
 - moto's generic serializer walks every possible member of a response's shape for every item of a Query
   or BatchGetItem (a third of reading a batch's results back): a DynamoDB result that is already what it
   would write (only modeled keys, no blobs, dates or None) is written as it is, by the same serializer.
@@ -27,11 +30,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from moto import settings as moto_settings
 from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
@@ -149,6 +153,22 @@ def _epoch_seconds(value: Any) -> float:
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@cache
+def _zone_of_utc_text() -> tzinfo | None:
+    """What dateutil makes of 'Z': tzlocal() where this machine's zone is called UTC, else its tzutc()."""
+    return DEFAULT_TIMESTAMP_PARSER("2000-01-01T00:00:00.000Z").tzinfo  # type: ignore[no-any-return]
+
+
+def timestamp_parser(value: Any) -> datetime:
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=_zone_of_utc_text())
+        except ValueError:
+            pass
+    parsed: datetime = DEFAULT_TIMESTAMP_PARSER(value)
+    return parsed
 
 
 def _execution_history_as_json(response: StepFunctionResponse) -> str:

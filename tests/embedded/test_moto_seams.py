@@ -9,9 +9,12 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.models import botocore_stubber
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -345,3 +348,34 @@ def test_cryptographys_x509_is_loaded_only_when_something_uses_it():
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.split() == ["_LazyModule", "True", "module"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
+    form=st.sampled_from(["moto", "microseconds Z", "offset", "epoch", "epoch text", "not a time"]),
+)
+def test_history_timestamps_read_faster_are_the_values_botocore_reads(moment, form):
+    from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    from sagatools.emulation.speedups import timestamp_parser
+
+    value: object = {
+        "moto": iso_8601_datetime_with_milliseconds(moment),  # what moto's history events carry
+        "microseconds Z": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "offset": moment.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "epoch": moment.replace(tzinfo=UTC).timestamp(),
+        "epoch text": str(moment.replace(tzinfo=UTC).timestamp()),
+        "not a time": "yesterday-ishZ",
+    }[form]
+    try:
+        expected = DEFAULT_TIMESTAMP_PARSER(value)
+    except ValueError:
+        with pytest.raises(ValueError, match="Invalid timestamp"):
+            timestamp_parser(value)
+        return
+    parsed = timestamp_parser(value)
+    assert parsed == expected
+    assert type(parsed.tzinfo) is type(expected.tzinfo)
+    assert parsed.isoformat() == expected.isoformat()
