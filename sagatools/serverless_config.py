@@ -8,12 +8,12 @@ and `resources` given as a list are merged as the Serverless Framework merges th
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from saga.catalogue import STEPS, Step
 
@@ -25,25 +25,31 @@ STEPS_YML = PROJECT_ROOT / "serverless.steps.yml"  # the per-step part, generate
 _VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+|file\([^()${}]+\):[^${}]+)\}")
 
 
-# libyaml's parser where PyYAML was built with it (the same constructors, a seventh of the time: every
-# embedded stack reads both templates), else PyYAML's own.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def cloudformation_loader() -> type[Any]:
+    """A YAML loader that reads `!Ref`, `!GetAtt`, `!Sub` … as plain values instead of failing on the tags:
+    libyaml's parser where PyYAML was built with it (the same constructors, a seventh of the time), else
+    PyYAML's own. PyYAML is imported here, when a template is parsed (30 ms a start otherwise)."""
+    import yaml
+
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class CloudFormationLoader(base):  # type: ignore[valid-type,misc]
+        pass
+
+    CloudFormationLoader.add_multi_constructor("!", any_tag)
+    return CloudFormationLoader
 
 
-class _CloudFormationLoader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
-    """Reads `!Ref`, `!GetAtt`, `!Sub` … as plain values instead of failing on the tags."""
+def any_tag(loader: Any, suffix: str, node: Any) -> Any:
+    import yaml
 
-
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return {suffix: loader.construct_scalar(node)}
     if isinstance(node, yaml.SequenceNode):
         return {suffix: loader.construct_sequence(node, deep=True)}
     assert isinstance(node, yaml.MappingNode)
     return {suffix: loader.construct_mapping(node, deep=True)}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _any_tag)
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,28 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
 
 
 def _read_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    """The template as parsed; kept in the run cache under its path, size and time, and those of PyYAML's
+    own files (found, not imported: importing it is what the cache saves)."""
+    from sagatools.run_cache import DiskCache  # it imports this module (PROJECT_ROOT)
+
+    stat = path.stat()
+    key = ("yaml", *_pyyaml_files(), str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns))
+    return DiskCache("templates").get_or_make(key, lambda: parse_yaml(path.read_text()))
+
+
+def parse_yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=cloudformation_loader())  # noqa: S506 - a SafeLoader subclass
+
+
+@functools.cache
+def _pyyaml_files() -> tuple[str, ...]:
+    spec = importlib.util.find_spec("yaml")
+    if spec is None or not spec.submodule_search_locations:
+        return ("no yaml",)
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return tuple(f"{file}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in sorted(folder.iterdir()))
 
 
 def _merged(parts: list[Any]) -> dict[str, Any]:

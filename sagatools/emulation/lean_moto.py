@@ -10,7 +10,8 @@ utils) loads moto's own module then, so what uses Batch for real gets it whole.
 
 Every request moto serves imports its IAM models (to note the account), and they import
 `cryptography.x509` (about 40 ms, its Rust bindings) for one call, UploadServerCertificate: that module
-is loaded the first time anything uses it (importlib's LazyLoader), not at import.
+is loaded the first time anything uses it (importlib's LazyLoader), not at import. (Only a module
+imported as `from package import module` stays unloaded so: `import module` reads its `__spec__`.)
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def _load_when_used(name: str) -> None:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)
+    if parent:  # as the import system does: a submodule is an attribute of its package
+        setattr(sys.modules[parent], child, module)
 
 
 def install() -> None:

@@ -338,13 +338,17 @@ def test_the_interpreters_lambda_client_answers_as_motos_lambda_api_did(stack, m
     assert [answer.get("FunctionError") for answer in answered] == [None, "Unhandled", "Unhandled", None]
 
 
-def test_cryptographys_x509_is_loaded_only_when_something_uses_it():
-    # A process of its own: this one may have loaded x509 for another reason.
+@pytest.mark.parametrize(
+    ("module", "use"),
+    [("cryptography.x509", "moto.iam.models.x509.load_pem_x509_certificate")],
+)
+def test_a_module_moto_imports_for_what_it_never_does_here_is_loaded_only_when_used(module, use):
+    # A process of its own: this one may have loaded them for another reason.
     check = (
-        "import sys, sagatools.emulation, moto.iam.models\n"
-        "x509 = sys.modules['cryptography.x509']\n"
-        "print(type(x509).__name__)\n"
-        "print(callable(moto.iam.models.x509.load_pem_x509_certificate), type(x509).__name__)\n"
+        "import sys, sagatools.emulation, moto.iam.models, responses, moto.core.models\n"
+        f"loaded = sys.modules[{module!r}]\n"
+        "print(type(loaded).__name__)\n"
+        f"print(callable({use}), type(loaded).__name__)\n"
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.split() == ["_LazyModule", "True", "module"]

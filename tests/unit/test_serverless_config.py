@@ -12,7 +12,7 @@ class _PurePythonLoader(yaml.SafeLoader):
     pass
 
 
-_PurePythonLoader.add_multi_constructor("!", serverless_config._any_tag)
+_PurePythonLoader.add_multi_constructor("!", serverless_config.any_tag)
 
 
 def test_both_templates_read_the_same_with_either_parser():
@@ -21,5 +21,20 @@ def test_both_templates_read_the_same_with_either_parser():
 
 
 def test_the_tags_of_cloudformation_read_as_plain_values():
-    read = yaml.load("a: !Ref X\nb: !GetAtt [T, Arn]\nc: !Sub {s: v}\n", Loader=serverless_config._CloudFormationLoader)  # noqa: S506
+    read = serverless_config.parse_yaml("a: !Ref X\nb: !GetAtt [T, Arn]\nc: !Sub {s: v}\n")
     assert read == {"a": {"Ref": "X"}, "b": {"GetAtt": ["T", "Arn"]}, "c": {"Sub": {"s": "v"}}}
+
+
+def test_a_template_is_parsed_again_once_it_changes_and_read_from_the_run_cache_until_then(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path / "cache"))
+    template = tmp_path / "serverless.yml"
+    template.write_text("service: first\n")
+    parsed = []
+    parse = serverless_config.parse_yaml
+    monkeypatch.setattr(serverless_config, "parse_yaml", lambda text: parsed.append(text) or parse(text))
+    assert serverless_config._read_yaml(template) == {"service": "first"}
+    assert serverless_config._read_yaml(template) == {"service": "first"}
+    assert len(parsed) == 1  # the second came from the cache
+    template.write_text("service: second, longer\n")
+    assert serverless_config._read_yaml(template) == {"service": "second, longer"}
+    assert len(parsed) == 2

@@ -81,10 +81,11 @@ def _lambda_tasks_read_only_what_invoke_only_client_answers() -> bool:
     )
 
 
-def _iam_uses_x509_only_in_functions() -> bool:
-    text = (Path(moto.__file__).parent / "iam" / "models.py").read_text()
-    uses = [line for line in text.splitlines() if "x509" in line and "import" not in line]
-    return "from cryptography import x509" in text and all(line.startswith("        ") for line in uses)
+def _used_only_in_functions(source_file: Path, module: str, imported: str) -> bool:
+    """`module` is imported at the top of `source_file` and used only in code indented into a function."""
+    text = source_file.read_text()
+    uses = [line for line in text.splitlines() if f"{module}." in line and "import" not in line]
+    return imported in text.splitlines() and all(line.startswith("        ") for line in uses)
 
 
 EMBEDDED_SEAMS: tuple[Seam, ...] = (
@@ -123,7 +124,9 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
         "moto.iam.models.x509",
         "relied on: cryptography.x509 is only used inside IAM's functions, so lean_moto loads it when first used",
         "every ./runtest.sh would load cryptography's x509 again (~40 ms); a use at import would just load it",
-        _iam_uses_x509_only_in_functions,
+        lambda: _used_only_in_functions(
+            Path(moto.__file__).parent / "iam" / "models.py", "x509", "from cryptography import x509"
+        ),
     ),
     Seam(
         "moto.awslambda_simple.models.LambdaSimpleBackend.delete_function",
