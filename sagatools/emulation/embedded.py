@@ -104,7 +104,7 @@ class EmbeddedStack:
             parsers = boto3._get_default_session()._session.get_component("response_parser_factory")
             parsers.set_parser_defaults(timestamp_parser=speedups.timestamp_parser)  # the mock's own session
             undo.callback(parsers.set_parser_defaults, timestamp_parser=DEFAULT_TIMESTAMP_PARSER)
-            speedups.warm_up(REGION)
+            speedups.warm_up(REGION, [self.definition_of(SAGA_MACHINE), self.definition_of(RESOLVE_MACHINE)])
             for request in self.config.create_table_requests():
                 self.dynamodb.create_table(**request)
             if self._create_state_machine:

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -242,12 +243,19 @@ def _dynamo_result_as_json(result: DynamoResult, context: Any) -> Any:
     return response["status_code"], response["headers"], response["body"]
 
 
-def warm_up(region: str) -> None:
-    """Fill moto's lazily built, unlocked caches before many threads race to fill them."""
+def warm_up(region: str, definitions: list[str]) -> None:
+    """Fill moto's lazily built, unlocked caches before many threads race to fill them: the routers of the
+    services the stack's clients call, and a client for each service the definitions' tasks call."""
     for service in ("dynamodb", "stepfunctions"):
         router = get_service_router(service)
         router._get_router(str(router._service_model.protocol))  # the protocol's router, made on first use
+    for service in sorted(set().union(*map(services_called, definitions)) - {"lambda"}):  # lambda: InvokeOnlyClient
         _client(region, service)
+
+
+def services_called(definition: str) -> set[str]:
+    """The services whose integrations the definition's Task states call (arn:aws:states:::dynamodb:putItem)."""
+    return set(re.findall(r'"arn:aws:states:::([a-z0-9-]+):', definition))
 
 
 def patches(lambda_client: object | None = None) -> list[tuple[object, str, object]]:

@@ -383,3 +383,21 @@ def test_history_timestamps_read_faster_are_the_values_botocore_reads(moment, fo
     assert parsed == expected
     assert type(parsed.tzinfo) is type(expected.tzinfo)
     assert parsed.isoformat() == expected.isoformat()
+
+
+def test_the_clients_made_before_the_executions_start_are_those_of_the_services_the_tasks_call():
+    from sagatools.emulation.speedups import services_called
+
+    definition = json.dumps(
+        {
+            "States": {
+                "A": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem"},
+                "B": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"},
+                "C": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken"},
+                "D": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f"},
+            }
+        }
+    )
+    assert services_called(definition) == {"dynamodb", "lambda", "sqs"}
+    stack = EmbeddedStack()
+    assert services_called(stack.definition) == {"dynamodb"}  # the saga log's records of a stuck compensation
