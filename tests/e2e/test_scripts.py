@@ -63,11 +63,12 @@ def test_deploy_stepfunc_takes_region_and_profile_from_the_environment():
     assert '"StartAt": "BookHotel"' in done.stdout
 
 
-def runtest_in(folder, environment):
-    """./runtest.sh on a copy of the success request, run from `folder` with a path relative to it."""
+def runtest_in(folder, environment, project=ROOT):
+    """`project`'s ./runtest.sh on a copy of the success request, run from `folder` with a path relative to it."""
+    folder.mkdir(exist_ok=True)
     (folder / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
     return subprocess.run(
-        [str(ROOT / "runtest.sh"), "trip.json", "--json"],
+        [str(project / "runtest.sh"), "trip.json", "--json"],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -96,16 +97,7 @@ def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
 def test_runtest_keeps_the_bytecode_of_the_projects_modules_even_under_pythondontwritebytecode(tmp_path):
     # Without it every start compiled the project's modules again (.venv's were compiled by pip).
     copy = copy_working_tree(tmp_path / "project")
-    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "RUNTEST_DIR": str(tmp_path / "runs")}
-    done = subprocess.run(
-        ["./runtest.sh", "test-booking-success.json", "--json"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        check=False,
-    )
+    done = runtest_in(tmp_path / "runs", {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, project=copy)
     assert done.returncode == 0, done.stderr
     compiled = {path.name.split(".")[0] for path in (copy / "saga").glob("__pycache__/*.pyc")}
     assert {"requests", "saga_log", "bookings"} <= compiled
