@@ -162,11 +162,15 @@ def _zone_of_utc_text() -> tzinfo | None:
     return DEFAULT_TIMESTAMP_PARSER("2000-01-01T00:00:00.000Z").tzinfo  # type: ignore[no-any-return]
 
 
+# moto's form (iso_8601_datetime_with_milliseconds) and its kin, which datetime and dateutil read alike.
+_UTC_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+
+
 def timestamp_parser(value: Any) -> datetime:
-    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+    if isinstance(value, str) and _UTC_TEXT.fullmatch(value):
         try:
             return datetime.fromisoformat(value).replace(tzinfo=_zone_of_utc_text())
-        except ValueError:
+        except ValueError:  # a date that does not exist (2026-02-30): botocore's own error
             pass
     parsed: datetime = DEFAULT_TIMESTAMP_PARSER(value)
     return parsed

@@ -357,7 +357,9 @@ def test_a_module_moto_imports_for_what_it_never_does_here_is_loaded_only_when_u
 @settings(max_examples=300, deadline=None)
 @given(
     moment=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
-    form=st.sampled_from(["moto", "microseconds Z", "offset", "epoch", "epoch text", "not a time"]),
+    form=st.sampled_from(
+        ["moto", "microseconds Z", "seconds Z", "week date Z", "offset", "epoch", "epoch text", "not a time"]
+    ),
 )
 def test_history_timestamps_read_faster_are_the_values_botocore_reads(moment, form):
     from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
@@ -368,6 +370,8 @@ def test_history_timestamps_read_faster_are_the_values_botocore_reads(moment, fo
     value: object = {
         "moto": iso_8601_datetime_with_milliseconds(moment),  # what moto's history events carry
         "microseconds Z": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "seconds Z": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "week date Z": moment.strftime("%G-W%V-%uT%H:%M:%SZ"),
         "offset": moment.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "epoch": moment.replace(tzinfo=UTC).timestamp(),
         "epoch text": str(moment.replace(tzinfo=UTC).timestamp()),
