@@ -139,12 +139,12 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
 
 
 def _read_yaml(path: Path) -> Any:
-    """The template as parsed; kept in the run cache under its path, size and time, and those of PyYAML's
-    own files (found, not imported: importing it is what the cache saves)."""
+    """The template as parsed; kept in the run cache under its path, size and time, and the fingerprint of
+    PyYAML's code (found, not imported: importing it is what the cache saves)."""
     from sagatools.run_cache import DiskCache  # it imports this module (PROJECT_ROOT)
 
     stat = path.stat()
-    key = ("yaml", *_pyyaml_files(), str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns))
+    key = ("yaml", _pyyaml_code(), str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns))
     return DiskCache("templates").get_or_make(key, lambda: parse_yaml(path.read_text()))
 
 
@@ -155,12 +155,13 @@ def parse_yaml(text: str) -> Any:
 
 
 @functools.cache
-def _pyyaml_files() -> tuple[str, ...]:
+def _pyyaml_code() -> str:
+    from sagatools.run_cache import code_fingerprint
+
     spec = importlib.util.find_spec("yaml")
     if spec is None or not spec.submodule_search_locations:
-        return ("no yaml",)
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    return tuple(f"{file}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in sorted(folder.iterdir()))
+        return "no yaml"
+    return code_fingerprint(Path(next(iter(spec.submodule_search_locations))))
 
 
 def _merged(parts: list[Any]) -> dict[str, Any]:

@@ -104,22 +104,23 @@ class EmbeddedStack:
             parsers = boto3._get_default_session()._session.get_component("response_parser_factory")
             parsers.set_parser_defaults(timestamp_parser=speedups.timestamp_parser)  # the mock's own session
             undo.callback(parsers.set_parser_defaults, timestamp_parser=DEFAULT_TIMESTAMP_PARSER)
-            speedups.warm_up(REGION, [self.definition_of(SAGA_MACHINE), self.definition_of(RESOLVE_MACHINE)])
+            definitions = {machine: self.definition_of(machine) for machine in (SAGA_MACHINE, RESOLVE_MACHINE)}
+            speedups.warm_up(REGION, list(definitions.values()))
             for request in self.config.create_table_requests():
                 self.dynamodb.create_table(**request)
             if self._create_state_machine:
-                self.state_machine_arn = self._create(SAGA_MACHINE)
-                self.resolution_state_machine_arn = self._create(RESOLVE_MACHINE)
+                self.state_machine_arn = self._create(SAGA_MACHINE, definitions[SAGA_MACHINE])
+                self.resolution_state_machine_arn = self._create(RESOLVE_MACHINE, definitions[RESOLVE_MACHINE])
             self._undo = undo.pop_all()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._undo.close()
 
-    def _create(self, machine: MachineSpec) -> str:
+    def _create(self, machine: MachineSpec, definition: str) -> str:
         arn: str = self.stepfunctions.create_state_machine(
             name=self.machine_name(machine),
-            definition=self.definition_of(machine),
+            definition=definition,
             roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.config.service}-{self.config.stage}-{machine.suffix}",
             type="STANDARD",
         )["stateMachineArn"]
