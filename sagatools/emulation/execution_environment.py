@@ -11,12 +11,17 @@ import json
 import os
 import select
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from sagatools.emulation.lambda_worker import INITIALISED
+
 WORKER = Path(__file__).with_name("lambda_worker.py")
+# Lambda's Init phase (the cold start's import of the handler) may take this long, apart from the timeout.
+INIT_LIMIT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,11 @@ class ExecutionEnvironment:
             text=True,
         )
         os.close(write_end)
-        self._responses = os.fdopen(read_end, "r")
+        # Read by hand (os.read): a buffered reader could take two lines at once and leave select blind to one.
+        self._responses = read_end
+        self._pending = bytearray()
+        self._started = time.monotonic()
+        self._initialised = False
 
     def invoke(self, payload: str, timeout_seconds: float) -> dict[str, Any]:
         request = {
@@ -92,18 +101,45 @@ class ExecutionEnvironment:
             self.process.stdin.flush()
         except BrokenPipeError:
             raise self._died() from None
-        ready, _, _ = select.select([self._responses], [], [], timeout_seconds)
-        if not ready:
+        deadline = time.monotonic() + timeout_seconds
+        if not self._initialised:
+            # As on Lambda, the Init phase (importing the handler) has a limit of its own and the timeout
+            # starts after it; an Init past its limit is finished inside the invocation, on the timeout.
+            first = self._read_line(self._started + INIT_LIMIT_SECONDS)
+            if first == "":
+                raise self._died()
+            self._initialised = first == INITIALISED
+            deadline = time.monotonic() + timeout_seconds
+        line = self._read_line(deadline)
+        if line == INITIALISED:  # an Init that ran past its limit, over now
+            self._initialised = True
+            line = self._read_line(deadline)
+        if line is None:
             self.kill()
             raise EnvironmentFailed(
                 "Sandbox.Timedout",
                 f"RequestId: {request['request_id']} Error: Task timed out after {timeout_seconds:.2f} seconds",
             )
-        line = self._responses.readline()
         if not line:
             raise self._died()
         answer: dict[str, Any] = json.loads(line)
         return answer
+
+    def _read_line(self, deadline: float) -> str | None:
+        """The worker's next line ('' if it closed its end), or None if none came by `deadline`."""
+        searched = 0
+        while (end := self._pending.find(b"\n", searched)) < 0:
+            searched = len(self._pending)
+            ready, _, _ = select.select([self._responses], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self._responses, 1 << 20)
+            if not chunk:
+                return ""
+            self._pending += chunk
+        line = self._pending[:end].decode()
+        del self._pending[: end + 1]
+        return line
 
     def _died(self) -> EnvironmentFailed:
         code = self.process.wait(timeout=5)
@@ -133,8 +169,9 @@ class ExecutionEnvironment:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
-        if not self._responses.closed:
-            self._responses.close()
+        if self._responses >= 0:
+            os.close(self._responses)
+            self._responses = -1
         if self.process.stdin is not None and not self.process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self.process.stdin.close()

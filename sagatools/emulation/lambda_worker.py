@@ -2,9 +2,10 @@
 
 Started by warm_lambda.py with the function's code unpacked in LAMBDA_TASK_ROOT (as /var/task on
 Lambda), its environment, and _HANDLER naming the handler. It imports the handler once (the cold
-start), then answers invocations until its stdin closes: one JSON request per line on stdin, one
-JSON response per line on the file descriptor named by LAMBDA_WORKER_RESPONSE_FD. The handler's own
-output (stdout, stderr: its logs) goes wherever the parent sent them, as on Lambda.
+start, said by one line {"initialised": true}), then answers invocations until its stdin closes: one
+JSON request per line on stdin, one JSON response per line on the file descriptor named by
+LAMBDA_WORKER_RESPONSE_FD. The handler's own output (stdout, stderr: its logs) goes wherever the
+parent sent them, as on Lambda.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+# The line a worker writes once its handler is imported (the end of Lambda's Init phase).
+INITIALISED = json.dumps({"initialised": True})
 
 
 class Context:
@@ -90,6 +94,7 @@ def main() -> None:
     responses = os.fdopen(int(os.environ["LAMBDA_WORKER_RESPONSE_FD"]), "w", buffering=1)
     sys.stdout, sys.stderr = _Logs(sys.stdout), _Logs(sys.stderr)
     handler, init_error = _load_handler()
+    responses.write(INITIALISED + "\n")  # the Init phase is over: the function's timeout applies from here
     for line in sys.stdin:
         request = json.loads(line)
         answer: dict[str, Any]

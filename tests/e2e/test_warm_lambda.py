@@ -10,12 +10,14 @@ import zipfile
 
 import pytest
 
+from sagatools.emulation import execution_environment
 from sagatools.emulation.execution_environment import FunctionVersion
 from sagatools.emulation.warm_lambda import WarmLambda
 
 HANDLERS = """
 import os, sys, time
 
+time.sleep(float(os.environ.get("IMPORT_SECONDS", "0")))  # a slow cold start
 started = time.time()
 
 def echo(event, context):
@@ -111,6 +113,22 @@ def test_a_handler_past_its_timeout_is_killed_and_reported_as_lambda_does(pool):
     _, failed = invoke(pool, version, {"seconds": 0})
     assert not failed  # a new environment answered
     assert pool.statistics.timeouts == 1
+
+
+def test_a_cold_starts_import_is_not_on_the_functions_timeout_while_init_is_within_its_limit(pool):
+    # Lambda's Init phase (10 s) is apart from the timeout: a loaded machine's slow import is not a timeout
+    answer, failed = invoke(pool, function("echo", timeout=1, IMPORT_SECONDS="1.5"), {})
+    assert not failed, answer
+    assert answer["remaining_ms"] > 500  # the handler's clock started after the import
+
+
+def test_an_init_past_its_limit_is_finished_on_the_functions_timeout(pool, monkeypatch):
+    monkeypatch.setattr(execution_environment, "INIT_LIMIT_SECONDS", 0.5)
+    _, failed = invoke(pool, function("echo", timeout=2, IMPORT_SECONDS="1"), {})
+    assert not failed  # 0.5 s past the limit, within the timeout
+    error, failed = invoke(pool, function("slow", timeout=1, IMPORT_SECONDS="3"), {"seconds": 0})
+    assert failed
+    assert error["errorType"] == "Sandbox.Timedout"
 
 
 def test_an_unhandled_error_is_a_function_error_and_the_environment_stays(pool):
