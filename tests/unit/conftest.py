@@ -44,8 +44,10 @@ def dynamodb(_tables: Any) -> Iterator[Any]:
     yield _tables
     for request in CONFIG.create_table_requests():
         keys = [schema["AttributeName"] for schema in request["KeySchema"]]
-        for item in _tables.scan(TableName=request["TableName"])["Items"]:
-            _tables.delete_item(TableName=request["TableName"], Key={key: item[key] for key in keys})
+        items = _tables.scan(TableName=request["TableName"], ProjectionExpression=", ".join(keys))["Items"]
+        for start in range(0, len(items), 25):  # BatchWriteItem's most
+            deletes = [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
+            _tables.batch_write_item(RequestItems={request["TableName"]: deletes})
 
 
 @pytest.fixture
