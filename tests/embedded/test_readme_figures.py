@@ -19,6 +19,7 @@ from saga.spec import COMPENSATION_RETRY, FORWARD_DEADLINE_SECONDS, FORWARD_RETR
 from sagatools import exit_codes, trip_files
 from sagatools.deployed.stage import LOCAL_CLIENT_CONFIG
 from sagatools.emulation.embedded import TIMEOUT_SCALE
+from sagatools.emulation.execution_environment import INIT_LIMIT_SECONDS
 from sagatools.emulation.warm_lambda import ENVIRONMENTS_PER_FUNCTION, LOG_ROTATE_BYTES
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
@@ -97,6 +98,7 @@ LIMITS = {
     ),
     r"ends at most (\d+) s after its `--timeout`": (int(STAGE_GRACE_SECONDS),),
     r"up to (\d+) at once per function": (ENVIRONMENTS_PER_FUNCTION,),
+    r"\(the Init phase\) has its own (\d+) s limit": (INIT_LIMIT_SECONDS,),
     r"a function's log is rotated past (\d+) MB": (LOG_ROTATE_BYTES // 2**20,),
     r"Exit status: \*\*(\d+)\*\* every saga ended .{0,60}?\*\*(\d+)\*\* any .{0,100}?\*\*(\d+)\*\* usage errors"
     r".{0,120}?\*\*(\d+)\*\* the sagas ran .{0,200}?\*\*(\d+)\*\* interrupted by Ctrl-C, \*\*(\d+)\*\* terminated": (
