@@ -85,18 +85,20 @@ ensure_debian_package() {
 }
 
 check_templates() {
-  # W3005 (a DependsOn that a GetAtt already implies) is how the Serverless CLI writes every function.
+  # Each tool once for all its files (its start is most of its time); a finding names its file.
+  local stage templates=() asl_paths=() asl
   for stage in "${PACKAGED_STAGES[@]}"; do
-    .venv/bin/cfn-lint --ignore-checks W3005 -- "build/package/$stage/cloudformation-template-update-stack.json"
-    echo "cfn-lint: stage $stage template clean"
+    templates+=("build/package/$stage/cloudformation-template-update-stack.json")
   done
-  local asl
-  for asl in statemachine/*.asl.json; do
-    npx --no-install asl-validator --silent --json-path "$asl"
-    # URI: the Resource fields are ${...} placeholders until deploy time.
-    .venv/bin/statelint --ignore=URI "$asl"
-    echo "asl-validator and statelint: $asl valid"
-  done
+  # W3005 (a DependsOn that a GetAtt already implies) is how the Serverless CLI writes every function.
+  .venv/bin/cfn-lint --ignore-checks W3005 -- "${templates[@]}"
+  for stage in "${PACKAGED_STAGES[@]}"; do echo "cfn-lint: stage $stage template clean"; done
+  for asl in statemachine/*.asl.json; do asl_paths+=(--json-path "$asl"); done
+  local found
+  found=$(npx --no-install asl-validator "${asl_paths[@]}" 2>&1) || { echo "$found" >&2; exit 1; }
+  # URI: the Resource fields are ${...} placeholders until deploy time.
+  .venv/bin/statelint --ignore=URI statemachine/*.asl.json
+  for asl in statemachine/*.asl.json; do echo "asl-validator and statelint: $asl valid"; done
 }
 
 use_local_endpoint() {
