@@ -33,6 +33,9 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
     # compiled when it installed it, so only this checkout's modules are written: to __pycache__/, which git
     # and the packaging leave out.
     sys.dont_write_bytecode = False
+    # pydantic looks for plugins in every installed distribution's entry points when the first model is made
+    # (about 10 ms over .venv's 80-odd); the tools use none. PYDANTIC_DISABLE_PLUGINS is pydantic's own switch.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     def leave(number: int, _frame: object) -> None:
         word, code = SIGNALS[signal.Signals(number)]

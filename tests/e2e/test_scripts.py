@@ -94,6 +94,24 @@ def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
     assert not (tmp_path / ".runtest").exists()
 
 
+def test_runtest_loads_no_pydantic_plugin_an_installed_distribution_offers(tmp_path):
+    # pydantic scans every distribution's entry points for plugins at its first model; the tools use none.
+    site = tmp_path / "site"
+    (site / "a_pydantic_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "a_pydantic_plugin-1.0.dist-info" / "METADATA").write_text("Name: a-pydantic-plugin\nVersion: 1.0\n")
+    (site / "a_pydantic_plugin-1.0.dist-info" / "entry_points.txt").write_text("[pydantic]\nmarker = a_plugin:plugin\n")
+    loaded = tmp_path / "loaded"
+    (site / "a_plugin.py").write_text(f"import pathlib\npathlib.Path({str(loaded)!r}).touch()\nplugin = object()\n")
+    environment = {**os.environ, "PYTHONPATH": str(site)}
+    check = [str(ROOT / ".venv/bin/python"), "-c", "from pydantic.plugin._loader import get_plugins; get_plugins()"]
+    subprocess.run(check, env=environment, check=True, timeout=60)
+    assert loaded.exists()  # pydantic itself finds it
+    loaded.unlink()
+    done = runtest_in(tmp_path / "runs", environment)
+    assert done.returncode == 0, done.stderr
+    assert not loaded.exists()
+
+
 def test_runtest_keeps_the_bytecode_of_the_projects_modules_even_under_pythondontwritebytecode(tmp_path):
     # Without it every start compiled the project's modules again (.venv's were compiled by pip).
     copy = copy_working_tree(tmp_path / "project")
