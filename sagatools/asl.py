@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from saga.definition import SAGA
-from sagatools.serverless_config import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT
 
 STATE_MACHINE_SUFFIX = SAGA.name
 # The Errors of the saga's Fail states: a clean rollback, and a trip left for an operator.

@@ -28,9 +28,9 @@ from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.bench_start_up import measure_start_up, start_up_markdown
 from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.project import PROJECT_ROOT
 from sagatools.results import TripReader
 from sagatools.runtest.runner import SagaRunner
-from sagatools.serverless_config import PROJECT_ROOT
 from sagatools.trip_files import TripFile
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"

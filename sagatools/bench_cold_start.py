@@ -20,7 +20,8 @@ from functools import cache
 
 from saga.catalogue import STEPS
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
-from sagatools.serverless_config import PROJECT_ROOT, load_service_config
+from sagatools.project import PROJECT_ROOT
+from sagatools.serverless_config import load_service_config
 
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "11"))
 _LOGGER_METRICS = "from aws_lambda_powertools import Logger, Metrics; Logger(); Metrics()"

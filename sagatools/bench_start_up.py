@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagatools.bench_local import timed
-from sagatools.serverless_config import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT
 
 ONE_SAGA = PROJECT_ROOT / "test-booking-success.json"
 VENV_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from sagatools import compiled_patterns
 from sagatools.exit_codes import EXIT_OK, EXIT_USAGE
 from sagatools.terminal_text import shown
 
@@ -55,6 +56,7 @@ def start_up_over() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+    compiled_patterns.stop_recording()  # what the run compiles from its input is not kept
 
 
 class UsageError(Exception):

@@ -46,6 +46,9 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
         signal.signal(number, leave)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, set(SIGNALS))
 
+    from sagatools import compiled_patterns
+
+    compiled_patterns.install()  # before the imports that compile ~450 patterns
     import logging
 
     main = load_main()
@@ -56,6 +59,7 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
     for number in SIGNALS:
         signal.signal(number, leave)
     logging.shutdown()
+    compiled_patterns.keep_new()
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:  # None: started with that descriptor closed

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from sagatools.serverless_config import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT
 
 T = TypeVar("T")
 FORMAT = "1"

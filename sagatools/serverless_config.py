@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from saga.catalogue import STEPS, Step
+from sagatools.project import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVERLESS_YML = PROJECT_ROOT / "serverless.yml"
 STEPS_YML = PROJECT_ROOT / "serverless.steps.yml"  # the per-step part, generated from saga/definition.py
 

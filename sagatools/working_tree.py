@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sagatools.serverless_config import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT
 
 # Not copied when the checkout is no git repository: what .gitignore keeps out of one.
 _UNTRACKED = {".git", ".venv", "node_modules", "build", ".runtest", ".serverless", "__pycache__", ".pytest_cache"}

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from sagatools.serverless_config import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT
 
 
 def runtime_python(runtime: str, err: TextIO) -> str:

@@ -33,7 +33,8 @@ from typing import TextIO
 
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.fake_credentials import FAKE_CREDENTIALS
-from sagatools.serverless_config import PROJECT_ROOT, load_service_config
+from sagatools.project import PROJECT_ROOT
+from sagatools.serverless_config import load_service_config
 
 LOCAL_STAGE = "local"
 STATE_DIR = PROJECT_ROOT / ".runtest" / "local"

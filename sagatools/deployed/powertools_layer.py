@@ -15,7 +15,8 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagatools.deployed.stage import Stage, StageError, explain
-from sagatools.serverless_config import PROJECT_ROOT, load_service_config
+from sagatools.project import PROJECT_ROOT
+from sagatools.serverless_config import load_service_config
 
 REQUIREMENTS = PROJECT_ROOT / "requirements.txt"
 _PIN = re.compile(r"^aws-lambda-powertools(?:\[[^\]]*\])?==([0-9][0-9A-Za-z.]*)\s*(?:#.*)?$", re.MULTILINE)

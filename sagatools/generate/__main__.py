@@ -19,7 +19,8 @@ from sagatools.generate.handlers import MARKER, handler_modules
 from sagatools.generate.resolution_machine import resolve_stuck
 from sagatools.generate.saga_machine import booking_saga
 from sagatools.generate.template import render
-from sagatools.serverless_config import PROJECT_ROOT, STEPS_YML
+from sagatools.project import PROJECT_ROOT
+from sagatools.serverless_config import STEPS_YML
 from sagatools.view.diagram import README, diagram_in_readme, forward_block, forward_in_readme, readme_block
 
 
