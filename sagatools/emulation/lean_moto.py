@@ -12,10 +12,17 @@ Every request moto serves imports its IAM models (to note the account), and they
 `cryptography.x509` (about 40 ms, its Rust bindings) for one call, UploadServerCertificate: that module
 is loaded the first time anything uses it (importlib's LazyLoader), not at import. (Only a module
 imported as `from package import module` stays unloaded so: `import module` reads its `__spec__`.)
+
+moto's Step Functions logging module imports `moto.logs.models` (which imports moto.s3, moto.events and
+CloudWatch: about 25 ms) for CloudWatch logging, which moto's own backend never starts (only its unused
+LocalStack-style provider does). While that one module is imported, `moto.logs.models` is a stand-in whose
+three names import the real module at their first use; everything else imports the real one.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -24,6 +31,9 @@ from functools import cache
 from typing import Any
 
 BATCH_UTILS = "moto.batch.utils"
+LOGS_MODELS = "moto.logs.models"
+STEP_FUNCTIONS_LOGGING = "moto.stepfunctions.parser.asl.eval.event.logging"
+LOGS_NAMES = ("LogEvent", "LogsBackend", "logs_backends")  # what that module imports of LOGS_MODELS
 LOADED_WHEN_USED = ("cryptography.x509",)
 
 
@@ -75,9 +85,64 @@ def _load_when_used(name: str) -> None:
         setattr(sys.modules[parent], child, module)
 
 
+class ImportedOnFirstUse:
+    """Stands for `name` of `module` where it is only called or indexed: imports `module` then."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module, self._name = module, name
+
+    def target(self) -> Any:
+        return getattr(importlib.import_module(self._module), self._name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target()(*args, **kwargs)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.target()[key]
+
+
+class _LogsModelsStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds STEP_FUNCTIONS_LOGGING (once) and runs its code with LOGS_MODELS a stand-in in sys.modules."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != STEP_FUNCTIONS_LOGGING:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        self.loader = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__loader__ = self.loader  # as if found the usual way (inspect reads the source through it)
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        if LOGS_MODELS in sys.modules:  # already loaded for real: nothing to leave out
+            self.loader.exec_module(module)
+            return
+        stand_in = types.ModuleType(LOGS_MODELS, f"{LOGS_MODELS}, imported when {STEP_FUNCTIONS_LOGGING} uses it")
+        for name in LOGS_NAMES:
+            setattr(stand_in, name, ImportedOnFirstUse(LOGS_MODELS, name))
+        sys.modules[LOGS_MODELS] = stand_in
+        try:
+            self.loader.exec_module(module)
+        finally:
+            if sys.modules.get(LOGS_MODELS) is stand_in:
+                del sys.modules[LOGS_MODELS]
+
+
 def install() -> None:
     for name in LOADED_WHEN_USED:
         _load_when_used(name)
+    if STEP_FUNCTIONS_LOGGING not in sys.modules and not any(
+        isinstance(finder, _LogsModelsStandIn) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _LogsModelsStandIn())
     if BATCH_UTILS in sys.modules or "moto.batch" in sys.modules:
         return  # already the real one
     stub = types.ModuleType(BATCH_UTILS, "moto.batch.utils: JobStatus now, the rest when asked")

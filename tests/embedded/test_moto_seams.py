@@ -354,6 +354,31 @@ def test_a_module_moto_imports_for_what_it_never_does_here_is_loaded_only_when_u
     assert done.stdout.split() == ["_LazyModule", "True", "module"]
 
 
+def test_the_step_functions_logging_module_leaves_moto_logs_unloaded_and_its_names_reach_it_when_used():
+    # A process of its own: this one may have loaded moto.logs for another reason.
+    check = """
+import json, sys
+from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
+from sagatools.emulation.environment import REGION
+from moto.stepfunctions.parser.asl.eval.event import logging as step_functions_logging
+with EmbeddedStack() as stack:
+    arn = stack.stepfunctions.create_state_machine(
+        name="logged", roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/r",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        loggingConfiguration={"level": "ALL", "includeExecutionData": True, "destinations": [
+            {"cloudWatchLogsLogGroup": {"logGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:g:*"}}]},
+    )["stateMachineArn"]
+    execution = stack.stepfunctions.start_execution(stateMachineArn=arn)["executionArn"]
+    print(stack.stepfunctions.describe_execution(executionArn=execution)["status"] in ("RUNNING", "SUCCEEDED"))
+    print("moto.logs.models" in sys.modules)
+    backend = step_functions_logging.logs_backends[ACCOUNT_ID][REGION]
+    event = step_functions_logging.LogEvent(ingestion_time=1, log_event={"timestamp": 1, "message": "m"})
+    print(type(backend).__name__, type(event).__name__, "moto.logs.models" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.split() == ["True", "False", "LogsBackend", "LogEvent", "True"], done.stderr
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     moment=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),

@@ -10,12 +10,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from sagatools.emulation.seams.embedded import EMBEDDED_SEAMS, MOTO_VERSION
+from sagatools.emulation.seams.left_out import LEFT_OUT_SEAMS
 from sagatools.emulation.seams.local_and_shared import LOCAL_AND_SHARED_SEAMS
 from sagatools.emulation.seams.seam import Seam
 
 __all__ = ["MOTO_VERSION", "SEAMS", "Seam", "registered", "seam_name"]
 
-SEAMS: tuple[Seam, ...] = (*EMBEDDED_SEAMS, *LOCAL_AND_SHARED_SEAMS)
+SEAMS: tuple[Seam, ...] = (*EMBEDDED_SEAMS, *LEFT_OUT_SEAMS, *LOCAL_AND_SHARED_SEAMS)
 
 
 def seam_name(owner: object, attribute: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import moto
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -24,14 +23,12 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_batch,
     state_task_service_dynamodb,
 )
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from sagatools.emulation import lean_moto
 from sagatools.emulation.seams.seam import Seam, parameters, source
 from sagatools.emulation.transactions import WRITE_LOCKED
 
@@ -54,16 +51,6 @@ def _backend_write(name: str) -> Seam:
     )
 
 
-def _batch_job_statuses_match() -> bool:
-    """lean_moto's JobStatus has the members of moto's own (read from its source, not imported: the
-    import is what the stub avoids), and the interpreter imports nothing else from that module."""
-    text = (Path(moto.__file__).parent / "batch" / "utils.py").read_text()
-    enum = re.search(r"class JobStatus\(str, Enum\):\n((?:    \w+ = \"\w+\"\n)+)", text)
-    members = dict(re.findall(r"    (\w+) = \"(\w+)\"", enum.group(1))) if enum else {}
-    imports = re.findall(r"from moto\.batch\.utils import (.+)", source(state_task_service_batch))
-    return members == {status.name: status.value for status in lean_moto.JobStatus} and imports == ["JobStatus"]
-
-
 def _lambda_tasks_read_only_what_invoke_only_client_answers() -> bool:
     """Both kinds of Lambda task call Invoke once with the task's parameters and keep only the fields of
     moto's InvocationResponse that InvokeOnlyClient gives (StatusCode, FunctionError, Payload; moto's
@@ -79,13 +66,6 @@ def _lambda_tasks_read_only_what_invoke_only_client_answers() -> bool:
         and set(InvocationResponse.__annotations__)
         == {"StatusCode", "FunctionError", "LogResult", "Payload", "ExecutedVersion"}
     )
-
-
-def _used_only_in_functions(source_file: Path, module: str, imported: str) -> bool:
-    """`module` is imported at the top of `source_file` and used only in code indented into a function."""
-    text = source_file.read_text()
-    uses = [line for line in text.splitlines() if f"{module}." in line and "import" not in line]
-    return imported in text.splitlines() and all(line.startswith("        ") for line in uses)
 
 
 EMBEDDED_SEAMS: tuple[Seam, ...] = (
@@ -111,21 +91,6 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
         lambda: (
             parameters(LambdaSimpleBackend.invoke)
             == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
-        ),
-    ),
-    Seam(
-        "moto.batch.utils",
-        "replaced in sys.modules by lean_moto's module holding only JobStatus (the interpreter's only use of it)",
-        "every ./runtest.sh would import moto.batch and moto.ec2 again (1.6 s); a moved enum breaks Batch tasks,"
-        " which no saga has",
-        _batch_job_statuses_match,
-    ),
-    Seam(
-        "moto.iam.models.x509",
-        "relied on: cryptography.x509 is only used inside IAM's functions, so lean_moto loads it when first used",
-        "every ./runtest.sh would load cryptography's x509 again (~40 ms); a use at import would just load it",
-        lambda: _used_only_in_functions(
-            Path(moto.__file__).parent / "iam" / "models.py", "x509", "from cryptography import x509"
         ),
     ),
     Seam(
