@@ -13,10 +13,13 @@ Every request moto serves imports its IAM models (to note the account), and they
 is loaded the first time anything uses it (importlib's LazyLoader), not at import. (Only a module
 imported as `from package import module` stays unloaded so: `import module` reads its `__spec__`.)
 
-moto's Step Functions logging module imports `moto.logs.models` (which imports moto.s3, moto.events and
-CloudWatch: about 25 ms) for CloudWatch logging, which moto's own backend never starts (only its unused
-LocalStack-style provider does). While that one module is imported, `moto.logs.models` is a stand-in whose
-three names import the real module at their first use; everything else imports the real one.
+Two modules of moto's Step Functions import what this stack needs only in rare calls (STAND_INS): its
+logging imports `moto.logs.models` (with moto.s3, moto.events and CloudWatch: about 25 ms) for CloudWatch
+logging, which moto's own backend never starts (only its unused LocalStack-style provider does); its
+parser imports the preprocessor (84 modules, about 40 ms), which turns a parse tree into a program, needed
+only when a definition is not in the run cache. While each of those two modules is imported, what it
+imports is a stand-in whose names import the real module at their first use; everything else imports the
+real one.
 """
 
 from __future__ import annotations
@@ -31,9 +34,20 @@ from functools import cache
 from typing import Any
 
 BATCH_UTILS = "moto.batch.utils"
-LOGS_MODELS = "moto.logs.models"
-STEP_FUNCTIONS_LOGGING = "moto.stepfunctions.parser.asl.eval.event.logging"
-LOGS_NAMES = ("LogEvent", "LogsBackend", "logs_backends")  # what that module imports of LOGS_MODELS
+# importer: (module, the names it imports of it). While the importer's code runs, `module` is a stand-in
+# whose names import the real module when first called or indexed; everyone else imports the real one.
+STAND_INS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # CloudWatch logging of executions, which moto's backend never starts: moto.logs, moto.s3, moto.events
+    "moto.stepfunctions.parser.asl.eval.event.logging": (
+        "moto.logs.models",
+        ("LogEvent", "LogsBackend", "logs_backends"),
+    ),
+    # what turns a parse tree into a program, needed only when a definition is not in the run cache
+    "moto.stepfunctions.parser.asl.parse.asl_parser": (
+        "moto.stepfunctions.parser.asl.parse.preprocessor",
+        ("Preprocessor",),
+    ),
+}
 LOADED_WHEN_USED = ("cryptography.x509",)
 
 
@@ -101,11 +115,15 @@ class ImportedOnFirstUse:
         return self.target()[key]
 
 
-class _LogsModelsStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds STEP_FUNCTIONS_LOGGING (once) and runs its code with LOGS_MODELS a stand-in in sys.modules."""
+class _ImportedWithStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds one importer of STAND_INS (once) and runs its code with its module a stand-in in sys.modules."""
+
+    def __init__(self, importer: str) -> None:
+        self.importer = importer
+        self.module, self.names = STAND_INS[importer]
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != STEP_FUNCTIONS_LOGGING:
+        if fullname != self.importer:
             return None
         sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -122,27 +140,27 @@ class _LogsModelsStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__loader__ = self.loader  # as if found the usual way (inspect reads the source through it)
         if module.__spec__ is not None:
             module.__spec__.loader = self.loader
-        if LOGS_MODELS in sys.modules:  # already loaded for real: nothing to leave out
+        if self.module in sys.modules:  # already loaded for real: nothing to leave out
             self.loader.exec_module(module)
             return
-        stand_in = types.ModuleType(LOGS_MODELS, f"{LOGS_MODELS}, imported when {STEP_FUNCTIONS_LOGGING} uses it")
-        for name in LOGS_NAMES:
-            setattr(stand_in, name, ImportedOnFirstUse(LOGS_MODELS, name))
-        sys.modules[LOGS_MODELS] = stand_in
+        stand_in = types.ModuleType(self.module, f"{self.module}, imported when {self.importer} uses it")
+        for name in self.names:
+            setattr(stand_in, name, ImportedOnFirstUse(self.module, name))
+        sys.modules[self.module] = stand_in
         try:
             self.loader.exec_module(module)
         finally:
-            if sys.modules.get(LOGS_MODELS) is stand_in:
-                del sys.modules[LOGS_MODELS]
+            if sys.modules.get(self.module) is stand_in:
+                del sys.modules[self.module]
 
 
 def install() -> None:
     for name in LOADED_WHEN_USED:
         _load_when_used(name)
-    if STEP_FUNCTIONS_LOGGING not in sys.modules and not any(
-        isinstance(finder, _LogsModelsStandIn) for finder in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _LogsModelsStandIn())
+    waiting = {finder.importer for finder in sys.meta_path if isinstance(finder, _ImportedWithStandIn)}
+    for importer in STAND_INS:
+        if importer not in sys.modules and importer not in waiting:
+            sys.meta_path.insert(0, _ImportedWithStandIn(importer))
     if BATCH_UTILS in sys.modules or "moto.batch" in sys.modules:
         return  # already the real one
     stub = types.ModuleType(BATCH_UTILS, "moto.batch.utils: JobStatus now, the rest when asked")

@@ -1,9 +1,10 @@
 """The seams of what lean_moto leaves out of the embedded stack: moto.batch (for one enum), cryptography's
-x509 (for one IAM call) and moto.logs (for Step Functions' CloudWatch logging, which moto never starts)."""
+x509 (for one IAM call), and what two Step Functions modules import for rare calls (lean_moto.STAND_INS)."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -24,16 +25,15 @@ def _batch_job_statuses_match() -> bool:
     return members == {status.name: status.value for status in lean_moto.JobStatus} and imports == ["JobStatus"]
 
 
-def _logs_models_used_only_when_called_or_indexed() -> bool:
-    """Step Functions' logging module imports exactly LOGS_NAMES from moto.logs.models, its annotations are
-    not evaluated, and it uses those names only inside functions, called or indexed (what the stand-in's
-    placeholders forward), or in annotations."""
-    text = (Path(moto.__file__).parent / "stepfunctions/parser/asl/eval/event/logging.py").read_text()
+def _stand_in_names_used_only_when_called_or_indexed(importer: str) -> bool:
+    """`importer` (a key of lean_moto.STAND_INS) imports exactly the stand-in's names from its module and
+    uses them only inside functions, called or indexed (what the stand-in's placeholders forward), or in
+    annotations that are never evaluated (`from __future__ import annotations`)."""
+    module, imported = lean_moto.STAND_INS[importer]
+    text = (Path(moto.__file__).parent.parent / (importer.replace(".", "/") + ".py")).read_text()
     tree = ast.parse(text)
-    names = set(lean_moto.LOGS_NAMES)
-    imports = [
-        node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == lean_moto.LOGS_MODELS
-    ]
+    names = set(imported)
+    imports = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == module]
     annotations = {
         id(inner)
         for node in ast.walk(tree)
@@ -51,11 +51,14 @@ def _logs_models_used_only_when_called_or_indexed() -> bool:
         id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Subscript)
     }
     uses = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in names]
+    unevaluated = "from __future__ import annotations" in text
     return (
-        "from __future__ import annotations" in text
-        and len(imports) == 1
+        len(imports) == 1
         and {alias.name for alias in imports[0].names} == names
-        and all(id(use) in annotations or (id(use) in in_functions and id(use) in forwarded) for use in uses)
+        and all(
+            (id(use) in annotations and unevaluated) or (id(use) in in_functions and id(use) in forwarded)
+            for use in uses
+        )
     )
 
 
@@ -74,12 +77,16 @@ LEFT_OUT_SEAMS: tuple[Seam, ...] = (
         " which no saga has",
         _batch_job_statuses_match,
     ),
-    Seam(
-        "moto.stepfunctions.parser.asl.eval.event.logging (moto.logs.models)",
-        "imported with lean_moto's stand-in for moto.logs.models, whose names import the real module when used",
-        "every ./runtest.sh would import moto.logs, moto.s3 and moto.events again (~25 ms); a use the stand-in"
-        " does not forward would fail CloudWatch logging of executions, which moto's backend never starts",
-        _logs_models_used_only_when_called_or_indexed,
+    *(
+        Seam(
+            f"{importer} ({module})",
+            f"imported with lean_moto's stand-in for {module}, whose names import the real module when used",
+            f"every ./runtest.sh would import {module} and what it imports again; a use the stand-in does not"
+            " forward would fail where it is used (CloudWatch logging, which moto's backend never starts; a"
+            " definition's first parse)",
+            functools.partial(_stand_in_names_used_only_when_called_or_indexed, importer),
+        )
+        for importer, (module, _) in lean_moto.STAND_INS.items()
     ),
     Seam(
         "moto.iam.models.x509",
