@@ -17,6 +17,8 @@ import sys
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from typing import Any
 
+from sagatools.run_cache import DiskCache  # light: the run cache imports nothing of the tools' libraries
+
 _ORIGINAL_COMPILE = _compiler.compile
 _MOST_KEPT = 5000  # patterns; past this the stored set starts again from this start's
 _stored: dict[tuple[str | bytes, int], tuple[Any, ...]] = {}
@@ -24,8 +26,9 @@ _new: dict[tuple[str | bytes, int], tuple[Any, ...]] = {}
 _recording = False
 
 
-def _key() -> tuple[str, ...]:
-    return ("sre", str(_sre.MAGIC), str(_sre.CODESIZE), sys.implementation.cache_tag or "")
+# The store's key: what SRE's code depends on beyond the pattern (DiskCache adds this Python's version).
+KEY = ("sre", str(_sre.MAGIC), str(_sre.CODESIZE), sys.implementation.cache_tag or "")
+_DISK = DiskCache("compiled-patterns")
 
 
 def compile_pattern(pattern: Any, flags: int = 0) -> Any:
@@ -59,9 +62,7 @@ def _made(pattern: str | bytes, flags: int) -> tuple[Any, ...]:
 def install() -> None:
     """For the tools' process, first thing: patterns are compiled from the store, and new ones recorded."""
     global _recording
-    from sagatools.run_cache import DiskCache
-
-    stored = DiskCache("compiled-patterns").get(_key())
+    stored = _DISK.get(KEY)
     if isinstance(stored, dict):
         _stored.update(stored)
     _compiler.compile = compile_pattern
@@ -78,11 +79,8 @@ def keep_new() -> None:
     """Store what this start compiled for the first time, with what another process stored meanwhile."""
     if not _new:
         return
-    from sagatools.run_cache import DiskCache
-
-    cache = DiskCache("compiled-patterns")
-    stored = cache.get(_key())
+    stored = _DISK.get(KEY)
     merged = {**(stored if isinstance(stored, dict) else {}), **_new}
-    cache.put(_key(), merged if len(merged) <= _MOST_KEPT else dict(_new))
+    _DISK.put(KEY, merged if len(merged) <= _MOST_KEPT else dict(_new))
     _stored.update(_new)
     _new.clear()

@@ -101,7 +101,6 @@ class ExecutionEnvironment:
             self.process.stdin.flush()
         except BrokenPipeError:
             raise self._died() from None
-        deadline = time.monotonic() + timeout_seconds
         if not self._initialised:
             # As on Lambda, the Init phase (importing the handler) has a limit of its own and the timeout
             # starts after it; an Init past its limit is finished inside the invocation, on the timeout.
@@ -109,7 +108,7 @@ class ExecutionEnvironment:
             if first == "":
                 raise self._died()
             self._initialised = first == INITIALISED
-            deadline = time.monotonic() + timeout_seconds
+        deadline = time.monotonic() + timeout_seconds
         line = self._read_line(deadline)
         if line == INITIALISED:  # an Init that ran past its limit, over now
             self._initialised = True

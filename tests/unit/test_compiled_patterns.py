@@ -69,7 +69,7 @@ def test_what_is_compiled_after_the_start_is_not_kept(fresh):
     fresh.stop_recording()
     fresh.compile_pattern(r"trip-0001|trip-0002", 0)
     fresh.keep_new()
-    stored = DiskCache("compiled-patterns").get(fresh._key())
+    stored = DiskCache("compiled-patterns").get(fresh.KEY)
     assert isinstance(stored, dict)
     assert set(stored) == {(r"start-up \d+", 0)}
 
