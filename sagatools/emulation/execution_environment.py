@@ -15,9 +15,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sagatools.emulation.lambda_worker import INITIALISED
+
+if TYPE_CHECKING:
+    from sagatools.emulation.fork_server import ForkedWorker, ForkServer
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
 # Lambda's Init phase (the cold start's import of the handler) may take this long, apart from the timeout.
@@ -54,7 +57,13 @@ class ExecutionEnvironment:
     """One process of the runtime's Python holding one function's code, invoked one request at a time."""
 
     def __init__(
-        self, python: str, task_root: Path, function: FunctionVersion, base_env: dict[str, str], log: IO[str]
+        self,
+        python: str,
+        task_root: Path,
+        function: FunctionVersion,
+        base_env: dict[str, str],
+        log: IO[str],
+        forks: ForkServer | None = None,
     ) -> None:
         self.function = function
         read_end, write_end = os.pipe()
@@ -71,7 +80,8 @@ class ExecutionEnvironment:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
         }
-        self.process = subprocess.Popen(
+        forked = forks.start_worker(task_root, environment, log, write_end) if forks is not None else None
+        self.process: subprocess.Popen[str] | ForkedWorker = forked or subprocess.Popen(
             [python, str(WORKER)],
             stdin=subprocess.PIPE,
             stdout=log,

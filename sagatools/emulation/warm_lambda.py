@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sagatools.emulation.execution_environment import EnvironmentFailed, ExecutionEnvironment, FunctionVersion
+from sagatools.emulation.execution_environment import (
+    WORKER,
+    EnvironmentFailed,
+    ExecutionEnvironment,
+    FunctionVersion,
+)
+from sagatools.emulation.fork_server import ForkServer
 
 ENVIRONMENTS_PER_FUNCTION = 4
 # A function's log is rotated past this size: copied to <function>.log.1 (the one before is dropped), then
@@ -43,12 +49,19 @@ class WarmLambda:
     """The pool of execution environments of every function, created on demand and reused."""
 
     def __init__(
-        self, python: str, work_dir: Path, base_env: dict[str, str], per_function: int = ENVIRONMENTS_PER_FUNCTION
+        self,
+        python: str,
+        work_dir: Path,
+        base_env: dict[str, str],
+        per_function: int = ENVIRONMENTS_PER_FUNCTION,
+        fork: bool = True,
     ) -> None:
         self.python = python
         self.work_dir = work_dir
         self.base_env = base_env
         self.per_function = per_function
+        # Environments are forked from one process that has imported the libraries (fork_server.py).
+        self.forks: ForkServer | None = ForkServer(python, WORKER, base_env) if fork else None
         self.log_rotate_bytes = LOG_ROTATE_BYTES
         self.statistics = Statistics()
         self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
@@ -160,7 +173,9 @@ class WarmLambda:
 
     def _start(self, function: FunctionVersion, code: bytes) -> ExecutionEnvironment:
         task_root = self._unpacked(function.code_sha, code)
-        environment = ExecutionEnvironment(self.python, task_root, function, self.base_env, self._log(function.name))
+        environment = ExecutionEnvironment(
+            self.python, task_root, function, self.base_env, self._log(function.name), self.forks
+        )
         with self._changed:
             self.statistics.cold_starts += 1
             self._all.append(environment)
@@ -226,5 +241,7 @@ class WarmLambda:
             environment.end_input()
         for environment in environments:
             environment.close()
+        if self.forks is not None:  # after the environments: it reports their exit
+            self.forks.close()
         for log in self._logs.values():
             log.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import threading
 import zipfile
@@ -19,11 +20,13 @@ import os, sys, time
 
 time.sleep(float(os.environ.get("IMPORT_SECONDS", "0")))  # a slow cold start
 started = time.time()
+preloaded = "boto3" in sys.modules  # imported by the fork server, before this module
 
 def echo(event, context):
     return {"pid": os.getpid(), "event": event, "function": context.function_name,
             "remaining_ms": context.get_remaining_time_in_millis(), "memory": context.memory_limit_in_mb,
-            "variable": os.environ.get("GREETING"), "started": started}
+            "variable": os.environ.get("GREETING"), "started": started, "preloaded": preloaded,
+            "home": os.environ.get("HOME"), "cwd": os.getcwd(), "ppid": os.getppid()}
 
 def slow(event, context):
     time.sleep(event["seconds"])
@@ -34,6 +37,9 @@ def fails(event, context):
 
 def dies(event, context):
     os._exit(3)
+
+def exits(event, context):
+    sys.exit(4)
 
 def chatty(event, context):
     for n in range(2000):
@@ -62,11 +68,50 @@ def function(handler: str, timeout: int = 5, sha: str = "v1", **environment: str
     )
 
 
-@pytest.fixture
-def pool(tmp_path):
-    lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"}, per_function=2)
+@pytest.fixture(params=["forked", "fresh"])
+def pool(request, tmp_path):
+    # Every behaviour holds for an environment forked from the fork server and for one started fresh.
+    lambdas = WarmLambda(
+        sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"}, per_function=2, fork=request.param == "forked"
+    )
     yield lambdas
     lambdas.close()
+
+
+def test_environments_are_forked_from_the_server_with_the_libraries_imported_and_their_own_variables(tmp_path):
+    lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"})
+    try:
+        answer, failed = invoke(lambdas, function("echo", GREETING="hello"), {"n": 1})
+        assert not failed, answer
+        assert answer["preloaded"] is True
+        assert answer["ppid"] != os.getpid()  # the server's child
+        assert (answer["variable"], answer["home"]) == ("hello", None)
+        assert answer["cwd"].startswith(str(tmp_path / "code"))
+        other, _ = invoke(lambdas, function("echo", GREETING="bye"), {"n": 2})
+        assert other["variable"] == "bye"
+        assert other["pid"] != answer["pid"]
+    finally:
+        lambdas.close()
+
+
+def test_an_environment_is_started_fresh_where_a_fork_would_import_otherwise(tmp_path):
+    lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"})
+    try:
+        # a variable the server's imports read (botocore reads HOME) has another value for this function
+        answer, failed = invoke(lambdas, function("echo", HOME=str(tmp_path)), {})
+        assert not failed, answer
+        assert (answer["preloaded"], answer["home"], answer["ppid"]) == (False, str(tmp_path), os.getpid())
+        # the function's code holds a module the server imported: the function's own must be the one imported
+        shadowing = io.BytesIO()
+        with zipfile.ZipFile(shadowing, "w") as archive:
+            archive.writestr(
+                "handlers/app.py", "import jmespath\n\ndef which(event, context):\n    return jmespath.OURS\n"
+            )
+            archive.writestr("jmespath.py", "OURS = 'the zip'\n")
+        answer, failed = invoke(lambdas, function("which", sha="shadow"), {}, zipped=shadowing.getvalue())
+        assert (answer, failed) == ("the zip", False)
+    finally:
+        lambdas.close()
 
 
 def invoke(pool, version, event, zipped=None):
@@ -144,10 +189,13 @@ def test_a_process_that_dies_is_an_error_and_is_replaced(pool):
     dies, failed = invoke(pool, function("dies"), {})
     assert failed
     assert dies["errorType"] == "Runtime.ExitError"
-    assert pool.statistics.crashes == 1
+    assert dies["errorMessage"] == "Runtime exited with error: exit status 3"
+    exits, _ = invoke(pool, function("exits"), {})
+    assert exits == {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited with error: exit status 4"}
+    assert pool.statistics.crashes == 2
     _, failed = invoke(pool, function("dies"), {})
     assert failed
-    assert pool.statistics.cold_starts == 2
+    assert pool.statistics.cold_starts == 3
 
 
 def test_new_code_gets_new_environments_and_the_old_code_is_not_run(pool):
