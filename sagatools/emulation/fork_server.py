@@ -117,6 +117,7 @@ class ForkServer:
         if self._failed:
             return None
         if self._control is None:
+            ours: socket.socket | None = None
             try:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 environment = {
@@ -139,8 +140,10 @@ class ForkServer:
                 terms = json.loads(ours.recv(1 << 20)) if ready else None
             except (OSError, ValueError):
                 terms = None
-            if not terms:
+            if not terms or ours is None:
                 self._failed = True
+                if ours is not None:
+                    ours.close()
                 self.close()
                 return None
             self._control, self._terms = ours, terms
