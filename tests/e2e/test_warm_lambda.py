@@ -94,6 +94,24 @@ def test_environments_are_forked_from_the_server_with_the_libraries_imported_and
         lambdas.close()
 
 
+def test_when_the_fork_server_is_gone_environments_are_started_fresh(tmp_path):
+    import signal
+
+    lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"})
+    try:
+        forked, _ = invoke(lambdas, function("echo"), {})
+        assert forked["preloaded"] is True
+        assert lambdas.forks is not None
+        assert lambdas.forks._process is not None
+        os.kill(lambdas.forks._process.pid, signal.SIGKILL)
+        lambdas.forks._process.wait(timeout=5)
+        fresh, failed = invoke(lambdas, function("echo", sha="v2"), {}, zipped=code(HANDLERS + "\n# v2\n"))
+        assert not failed, fresh
+        assert (fresh["preloaded"], fresh["ppid"]) == (False, os.getpid())
+    finally:
+        lambdas.close()
+
+
 def test_an_environment_is_started_fresh_where_a_fork_would_import_otherwise(tmp_path):
     lambdas = WarmLambda(sys.executable, tmp_path, {"PATH": "/usr/bin:/bin"})
     try:
