@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import subprocess
 import time
 import uuid
@@ -17,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from sagatools.emulation.fork_server import read_line
 from sagatools.emulation.lambda_worker import INITIALISED
 
 if TYPE_CHECKING:
     from sagatools.emulation.fork_server import ForkedWorker, ForkServer
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
+# How every worker's interpreter runs, started fresh or forked from the fork server (which is started so).
+WORKER_INTERPRETER = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 # Lambda's Init phase (the cold start's import of the handler) may take this long, apart from the timeout.
 INIT_LIMIT_SECONDS = 10
 
@@ -77,8 +79,7 @@ class ExecutionEnvironment:
             "LAMBDA_TASK_ROOT": str(task_root),
             "_HANDLER": function.handler,
             "LAMBDA_WORKER_RESPONSE_FD": str(write_end),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
+            **WORKER_INTERPRETER,
         }
         forked = forks.start_worker(task_root, environment, log, write_end) if forks is not None else None
         self.process: subprocess.Popen[str] | ForkedWorker = forked or subprocess.Popen(
@@ -92,9 +93,8 @@ class ExecutionEnvironment:
             text=True,
         )
         os.close(write_end)
-        # Read by hand (os.read): a buffered reader could take two lines at once and leave select blind to one.
         self._responses = read_end
-        self._pending = bytearray()
+        self._pending = bytearray()  # what read_line has read past the last line it returned
         self._started = time.monotonic()
         self._initialised = False
 
@@ -136,19 +136,7 @@ class ExecutionEnvironment:
 
     def _read_line(self, deadline: float) -> str | None:
         """The worker's next line ('' if it closed its end), or None if none came by `deadline`."""
-        searched = 0
-        while (end := self._pending.find(b"\n", searched)) < 0:
-            searched = len(self._pending)
-            ready, _, _ = select.select([self._responses], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                return None
-            chunk = os.read(self._responses, 1 << 20)
-            if not chunk:
-                return ""
-            self._pending += chunk
-        line = self._pending[:end].decode()
-        del self._pending[: end + 1]
-        return line
+        return read_line(self._responses, self._pending, deadline)
 
     def _died(self) -> EnvironmentFailed:
         code = self.process.wait(timeout=5)

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,16 +27,36 @@ from typing import IO, Any
 READY_SECONDS = 30
 
 
+def read_line(fd: int, pending: bytearray, deadline: float | None) -> str | None:
+    """The next line from `fd` ('' once it is closed), or None if none came by `deadline` (monotonic; None:
+    no end). Read
+    by hand (os.read into `pending`): a buffered reader could take two lines at once and leave select blind."""
+    searched = 0
+    while (end := pending.find(b"\n", searched)) < 0:
+        searched = len(pending)
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([fd], [], [], timeout)[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return ""
+        pending += chunk
+    line = pending[:end].decode()
+    del pending[: end + 1]
+    return line
+
+
 class ForkedWorker:
     """A worker forked by the server, with what an execution environment uses of a Popen: its stdin,
-    poll, wait, kill. Its exit code comes from the server, which is its parent."""
+    poll, wait, kill. Its pid, then its exit code, come from the server (its parent) on `report`."""
 
-    def __init__(self, pid: int, report: socket.socket, pending: bytes, stdin: IO[str]) -> None:
-        self.pid = pid
+    def __init__(self, report: socket.socket, stdin: IO[str]) -> None:
         self.stdin: IO[str] | None = stdin
         self.returncode: int | None = None
         self._report = report
-        self._pending = pending
+        self._pending = bytearray()
+        pid = read_line(report.fileno(), self._pending, time.monotonic() + READY_SECONDS)
+        self.pid = int(pid) if pid else 0  # 0: the server did not fork it (see ForkServer.start_worker)
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -51,21 +72,24 @@ class ForkedWorker:
         return self.returncode
 
     def kill(self) -> None:
-        if self.returncode is None:
+        if self.returncode is None and self.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
 
+    def close(self) -> None:
+        if self.stdin is not None:
+            self.stdin.close()
+        self._report.close()
+
     def _read_exit(self, timeout: float | None) -> None:
-        while b"\n" not in self._pending:
-            if not select.select([self._report], [], [], timeout)[0]:
-                return
-            chunk = self._report.recv(64)
-            if not chunk:
-                # The server is gone and cannot say: the worker is ended here, and reported killed.
-                self.kill()
-                chunk = f"{-signal.SIGKILL}\n".encode()
-            self._pending += chunk
-        self.returncode = int(self._pending.partition(b"\n")[0])
+        deadline = None if timeout is None else time.monotonic() + timeout
+        line = read_line(self._report.fileno(), self._pending, deadline)
+        if line is None:
+            return
+        if not line:  # the server is gone and cannot say: the worker is ended here, and reported killed
+            self.kill()
+            line = str(-signal.SIGKILL)
+        self.returncode = int(line)
         self._report.close()
 
 
@@ -101,16 +125,11 @@ class ForkServer:
             finally:
                 os.close(stdin_read)
                 their_report.close()
-        pending = b""
-        while b"\n" not in pending:
-            chunk = report.recv(64) if select.select([report], [], [], READY_SECONDS)[0] else b""
-            if not chunk:
-                os.close(stdin_write)
-                report.close()
-                return None
-            pending += chunk
-        pid, _, rest = pending.partition(b"\n")
-        return ForkedWorker(int(pid), report, rest, open(stdin_write, "w", encoding="utf-8"))
+        worker = ForkedWorker(report, open(stdin_write, "w", encoding="utf-8"))  # noqa: SIM115 - the worker's
+        if not worker.pid:
+            worker.close()
+            return None
+        return worker
 
     def _ready(self) -> socket.socket | None:
         """The control socket once the server has imported its libraries (started here the first time)."""
@@ -120,12 +139,7 @@ class ForkServer:
             ours: socket.socket | None = None
             try:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                environment = {
-                    **self._base_env,
-                    "PYTHONDONTWRITEBYTECODE": "1",
-                    "PYTHONUNBUFFERED": "1",
-                    "LAMBDA_FORK_SERVER_FD": str(theirs.fileno()),
-                }
+                environment = {**self._base_env, "LAMBDA_FORK_SERVER_FD": str(theirs.fileno())}
                 self._process = subprocess.Popen(
                     [self._python, str(self._worker), "--fork-server"],
                     stdin=subprocess.DEVNULL,

@@ -24,6 +24,7 @@ from typing import IO
 
 from sagatools.emulation.execution_environment import (
     WORKER,
+    WORKER_INTERPRETER,
     EnvironmentFailed,
     ExecutionEnvironment,
     FunctionVersion,
@@ -61,7 +62,7 @@ class WarmLambda:
         self.base_env = base_env
         self.per_function = per_function
         # Environments are forked from one process that has imported the libraries (fork_server.py).
-        self.forks: ForkServer | None = ForkServer(python, WORKER, base_env) if fork else None
+        self.forks: ForkServer | None = ForkServer(python, WORKER, {**base_env, **WORKER_INTERPRETER}) if fork else None
         self.log_rotate_bytes = LOG_ROTATE_BYTES
         self.statistics = Statistics()
         self._idle: dict[tuple[str, str, str], list[ExecutionEnvironment]] = {}
