@@ -25,6 +25,7 @@ from sagatools.cli import (
 )
 from sagatools.deployed.stage import Stage, StageError
 from sagatools.exit_codes import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NOT_DELIVERED,
     EXIT_OK,
@@ -33,6 +34,7 @@ from sagatools.exit_codes import (
     EXIT_USAGE,
 )
 from sagatools.results import Outcome, SagaResult
+from sagatools.runtest.shards import ShardError
 from sagatools.runtest.stacks import RunResult, run_embedded, run_on_stage
 from sagatools.terminal_text import shown, shown_lines
 from sagatools.trip_files import RequestFileError, load_trip_files
@@ -141,6 +143,9 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
     except (UsageError, StageError, RequestFileError) as error:
         say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
         return EXIT_USAGE
+    except ShardError as error:
+        say(err, f"runtest: {error}")
+        return EXIT_FAILED
     finally:
         if human is not None:
             human.close()

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,6 +19,7 @@ from sagatools.deployed.stage import Stage, StageError, explain, settings_from_o
 from sagatools.exit_codes import EXIT_USAGE
 from sagatools.results import SagaResult, TripReader
 from sagatools.runtest.runner import SagaRunner
+from sagatools.runtest.shards import run_sharded, shard_count
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
@@ -49,17 +51,26 @@ def run_embedded(
             output_dir().mkdir(parents=True, exist_ok=True)
             log_sink = resources.enter_context((output_dir() / "handlers.log").open("w"))
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
-        runner = SagaRunner(
-            stack.stepfunctions,
-            stack.state_machine_arn,
-            TripReader(stack.settings, stack.dynamodb),
-            poll_seconds=0.01,
-            timeout_seconds=timeout,
-            observer=human,
-            on_deadline=stack.lambdas.freeze,
-        )
-        reports = runner.run(trips)
-        return RunResult(reports, runner.histories, load_definition())
+        began = time.monotonic()
+
+        def runner(observer: ProgressObserver | None) -> SagaRunner:
+            return SagaRunner(
+                stack.stepfunctions,
+                stack.state_machine_arn,
+                TripReader(stack.settings, stack.dynamodb),
+                poll_seconds=0.01,
+                timeout_seconds=timeout - (time.monotonic() - began),
+                observer=observer,
+                on_deadline=stack.lambdas.freeze,
+            )
+
+        if (shards := shard_count(len(trips))) > 1:
+            sharded = run_sharded(stack, runner, trips, human, shards, log_sink)
+            if sharded is not None:
+                return RunResult(*sharded, load_definition())
+        unsharded = runner(human)
+        reports = unsharded.run(trips)
+        return RunResult(reports, unsharded.histories, load_definition())
 
 
 def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:

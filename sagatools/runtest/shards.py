@@ -1,0 +1,263 @@
+"""A big batch on the embedded stack, run on every core: the stack is built once, then forked into one
+process per shard of the batch, and each shard's sagas run on that process's copy of it.
+
+Why: one process runs the interpreter, the handlers, moto and the runner under one interpreter lock, so a
+batch used one core of the machine. Why it answers as one stack would: every item the sagas write and read
+(bookings, saga log, attention records) is keyed by trip id, and an execution is named after its trip id,
+so the trips of one id always go to the same shard (in the batch's order: a repeated trip still finds the
+execution of the first) and no saga can see another shard's state. Each shard's runner is the runner of an
+unsharded run; the parent only starts the shards, forwards their progress to the observer and puts their
+results back in the batch's order.
+
+The fork happens with no thread running but the main one (the in-process Lambda's dispatcher is stopped
+first and each process starts its own): where another thread runs, the batch runs unsharded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, Pipe, wait
+from typing import IO, TYPE_CHECKING, Any
+
+from sagatools.cli import Terminated, start_up_over
+
+if TYPE_CHECKING:
+    from sagatools.emulation.embedded import EmbeddedStack
+    from sagatools.history import StateRun
+    from sagatools.results import SagaResult
+    from sagatools.runtest.runner import SagaRunner
+    from sagatools.trip_files import TripFile
+    from sagatools.view.terminal import ProgressObserver
+
+# A shard is worth its process from about this many trips: below it, the fork and a second copy of the
+# runner's polling cost more than a second core gives back.
+TRIPS_PER_SHARD = 10
+MAX_SHARDS = 8
+
+
+def shard_count(trips: int, cores: int | None = None) -> int:
+    """How many processes a batch of `trips` runs in: one per core, each with at least TRIPS_PER_SHARD."""
+    available = cores if cores is not None else len(os.sched_getaffinity(0))
+    return max(1, min(available, MAX_SHARDS, trips // TRIPS_PER_SHARD))
+
+
+def partition(trips: list[TripFile], shards: int) -> list[list[int]]:
+    """The batch's indices, `shards` ways: every index of one trip id in one shard, in the batch's order,
+    the shards as even as the trip ids allow."""
+    by_trip: dict[str, list[int]] = {}
+    for index, trip in enumerate(trips):
+        by_trip.setdefault(trip.request.trip_id, []).append(index)
+    parts: list[list[int]] = [[] for _ in range(shards)]
+    for indices in sorted(by_trip.values(), key=len, reverse=True):
+        min(parts, key=len).extend(indices)
+    return [sorted(part) for part in parts if part]
+
+
+@dataclass
+class _Shard:
+    pid: int
+    connection: Connection
+    indices: list[int]
+    started: list[str] | None = None  # the trip ids it started, once it said
+    results: list[tuple[int, SagaResult]] = field(default_factory=list)
+    histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    done: bool = False
+
+
+class _ForwardingObserver:
+    """A shard's observer: what its runner tells, sent to the parent process."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def started(self, trip_ids: list[str]) -> None:
+        self._connection.send(("started", trip_ids))
+
+    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+        self._connection.send(("progress", trip_id, runs, ended))
+
+    def close(self) -> None:
+        pass
+
+    def summaries(self, reports: list[SagaResult]) -> None:
+        pass
+
+
+class ShardError(RuntimeError):
+    """A shard's process ended without handing over its results."""
+
+
+def run_sharded(
+    stack: EmbeddedStack,
+    make_runner: Callable[[ProgressObserver | None], SagaRunner],
+    trips: list[TripFile],
+    observer: ProgressObserver | None,
+    shards: int,
+    log_sink: IO[str] | None,
+) -> tuple[list[SagaResult], dict[str, list[dict[str, Any]]]] | None:
+    """The batch's results in its order, and every execution's history; None where it cannot fork (another
+    thread runs), and then nothing has been started."""
+    stack.lambdas.stop()
+    if threading.active_count() != 1:
+        stack.lambdas.start()
+        return None
+    start_up_over()  # what the start made is frozen out of the collector before the fork: shared, not copied
+    for stream in (sys.stdout, sys.stderr, log_sink):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()  # type: ignore[union-attr]  # a buffered line must not be written by every process
+    running: list[_Shard] = []
+    try:
+        for indices in partition(trips, shards):
+            running.append(_fork(stack, make_runner, trips, indices, observer is not None, log_sink))
+        return _collect(running, observer, trips)
+    finally:
+        for shard in running:
+            with contextlib.suppress(OSError):
+                if not shard.done:
+                    os.kill(shard.pid, signal.SIGKILL)
+                os.waitpid(shard.pid, 0)
+            shard.connection.close()
+
+
+def _fork(
+    stack: EmbeddedStack,
+    make_runner: Callable[[ProgressObserver | None], SagaRunner],
+    trips: list[TripFile],
+    indices: list[int],
+    observed: bool,
+    log_sink: IO[str] | None,
+) -> _Shard:
+    receiver, sender = Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the shard: it never returns
+        receiver.close()
+        _run_shard(stack, make_runner, [trips[i] for i in indices], indices, sender, observed, log_sink)
+    sender.close()
+    return _Shard(pid, receiver, indices)
+
+
+def _run_shard(
+    stack: EmbeddedStack,
+    make_runner: Callable[[ProgressObserver | None], SagaRunner],
+    trips: list[TripFile],
+    indices: list[int],
+    connection: Connection,
+    observed: bool,
+    log_sink: IO[str] | None,
+) -> None:
+    code = 0
+    try:
+        # Ctrl-C and SIGTERM reach the whole process group: the parent says so, a shard just ends.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+        _end_with_parent()
+        if log_sink is not None and hasattr(log_sink, "reconfigure"):
+            log_sink.reconfigure(line_buffering=True)  # whole lines: every shard writes to the one log
+        stack.lambdas.start()
+        runner = make_runner(_ForwardingObserver(connection) if observed else None)
+        reports = runner.run(trips)
+        connection.send(("done", list(zip(indices, reports, strict=True)), runner.histories))
+    except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
+        code = 1
+        with contextlib.suppress(BaseException):
+            connection.send(("error", _transferable(error)))
+    finally:
+        with contextlib.suppress(BaseException):
+            if log_sink is not None:
+                log_sink.flush()
+        os._exit(code)
+
+
+def _transferable(error: BaseException) -> BaseException:
+    import pickle
+
+    try:
+        pickle.dumps(error)
+    except Exception:  # noqa: BLE001 - anything unpicklable is sent as its text
+        return ShardError(f"{type(error).__name__}: {error}")
+    return error
+
+
+def _end_with_parent() -> None:
+    """On Linux, the kernel ends a shard whose parent died (killed with no chance to stop it)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the line above
+            os._exit(1)
+
+
+def _collect(
+    running: list[_Shard], observer: ProgressObserver | None, trips: list[TripFile]
+) -> tuple[list[SagaResult], dict[str, list[dict[str, Any]]]]:
+    """Every shard's messages until each is done: progress forwarded (after the one `started` of the whole
+    batch, in its order), results put back by index."""
+    by_connection = {shard.connection: shard for shard in running}
+    held: list[tuple[str, list[StateRun], bool]] = []  # progress before every shard had started
+    announced = False
+    while not all(shard.done for shard in running):
+        for ready in wait([shard.connection for shard in running if not shard.done]):
+            shard = by_connection[ready]  # type: ignore[index]
+            try:
+                message = shard.connection.recv()
+            except EOFError:
+                raise _ended_without_results(shard) from None
+            kind = message[0]
+            if kind == "started":
+                shard.started = message[1]
+            elif kind == "progress":
+                held.append(message[1:])
+            elif kind == "done":
+                shard.results, shard.histories, shard.done = message[1], message[2], True
+            else:
+                shard.done = True
+                raise message[1]
+        if observer is not None:
+            if not announced and all(shard.started is not None or shard.done for shard in running):
+                observer.started(_in_batch_order(running, trips))
+                announced = True
+            if announced:
+                for trip_id, runs, ended in held:
+                    observer.progress(trip_id, runs, ended)
+                held.clear()
+    reports: list[SagaResult | None] = [None] * len(trips)
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for shard in running:
+        for index, report in shard.results:
+            reports[index] = report
+        histories.update(shard.histories)
+    assert all(report is not None for report in reports)
+    return reports, histories  # type: ignore[return-value]
+
+
+def _in_batch_order(running: list[_Shard], trips: list[TripFile]) -> list[str]:
+    """The trip ids the shards started, as one runner would have listed them: in the batch's order."""
+    started = {trip_id for shard in running for trip_id in shard.started or []}
+    return list(dict.fromkeys(trip.request.trip_id for trip in trips if trip.request.trip_id in started))
+
+
+def _ended_without_results(shard: _Shard) -> BaseException:
+    _, status = os.waitpid(shard.pid, 0)
+    shard.done = True
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
+        return KeyboardInterrupt()
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM:
+        return Terminated()
+    how = (
+        f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        if os.WIFSIGNALED(status)
+        else f"exit status {os.WEXITSTATUS(status)}"
+    )
+    return ShardError(
+        f"the process running {len(shard.indices)} of the batch's trips ended before it handed over their results"
+        f" ({how}): this run has no results; run the batch again"
+    )
