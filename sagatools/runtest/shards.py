@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # runner's polling cost more than a second core gives back.
 TRIPS_PER_SHARD = 10
 MAX_SHARDS = 8
+_ENDING = {signal.SIGINT, signal.SIGTERM}
 
 
 def shard_count(trips: int, cores: int | None = None) -> int:
@@ -102,7 +103,10 @@ def run_sharded(
     log_sink: IO[str] | None,
 ) -> tuple[list[SagaResult], dict[str, list[dict[str, Any]]]] | None:
     """The batch's results in its order, and every execution's history; None where it cannot fork (another
-    thread runs), and then nothing has been started."""
+    thread runs, or the handlers log to a stream that is no file: what a shard wrote there would be lost),
+    and then nothing has been started."""
+    if log_sink is not None and not _is_file(log_sink):
+        return None
     stack.lambdas.stop()
     if threading.active_count() != 1:
         stack.lambdas.start()
@@ -114,7 +118,7 @@ def run_sharded(
     running: list[_Shard] = []
     try:
         for indices in partition(trips, shards):
-            running.append(_fork(stack, make_runner, trips, indices, observer is not None, log_sink))
+            _fork(stack, make_runner, trips, indices, observer is not None, log_sink, running)
         return _collect(running, observer, trips)
     finally:
         for shard in running:
@@ -123,6 +127,15 @@ def run_sharded(
                     os.kill(shard.pid, signal.SIGKILL)
                 os.waitpid(shard.pid, 0)
             shard.connection.close()
+        stack.lambdas.start()  # the stack is this process's again
+
+
+def _is_file(stream: IO[str]) -> bool:
+    try:
+        stream.fileno()
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return False
+    return True
 
 
 def _fork(
@@ -132,14 +145,24 @@ def _fork(
     indices: list[int],
     observed: bool,
     log_sink: IO[str] | None,
-) -> _Shard:
+    running: list[_Shard],
+) -> None:
     receiver, sender = Pipe(duplex=False)
-    pid = os.fork()
-    if pid == 0:  # the shard: it never returns
-        receiver.close()
-        _run_shard(stack, make_runner, [trips[i] for i in indices], indices, sender, observed, log_sink)
+    # Ctrl-C and SIGTERM reach the whole process group: the parent says so, a shard just ends. They are held
+    # over the fork, so none reaches a shard before it has let go of the parent's handlers.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the shard: it never returns
+            for number in _ENDING:
+                signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _ENDING)
+            receiver.close()
+            _run_shard(stack, make_runner, [trips[i] for i in indices], indices, sender, observed, log_sink)
+        running.append(_Shard(pid, receiver, indices))  # listed before a held signal can end the run: it ends this too
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _ENDING)
     sender.close()
-    return _Shard(pid, receiver, indices)
 
 
 def _run_shard(
@@ -153,9 +176,6 @@ def _run_shard(
 ) -> None:
     code = 0
     try:
-        # Ctrl-C and SIGTERM reach the whole process group: the parent says so, a shard just ends.
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_DFL)
         _end_with_parent()
         if log_sink is not None and hasattr(log_sink, "reconfigure"):
             log_sink.reconfigure(line_buffering=True)  # whole lines: every shard writes to the one log

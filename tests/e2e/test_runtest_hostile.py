@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -364,6 +365,81 @@ def test_a_signal_at_any_moment_of_start_up_never_prints_a_traceback(tmp_path):
         # instant, before it could take it (killed by it, silently)
         assert (code == expected and err.strip().endswith(f"runtest: {word}")) or code in (0, -number), (code, err)
     assert sum(code in (130, 143) for code, _, _ in ended) >= 180
+
+
+# A batch big enough to run on every core (sagatools/runtest/shards.py): its processes end with it.
+several_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: a batch runs in one process")
+
+
+def start_batch(tmp_path, size: int = 60) -> tuple[subprocess.Popen[str], list[int]]:
+    """runtest.sh on `size` rollbacks in a new process group, once it has forked its shards: (it, their pids)."""
+    files = []
+    for n in range(size):
+        path = tmp_path / f"t{n}.json"
+        path.write_text(json.dumps(trip_request(f"t-shard-{n}", simulate={"book_car": "fail"})))
+        files.append(str(path))
+    process = subprocess.Popen(
+        [*RUNNER, *files, "--json", "--report", str(tmp_path / "pages")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(shards := [int(pid) for pid in children.read_text().split()]) >= 2:
+            return process, shards
+        time.sleep(0.01)
+    process.kill()
+    raise AssertionError(f"no shards started: {process.communicate()[1][-2000:]}")
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+@several_cores
+@pytest.mark.parametrize(
+    ("signal_number", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_to_a_batch_on_every_core_ends_all_of_its_processes(signal_number, code, word, tmp_path):
+    process, shards = start_batch(tmp_path)
+    os.killpg(process.pid, signal_number)  # what Ctrl-C does: the whole foreground process group
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out) == (code, "")
+    assert err.strip().endswith(f"runtest: {word}"), err
+    assert "Traceback" not in err, err
+    assert not any(running(pid) for pid in shards)
+
+
+@pytest.mark.slow
+@several_cores
+def test_a_shard_killed_mid_batch_ends_the_run_in_one_line(tmp_path):
+    process, shards = start_batch(tmp_path)
+    os.kill(shards[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out) == (1, "")
+    assert "Traceback" not in err, err
+    assert "ended before it handed over their results (killed by SIGKILL)" in err
+    assert not any(running(pid) for pid in shards)
+
+
+@pytest.mark.slow
+@several_cores
+def test_shards_end_when_their_parent_is_killed(tmp_path):
+    process, shards = start_batch(tmp_path)
+    process.kill()  # no chance to stop them itself
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in shards) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(running(pid) for pid in shards)
 
 
 # What is written ------------------------------------------------------------------------------------

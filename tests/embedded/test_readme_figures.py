@@ -24,6 +24,7 @@ from sagatools.emulation.warm_lambda import ENVIRONMENTS_PER_FUNCTION, LOG_ROTAT
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.runtest.cli import arguments_parser
+from sagatools.runtest.shards import TRIPS_PER_SHARD, shard_count
 from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
 from sagatools.view.terminal import COMPACT_ABOVE
 from tests.embedded.test_fault_matrix import CASES
@@ -50,6 +51,10 @@ LIMITS = {
         trip_files.MAX_NUMBER_DIGITS,
     ),
     r"a batch of more than (\d+) trips ends with the count per outcome": (COMPACT_ABOVE,),
+    r"A batch of (\d+) trips or more on the embedded stack runs on every core": (
+        next(n for n in range(1, 1000) if shard_count(n, cores=2) > 1),
+    ),
+    r"one process per core with at least (\d+) trips each": (TRIPS_PER_SHARD,),
     r"`--timeout SECONDS` \(default (\d+),": (int(arguments_parser().get_default("timeout")),),
     r"`trip_id` (\d+)\u2013(\d+) of": tuple(map(int, re.findall(r"\{(\d+),(\d+)\}", TRIP_ID_PATTERN.pattern)[0])),
     r"up to (\d+) other company names": (MAX_ALTERNATIVES,),

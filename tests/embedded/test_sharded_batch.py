@@ -1,0 +1,135 @@
+"""A big batch on several cores (sagatools/runtest/shards.py): the stack forked once per shard, and what
+the batch reports is what one process running all of it reports."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from saga.models import parse_trip_request
+from sagatools.results import SagaResult, TripReader
+from sagatools.runtest.runner import SagaRunner
+from sagatools.runtest.shards import run_sharded
+from sagatools.trip_files import TripFile
+from tests.helpers import ROOT
+
+if TYPE_CHECKING:
+    from sagatools.emulation.embedded import EmbeddedStack
+    from sagatools.history import StateRun
+
+# Every shipped scenario (commits, rollbacks, stuck compensations, forward recovery), and every third
+# repeated at the end of the batch with the same trip id (it must find the first one's execution).
+SCENARIOS = [
+    *sorted((ROOT / "examples").glob("*.json")),
+    ROOT / "test-booking-success.json",
+    ROOT / "test-booking-fail.json",
+]
+_TIME = re.compile(r'"(\d{4}-\d\d-\d\dT[^"]*)"')
+_DURATIONS = re.compile(r'"(duration_ms|waited_ms|forward_waited_seconds)": [\d.]+')
+
+
+def batch(prefix: str) -> list[TripFile]:
+    trips = []
+    for n, path in enumerate(SCENARIOS):
+        request = json.loads(path.read_text())
+        request["trip_id"] = f"{prefix}-{n:02d}"
+        trips.append(TripFile(f"{n:02d}.json", parse_trip_request(request)))
+    return trips + [TripFile(f"again-{trip.path}", trip.request) for trip in trips[1::3]]
+
+
+def runner_of(stack: EmbeddedStack):
+    def make(observer) -> SagaRunner:
+        reader = TripReader(stack.settings, stack.dynamodb)
+        return SagaRunner(stack.stepfunctions, stack.state_machine_arn, reader, 0.005, 120, observer)
+
+    return make
+
+
+def comparable(reports: list[SagaResult], prefix: str) -> list[Any]:
+    """The reports without what differs from run to run (times, durations) or by name (the prefix)."""
+    text = json.dumps([report.model_dump(mode="json") for report in reports], sort_keys=True)
+    text = _DURATIONS.sub(r'"\1": 0', _TIME.sub('"T"', text)).replace(f"{prefix}-", "ID-")
+    return json.loads(text)
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def started(self, trip_ids: list[str]) -> None:
+        self.calls.append(("started", trip_ids))
+
+    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+        self.calls.append(("progress", (trip_id, [run.name for run in runs], ended)))
+
+    def close(self) -> None: ...
+
+    def summaries(self, reports: list[SagaResult]) -> None: ...
+
+
+def check_a_sharded_batch_reports_what_one_process_reports() -> None:
+    """Run by the test below in a new interpreter: a batch is forked only where no other thread runs, and
+    earlier tests in a worker leave executions' threads behind (a run past its --timeout freezes them)."""
+    from sagatools.emulation.embedded import EmbeddedStack
+
+    with EmbeddedStack() as stack:
+        make, heard, trips = runner_of(stack), Heard(), batch("shard")
+        sharded = run_sharded(stack, make, trips, heard, 2, None)
+        assert sharded is not None
+        reports, histories = sharded
+        assert stack.lambdas.invocations == 0  # every handler ran in a shard's process, none in this one
+        alone = make(None)
+        single = alone.run(batch("one"))
+        assert stack.lambdas.invocations > 0  # the stack is this process's again
+    assert comparable(reports, "shard") == comparable(single, "one")
+    assert {r.outcome for r in reports} >= {"COMMITTED", "ROLLED_BACK", "NEEDS_ATTENTION"}
+    repeated = len(reports) - len(SCENARIOS)  # each found its first execution: they ran in one shard
+    assert [r.reused_execution for r in reports] == [False] * len(SCENARIOS) + [True] * repeated
+    assert set(histories) == {r.execution_arn for r in reports}
+    for report in reports:
+        other = alone.histories[report.execution_arn.replace("shard-", "one-")]
+        assert [e["type"] for e in histories[report.execution_arn]] == [e["type"] for e in other]
+    # the observer heard one start, of the whole batch in its order, then every trip's end
+    kinds = [kind for kind, _ in heard.calls]
+    assert kinds[0] == "started"
+    assert kinds.count("started") == 1
+    assert heard.calls[0][1] == list(dict.fromkeys(trip.request.trip_id for trip in trips))
+    ended = {trip_id for kind, (trip_id, *_, done) in heard.calls[1:] if done}
+    assert ended == {trip.request.trip_id for trip in trips}
+
+
+def test_a_sharded_batch_reports_what_one_process_reports():
+    check = check_a_sharded_batch_reports_what_one_process_reports.__name__
+    done = subprocess.run(
+        [sys.executable, "-c", f"from {__name__} import {check}; {check}()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_with_another_thread_running_the_batch_stays_in_this_process(stack):
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert run_sharded(stack, runner_of(stack), batch("kept"), None, 2, None) is None
+    finally:
+        release.set()
+        other.join()
+    # nothing was started, and this process's Lambda dispatcher runs again
+    (report,) = runner_of(stack)(None).run(batch("after")[-2:-1])
+    assert report.outcome is not None
+    assert stack.lambdas.invocations > 0
+
+
+def test_handlers_logging_to_a_stream_that_is_no_file_keep_the_batch_in_this_process(stack):
+    assert run_sharded(stack, runner_of(stack), batch("log"), None, 2, io.StringIO()) is None

@@ -1,0 +1,37 @@
+"""How a big embedded batch is split over processes (sagatools/runtest/shards.py): by trip id, evenly."""
+
+from __future__ import annotations
+
+from saga.models import parse_trip_request
+from sagatools.runtest.shards import TRIPS_PER_SHARD, partition, shard_count
+from sagatools.trip_files import TripFile
+from tests.helpers import trip_request
+
+
+def trips(*trip_ids: str) -> list[TripFile]:
+    return [TripFile(f"{n}.json", parse_trip_request(trip_request(trip_id))) for n, trip_id in enumerate(trip_ids)]
+
+
+def test_every_request_of_one_trip_id_is_in_one_shard_in_the_batch_order():
+    batch = trips("a", "b", "a", "c", "d", "a", "b", "e")
+    parts = partition(batch, 3)
+    for trip_id in "abcde":
+        holding = [part for part in parts if any(batch[i].request.trip_id == trip_id for i in part)]
+        assert len(holding) == 1, trip_id
+    assert all(part == sorted(part) for part in parts)
+    assert sorted(i for part in parts for i in part) == list(range(len(batch)))
+
+
+def test_the_shards_are_as_even_as_the_trip_ids_allow():
+    assert sorted(len(part) for part in partition(trips(*(f"t{n}" for n in range(25))), 2)) == [12, 13]
+    # one id repeated 6 times fills one shard; the other ids balance the rest
+    assert sorted(len(part) for part in partition(trips(*["x"] * 6, "a", "b", "c", "d"), 2)) == [4, 6]
+    assert partition(trips("a", "b"), 4) == [[0], [1]]  # no empty shard
+
+
+def test_one_process_per_core_with_enough_trips_for_each():
+    assert shard_count(2 * TRIPS_PER_SHARD - 1, cores=2) == 1
+    assert shard_count(2 * TRIPS_PER_SHARD, cores=2) == 2
+    assert shard_count(1000, cores=2) == 2
+    assert shard_count(1000, cores=1) == 1
+    assert shard_count(3 * TRIPS_PER_SHARD, cores=16) == 3
