@@ -15,9 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.client
 
@@ -31,7 +32,11 @@ from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.project import PROJECT_ROOT
 from sagatools.results import TripReader
 from sagatools.runtest.runner import SagaRunner
+from sagatools.runtest.shards import run_sharded, shard_count
 from sagatools.trip_files import TripFile
+
+if TYPE_CHECKING:
+    from sagatools.view.terminal import ProgressObserver
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
 BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text())
@@ -119,6 +124,21 @@ def measure_throughput(runner: SagaRunner, size: int, prefix: str) -> float:
     return size / elapsed
 
 
+def measure_sharded_throughput(
+    stack: EmbeddedStack, make_runner: Callable[[ProgressObserver | None], SagaRunner], size: int, prefix: str
+) -> tuple[int, float]:
+    """What `./runtest.sh` does with a big batch, in process: the stack forked once per shard. (shards, trips/s)"""
+    trips = [request(f"{prefix}-{n:04d}", None) for n in range(size)]
+    shards = shard_count(size)
+    started = time.perf_counter()
+    sharded = run_sharded(stack, make_runner, trips, None, shards, None)
+    elapsed = time.perf_counter() - started
+    if sharded is None:
+        raise RuntimeError("the batch could not be forked: another thread runs in the bench's process")
+    assert all(r.outcome is not None for r in sharded[0])
+    return shards, size / elapsed
+
+
 def measure_runtest_batch(size: int) -> tuple[float, float]:
     """The README's command on `size` files at once, process start included: (seconds, trips/s)."""
     with tempfile.TemporaryDirectory() as directory:
@@ -151,6 +171,7 @@ def measure_costs(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, An
 def benchmarks_markdown(
     latency: list[dict[str, Any]],
     throughput: list[tuple[int, float]],
+    sharded: list[tuple[int, int, float]],
     batch: tuple[int, float, float],
     cold_start: list[str],
     costs: list[dict[str, Any]],
@@ -162,7 +183,7 @@ def benchmarks_markdown(
         "# Benchmarks",
         "",
         f"Measured by `./build.sh bench` on {today}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} cores; embedded stack (moto), one process. "
+        f"{platform.python_version()}, {os.cpu_count()} cores; embedded stack (moto). "
         "Regenerate with `./build.sh bench` (BENCH_RUNS sets the runs per scenario).",
         "",
         *start_up,
@@ -188,7 +209,15 @@ def benchmarks_markdown(
         "| batch | trips/s |",
         "|---|---|",
         *[f"| {size} concurrent trips, one stack (runner in process) | {rate:.1f} |" for size, rate in throughput],
+        *[
+            f"| {size} concurrent trips, the stack forked into {shards} processes (runner in process) | {rate:.1f} |"
+            for size, shards, rate in sharded
+        ],
         f"| {batch[0]} trips through `./runtest.sh` (process start included, {batch[1]:.1f} s) | {batch[2]:.1f} |",
+        "",
+        "A batch of 20 trips or more runs on every core, as `./runtest.sh` runs it (`sagatools/runtest/shards.py`):"
+        " the stack is built once, then forked into one process per core, each running its share of the trip"
+        " ids. *One stack* is a single process, which one interpreter lock holds to one core.",
         "",
         "## Where the time goes",
         "",
@@ -200,7 +229,7 @@ def benchmarks_markdown(
         "|---|---|---|",
         *[f"| {op} | {per_saga:.1f} | {ms:.1f} |" for op, per_saga, ms in profile],
         "",
-        "What holds the targets back: one process and one interpreter lock run the interpreter, the "
+        "What holds a process back: one interpreter lock runs the interpreter, the "
         "handlers and the runner, and every call above crosses botocore and moto's request emulation "
         "(signed, serialised, routed through werkzeug, answered, parsed back: a few milliseconds of CPU "
         "each, which a sampling profiler of a 200-trip batch finds spread thin over both libraries). The "
@@ -228,6 +257,10 @@ def main() -> int:
         latency = measure_latency(stack, runner(0.01))
         costs = measure_costs(stack, runner(0.01))
         throughput = [(size, measure_throughput(runner(0.02), size, f"tp{size}")) for size in (50, 200)]
+        sharded = [
+            (size, *measure_sharded_throughput(stack, lambda observer: runner(0.02), size, f"sh{size}"))
+            for size in (50, 200)
+        ]
         with ApiCalls() as calls:
             profile_size = 50
             measure_throughput(runner(0.02), profile_size, "profile")
@@ -241,7 +274,7 @@ def main() -> int:
     print("measuring cold starts...", file=sys.stderr)
     cold_start = cold_start_markdown(measure_cold_start())
     markdown = benchmarks_markdown(
-        latency, throughput, (200, batch_seconds, batch_rate), cold_start, costs, profile, start_up
+        latency, throughput, sharded, (200, batch_seconds, batch_rate), cold_start, costs, profile, start_up
     )
     print("measuring the local cloud...", file=sys.stderr)
     embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
