@@ -43,9 +43,12 @@ _ENDING = {signal.SIGINT, signal.SIGTERM}
 
 
 def shard_count(trips: int, cores: int | None = None) -> int:
-    """How many processes a batch of `trips` runs in: one per core, each with at least TRIPS_PER_SHARD."""
-    available = cores if cores is not None else len(os.sched_getaffinity(0))
-    return max(1, min(available, MAX_SHARDS, trips // TRIPS_PER_SHARD))
+    """How many processes a batch of `trips` runs in: one per core it may use, each with at least
+    TRIPS_PER_SHARD. Linux only: elsewhere a forked process may not use every system library it inherits
+    (macOS's proxy lookup, which botocore makes, is one)."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if sys.platform == "linux" else 1
+    return max(1, min(cores, MAX_SHARDS, trips // TRIPS_PER_SHARD))
 
 
 def partition(trips: list[TripFile], shards: int) -> list[list[int]]:
