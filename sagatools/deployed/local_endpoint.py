@@ -119,13 +119,19 @@ def _starting() -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs. One that has exited but is not yet reaped does not: the endpoint outlives the
+    command that started it, so init reaps it, in its own time (over a second on some machines)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask (macOS): the signal's answer stands
+    return state not in {"Z", "X"}  # a zombie, or dead
 
 
 def _recorded() -> Endpoint | None:

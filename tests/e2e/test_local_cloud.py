@@ -92,11 +92,15 @@ def workers(project: Path) -> list[int]:
 
 
 def group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether a process of the group runs (one that has exited and waits for init to reap it does not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _parent, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # it ended while being read
+        if int(group) == pid and state not in {"Z", "X"}:
+            return True
+    return False
 
 
 def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):

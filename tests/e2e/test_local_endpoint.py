@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import socket
 import subprocess
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ConnectionClosedError
@@ -34,6 +37,23 @@ def test_a_record_of_a_process_that_is_gone_is_cleaned(state_file):
     state_file.write_text(json.dumps({"port": 1, "pid": a_dead_pid(), "started_at": 0, "python": "python3"}))
     assert local_endpoint.read_state() is None
     assert not state_file.exists()
+
+
+def test_an_endpoint_that_exited_is_not_running_while_it_waits_to_be_reaped():
+    # `stop` waits for the endpoint to end; init reaps it in its own time (over a second on some machines)
+    process = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(process.pid, 0)  # the signal still finds it
+        assert not local_endpoint._alive(process.pid)  # what stop's wait for the endpoint's end asks
+    finally:
+        process.wait()
+    with subprocess.Popen(["sleep", "30"]) as running:
+        assert local_endpoint._alive(running.pid)
+        running.kill()
 
 
 def test_stop_with_a_stale_record_says_so_and_cleans_it(state_file):
