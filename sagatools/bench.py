@@ -6,6 +6,7 @@ A script, not a test: it prints measured figures and asserts nothing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import json
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,13 +126,17 @@ def measure_throughput(runner: SagaRunner, size: int, prefix: str) -> float:
 
 
 def measure_sharded_throughput(
-    stack: EmbeddedStack, make_runner: Callable[[ProgressObserver | None], SagaRunner], size: int, prefix: str
+    stack: EmbeddedStack, runner: Callable[[float], SagaRunner], poll: float, size: int
 ) -> tuple[int, float]:
     """What `./runtest.sh` does with a big batch, in process: the stack forked once per shard. (shards, trips/s)"""
-    trips = [request(f"{prefix}-{n:04d}", None) for n in range(size)]
+    trips = [request(f"sh-{n:04d}", None) for n in range(size)]
     shards = shard_count(size)
+
+    def shard_runner(_: ProgressObserver | None) -> SagaRunner:
+        return runner(poll)
+
     started = time.perf_counter()
-    sharded = run_sharded(stack, make_runner, trips, None, shards, None)
+    sharded = run_sharded(stack, shard_runner, trips, None, shards, None)
     elapsed = time.perf_counter() - started
     if sharded is None:
         raise RuntimeError("the batch could not be forked: another thread runs in the bench's process")
@@ -215,9 +220,10 @@ def benchmarks_markdown(
         ],
         f"| {batch[0]} trips through `./runtest.sh` (process start included, {batch[1]:.1f} s) | {batch[2]:.1f} |",
         "",
-        "A batch of 20 trips or more runs on every core, as `./runtest.sh` runs it (`sagatools/runtest/shards.py`):"
-        " the stack is built once, then forked into one process per core, each running its share of the trip"
-        " ids. *One stack* is a single process, which one interpreter lock holds to one core.",
+        "Each batch runs on a new stack, as each `./runtest.sh` run does. A batch of 20 trips or more runs on every"
+        " core, as `./runtest.sh` runs it (`sagatools/runtest/shards.py`): the stack is built once, then forked into"
+        " one process per core, each running its share of the trip ids. *One stack* is a single process, which one"
+        " interpreter lock holds to one core.",
         "",
         "## Where the time goes",
         "",
@@ -244,8 +250,10 @@ def benchmarks_markdown(
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    print("measuring... (a few minutes)", file=sys.stderr)
+@contextlib.contextmanager
+def new_stack() -> Iterator[tuple[EmbeddedStack, Callable[[float], SagaRunner]]]:
+    """A stack of its own and its runners (by poll interval), as every `./runtest.sh` run has: a stack that
+    ran earlier batches holds their executions, and ListExecutions (which the runner polls) walks them all."""
     with EmbeddedStack() as stack:
 
         def runner(poll: float) -> SagaRunner:
@@ -253,21 +261,27 @@ def main() -> int:
                 stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), poll, 600
             )
 
-        # runtest.sh's own poll interval on the embedded stack
+        yield stack, runner
+
+
+def main() -> int:
+    print("measuring... (a few minutes)", file=sys.stderr)
+    with new_stack() as (stack, runner):  # runtest.sh's own poll interval on the embedded stack
         latency = measure_latency(stack, runner(0.01))
         costs = measure_costs(stack, runner(0.01))
-        throughput = [(size, measure_throughput(runner(0.02), size, f"tp{size}")) for size in (50, 200)]
-        sharded = [
-            (size, *measure_sharded_throughput(stack, lambda observer: runner(0.02), size, f"sh{size}"))
-            for size in (50, 200)
-        ]
-        with ApiCalls() as calls:
-            profile_size = 50
-            measure_throughput(runner(0.02), profile_size, "profile")
-        profile = [
-            (op, calls.count[op] / profile_size, calls.seconds[op] / calls.count[op] * 1000)
-            for op, _ in calls.count.most_common()
-        ]
+    throughput, sharded = [], []
+    for size in (50, 200):
+        with new_stack() as (_, runner):
+            throughput.append((size, measure_throughput(runner(0.02), size, "tp")))
+        with new_stack() as (stack, runner):
+            sharded.append((size, *measure_sharded_throughput(stack, runner, 0.02, size)))
+    profile_size = 50
+    with ApiCalls() as calls, new_stack() as (_, runner):
+        measure_throughput(runner(0.02), profile_size, "profile")
+    profile = [
+        (op, calls.count[op] / profile_size, calls.seconds[op] / calls.count[op] * 1000)
+        for op, _ in calls.count.most_common()
+    ]
     batch_seconds, batch_rate = measure_runtest_batch(200)
     print("measuring start-up...", file=sys.stderr)
     start_up = start_up_markdown(measure_start_up(), [measure_runtest_batch(50)[0] for _ in range(5)])
