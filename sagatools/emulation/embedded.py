@@ -138,6 +138,13 @@ class EmbeddedStack:
 
         self._replace(undo, logger.registered_handler, "stream", self.lambdas.log_sink)
 
+    def log_to(self, sink: IO[str]) -> None:
+        """The handlers log to `sink` from now on (a forked process of a batch gets its own writer)."""
+        from saga.observability import logger
+
+        self.lambdas.log_sink = sink
+        logger.registered_handler.stream = sink  # type: ignore[attr-defined]
+
     @staticmethod
     def _quiet_moto(undo: contextlib.ExitStack) -> None:
         # moto's interpreter logs every caught error at ERROR level; the history records them already.

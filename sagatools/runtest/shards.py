@@ -16,6 +16,7 @@ first and each process starts its own): where another thread runs, the batch run
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from sagatools.cli import Terminated, start_up_over
 
@@ -182,8 +183,8 @@ def _run_shard(
     code = 0
     try:
         _end_with_parent()
-        if log_sink is not None and hasattr(log_sink, "reconfigure"):
-            log_sink.reconfigure(line_buffering=True)  # whole lines: every shard writes to the one log
+        if log_sink is not None:
+            stack.log_to(cast("IO[str]", _WholeLines(log_sink)))  # every shard writes to the one log
         stack.lambdas.start()
         runner = make_runner(_ForwardingObserver(connection) if observed else None)
         reports = runner.run(trips)
@@ -194,9 +195,38 @@ def _run_shard(
             connection.send(("error", _transferable(error)))
     finally:
         with contextlib.suppress(BaseException):
-            if log_sink is not None:
-                log_sink.flush()
+            stack.lambdas.log_sink.flush()
         os._exit(code)
+
+
+class _WholeLines(io.TextIOBase):
+    """A shard's handler log: the text of each complete line goes to the shared descriptor in one write(2),
+    so the lines of two shards never interleave (a log record is far below the 4 KB a pipe writes whole)."""
+
+    def __init__(self, shared: IO[str]) -> None:
+        self._descriptor = shared.fileno()
+        self._encoding = getattr(shared, "encoding", None) or "utf-8"
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._write(lines + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._write(self._pending)
+            self._pending = ""
+
+    def _write(self, text: str) -> None:
+        data = memoryview(text.encode(self._encoding, errors="backslashreplace"))
+        while data:
+            data = data[os.write(self._descriptor, data) :]
 
 
 def _transferable(error: BaseException) -> BaseException:

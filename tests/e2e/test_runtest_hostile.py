@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from saga.models import RequestModel
+from sagatools.cli import output_dir
 from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import MAX_FILE_BYTES, TripFile
@@ -416,6 +417,24 @@ def test_a_signal_to_a_batch_on_every_core_ends_all_of_its_processes(signal_numb
     assert err.strip().endswith(f"runtest: {word}"), err
     assert "Traceback" not in err, err
     assert not any(running(pid) for pid in shards)
+
+
+@several_cores
+@pytest.mark.parametrize("to_stderr", [True, False], ids=["--logs", "handlers.log"])
+def test_the_handler_logs_of_a_batch_on_every_core_are_whole_lines(to_stderr, tmp_path):
+    files = []
+    for n in range(24):  # commits, rollbacks and retries, so every handler logs and publishes metrics
+        path = tmp_path / f"t{n}.json"
+        faults = [None, {"book_car": "fail"}, {"book_flight": "transient:2"}][n % 3]
+        path.write_text(json.dumps(trip_request(f"t-log-{n}", simulate=faults)))
+        files.append(str(path))
+    report = str(tmp_path / "pages")
+    done = run_process(*files, "--json", "--report", report, *(["--logs"] if to_stderr else []), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = done.stderr if to_stderr else (output_dir() / "handlers.log").read_text()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]  # each line whole
+    assert {record.get("correlation_id") for record in records} >= {f"t-log-{n}" for n in range(24)}
+    assert sum("_aws" in record for record in records) >= 24  # the metrics, printed, are lines too
 
 
 @pytest.mark.slow
