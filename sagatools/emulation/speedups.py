@@ -18,6 +18,8 @@
   or BatchGetItem (a third of reading a batch's results back): a DynamoDB result that is already what it
   would write (only modeled keys, no blobs, dates or None) is written as it is, by the same serializer.
 - moto lists a response class's methods with inspect.getmembers on every request: once per class.
+- moto makes a boto3 Session of its own only to list each service's regions (30 ms of every start: the
+  session's handlers, the endpoint data decoded again): it gets boto3's default session, the clients'.
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
   executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
   built a client) at the same time, and each built Lambda's werkzeug router (~0.25 s of CPU apiece).
@@ -36,8 +38,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from moto import settings as moto_settings
+from moto.core import base_backend as moto_base_backend
 from moto.core import responses as moto_responses
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
@@ -142,6 +146,12 @@ def _parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 _original_method_names = moto_responses.method_names_from_class  # type: ignore[attr-defined]  # a seam
+
+
+def _default_session() -> boto3.session.Session:
+    """What moto's region listing gets for a `Session()`: boto3's default session (the stack's clients'),
+    whose loader has the endpoint data decoded already. The regions are read from botocore's data alone."""
+    return boto3._get_default_session()
 
 
 @cache
@@ -268,6 +278,7 @@ def patches(lambda_client: object | None = None) -> list[tuple[object, str, obje
     _client.cache_clear()  # clients belong to one mock session
     return [
         (moto_responses, "method_names_from_class", _method_names),
+        (moto_base_backend, "Session", _default_session),
         (Rule, "_compile_builder", _builder_compiled_on_first_use),
         (StepFunctionResponse, "get_execution_history", _execution_history_as_json),
         (moto_json_path, "parse", _parsed_once(moto_json_path.parse)),  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from hypothesis import given, settings
@@ -448,3 +449,16 @@ def test_the_clients_made_before_the_executions_start_are_those_of_the_services_
     assert services_called(definition) == {"dynamodb", "lambda", "sqs"}
     stack = EmbeddedStack()
     assert services_called(stack.definition) == {"dynamodb"}  # the saga log's records of a stuck compensation
+
+
+def test_the_regions_moto_lists_from_the_default_session_are_those_of_a_session_of_its_own(stack):
+    from boto3.session import Session
+    from moto.core import base_backend
+
+    standing_in = base_backend.Session()
+    assert standing_in is boto3._get_default_session()  # no session of its own made
+    own = Session()
+    for service in ("dynamodb", "stepfunctions", "lambda", "iam", "sts"):
+        for partition in own.get_available_partitions():
+            got = standing_in.get_available_regions(service, partition_name=partition)
+            assert got == own.get_available_regions(service, partition_name=partition)

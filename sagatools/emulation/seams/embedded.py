@@ -8,6 +8,7 @@ import re
 
 import moto
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import base_backend as moto_base_backend
 from moto.core import config as moto_config
 from moto.core import responses as moto_responses
 from moto.core import routing as moto_routing
@@ -68,12 +69,29 @@ def _lambda_tasks_read_only_what_invoke_only_client_answers() -> bool:
     )
 
 
+def _session_only_lists_regions() -> bool:
+    """moto's base_backend makes a Session only in get_session, whose result only lists partitions and regions."""
+    text = source(moto_base_backend)
+    uses = re.findall(r"get_session\(\)\.(\w+)", text)
+    return (
+        text.count("Session()") == 1
+        and bool(uses)
+        and set(uses) <= {"get_available_partitions", "get_available_regions"}
+    )
+
+
 EMBEDDED_SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.__version__",
         "every seam below was checked against this version",
         "any of them may have moved",
         lambda: moto.__version__ == MOTO_VERSION,
+    ),
+    Seam(
+        "moto.core.base_backend.Session",
+        "boto3's default session stands in for the Session moto makes only to list a service's regions",
+        "a use of that session beyond region listing would get the stack's own (its clients' credentials)",
+        _session_only_lists_regions,
     ),
     Seam(
         "moto.core.config.default_user_config",
