@@ -102,3 +102,18 @@ def simulated_failure(path: Path) -> str:
 
 
 LAST = RESOURCES[-1]  # the last step: a refusal there is the dearest rollback
+
+
+def proc_stat(path: Path) -> tuple[str, int] | None:
+    """(state, process group) from a /proc/PID/stat, or None once the process is gone."""
+    try:
+        state, _parent, group = path.read_text().rsplit(")", 1)[1].split()[:3]
+    except (OSError, ValueError):
+        return None
+    return state, int(group)
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs: one that has exited and waits to be reaped (a zombie) does not."""
+    stat = proc_stat(Path(f"/proc/{pid}/stat"))
+    return stat is not None and stat[0] not in {"Z", "X"}

@@ -23,8 +23,9 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 from sagatools.cli import Terminated, start_up_over
 
@@ -118,13 +119,18 @@ def run_sharded(
         stack.lambdas.start()
         return None
     start_up_over()  # what the start made is frozen out of the collector before the fork: shared, not copied
-    for stream in (sys.stdout, sys.stderr, log_sink):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            stream.flush()  # type: ignore[union-attr]  # a buffered line must not be written by every process
+    for stream in filter(None, (sys.stdout, sys.stderr, log_sink)):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()  # a buffered line must not be written by every process
     running: list[_Shard] = []
     try:
         for indices in partition(trips, shards):
-            _fork(stack, make_runner, trips, indices, observer is not None, log_sink, running)
+            share = [trips[i] for i in indices]
+            _fork(
+                running,
+                indices,
+                partial(_run_shard, stack, make_runner, share, indices, observer is not None, log_sink),
+            )
         return _collect(running, observer, trips)
     finally:
         for shard in running:
@@ -144,15 +150,8 @@ def _is_file(stream: IO[str]) -> bool:
     return True
 
 
-def _fork(
-    stack: EmbeddedStack,
-    make_runner: Callable[[ProgressObserver | None], SagaRunner],
-    trips: list[TripFile],
-    indices: list[int],
-    observed: bool,
-    log_sink: IO[str] | None,
-    running: list[_Shard],
-) -> None:
+def _fork(running: list[_Shard], indices: list[int], body: Callable[[Connection], NoReturn]) -> None:
+    """A shard of those `indices`, running `body` with its end of the pipe, listed in `running`."""
     receiver, sender = Pipe(duplex=False)
     # Ctrl-C and SIGTERM reach the whole process group: the parent says so, a shard just ends. They are held
     # over the fork, so none reaches a shard before it has let go of the parent's handlers.
@@ -164,7 +163,7 @@ def _fork(
                 signal.signal(number, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _ENDING)
             receiver.close()
-            _run_shard(stack, make_runner, [trips[i] for i in indices], indices, sender, observed, log_sink)
+            body(sender)
         running.append(_Shard(pid, receiver, indices))  # listed before a held signal can end the run: it ends this too
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _ENDING)
@@ -176,10 +175,10 @@ def _run_shard(
     make_runner: Callable[[ProgressObserver | None], SagaRunner],
     trips: list[TripFile],
     indices: list[int],
-    connection: Connection,
     observed: bool,
     log_sink: IO[str] | None,
-) -> None:
+    connection: Connection,
+) -> NoReturn:
     code = 0
     try:
         _end_with_parent()
@@ -301,17 +300,13 @@ def _in_batch_order(running: list[_Shard], trips: list[TripFile]) -> list[str]:
 
 
 def _ended_without_results(shard: _Shard) -> BaseException:
-    _, status = os.waitpid(shard.pid, 0)
+    code = os.waitstatus_to_exitcode(os.waitpid(shard.pid, 0)[1])  # -N: killed by signal N
     shard.done = True
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
+    if code == -signal.SIGINT:
         return KeyboardInterrupt()
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM:
+    if code == -signal.SIGTERM:
         return Terminated()
-    how = (
-        f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-        if os.WIFSIGNALED(status)
-        else f"exit status {os.WEXITSTATUS(status)}"
-    )
+    how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
     return ShardError(
         f"the process running {len(shard.indices)} of the batch's trips ended before it handed over their results"
         f" ({how}): this run has no results; run the batch again"

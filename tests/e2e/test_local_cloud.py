@@ -23,6 +23,7 @@ from saga.spec import LAMBDA_FAULTS, LAMBDA_TIMEOUTS
 from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
+from tests.helpers import proc_stat
 
 pytestmark = pytest.mark.slow
 
@@ -93,14 +94,8 @@ def workers(project: Path) -> list[int]:
 
 def group_alive(pid: int) -> bool:
     """Whether a process of the group runs (one that has exited and waits for init to reap it does not)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _parent, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue  # it ended while being read
-        if int(group) == pid and state not in {"Z", "X"}:
-            return True
-    return False
+    stats = (proc_stat(path) for path in Path("/proc").glob("[0-9]*/stat"))
+    return any(stat[1] == pid and stat[0] not in {"Z", "X"} for stat in stats if stat is not None)
 
 
 def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):

@@ -18,6 +18,7 @@ from botocore.exceptions import ConnectionClosedError
 from sagatools.deployed import local_commands, local_endpoint
 from sagatools.deployed.stage import Stage, StageError, explain
 from sagatools.fake_credentials import FAKE_CREDENTIALS
+from tests.helpers import proc_stat
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_an_endpoint_that_exited_is_not_running_while_it_waits_to_be_reaped():
     process = subprocess.Popen(["true"])
     try:
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        while (stat := proc_stat(Path(f"/proc/{process.pid}/stat"))) is None or stat[0] != "Z":
             assert time.monotonic() < deadline
             time.sleep(0.01)
         os.kill(process.pid, 0)  # the signal still finds it

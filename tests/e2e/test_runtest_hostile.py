@@ -22,7 +22,7 @@ from sagatools.cli import output_dir
 from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import MAX_FILE_BYTES, TripFile
-from tests.helpers import ROOT, trip_request
+from tests.helpers import ROOT, running, trip_request
 
 RUNNER = [sys.executable, "-m", "sagatools.runtest"]
 
@@ -395,13 +395,6 @@ def start_batch(tmp_path, size: int = 60) -> tuple[subprocess.Popen[str], list[i
         time.sleep(0.01)
     process.kill()
     raise AssertionError(f"no shards started: {process.communicate()[1][-2000:]}")
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 @pytest.mark.slow
