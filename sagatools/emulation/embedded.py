@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import threading
 import warnings
 from typing import IO, TYPE_CHECKING
 
@@ -80,7 +81,9 @@ class EmbeddedStack:
         self.retry_clock = VirtualRetryClock()
         self.lambdas = InProcessLambda(list(self.config.functions.values()), log_sink or io.StringIO(), function_arn)
         self.state_machine_arn = ""
-        self.resolution_state_machine_arn = ""
+        self._resolution_state_machine_arn = ""
+        self._resolution_lock = threading.Lock()
+        self._live = False  # entered and not yet exited
         self._undo = contextlib.ExitStack()
         self._replaced: list[tuple[object, str, object]] = []
         self._clients: dict[str, BaseClient] = {}
@@ -105,17 +108,27 @@ class EmbeddedStack:
             parsers.set_parser_defaults(timestamp_parser=speedups.timestamp_parser)  # the mock's own session
             undo.callback(parsers.set_parser_defaults, timestamp_parser=DEFAULT_TIMESTAMP_PARSER)
             definitions = {machine: self.definition_of(machine) for machine in (SAGA_MACHINE, RESOLVE_MACHINE)}
-            speedups.warm_up(REGION, list(definitions.values()))
+            speedups.warm_up(list(definitions.values()))
             for request in self.config.create_table_requests():
                 self.dynamodb.create_table(**request)
-            if self._create_state_machine:
+            if self._create_state_machine:  # the resolution machine: when first asked for (runtest.sh never does)
                 self.state_machine_arn = self._create(SAGA_MACHINE, definitions[SAGA_MACHINE])
-                self.resolution_state_machine_arn = self._create(RESOLVE_MACHINE, definitions[RESOLVE_MACHINE])
+            undo.callback(setattr, self, "_resolution_state_machine_arn", "")
+            undo.callback(setattr, self, "_live", False)
+            self._live = True
             self._undo = undo.pop_all()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._undo.close()
+
+    @property
+    def resolution_state_machine_arn(self) -> str:
+        """attention.sh's state machine, created the first time it is asked for (about 15 ms of a start)."""
+        with self._resolution_lock:
+            if self._live and self._create_state_machine and not self._resolution_state_machine_arn:
+                self._resolution_state_machine_arn = self._create(RESOLVE_MACHINE, self.definition_of(RESOLVE_MACHINE))
+            return self._resolution_state_machine_arn
 
     def _create(self, machine: MachineSpec, definition: str) -> str:
         arn: str = self.stepfunctions.create_state_machine(

@@ -3,7 +3,7 @@
 - CreateStateMachine and then every execution parse the definition with ANTLR (100-150 ms for ours):
   parse once per definition, and keep the program on disk for the next run (ParsedDefinitions).
 - Every Lambda task and DynamoDB task builds a new boto3 client (~5 ms): build one per region and
-  service. moto answers every client with the same fake credentials, so nothing else differs.
+  service, when first called. moto answers every client with the same fake credentials, so nothing else differs.
 - A DynamoDB Query on a table's key sorts and scans every item of the table (a batch of 200 trips
   spent most of its time there): here the query of one partition looks at that partition only.
 - Every JSONPath the interpreter evaluates ($.results..., $$.Execution.Input) is parsed again by
@@ -18,6 +18,9 @@
   or BatchGetItem (a third of reading a batch's results back): a DynamoDB result that is already what it
   would write (only modeled keys, no blobs, dates or None) is written as it is, by the same serializer.
 - moto lists a response class's methods with inspect.getmembers on every request: once per class.
+- moto imports its IAM request checker (with moto.s3, moto.sts and IAM's models: ~10 ms of every start)
+  on every request, to check it only once INITIAL_NO_AUTH_ACTION_COUNT requests have passed (never, as
+  the stack runs): it is imported when a request is first checked.
 - moto makes a boto3 Session of its own only to list each service's regions (30 ms of every start: the
   session's handlers, the endpoint data decoded again): it gets boto3's default session, the clients'.
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
@@ -43,6 +46,7 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from moto import settings as moto_settings
 from moto.core import base_backend as moto_base_backend
 from moto.core import responses as moto_responses
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.routing import get_service_router
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoResult
@@ -95,9 +99,17 @@ class ParsedDefinitions:
 PARSED_DEFINITIONS = ParsedDefinitions()
 
 
-@cache
+_clients: dict[tuple[str, str], BaseClient] = {}
+_clients_lock = threading.Lock()
+
+
 def _client(region: str, service: str) -> BaseClient:
-    return boto_client_for(region=region, service=service)
+    """One client per region and service, made when a task first calls it (most runs call no service but
+    Lambda): under a lock, as executions' threads may reach their first such task at once."""
+    with _clients_lock:
+        if (region, service) not in _clients:
+            _clients[region, service] = boto_client_for(region=region, service=service)
+        return _clients[region, service]
 
 
 def _shared_client(region: str, service: str, state_credentials: Any = None) -> BaseClient:
@@ -158,6 +170,17 @@ def _default_session() -> boto3.session.Session:
 def _method_names(clazz: type) -> list[str]:
     # The response classes are fixed at import; their method names never change while moto runs.
     return _original_method_names(clazz)
+
+
+def _iam_request(**request: Any) -> Any:
+    """moto's IAMRequest for a request to be checked, imported then (moto calls it only past the threshold)."""
+    from moto.iam.access_control import IAMRequest
+
+    return IAMRequest(**request)
+
+
+def _authorize_normal_action(self: ActionAuthenticatorMixin, resource: str = "*") -> None:
+    self._authenticate_and_authorize_action(_iam_request, resource)  # type: ignore[arg-type]  # called like the class
 
 
 def _epoch_seconds(value: Any) -> float:
@@ -257,14 +280,12 @@ def _dynamo_result_as_json(result: DynamoResult, context: Any) -> Any:
     return response["status_code"], response["headers"], response["body"]
 
 
-def warm_up(region: str, definitions: list[str]) -> None:
+def warm_up(definitions: list[str]) -> None:
     """Fill moto's lazily built, unlocked caches before many threads race to fill them: the routers of the
-    services the stack's clients call, and a client for each service the definitions' tasks call."""
-    for service in ("dynamodb", "stepfunctions"):
+    services the stack's clients and the definitions' tasks call (Lambda's: InvokeOnlyClient calls none)."""
+    for service in sorted({"dynamodb", "stepfunctions"}.union(*map(services_called, definitions)) - {"lambda"}):
         router = get_service_router(service)
         router._get_router(str(router._service_model.protocol))  # the protocol's router, made on first use
-    for service in sorted(set().union(*map(services_called, definitions)) - {"lambda"}):  # lambda: InvokeOnlyClient
-        _client(region, service)
 
 
 def services_called(definition: str) -> set[str]:
@@ -275,9 +296,10 @@ def services_called(definition: str) -> set[str]:
 def patches(lambda_client: object | None = None) -> list[tuple[object, str, object]]:
     """(owner, attribute, replacement) triples for the embedded stack to apply and undo; with a
     `lambda_client`, the interpreter's Lambda tasks call it instead of moto's Lambda API."""
-    _client.cache_clear()  # clients belong to one mock session
+    _clients.clear()  # clients belong to one mock session
     return [
         (moto_responses, "method_names_from_class", _method_names),
+        (ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", _authorize_normal_action),
         (moto_base_backend, "Session", _default_session),
         (Rule, "_compile_builder", _builder_compiled_on_first_use),
         (StepFunctionResponse, "get_execution_history", _execution_history_as_json),

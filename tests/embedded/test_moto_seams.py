@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import boto3
@@ -25,6 +26,7 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from saga.catalogue import RESOURCES
 from saga.saga_log import ATTENTION_INDEX
 from sagatools.emulation.embedded import QUIET_LOGGER, EmbeddedStack
+from sagatools.emulation.environment import REGION
 from sagatools.emulation.seams import SEAMS, registered, seam_name
 from sagatools.emulation.transactions import WRITE_LOCKED
 from tests.helpers import ROOT, trip_request
@@ -199,9 +201,9 @@ def test_a_program_read_from_the_run_cache_runs_as_a_fresh_parse(tmp_path, monke
             events = execution_history(stack.stepfunctions, report.execution_arn)
         seen.append((len(parses), report.outcome, report.states, [event["type"] for event in events]))
     (parsed, *first), (read_back, *second) = seen
-    assert (parsed, read_back) == (2, 0)  # the saga's and the resolution's machines
+    assert (parsed, read_back) == (1, 0)  # the saga's machine (the resolution's is made when first asked for)
     assert first == second
-    assert len(list(tmp_path.glob("asl-programs/*.pickle"))) == 2
+    assert len(list(tmp_path.glob("asl-programs/*.pickle"))) == 1
 
 
 def test_dynamodb_results_written_as_they_are_equal_what_moto_serializes(stack, run_saga):
@@ -433,7 +435,7 @@ def test_history_timestamps_read_faster_are_the_values_botocore_reads(moment, fo
     assert parsed.isoformat() == expected.isoformat()
 
 
-def test_the_clients_made_before_the_executions_start_are_those_of_the_services_the_tasks_call():
+def test_the_routers_warmed_before_the_executions_start_are_those_of_the_services_the_tasks_call():
     from sagatools.emulation.speedups import services_called
 
     definition = json.dumps(
@@ -462,3 +464,37 @@ def test_the_regions_moto_lists_from_the_default_session_are_those_of_a_session_
         for partition in own.get_available_partitions():
             got = standing_in.get_available_regions(service, partition_name=partition)
             assert got == own.get_available_regions(service, partition_name=partition)
+
+
+def test_the_interpreters_service_clients_are_made_once_when_threads_first_ask_at_once(stack):
+    from sagatools.emulation import speedups
+
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(lambda _: speedups._client(REGION, "sqs"), range(8)))
+    assert len({id(client) for client in clients}) == 1
+    assert clients[0].meta.service_model.service_name == "sqs"
+
+
+@pytest.mark.parametrize("threshold", [0, 2])
+def test_a_request_past_the_no_auth_threshold_is_checked_as_moto_checks_it(stack, monkeypatch, threshold):
+    from moto import settings as moto_settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    def answers() -> list[str]:
+        monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", threshold)
+        got = []
+        for _ in range(threshold + 1):
+            try:
+                stack.dynamodb.list_tables()
+                got.append("answered")
+            except ClientError as refused:
+                got.append(f"{refused.response['Error']['Code']}: {refused.response['Error']['Message']}")
+        return got
+
+    ours = answers()
+    name = "_authenticate_and_authorize_normal_action"
+    monkeypatch.setattr(ActionAuthenticatorMixin, name, stack.original(ActionAuthenticatorMixin, name))
+    assert ours == answers()
+    assert ours[:threshold] == ["answered"] * threshold
+    assert ours[threshold] != "answered"  # moto knows no IAM key of the stack's fake credentials

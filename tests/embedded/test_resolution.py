@@ -14,7 +14,7 @@ import pytest
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name, compensation_of
 from saga.models import BookingStatus
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
-from sagatools.asl import RESOLVE_ASL_PATH, load_definition
+from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
@@ -172,3 +172,17 @@ def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, r
         assert 'class="banner NEEDS_ATTENTION"' in page
         assert "Needs attention:" in page
         assert drawn[compensation_of(resource).state] is Shown.CAUGHT
+
+
+def test_the_resolution_machine_is_made_when_first_asked_for_and_once():
+    from sagatools.emulation.embedded import EmbeddedStack
+
+    with EmbeddedStack() as fresh:
+        machines = lambda: sorted(m["name"] for m in fresh.stepfunctions.list_state_machines()["stateMachines"])  # noqa: E731
+        assert machines() == [fresh.state_machine_name]
+        first = fresh.resolution_state_machine_arn
+        assert fresh.resolution_state_machine_arn == first
+        assert len(machines()) == 2
+        described = fresh.stepfunctions.describe_state_machine(stateMachineArn=first)
+        assert json.loads(described["definition"]) == json.loads(fresh.definition_of(RESOLVE_MACHINE))
+    assert fresh.resolution_state_machine_arn == ""  # after the stack: nothing made, nothing left

@@ -3,11 +3,14 @@ routing and serialisation, as sagatools/emulation/embedded.py, transactions.py a
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
+import textwrap
 
 import moto
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import authorization as moto_authorization
 from moto.core import base_backend as moto_base_backend
 from moto.core import config as moto_config
 from moto.core import responses as moto_responses
@@ -80,6 +83,29 @@ def _session_only_lists_regions() -> bool:
     )
 
 
+def _request_checker_made_only_past_the_threshold() -> bool:
+    """moto's normal action imports IAMRequest only to hand it to the check, which makes one only once
+    INITIAL_NO_AUTH_ACTION_COUNT requests have passed, with keyword arguments (what _iam_request takes)."""
+    mixin = moto_authorization.ActionAuthenticatorMixin
+    check = textwrap.dedent(source(mixin._authenticate_and_authorize_action))
+    calls = [
+        node
+        for node in ast.walk(ast.parse(check))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "iam_request_cls"
+    ]
+    threshold = check.find(">= settings.INITIAL_NO_AUTH_ACTION_COUNT")
+    return (
+        parameters(mixin._authenticate_and_authorize_normal_action) == ["self", "resource"]
+        and "self._authenticate_and_authorize_action(IAMRequest, resource)"
+        in source(mixin._authenticate_and_authorize_normal_action)
+        and check.count("iam_request_cls") == 2  # the parameter, and the one call
+        and len(calls) == 1
+        and not calls[0].args
+        and all(keyword.arg for keyword in calls[0].keywords)
+        and 0 <= threshold < check.find("iam_request_cls(")
+    )
+
+
 EMBEDDED_SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.__version__",
@@ -92,6 +118,13 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
         "boto3's default session stands in for the Session moto makes only to list a service's regions",
         "a use of that session beyond region listing would get the stack's own (its clients' credentials)",
         _session_only_lists_regions,
+    ),
+    Seam(
+        "moto.core.authorization.ActionAuthenticatorMixin._authenticate_and_authorize_normal_action",
+        "hands moto's check a maker of IAMRequest that imports it (with moto.s3, moto.sts) when a request is checked",
+        "every ./runtest.sh would import moto's request checker for requests it never checks (~10 ms); a check"
+        " that made its request differently would fail on the first request past the threshold",
+        _request_checker_made_only_past_the_threshold,
     ),
     Seam(
         "moto.core.config.default_user_config",
