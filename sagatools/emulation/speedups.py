@@ -26,8 +26,9 @@
 - moto loads a service's model and router on first use, in a cache without a lock: when a batch's
   executions all reach their first Lambda task at once, every thread loaded the Lambda model (and
   built a client) at the same time, and each built Lambda's werkzeug router (~0.25 s of CPU apiece).
-  `warm_up` does all that once, before any execution starts; and the router's URL builders, which moto
-  never uses (it only matches URLs), are compiled only if a URL is ever built.
+  `warm_up` builds the routers once, before any execution starts (the clients the tasks call are made
+  under a lock, see `_client`); and the router's URL builders, which moto never uses (it only matches
+  URLs), are compiled only if a URL is ever built.
 """
 
 from __future__ import annotations
