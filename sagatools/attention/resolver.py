@@ -108,7 +108,7 @@ class Resolver:
         watcher = ExecutionWatcher(
             self.view.stepfunctions,
             self.view.resolve_machine,
-            poll_seconds=0.2 if self.view.stage.is_local else 1.0,
+            poll_seconds=self.view.stage.poll_seconds,
             observer=observer,
             definition=definition,
         )

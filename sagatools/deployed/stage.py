@@ -96,6 +96,12 @@ class Stage:
         """The stage of the local cloud: its endpoint runs on this machine and takes fake credentials."""
         return self.name == LOCAL_STAGE
 
+    @property
+    def poll_seconds(self) -> float:
+        """How often the tools ask the stage how its executions stand: AWS bills and throttles the calls
+        (once a second); the local endpoint is on this machine, where a second is most of a saga."""
+        return 0.1 if self.is_local else 1.0
+
     def describe(self) -> str:
         if self.is_local:
             return f"stage {self.name}, region {self.region}, the local endpoint"

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from sagatools.trip_files import TripFile
     from sagatools.view.terminal import ProgressObserver
 
-AWS_POLL_SECONDS = 1.0
 # A stage that stops answering mid-run (an endpoint stopped or killed, a stack removed) may hold a call
 # past the --timeout: this long after it, the run ends anyway, in one sentence.
 STAGE_GRACE_SECONDS = 5.0
@@ -126,7 +125,7 @@ def _run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver |
         stepfunctions,
         arn,
         TripReader(settings, stage.client("dynamodb")),
-        poll_seconds=AWS_POLL_SECONDS,
+        poll_seconds=stage.poll_seconds,
         timeout_seconds=timeout,
         observer=human,
     )
