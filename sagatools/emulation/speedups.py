@@ -18,8 +18,8 @@
   or BatchGetItem (a third of reading a batch's results back): a DynamoDB result that is already what it
   would write (only modeled keys, no blobs, dates or None) is written as it is, by the same serializer.
 - moto lists a response class's methods with inspect.getmembers on every request: once per class.
-- moto imports its IAM request checker (with moto.s3, moto.sts and IAM's models: ~10 ms of every start)
-  on every request, to check it only once INITIAL_NO_AUTH_ACTION_COUNT requests have passed (never, as
+- moto imports its IAM request checker (with moto.s3 and moto.sts: ~5 ms of every start) on every
+  request, to check it only once INITIAL_NO_AUTH_ACTION_COUNT requests have passed (never, as
   the stack runs): it is imported when a request is first checked.
 - moto makes a boto3 Session of its own only to list each service's regions (30 ms of every start: the
   session's handlers, the endpoint data decoded again): it gets boto3's default session, the clients'.

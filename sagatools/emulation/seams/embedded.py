@@ -122,7 +122,7 @@ EMBEDDED_SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.core.authorization.ActionAuthenticatorMixin._authenticate_and_authorize_normal_action",
         "hands moto's check a maker of IAMRequest that imports it (with moto.s3, moto.sts) when a request is checked",
-        "every ./runtest.sh would import moto's request checker for requests it never checks (~10 ms); a check"
+        "every ./runtest.sh would import moto's request checker for requests it never checks (~5 ms); a check"
         " that made its request differently would fail on the first request past the threshold",
         _request_checker_made_only_past_the_threshold,
     ),
