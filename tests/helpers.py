@@ -113,7 +113,11 @@ def proc_stat(path: Path) -> tuple[str, int] | None:
     return state, int(group)
 
 
-def running(pid: int) -> bool:
-    """Whether the process runs: one that has exited and waits to be reaped (a zombie) does not."""
-    stat = proc_stat(Path(f"/proc/{pid}/stat"))
+def alive(stat: tuple[str, int] | None) -> bool:
+    """Whether a proc_stat is of a running process: one that has exited and waits to be reaped (a
+    zombie) does not run."""
     return stat is not None and stat[0] not in {"Z", "X"}
+
+
+def running(pid: int) -> bool:
+    return alive(proc_stat(Path(f"/proc/{pid}/stat")))

@@ -23,7 +23,7 @@ from saga.spec import LAMBDA_FAULTS, LAMBDA_TIMEOUTS
 from sagatools.fake_credentials import FAKE_CREDENTIALS
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
-from tests.helpers import proc_stat
+from tests.helpers import alive, proc_stat
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def workers(project: Path) -> list[int]:
 def group_alive(pid: int) -> bool:
     """Whether a process of the group runs (one that has exited and waits for init to reap it does not)."""
     stats = (proc_stat(path) for path in Path("/proc").glob("[0-9]*/stat"))
-    return any(stat[1] == pid and stat[0] not in {"Z", "X"} for stat in stats if stat is not None)
+    return any(alive(stat) and stat[1] == pid for stat in stats if stat is not None)
 
 
 def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):

@@ -178,7 +178,10 @@ def test_the_resolution_machine_is_made_when_first_asked_for_and_once():
     from sagatools.emulation.embedded import EmbeddedStack
 
     with EmbeddedStack() as fresh:
-        machines = lambda: sorted(m["name"] for m in fresh.stepfunctions.list_state_machines()["stateMachines"])  # noqa: E731
+
+        def machines() -> list[str]:
+            return sorted(m["name"] for m in fresh.stepfunctions.list_state_machines()["stateMachines"])
+
         assert machines() == [fresh.state_machine_name]
         first = fresh.resolution_state_machine_arn
         assert fresh.resolution_state_machine_arn == first
