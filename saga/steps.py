@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError
 
 from saga import catalogue
 from saga.bookings import BookingRepository, BookingUnchanged
@@ -22,6 +23,7 @@ from saga.errors import (
     BookingRefused,
     CancellationFailed,
     CrashAfterWrite,
+    DataAccessError,
     ForwardDeadlinePassed,
     ForwardRetryableError,
     InvalidTripRequest,
@@ -150,12 +152,40 @@ class _Attempt:
         )
 
 
+class _CommittedWriteError(DataAccessError):
+    """A log write failed after the booking itself was committed: a retry only reads the booking back."""
+
+
 def book(resource: str, invocation: StepInvocation) -> StepResult:
     """Book `resource` for the trip; a repeat returns the existing booking, a tombstone refuses it.
 
     Past the pivot in forward recovery, a refusal asks the next alternative provider, and a passing
-    fault or a lost response is retried slowly until the deadline (see `_Attempt.forward_retry`)."""
+    fault or a lost response is retried slowly until the deadline (see `_Attempt.forward_retry`), and so
+    is a fault in any of the step's own writes: past the pivot nothing may route the saga to a compensation."""
     attempt = _Attempt(Action.REQUEST, resource, invocation, get_settings())
+    if not attempt.past_pivot:
+        return _book(attempt)
+    try:
+        return _book(attempt)
+    except (DataAccessError, BotoCoreError) as error:
+        raise _forward_write_failure(attempt, error) from None
+
+
+def _forward_write_failure(attempt: _Attempt, error: Exception) -> SagaError:
+    """Past the pivot, a DynamoDB fault in one of the step's writes (its START, its FAILED, its booking, its
+    "already booked" END), transient or not: retried forward to the deadline like a passing provider fault.
+    The FAILED entry is logged if the table takes it; the retry is what matters."""
+    committed = isinstance(error, _CommittedWriteError)
+    forward = attempt.forward_retry(SagaError(f"{type(error).__name__}: {error}"), committed=committed)
+    try:
+        attempt.fail(forward)
+    except (DataAccessError, BotoCoreError):
+        logger.warning("step failure not logged", extra={"step": attempt.name, "attempt": attempt.invocation.attempt})
+    return forward
+
+
+def _book(attempt: _Attempt) -> StepResult:
+    resource = attempt.resource
     providers = attempt.providers()
     for index, provider in enumerate(providers):
         attempt.start(provider)
@@ -203,7 +233,12 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
             raise attempt.fail(
                 BookingAlreadyCancelled(f"{resource} of {trip_id} was cancelled before it was booked")
             ) from None
-        attempt.saga_log.append(attempt.entry(LogEvent.END, "already booked", changed.existing.provider))
+        try:
+            attempt.saga_log.append(attempt.entry(LogEvent.END, "already booked", changed.existing.provider))
+        except DataAccessError as error:
+            if not attempt.past_pivot:
+                raise
+            raise _CommittedWriteError(str(error)) from None
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         logger.info("booking already confirmed", extra={"step": attempt.name, "reference": changed.existing.reference})
         return attempt.result(changed.existing, already_done=True)

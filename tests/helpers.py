@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,3 +123,30 @@ def alive(stat: tuple[str, int] | None) -> bool:
 
 def running(pid: int) -> bool:
     return alive(proc_stat(Path(f"/proc/{pid}/stat")))
+
+
+@contextmanager
+def failing_dynamodb_calls(operation: str, times: int, code: str, *texts: str) -> Iterator[list[str]]:
+    """The handlers' next `times` DynamoDB `operation` calls whose request holds every one of `texts` answer
+    `code` (a ClientError), as DynamoDB would once botocore's own retries gave up. Yields the codes answered."""
+    from botocore.awsrequest import AWSResponse
+
+    from saga.clients import dynamodb_client
+
+    answered: list[str] = []
+
+    def answer(params: dict[str, Any], **_kwargs: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = params.get("body", b"")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        if len(answered) >= times or not all(wanted in text for wanted in texts):
+            return None
+        answered.append(code)
+        error = {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return AWSResponse("https://dynamodb.local", 400, {}, None), error
+
+    events = dynamodb_client().meta.events
+    events.register(f"before-call.dynamodb.{operation}", answer)
+    try:
+        yield answered
+    finally:
+        events.unregister(f"before-call.dynamodb.{operation}", answer)

@@ -20,7 +20,7 @@ from sagatools.results import Outcome, SagaResult, TripReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.trip_files import TripFile
 from sagatools.view.recovery import forward_summary
-from tests.helpers import assert_log_agrees_with_tables, trip_request
+from tests.helpers import assert_log_agrees_with_tables, failing_dynamodb_calls, trip_request
 
 pytestmark = pytest.mark.skipif(SAGA.pivot is None, reason="the saga has no pivot")
 
@@ -180,3 +180,31 @@ def test_in_backward_recovery_alternatives_are_accepted_and_not_used(runner):
     assert not [entry for entry in report.saga_log if entry.event is LogEvent.PIVOT]
     assert report.recovery is not None
     assert report.recovery.mode == "backward"
+
+
+FAILING_WRITES = RETRIABLE.spec.request_retry.attempts + 1
+# Every DynamoDB write a retriable step makes, as (operation, fault it needs to be reached, texts that pick
+# it out of the handlers' requests). Each fails more often than the request retry policy's attempts, as
+# DynamoDB's throttling can once botocore's own retries give up.
+RETRIABLE_WRITES = {
+    "start": ("PutItem", None, ('"START"',)),
+    "booking": ("TransactWriteItems", None, ()),
+    "failed": ("PutItem", f"transient:{FAILING_WRITES}", ('"FAILED"',)),
+    "already-booked-end": ("PutItem", "crash_after_write", ("already booked",)),
+}
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "ValidationException"])
+@pytest.mark.parametrize("write", list(RETRIABLE_WRITES))
+def test_a_failing_write_past_the_pivot_is_retried_forward_never_compensated(runner, write, code):
+    # Given a forward saga whose step past the pivot cannot make one of its writes, again and again
+    operation, fault, texts = RETRIABLE_WRITES[write]
+    trip_id = f"f-write-{write}-{code[:10]}".lower()
+    with failing_dynamodb_calls(operation, FAILING_WRITES, code, trip_id, RETRIABLE.name, *texts) as answered:
+        # When the saga runs
+        report = run(runner, forward_request(trip_id, fault))
+    # Then the write was retried forward until it went through: the pivot stays booked, nothing compensated
+    assert answered == [code] * FAILING_WRITES
+    assert_nothing_confirmed_was_undone(report)
+    assert_committed(report)
+    assert report.recovery.forward_retries >= FAILING_WRITES
