@@ -12,6 +12,8 @@
 #   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
 #   ./build.sh package [STAGE]                   package the templates offline (build/package/; every stage by default)
 #   ./build.sh lint                              ruff (lint and format), mypy and shellcheck
+#   ./build.sh lock                              write the lock files (requirements*.lock) from the pins in
+#                                                requirements*.txt, every dependency at its newest allowed release
 #   ./build.sh local start|stop|status|url       the local cloud's endpoint (moto server on 127.0.0.1)
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
 # AWS_PROFILE, else the default credentials chain. The stage `local` deploys to the local endpoint
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test [unit|embedded|deploy|e2e] | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | local start|stop|status|url" >&2
+  echo "usage: ./build.sh test [unit|embedded|deploy|e2e] | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | lock | local start|stop|status|url" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -41,6 +43,19 @@ lint() {
   fi
 }
 
+
+lock_requirements() {
+  # The -dev set first (everything), then each smaller set within it, so every lock holds the same versions.
+  # The Lambda runtime's set (requirements.txt) is locked apart: it is what the local stage's functions run on.
+  local compile=(.venv/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras --no-header
+    --no-emit-index-url --no-emit-find-links --annotation-style=line)
+  "${compile[@]}" -o requirements-dev.lock requirements-dev.txt
+  local set
+  for set in requirements requirements-tools requirements-local; do
+    "${compile[@]}" -c requirements-dev.lock -o "$set.lock" "$set.txt"
+  done
+  echo "locked: requirements*.lock (install with ./build.sh test or ./runtest.sh, which install from them)"
+}
 
 node_tools() {
   # The pinned Serverless CLI (osls) and asl-validator, from package-lock.json.
@@ -197,6 +212,11 @@ case "$command" in
   lint)
     ensure_venv requirements-dev.txt
     lint
+    ;;
+  lock)
+    [ $# -eq 0 ] || usage
+    ensure_venv requirements-dev.txt
+    lock_requirements
     ;;
   deploy)
     prepare_stage "$@"

@@ -3,8 +3,11 @@
 # Everything it prints goes to stdout; callers that keep stdout clean redirect it.
 
 ensure_venv() {
-  local requirements="$1" stamp
-  stamp=".venv/.installed-$(basename "$1")"
+  # REQUIREMENTS names a set of pins (requirements-tools.txt, -local, -dev); what is installed is its lock
+  # (requirements-tools.lock, …: every package, transitive ones included, with hashes; ./build.sh lock).
+  local requirements="$1" lock stamp
+  lock="${requirements%.txt}.lock"
+  stamp=".venv/.installed-$(basename "$lock")"
   local python="${PYTHON:-python3}"
   if [ ! -x .venv/bin/python ]; then
     if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -14,12 +17,12 @@ ensure_venv() {
     echo "Creating .venv with $("$python" --version 2>&1)"
     "$python" -m venv .venv
   fi
-  # Reinstall only when the requirements (or what they include) changed since the last install.
+  # Reinstall only when a lock changed since the last install (a smaller set's lock is a subset of -dev's).
   local digest
-  digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+  digest=$(cat requirements*.lock | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
-    echo "Installing $requirements into .venv"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    echo "Installing $lock into .venv (the first time takes a minute or two)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
     echo "$digest" > "$stamp"
   fi
 }

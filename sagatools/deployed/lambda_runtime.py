@@ -44,9 +44,10 @@ def runtime_python(runtime: str, err: TextIO) -> str:
 
 
 def runtime_environment(python: str, err: TextIO) -> str:
-    """A virtualenv of that Python holding requirements.txt: the stand-in for the Powertools layer and
-    the runtime's boto3. Made once, remade when requirements.txt changes; returns its python."""
-    requirements = PROJECT_ROOT / "requirements.txt"
+    """A virtualenv of that Python holding requirements.lock (requirements.txt's pins, every dependency
+    locked): the stand-in for the Powertools layer and the runtime's boto3. Made once, remade when the lock
+    changes; returns its python."""
+    requirements = PROJECT_ROOT / "requirements.lock"
     digest = hashlib.sha256(requirements.read_bytes() + python.encode()).hexdigest()
     # Beside the project's own environment: it outlives the endpoint, like .venv.
     home = PROJECT_ROOT / ".venv" / "lambda-runtimes" / Path(python).name
@@ -67,11 +68,21 @@ def runtime_environment(python: str, err: TextIO) -> str:
 def _make_runtime_environment(python: str, home: Path, requirements: Path, digest: str, err: TextIO) -> str:
     stamp = home / ".installed"
     executable = home / "bin" / "python"
-    print(f"local endpoint: preparing the handlers' runtime ({python}, requirements.txt)", file=err)
+    print(f"local endpoint: preparing the handlers' runtime ({python}, requirements.lock)", file=err)
     shutil.rmtree(home, ignore_errors=True)
     subprocess.run([python, "-m", "venv", str(home)], check=True, capture_output=True)
     subprocess.run(
-        [str(executable), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
+        [
+            str(executable),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "-r",
+            str(requirements),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=err,
