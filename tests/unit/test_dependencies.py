@@ -5,7 +5,6 @@ lock disagree, a package is pinned twice, or a lock leaves a dependency unhashed
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
