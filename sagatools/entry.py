@@ -7,9 +7,16 @@ one ends the command at once, in one line. The tool's imports (boto3, pydantic, 
 two, and nothing has started then. Inside the tool's `main()` the tool handles them itself (Ctrl-C as
 KeyboardInterrupt, SIGTERM as `Terminated`). Once it returns, the process ends without the interpreter's
 teardown of moto's state (about half a second, and one more window for a traceback).
+
+Any locale and any TZ: what the terminal's encoding cannot show is escaped (\\u674e), never an error that
+loses the results; a zone the libraries cannot use (TZ=XYZ+24:30 is legal POSIX, 24.5 hours from UTC) is
+ignored and times are shown in UTC.
 """
 
+import os
 import signal
+import sys
+import time
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -18,11 +25,31 @@ from sagatools.exit_codes import EXIT_INTERRUPTED, EXIT_NOT_DELIVERED, EXIT_TERM
 SIGNALS = {signal.SIGINT: ("interrupted", EXIT_INTERRUPTED), signal.SIGTERM: ("terminated", EXIT_TERMINATED)}
 
 
+def usable_stdio() -> None:
+    """stdout and stderr escape what their encoding cannot write: an ISO-8859-1 terminal shows a name in
+    Chinese as \\u674e instead of the run ending in UnicodeEncodeError (--json is ASCII anyway)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # None: started with that descriptor closed
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def usable_time_zone() -> None:
+    """TZ set to UTC (for this process and what it starts) when the local zone is one datetime refuses:
+    dateutil's tzlocal(), which botocore gives every timestamp it reads, would raise on each of them."""
+    try:
+        offsets = (time.timezone, time.altzone, time.localtime().tm_gmtoff)
+        usable = all(abs(offset) < 24 * 3600 for offset in offsets)  # a tzinfo's offset is under a day
+    except (OverflowError, OSError, ValueError):
+        usable = False
+    if not usable:
+        os.environ["TZ"] = "UTC"
+        time.tzset()
+
+
 def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoReturn:
     """Run `tool`'s main (imported by `load_main`, under the guard) and end the process with its code."""
     import gc
-    import os
-    import sys
 
     # The cyclic collector, run again and again while moto's thousands of classes are imported and the stack
     # is built, cost a few tenths of a second of every start: it is off until the first saga starts
@@ -45,6 +72,8 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
     for number in SIGNALS:
         signal.signal(number, leave)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, set(SIGNALS))
+    usable_stdio()
+    usable_time_zone()
 
     from sagatools import compiled_patterns
 
