@@ -13,6 +13,7 @@ loses the results; a zone the libraries cannot use (TZ=XYZ+24:30 is legal POSIX,
 ignored and times are shown in UTC.
 """
 
+import codecs
 import os
 import signal
 import sys
@@ -25,13 +26,26 @@ from sagatools.exit_codes import EXIT_INTERRUPTED, EXIT_NOT_DELIVERED, EXIT_TERM
 SIGNALS = {signal.SIGINT: ("interrupted", EXIT_INTERRUPTED), signal.SIGTERM: ("terminated", EXIT_TERMINATED)}
 
 
+ESCAPES = "sagatools.json_escapes"  # the error handler below, by its registered name
+
+
+def _json_escapes(error: UnicodeError) -> tuple[str, int]:
+    """What an encoding cannot write, as JSON writes it: \\u674e (a UTF-16 pair past U+FFFF). Readable on a
+    terminal, and JSON text stays valid JSON (backslashreplace would write \\xf3, which JSON refuses)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    units = error.object[error.start : error.end].encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2)), error.end
+
+
 def usable_stdio() -> None:
     """stdout and stderr escape what their encoding cannot write: an ISO-8859-1 terminal shows a name in
-    Chinese as \\u674e instead of the run ending in UnicodeEncodeError (--json is ASCII anyway)."""
+    Chinese as \\u674e instead of the run ending in UnicodeEncodeError and its results lost."""
+    codecs.register_error(ESCAPES, _json_escapes)
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)  # None: started with that descriptor closed
         if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
+            reconfigure(errors=ESCAPES)
 
 
 def usable_time_zone() -> None:

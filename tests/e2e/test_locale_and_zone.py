@@ -94,3 +94,26 @@ def test_a_time_zone_the_libraries_refuse_is_shown_as_utc_without_a_traceback(tm
     assert "t-zone: COMMITTED" in done.stdout
     assert "Traceback" not in done.stderr
     assert (tmp_path / "pages" / "t-zone.html").exists()
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_json_of_any_text_stays_valid_json_on_a_stdout_that_cannot_write_it(encoding):
+    # Given the tools' stdout (sagatools/entry.py) on a terminal that writes only ASCII or ISO-8859-1
+    # When JSON that holds what it cannot write is printed as it is (pydantic's model_dump_json does so)
+    value = {"name": f"{COMPANY} \U0001f697 \udcff"}  # past U+FFFF, and a byte of a file name that is not UTF-8
+    program = (
+        "import json; from sagatools.entry import usable_stdio; usable_stdio();"
+        f" print(json.dumps(json.loads({json.dumps(value)!r}), ensure_ascii=False))"  # an ASCII command line
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, **ASCII_LOCALE, "PYTHONIOENCODING": encoding},
+        encoding=encoding,
+    )
+    # Then it is written, and read back as the same JSON
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == value
