@@ -117,3 +117,21 @@ def test_json_of_any_text_stays_valid_json_on_a_stdout_that_cannot_write_it(enco
     # Then it is written, and read back as the same JSON
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == value
+
+
+def test_the_generated_files_are_read_and_checked_as_utf_8_under_an_ascii_locale():
+    # Given an ASCII locale, and a README (where the diagrams are generated) that is UTF-8 with arrows in it
+    assert not (ROOT / "README.md").read_text(encoding="utf-8").isascii()
+    # When ./build.sh checks the generated files
+    done = subprocess.run(
+        [sys.executable, "-m", "sagatools.generate", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **ASCII_LOCALE},
+    )
+    # Then it reads them as UTF-8 and finds them as they should be
+    assert done.returncode == 0, done.stderr
+    assert "agree with" in done.stdout
