@@ -25,6 +25,7 @@ from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
 from sagatools.trip_files import TripFile
+from sagatools.view.terminal import compact_summary
 from tests.helpers import LAST, ROOT, book_step, trip_request
 
 if TYPE_CHECKING:
@@ -117,6 +118,11 @@ def test_a_trip_id_taken_while_the_batch_starts_is_a_conflict_reported_with_the_
     assert other.taken_arn is not None
     taken = stack.stepfunctions.describe_execution(executionArn=other.taken_arn)
     assert (taken["input"], taken["status"]) == (OTHER.execution_input, "FAILED")
+    # And a big batch's summary lists it among the trips that need a look, saying what to do
+    look = [line for line in compact_summary(results) if line.startswith(TAKEN)]
+    assert len(look) == 1
+    assert "CONFLICT" in look[0]
+    assert "give it a new trip_id" in look[0]
 
 
 def test_a_trip_id_taken_before_the_run_is_refused_before_any_saga_starts(stack):
