@@ -15,7 +15,6 @@ record (so `stop` and `start` only ever signal that process). Starts are seriali
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -33,11 +32,11 @@ from pathlib import Path
 from typing import TextIO
 
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
+from sagatools.deployed.local_stages import LOCAL_STAGE, deployed_stages
 from sagatools.fake_credentials import FAKE_CREDENTIALS, CredentialsFolderNotPrivate, EndpointCredentials
 from sagatools.project import PROJECT_ROOT
 from sagatools.serverless_config import load_service_config
 
-LOCAL_STAGE = "local"
 STATE_DIR = PROJECT_ROOT / ".runtest" / "local"
 STATE_FILE = STATE_DIR / "endpoint.json"
 SERVER_MODULE = "sagatools.emulation.local_server"
@@ -284,7 +283,7 @@ def stop(err: TextIO) -> bool:
         return False
     was_running = _alive(recorded.pid) and recorded.is_the_process()
     if was_running:
-        stages = deployed_stages(recorded, timeout=PROBE_SECONDS)
+        stages = deployed_stages(recorded.url, EndpointCredentials.read(credentials_file()), timeout=PROBE_SECONDS)
         _terminate(recorded.pid)
         if stages:
             print(f"local endpoint: stages {', '.join(stages)} are gone with it", file=err)
@@ -300,41 +299,3 @@ def stop(err: TextIO) -> bool:
     if not lock_held():  # no endpoint left that they open
         credentials_file().unlink(missing_ok=True)
     return was_running
-
-
-def deployed_stages(endpoint: Endpoint, timeout: float = 10.0) -> list[str] | None:
-    """`stage (region)` of every stack of this service the endpoint holds, in any region; None if it
-    did not answer in time."""
-    import boto3  # only status and stop need it
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    service = load_service_config(LOCAL_STAGE).service
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
-    credentials = EndpointCredentials.read(credentials_file())
-    if credentials is None:
-        return None
-    session = boto3.session.Session(
-        aws_access_key_id=credentials.access_key_id, aws_secret_access_key=credentials.secret_access_key
-    )
-
-    def stages_in(region: str) -> list[str]:
-        client = session.client("cloudformation", endpoint_url=endpoint.url, region_name=region, config=config)
-        return [
-            f"{stack['StackName'].removeprefix(service + '-')} ({region})"
-            for stack in client.describe_stacks().get("Stacks", [])
-            if stack["StackName"].startswith(service + "-")
-            and stack["StackStatus"].endswith("_COMPLETE")
-            and "DELETE" not in stack["StackStatus"]
-        ]
-
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:  # ~30 regions, asked at once
-            found = [
-                stage
-                for stages in pool.map(stages_in, session.get_available_regions("cloudformation"))
-                for stage in stages
-            ]
-    except (BotoCoreError, ClientError):
-        return None
-    return sorted(found)

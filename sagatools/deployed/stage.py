@@ -31,7 +31,8 @@ from botocore.exceptions import (
 from saga.catalogue import ResourceNames
 from saga.settings import MisconfiguredFunction, Settings
 from sagatools.asl import SAGA_MACHINE, MachineSpec
-from sagatools.deployed.local_endpoint import LOCAL_STAGE, EndpointNotRunning, owner_credentials, running_endpoint
+from sagatools.deployed.local_endpoint import EndpointNotRunning, owner_credentials, running_endpoint
+from sagatools.deployed.local_stages import LOCAL_STAGE
 from sagatools.serverless_config import load_service_config
 from sagatools.terminal_text import shown
 
