@@ -76,8 +76,8 @@ class Endpoint:
         try:
             with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=timeout):  # noqa: S310 - our loopback URL
                 return True
-        except urllib.error.HTTPError:
-            return True  # refused, as an unsigned request is (403): it answered
+        except urllib.error.HTTPError as refused:
+            return refused.code == 403  # as the endpoint refuses any unsigned request: it answered
         except (urllib.error.URLError, OSError):
             return False
 

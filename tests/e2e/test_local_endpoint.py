@@ -244,3 +244,23 @@ def test_an_answer_cut_short_is_a_closed_connection_not_a_success_with_no_fields
     with pytest.raises(ConnectionClosedError) as raised:
         client.describe_execution(executionArn=execution)
     assert "stopped answering" in explain(raised.value, Stage.choose("local", "us-west-2", None))
+
+
+def test_a_running_endpoint_whose_credentials_cannot_be_read_is_one_sentence_saying_restart_it(state_file):
+    import sys
+
+    # Given an endpoint that runs (its module and token on its command line), with no credentials beside its record
+    command = [sys.executable, "-c", "import time; time.sleep(60)", local_endpoint.SERVER_MODULE, "--token", "t2"]
+    with subprocess.Popen(command) as server:
+        try:
+            record = {"port": 9, "pid": server.pid, "started_at": 0, "python": "python3", "token": "t2"}
+            state_file.write_text(json.dumps(record))
+            # When the local stage is used
+            with pytest.raises(StageError) as refused:
+                Stage.choose("local", "us-west-2", None).client("stepfunctions")
+        finally:
+            server.kill()
+    # Then one sentence says where they should be and how to get new ones
+    assert str(local_endpoint.credentials_file()) in str(refused.value)
+    assert "restart it with ./build.sh local stop, then ./build.sh local start." in str(refused.value)
+    assert "\n" not in str(refused.value)

@@ -336,3 +336,24 @@ def curl_as_owner(url: str, credentials: EndpointCredentials, key: str) -> int:
     )
     assert done.returncode == 0, done.stderr
     return int(done.stdout)
+
+
+def test_start_refuses_a_state_folder_that_belongs_to_another_user(monkeypatch):
+    from sagatools.deployed import local_commands, local_endpoint
+
+    uid, gid = _stranger_or_skip()
+    with open_folder() as checkout:
+        # Given a state folder made by another user (who could read what is written there)
+        state = checkout / ".runtest" / "local"
+        state.mkdir(parents=True)
+        os.chown(state, uid, gid)
+        monkeypatch.setattr(local_endpoint, "STATE_DIR", state)
+        monkeypatch.setattr(local_endpoint, "STATE_FILE", state / "endpoint.json")
+        # When the endpoint is started
+        out, err = io.StringIO(), io.StringIO()
+        code = local_commands.main(["start"], out, err)
+        # Then it is not, in one sentence, and no credentials were written there
+        assert code == 2
+        assert err.getvalue().count("\n") == 1
+        assert "belongs to another user" in err.getvalue()
+        assert not (state / "credentials").exists()
