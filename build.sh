@@ -17,7 +17,8 @@
 #   ./build.sh local start|stop|status|url       the local cloud's endpoint (moto server on 127.0.0.1)
 # Defaults: stage dev; region from AWS_REGION / AWS_DEFAULT_REGION, else us-west-2; profile from
 # AWS_PROFILE, else the default credentials chain. The stage `local` deploys to the local endpoint
-# (started by `deploy local` when it is not running) with fake credentials; profiles play no part.
+# (started by `deploy local` when it is not running) with the credentials its start made
+# (.runtest/local/credentials); profiles play no part.
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
@@ -117,11 +118,13 @@ check_templates() {
 }
 
 use_local_endpoint() {
-  # Every AWS client of the stage `local` (osls, boto3) talks to the local endpoint with fake credentials.
+  # Every AWS client of the stage `local` (osls, boto3) talks to the local endpoint with the credentials its
+  # start wrote (an AWS shared credentials file, 0600): it refuses any other.
   local url
   url=$(.venv/bin/python -m sagatools.deployed.local_commands url) || exit 2
-  export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
-  export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SLS_TELEMETRY_DISABLED=1
+  export AWS_ENDPOINT_URL="$url" AWS_SHARED_CREDENTIALS_FILE="$PWD/.runtest/local/credentials"
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN
+  export AWS_CONFIG_FILE=/dev/null SLS_TELEMETRY_DISABLED=1
   export SLS_AWS_MONITORING_FREQUENCY=200 # osls polls the stack every 5 s by default; the endpoint answers at once
   unset AWS_PROFILE
 }

@@ -6,6 +6,7 @@ Shared by every section of a request (saga/requests.py) and the request itself (
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Any
 
@@ -56,12 +57,29 @@ MAX_ALTERNATIVES = 3
 Alternatives = Annotated[list[Text], Field(max_length=MAX_ALTERNATIVES)]
 
 
+def _provider_key(name: str) -> str:
+    """A provider's name as it is compared: Unicode compatibility forms (NFKC), case folded, spacing
+    collapsed, so "drive inc" and " Drive  Inc" name the company "Drive Inc"."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.split())
+
+
+def _as_written(name: str, known: str) -> str:
+    return f"({known})" if name == known else f"({name!r} is {known!r} written another way)"
+
+
 def other_providers(alternatives: list[str], provider: str | None, field: str) -> list[str]:
-    """Alternatives are other providers: each named once, and none of them the request's own."""
-    if provider is not None and provider in alternatives:
-        raise ValueError(f"must not name the {field} itself ({provider})")
-    if len(set(alternatives)) != len(alternatives):
-        raise ValueError("must name each provider once")
+    """Alternatives are other providers: each named once, and none of them the request's own, however
+    written (else a booking could go to the provider that has just refused it)."""
+    own = None if provider is None else _provider_key(provider)
+    seen: dict[str, str] = {}
+    for name in alternatives:
+        key = _provider_key(name)
+        if provider is not None and key == own:
+            raise ValueError(f"must not name the {field} itself {_as_written(name, provider)}")
+        if key in seen:
+            raise ValueError(f"must name each provider once {_as_written(name, seen[key])}")
+        seen[key] = name
     return alternatives
 
 

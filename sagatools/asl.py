@@ -59,11 +59,13 @@ def placeholders(text: str) -> set[str]:
 def fill_placeholders(substitutions: dict[str, str], path: Path = ASL_PATH) -> str:
     """The ASL with its placeholders filled in; one without a value is left as it is (and reported
     by `placeholders` on the result)."""
-    return _PLACEHOLDER.sub(lambda match: substitutions.get(match.group(1), match.group(0)), path.read_text())
+    return _PLACEHOLDER.sub(
+        lambda match: substitutions.get(match.group(1), match.group(0)), path.read_text(encoding="utf-8")
+    )
 
 
 def load_definition(path: Path = ASL_PATH) -> dict[str, Any]:
-    definition: dict[str, Any] = json.loads(path.read_text())
+    definition: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return definition
 
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from sagatools.view.terminal import ProgressObserver
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
-BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text())
+BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text(encoding="utf-8"))
 # A success, a rollback at each step, and a compensation stuck behind a refusal at the last step.
 _LAST, _STUCK = BOOKINGS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
 SCENARIOS: dict[str, dict[str, str] | None] = {
@@ -152,7 +152,7 @@ def measure_runtest_batch(size: int) -> tuple[float, float]:
             data = copy.deepcopy(BASE_REQUEST)
             data["trip_id"] = f"batch-{n:04d}"
             path = Path(directory) / f"trip-{n:04d}.json"
-            path.write_text(json.dumps(data))
+            path.write_text(json.dumps(data), encoding="utf-8")
             paths.append(str(path))
         started = time.perf_counter()
         done = subprocess.run(
@@ -294,7 +294,7 @@ def main() -> int:
     embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
     markdown += "\n".join(local_cloud_markdown(measure_local_cloud(), embedded_success)) + "\n"
     OUTPUT.parent.mkdir(exist_ok=True)
-    OUTPUT.write_text(markdown)
+    OUTPUT.write_text(markdown, encoding="utf-8")
     print(markdown)
     print(f"written to {OUTPUT.relative_to(PROJECT_ROOT)}", file=sys.stderr)
     return 0

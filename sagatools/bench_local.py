@@ -41,10 +41,10 @@ def timed(project: Path, *command: str) -> float:
 def _saga_walls(project: Path, count: int) -> list[float]:
     """Wall time of `count` success sagas, one at a time, each a runtest.sh call on the local stage."""
     walls = []
-    base = json.loads((project / "test-booking-success.json").read_text())
+    base = json.loads((project / "test-booking-success.json").read_text(encoding="utf-8"))
     for n in range(count):
         path = project / f"bench-local-{n}.json"
-        path.write_text(json.dumps({**base, "trip_id": f"bench-local-{n}"}))
+        path.write_text(json.dumps({**base, "trip_id": f"bench-local-{n}"}), encoding="utf-8")
         done = subprocess.run(
             ["./runtest.sh", path.name, "--stage", "local", "--json"],
             cwd=project,
@@ -93,7 +93,7 @@ def measure_local_cloud() -> dict[str, Any]:
             figures["saga_first_ms"] = walls[0]  # a cold start per request
             figures["saga_warm_median_ms"] = statistics.median(walls[1:])
             handler = project / BOOKINGS[0].handler_file
-            handler.write_text(handler.read_text() + "\n# changed for the redeploy measurement\n")
+            handler.write_text(handler.read_text(encoding="utf-8") + "\n# changed for the redeploy measurement\n")
             figures["redeploy_s"] = timed(project, "./build.sh", "deploy", "local")
             figures["remove_s"] = timed(project, "./build.sh", "remove", "local")
         finally:

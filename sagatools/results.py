@@ -33,6 +33,9 @@ class Outcome(StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     RESOLVED = "RESOLVED"  # a resolution of a stuck saga ended with every compensation done
+    # Not started: when the run came to start it, the trip id already named an execution of another request
+    # (another process started it after the run's up-front check). Nothing of this request was done.
+    CONFLICT = "CONFLICT"
 
 
 class RecoveryReport(BaseModel):

@@ -139,13 +139,13 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
 
 
 def _read_yaml(path: Path) -> Any:
-    """The template as parsed; kept in the run cache under its path, size and time, and the fingerprint of
-    PyYAML's code (found, not imported: importing it is what the cache saves)."""
-    from sagatools.run_cache import DiskCache  # it imports this module (PROJECT_ROOT)
+    """The template as parsed; kept in the run cache under its content (not its time, which a restore keeps)
+    and the fingerprint of PyYAML's code (found, not imported: importing it is what the cache saves)."""
+    from sagatools.run_cache import DiskCache, digest_of  # it imports this module (PROJECT_ROOT)
 
-    stat = path.stat()
-    key = ("yaml", _pyyaml_code(), str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns))
-    return DiskCache("templates").get_or_make(key, lambda: parse_yaml(path.read_text()))
+    content = path.read_bytes()  # read once: what is parsed is what the key names
+    key = ("yaml", _pyyaml_code(), digest_of(content))
+    return DiskCache("templates").get_or_make(key, lambda: parse_yaml(content.decode("utf-8")))
 
 
 def parse_yaml(text: str) -> Any:

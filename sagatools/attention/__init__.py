@@ -10,9 +10,12 @@ A resolution is an execution of the stage's resolution state machine (statemachi
 named <trip_id>-resolve-<n>; the state machine itself closes or keeps the trip's attention records, so a
 resolution started from the console does the same. A trip left unfinished past its pivot (forward
 recovery) is finished forward, or with --roll-back undone whole; a stuck compensation is run again.
-Exit status as runtest.sh's: 0 done (or nothing to do), 1 a trip still needs attention, 2 usage errors
-and unknown trips, 130 interrupted, 143 terminated.
+Exit status as runtest.sh's: 0 done (or nothing to do), 1 a trip still needs attention, 2 usage errors,
+unknown trips and refused commands (the trip's saga, or for close a resolution, still running; another
+call's resolution took the trip the other way, or closed it by hand), 130 interrupted, 143 terminated.
+resolve and close first claim the trip (claim.py), so of two calls at once one acts.
 
-`cli.py` reads the command line, `stage_view.py` reads a trip from the stage, `resolver.py` starts and
-follows resolutions (and closes records by hand), `printing.py` writes what a person reads.
+`cli.py` reads the command line, `stage_view.py` reads a trip from the stage, `claim.py` says who acts on
+a trip next, `resolver.py` starts and follows resolutions (and closes records by hand), `printing.py` writes
+what a person reads.
 """

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from saga.request_fields import TRIP_ID_PATTERN, TRIP_ID_RULE
 from sagatools.attention.printing import print_list, print_trip
-from sagatools.attention.resolver import Resolver, close_records
+from sagatools.attention.resolver import Resolver, TripBusy, close_records
 from sagatools.attention.stage_view import StageView, UnknownTrip
 from sagatools.cli import (
     Delivery,
@@ -31,6 +31,7 @@ from sagatools.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_NOT_DELIVERED,
     EXIT_OK,
+    EXIT_REFUSED,
     EXIT_SAGA_FAILED,
     EXIT_TERMINATED,
     EXIT_USAGE,
@@ -70,13 +71,15 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     before_start: Callable[[], object] | None = None,
+    open_view: Callable[[Stage], StageView] = StageView.open,
 ) -> int:
-    """`before_start`: as the runner's (sagatools/entry.py hands Ctrl-C over there)."""
+    """`before_start`: as the runner's (sagatools/entry.py hands Ctrl-C over there). `open_view`: how the
+    stage is reached (the tests hand it the embedded stack's)."""
     err = stderr or sys.stderr
     delivery = Delivery(stdout if stdout is not None else sys.stdout)
     try:
         with taking_signals(before_start):
-            code = _main(sys.argv[1:] if argv is None else argv, cast("TextIO", delivery), err)
+            code = _main(sys.argv[1:] if argv is None else argv, cast("TextIO", delivery), err, open_view)
         delivery.flush()
         if delivery.failure is not None:
             print(f"attention: the results could not be written to stdout ({delivery.failure})", file=err)
@@ -90,7 +93,7 @@ def main(
         return EXIT_TERMINATED
 
 
-def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
+def _main(argv: list[str], out: TextIO, err: TextIO, open_view: Callable[[Stage], StageView]) -> int:
     args = parsed_arguments(arguments_parser(), argv)
     if isinstance(args, int):
         return args
@@ -108,7 +111,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
     stage: Stage | None = None
     try:
         stage = Stage.choose(args.stage, args.region, args.profile)
-        view = StageView.open(stage)
+        view = open_view(stage)
         start_up_over()
         if args.command == "list":
             records = view.records(include_resolved=args.all)
@@ -135,9 +138,11 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
             return EXIT_OK
         report_dir = Path(args.report)
         prepare_report_directory(report_dir)
-        views = Resolver(view, args.keep_faults, report_dir, out, err, args.roll_back).resolve(
-            args.trips, human=not args.json
-        )
+        resolver = Resolver(view, args.keep_faults, report_dir, out, err, args.roll_back)
+        views = resolver.resolve(args.trips, human=not args.json)
+    except TripBusy as error:
+        print(f"attention: {error}", file=err)
+        return EXIT_REFUSED
     except UnknownTrip as error:
         print(f"attention: {error}", file=err)
         return EXIT_USAGE
@@ -156,5 +161,6 @@ def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
     else:
         for trip in views:
             print_trip(trip.model_copy(update={"saga_log": []}), out)
-    still_open = any(v.outcome == Outcome.NEEDS_ATTENTION.value for v in views)
-    return EXIT_SAGA_FAILED if still_open else EXIT_OK
+    if any(v.outcome == Outcome.NEEDS_ATTENTION.value for v in views):
+        return EXIT_SAGA_FAILED
+    return EXIT_REFUSED if resolver.not_as_asked else EXIT_OK

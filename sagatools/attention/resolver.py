@@ -6,23 +6,50 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import ClientError
 
 from saga.saga_log import AttentionKind, AttentionRecord
-from sagatools.attention.stage_view import StageView, TripView, UnknownTrip, open_records, resolution_name
+from sagatools.attention.claim import Claim, Claims
+from sagatools.attention.stage_view import Execution, StageView, TripView, UnknownTrip, open_records, resolution_name
 from sagatools.cli import human_output
 from sagatools.deployed.stage import execution_arn
 from sagatools.executions import ExecutionWatcher
-from sagatools.results import SagaResult, build_report, resolution_outcome_of
+from sagatools.results import Outcome, SagaResult, build_report, resolution_outcome_of
 from sagatools.view.html_page import write_page
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 RESOLUTION_TIMEOUT_SECONDS = 900.0
+# How long a claim's resolution may take to start after its claim (its caller writes one, then starts the
+# other): a claim whose execution has not started by then was left by a call that stopped in between.
+START_GRACE_SECONDS = 30.0
+DONE = {"forward": "finished forward", "backward": "rolled back"}
+
+
+class TripBusy(Exception):
+    """The trip's saga or a resolution of it is still running: the operator waits for it to end."""
+
+
+@dataclass(frozen=True)
+class Followed:
+    """The resolution a call follows to its end: the one it started, or another call's (`ours` False)."""
+
+    name: str
+    arn: str
+    direction: str
+    ours: bool
+
+
+@dataclass(frozen=True)
+class Meanwhile:
+    """Another call acted on the trip and was done before this one could: its claim says which."""
+
+    claim: Claim | None
 
 
 class Resolver:
@@ -36,28 +63,42 @@ class Resolver:
         self.roll_back = roll_back
         self.report_dir = report_dir
         self.out, self.err = out, err
+        self.claims = Claims(view.reader.saga_log.table, view.reader.dynamodb)
+        self.not_as_asked: set[str] = set()  # trips another call resolved the other way, or closed by hand
 
     def resolve(self, trip_ids: list[str], human: bool) -> list[TripView]:
-        started: dict[str, tuple[str, str]] = {}  # trip -> (execution name, arn)
-        # Every trip read (and known: UnknownTrip otherwise) before anything starts.
+        # Every trip read (and known: UnknownTrip otherwise) before anything starts, and none whose saga still
+        # runs: it may flag more after a resolution has ended. A saga that has ended never runs again.
         views = {trip_id: self.view.trip(trip_id) for trip_id in trip_ids}
-        for trip_id, view in list(views.items()):
+        for trip_id, view in views.items():
+            saga = next((e for e in view.executions if e.name == trip_id), None)
+            if saga is not None and saga.status == "RUNNING":
+                raise TripBusy(
+                    f"trip {trip_id}'s saga is still running and may yet flag more: resolve it once the saga has"
+                    f" ended (./attention.sh show {trip_id} --stage {self.view.stage.name})"
+                )
+        asked: dict[str, str] = {}
+        followed: dict[str, Followed] = {}
+        meanwhile: dict[str, Meanwhile] = {}
+        for trip_id, view in views.items():
             if not open_records(view.attention):
                 print(f"attention: {trip_id} has nothing open: nothing to resolve", file=self.err)
                 continue
-            execution = self._start(trip_id)
-            if execution is None:
-                print(f"attention: {trip_id} was resolved meanwhile by another call", file=self.err)
-                views[trip_id] = self.view.trip(trip_id)
-                continue
-            started[trip_id] = execution
-        if started:
-            self._follow(started, human)
-        for trip_id in started:
+            asked[trip_id] = self.direction(open_records(view.attention))
+            taken = self._start(trip_id)
+            if isinstance(taken, Meanwhile):
+                meanwhile[trip_id] = taken
+            else:
+                followed[trip_id] = taken
+        if followed:
+            self._follow(followed, human)
+        for trip_id in [*followed, *meanwhile]:
             views[trip_id] = self.view.trip(trip_id)
+        for trip_id, direction in asked.items():
+            self._say_what_another_call_did(views[trip_id], direction, followed.get(trip_id), meanwhile.get(trip_id))
         return [views[trip_id] for trip_id in trip_ids]
 
-    def _start(self, trip_id: str) -> tuple[str, str] | None:
+    def _start(self, trip_id: str) -> Followed | Meanwhile:
         saga = self.view.describe(self.view.saga_machine, trip_id)
         if saga is None:
             raise UnknownTrip(
@@ -68,31 +109,96 @@ class Resolver:
         request = json.loads(saga["input"])
         if not self.keep_faults:
             request.pop("simulate", None)  # the provider is back
+        # The claim first: whatever another call does from here on changes it, and ours is then refused.
+        claim = self.claims.read(trip_id)
+        holder = holder_of(self.view, claim)
         executions = self.view.executions(trip_id)
-        running = [execution for execution in executions[1:] if execution.status == "RUNNING"]
+        running = [e.name for e in executions[1:] if e.status == "RUNNING"]  # one started from the console too
+        if holder is not None and holder["status"] == "RUNNING" and claim is not None and claim.execution:
+            running.append(claim.execution)
         if running:  # another call's resolution is under way: follow it, never start a second
-            print(f"attention: {trip_id} is already being resolved: execution {running[-1].name}", file=self.err)
-            return running[-1].name, running[-1].arn
+            print(f"attention: {trip_id} is already being resolved: execution {running[-1]}", file=self.err)
+            return self._other(running[-1])
         _, attention = self.view.reader.saga_log.read(trip_id)
         still_open = open_records(attention)
         if not still_open:
-            return None  # another call's resolution ended in the meantime and closed them
+            return Meanwhile(self.claims.read(trip_id))  # another call's resolution ended and closed them
         number = len(executions)  # the saga is number 0: resolutions count from 1
         name = resolution_name(trip_id, number)
         direction = self.direction(still_open)
+        if not self.claims.take(trip_id, claim, name):
+            now = self.claims.read(trip_id)
+            if now is None or now.execution is None or holder_of(self.view, now) is None:
+                return Meanwhile(now)
+            print(
+                f"attention: {trip_id} is already being resolved by another call: execution {now.execution}",
+                file=self.err,
+            )
+            return self._other(now.execution)
         # A token of this call makes the input differ from any other call's: a second start under the
-        # same name is then refused (ExecutionAlreadyExists) instead of silently joining the first.
+        # same name (one started from the console) is refused (ExecutionAlreadyExists), not joined.
         payload = json.dumps({"request": request, "direction": direction, "requested_by": str(uuid.uuid4())})
-        arn = execution_arn(self.view.resolve_machine, name)
         try:
             self.view.stepfunctions.start_execution(stateMachineArn=self.view.resolve_machine, name=name, input=payload)
-            how = "finishing it forward" if direction == "forward" else "rolling it back"
-            print(f"attention: resolving {trip_id} ({how}): execution {name}", file=self.err)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             print(f"attention: {trip_id} is already being resolved by another call: execution {name}", file=self.err)
-        return name, arn
+            return self._other(name)
+        how = "finishing it forward" if direction == "forward" else "rolling it back"
+        print(f"attention: resolving {trip_id} ({how}): execution {name}", file=self.err)
+        return Followed(name, execution_arn(self.view.resolve_machine, name), direction, ours=True)
+
+    def _other(self, name: str) -> Followed:
+        description = self.view.describe(self.view.resolve_machine, name)
+        direction = direction_of(description) if description is not None else "backward"
+        return Followed(name, execution_arn(self.view.resolve_machine, name), direction, ours=False)
+
+    def _say_what_another_call_did(
+        self, trip: TripView, asked: str, followed: Followed | None, meanwhile: Meanwhile | None
+    ) -> None:
+        """Never RESOLVED, exit 0, for a direction that did not happen: the trip's outcome still decides
+        exit 1 (it needs attention); otherwise a trip another call took the other way is refused (exit 2)."""
+        trip_id, resolved = trip.trip_id, trip.outcome != Outcome.NEEDS_ATTENTION.value
+        if followed is not None:
+            if followed.ours or followed.direction == asked:
+                return
+            done = (
+                DONE[followed.direction]
+                if resolved
+                else f"left needing attention by an attempt to be {DONE[followed.direction]}"
+            )
+            print(
+                f"attention: {trip_id} was {done} by another call's resolution {followed.name}, not {DONE[asked]}",
+                file=self.err,
+            )
+        elif meanwhile is not None:
+            claim = meanwhile.claim
+            description = holder_of(self.view, claim)
+            if claim is not None and claim.execution is None:
+                print(
+                    f"attention: {trip_id} was closed by hand meanwhile by another call, not {DONE[asked]}",
+                    file=self.err,
+                )
+            elif claim is not None and description is None:
+                print(
+                    f"attention: {trip_id} was claimed by another call whose resolution {claim.execution} never"
+                    " started: resolve it again",
+                    file=self.err,
+                )
+            elif description is not None and direction_of(description) != asked:
+                print(
+                    f"attention: {trip_id} was {DONE[direction_of(description)]} meanwhile by another call's"
+                    f" resolution {claim.execution if claim else ''}, not {DONE[asked]}",
+                    file=self.err,
+                )
+            else:
+                print(f"attention: {trip_id} was resolved meanwhile by another call", file=self.err)
+                return
+        else:
+            return
+        if resolved:
+            self.not_as_asked.add(trip_id)
 
     def direction(self, still_open: list[AttentionRecord]) -> str:
         """Forward when every open record is a step past the pivot left to do, unless the operator asked
@@ -100,7 +206,7 @@ class Resolver:
         unfinished = all(record.kind is AttentionKind.UNFINISHED_FORWARD for record in still_open)
         return "forward" if unfinished and not self.roll_back else "backward"
 
-    def _follow(self, started: dict[str, tuple[str, str]], human: bool) -> None:
+    def _follow(self, started: dict[str, Followed], human: bool) -> None:
         definition = json.loads(
             self.view.stepfunctions.describe_state_machine(stateMachineArn=self.view.resolve_machine)["definition"]
         )
@@ -112,18 +218,24 @@ class Resolver:
             observer=observer,
             definition=definition,
         )
-        trip_of = {arn: trip_id for trip_id, (_, arn) in started.items()}
+        trip_of = {execution.arn: trip_id for trip_id, execution in started.items()}
         try:
             descriptions = watcher.wait(trip_of, time.monotonic() + RESOLUTION_TIMEOUT_SECONDS)
         finally:
             if observer is not None:
                 observer.close()
-        for trip_id, (name, arn) in started.items():
-            events = watcher.history(arn)
+        for trip_id, execution in started.items():
+            events = watcher.history(execution.arn)
             result = build_report(
-                name, trip_id, descriptions[arn], events, self.view.reader, False, resolution_outcome_of
+                execution.name,
+                trip_id,
+                descriptions[execution.arn],
+                events,
+                self.view.reader,
+                False,
+                resolution_outcome_of,
             )
-            self._page(name, definition, events, result)
+            self._page(execution.name, definition, events, result)
 
     def _page(self, name: str, definition: dict[str, Any], events: list[dict[str, Any]], result: SagaResult) -> None:
         try:
@@ -140,12 +252,53 @@ class Resolver:
 
 
 def close_records(view: StageView, trip_id: str, reason: str) -> TripView:
-    """Close every open attention record of the trip by hand: RESOLVED, when, and by whom and why (kept)."""
+    """Close every open attention record of the trip by hand: RESOLVED, when, and by whom and why (kept);
+    TripBusy while its saga or a resolution of it runs, or when another call claims the trip meanwhile."""
+    claims = Claims(view.reader.saga_log.table, view.reader.dynamodb)
+    claim = claims.read(trip_id)  # first: a resolution claimed after this read makes our claim fail
+    holder = holder_of(view, claim)  # (waits for a resolution claimed but not yet started)
+    running = [e for e in view.executions(trip_id) if e.status == "RUNNING"]
+    if holder is not None and holder["status"] == "RUNNING" and claim is not None and claim.execution:
+        running.append(Execution(name=claim.execution, arn=holder["executionArn"], status="RUNNING"))
+    if running:
+        raise TripBusy(_busy(view, trip_id, running[-1].name))
     _, attention = view.reader.saga_log.read(trip_id)
     still_open = open_records(attention)
     if not still_open:
         raise UnknownTrip(f"trip {trip_id} has no open attention record on stage {view.stage.name}")
-    now = datetime.now(UTC).isoformat()
+    if not claims.take(trip_id, claim, None):
+        now = claims.read(trip_id)
+        raise TripBusy(
+            _busy(view, trip_id, now.execution)
+            if now is not None and now.execution
+            else f"trip {trip_id} was closed meanwhile by another call: see ./attention.sh show {trip_id} --stage"
+            f" {view.stage.name}"
+        )
+    now_at = datetime.now(UTC).isoformat()
     for record in still_open:
-        view.reader.saga_log.close_attention(record, now, f"operator (attention.sh close): {reason}")
+        view.reader.saga_log.close_attention(record, now_at, f"operator (attention.sh close): {reason}")
     return view.trip(trip_id)
+
+
+def _busy(view: StageView, trip_id: str, execution: str) -> str:
+    what = "saga" if execution == trip_id else f"resolution {execution}"
+    return (
+        f"trip {trip_id}'s {what} is still running: close its records, if still needed, once it has ended"
+        f" (./attention.sh show {trip_id} --stage {view.stage.name})"
+    )
+
+
+def holder_of(view: StageView, claim: Claim | None) -> dict[str, Any] | None:
+    """The description of the resolution that holds the claim; None for a close by hand or no claim. Its
+    caller writes the claim, then starts it: one not started yet is waited for, up to START_GRACE_SECONDS."""
+    if claim is None or claim.execution is None:
+        return None
+    deadline = time.monotonic() + START_GRACE_SECONDS
+    while (found := view.describe(view.resolve_machine, claim.execution)) is None and time.monotonic() < deadline:
+        time.sleep(view.stage.poll_seconds)
+    return found
+
+
+def direction_of(description: dict[str, Any]) -> str:
+    """The direction a resolution took: forward when its input asks for it, as the state machine's Choice."""
+    return "forward" if json.loads(description.get("input") or "{}").get("direction") == "forward" else "backward"

@@ -16,6 +16,7 @@ from sagatools.asl import RESOLVE_MACHINE
 from sagatools.cli import report_dir
 from sagatools.deployed.stage import Stage, StageError, execution_arn, settings_from_outputs, state_machine_arn
 from sagatools.results import Outcome, TripReader, outcome_of, resolution_outcome_of
+from sagatools.view.html_page import page_path
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -117,7 +118,7 @@ class StageView:
             outcome=Outcome.NEEDS_ATTENTION.value
             if open_records(attention)
             else (Outcome.RESOLVED.value if attention else NOTHING_OPEN),
-            executions=[_with_page(execution) for execution in executions],
+            executions=[_with_page(trip_id, execution) for execution in executions],
             attention=attention,
             bookings=self.reader.bookings(trip_id),
             saga_log=log,
@@ -137,6 +138,7 @@ def _execution(
     )
 
 
-def _with_page(execution: Execution) -> Execution:
-    page = report_dir() / f"{execution.name}.html"
+def _with_page(trip_id: str, execution: Execution) -> Execution:
+    # The saga's execution is named by the trip id; every other one of the trip is a resolution.
+    page = page_path(report_dir(), execution.name, "Saga" if execution.name == trip_id else "Resolution")
     return execution.model_copy(update={"report": str(page)}) if page.exists() else execution

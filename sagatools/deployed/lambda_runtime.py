@@ -53,14 +53,14 @@ def runtime_environment(python: str, err: TextIO) -> str:
     home = PROJECT_ROOT / ".venv" / "lambda-runtimes" / Path(python).name
     stamp = home / ".installed"
     executable = home / "bin" / "python"
-    if stamp.exists() and stamp.read_text() == digest and executable.exists():
+    if stamp.exists() and stamp.read_text(encoding="utf-8") == digest and executable.exists():
         return str(executable)
     # Made by one start at a time, even across copies of the project that share .venv: a second waits,
     # then finds it made.
     home.parent.mkdir(parents=True, exist_ok=True)
-    with (home.parent / f".{home.name}.lock").open("a") as lock:
+    with (home.parent / f".{home.name}.lock").open("a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and stamp.read_text() == digest and executable.exists():
+        if stamp.exists() and stamp.read_text(encoding="utf-8") == digest and executable.exists():
             return str(executable)
         return _make_runtime_environment(python, home, requirements, digest, err)
 
@@ -87,5 +87,5 @@ def _make_runtime_environment(python: str, home: Path, requirements: Path, diges
         stdout=subprocess.DEVNULL,
         stderr=err,
     )
-    stamp.write_text(digest)
+    stamp.write_text(digest, encoding="utf-8")
     return str(executable)

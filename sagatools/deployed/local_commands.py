@@ -17,13 +17,15 @@ from sagatools.cli import parsed_arguments
 from sagatools.deployed.local_endpoint import (
     STATE_DIR,
     EndpointNotRunning,
-    deployed_stages,
+    credentials_file,
     read_state,
     running_endpoint,
     start,
     stop,
 )
+from sagatools.deployed.local_stages import deployed_stages
 from sagatools.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sagatools.fake_credentials import EndpointCredentials
 
 
 def status(out: TextIO) -> int:
@@ -38,7 +40,8 @@ def status(out: TextIO) -> int:
     print(f"  pid       {endpoint.pid}", file=out)
     print(f"  uptime    {uptime // 3600}h {uptime % 3600 // 60}m {uptime % 60}s", file=out)
     print(f"  handlers  {endpoint.python}", file=out)
-    stages = deployed_stages(endpoint) if answers else None  # a busy one would keep status waiting
+    # not asked of a busy one: it would keep status waiting
+    stages = deployed_stages(endpoint.url, EndpointCredentials.read(credentials_file())) if answers else None
     listed = "(it did not answer in time)" if stages is None else ", ".join(stages) or "none deployed, in any region"
     print(f"  stages    {listed}", file=out)
     print(f"  state     {STATE_DIR}", file=out)

@@ -2,8 +2,9 @@
 
     ./build.sh local start|stop|status|url     (sagatools/deployed/local_commands.py)
 
-Its state lives under .runtest/local/: endpoint.json (port, pid, a token, when it started, which Python
-runs the handlers), endpoint.lock, server.log, the functions' logs and their unpacked code. The server
+Its state lives under .runtest/local/ (0700): endpoint.json (port, pid, a token, when it started, which
+Python runs the handlers), credentials (0600: the access key and secret made at start, without which the
+endpoint answers 403), endpoint.lock, server.log, the functions' logs and their unpacked code. The server
 itself is sagatools/emulation/local_server.py; this module never imports moto.
 
 The endpoint is known by more than its pid, which a crash or a reboot can hand to any process: the
@@ -14,7 +15,6 @@ record (so `stop` and `start` only ever signal that process). Starts are seriali
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import TextIO
 
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
-from sagatools.fake_credentials import FAKE_CREDENTIALS
+from sagatools.deployed.local_stages import LOCAL_STAGE, deployed_stages
+from sagatools.fake_credentials import FAKE_CREDENTIALS, CredentialsFolderNotPrivate, EndpointCredentials
 from sagatools.project import PROJECT_ROOT
 from sagatools.serverless_config import load_service_config
 
-LOCAL_STAGE = "local"
 STATE_DIR = PROJECT_ROOT / ".runtest" / "local"
 STATE_FILE = STATE_DIR / "endpoint.json"
 SERVER_MODULE = "sagatools.emulation.local_server"
@@ -55,6 +55,11 @@ def lock_file() -> Path:
     return STATE_FILE.with_name("endpoint.lock")
 
 
+def credentials_file() -> Path:
+    """The running endpoint's credentials (beside the record): an AWS shared credentials file."""
+    return STATE_FILE.with_name("credentials")
+
+
 @dataclass(frozen=True)
 class Endpoint:
     port: int
@@ -71,6 +76,8 @@ class Endpoint:
         try:
             with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=timeout):  # noqa: S310 - our loopback URL
                 return True
+        except urllib.error.HTTPError as refused:
+            return refused.code == 403  # as the endpoint refuses any unsigned request: it answered
         except (urllib.error.URLError, OSError):
             return False
 
@@ -112,7 +119,7 @@ def lock_held() -> bool:
 @contextlib.contextmanager
 def _starting() -> Iterator[None]:
     """One start at a time: a second waits, then finds the first one's endpoint."""
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     with STATE_FILE.with_name("start.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -164,6 +171,18 @@ def running_endpoint() -> Endpoint:
     return endpoint
 
 
+def owner_credentials() -> EndpointCredentials:
+    """The running endpoint's credentials, or EndpointNotRunning with the one sentence that says what to do."""
+    credentials = EndpointCredentials.read(credentials_file())
+    if credentials is None:
+        running_endpoint()  # not running at all: that sentence
+        raise EndpointNotRunning(
+            f"The local endpoint's credentials ({credentials_file()}) cannot be read: restart it with"
+            " ./build.sh local stop, then ./build.sh local start."
+        )
+    return credentials
+
+
 def start(out: TextIO, err: TextIO) -> Endpoint:
     with _starting():
         return _start(err)
@@ -187,6 +206,10 @@ def _start(err: TextIO) -> Endpoint:
             file=err,
         )
     STATE_FILE.unlink(missing_ok=True)
+    try:  # new ones for each endpoint: those of one stopped open nothing
+        EndpointCredentials.made().write(credentials_file())
+    except CredentialsFolderNotPrivate as error:
+        raise EndpointNotRunning(f"{error}.") from None
     python = runtime_environment(runtime_python(load_service_config(LOCAL_STAGE).runtime, err), err)
     port_file = STATE_DIR / "endpoint.port"
     port_file.unlink(missing_ok=True)
@@ -260,7 +283,7 @@ def stop(err: TextIO) -> bool:
         return False
     was_running = _alive(recorded.pid) and recorded.is_the_process()
     if was_running:
-        stages = deployed_stages(recorded, timeout=PROBE_SECONDS)
+        stages = deployed_stages(recorded.url, EndpointCredentials.read(credentials_file()), timeout=PROBE_SECONDS)
         _terminate(recorded.pid)
         if stages:
             print(f"local endpoint: stages {', '.join(stages)} are gone with it", file=err)
@@ -273,40 +296,6 @@ def stop(err: TextIO) -> bool:
     else:
         print("local endpoint: its state was stale (the process was gone) and is cleaned", file=err)
     STATE_FILE.unlink(missing_ok=True)
+    if not lock_held():  # no endpoint left that they open
+        credentials_file().unlink(missing_ok=True)
     return was_running
-
-
-def deployed_stages(endpoint: Endpoint, timeout: float = 10.0) -> list[str] | None:
-    """`stage (region)` of every stack of this service the endpoint holds, in any region; None if it
-    did not answer in time."""
-    import boto3  # only status and stop need it
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    service = load_service_config(LOCAL_STAGE).service
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-
-    def stages_in(region: str) -> list[str]:
-        client = session.client("cloudformation", endpoint_url=endpoint.url, region_name=region, config=config)
-        return [
-            f"{stack['StackName'].removeprefix(service + '-')} ({region})"
-            for stack in client.describe_stacks().get("Stacks", [])
-            if stack["StackName"].startswith(service + "-")
-            and stack["StackStatus"].endswith("_COMPLETE")
-            and "DELETE" not in stack["StackStatus"]
-        ]
-
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:  # ~30 regions, asked at once
-            found = [
-                stage
-                for stages in pool.map(stages_in, session.get_available_regions("cloudformation"))
-                for stage in stages
-            ]
-    except (BotoCoreError, ClientError):
-        return None
-    return sorted(found)

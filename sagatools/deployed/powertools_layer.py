@@ -24,7 +24,7 @@ _PIN = re.compile(r"^aws-lambda-powertools(?:\[[^\]]*\])?==([0-9][0-9A-Za-z.]*)\
 
 def pinned_version() -> str:
     """The Powertools version requirements.txt pins (exactly, with ==): the one source of it."""
-    found = _PIN.findall(REQUIREMENTS.read_text())
+    found = _PIN.findall(REQUIREMENTS.read_text(encoding="utf-8"))
     if len(found) != 1:
         raise StageError("requirements.txt must pin aws-lambda-powertools exactly once, with ==.")
     version: str = found[0]

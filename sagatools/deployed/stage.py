@@ -31,8 +31,8 @@ from botocore.exceptions import (
 from saga.catalogue import ResourceNames
 from saga.settings import MisconfiguredFunction, Settings
 from sagatools.asl import SAGA_MACHINE, MachineSpec
-from sagatools.deployed.local_endpoint import LOCAL_STAGE, EndpointNotRunning, running_endpoint
-from sagatools.fake_credentials import FAKE_CREDENTIALS
+from sagatools.deployed.local_endpoint import EndpointNotRunning, owner_credentials, running_endpoint
+from sagatools.deployed.local_stages import LOCAL_STAGE
 from sagatools.serverless_config import load_service_config
 from sagatools.terminal_text import shown
 
@@ -93,7 +93,7 @@ class Stage:
 
     @property
     def is_local(self) -> bool:
-        """The stage of the local cloud: its endpoint runs on this machine and takes fake credentials."""
+        """The stage of the local cloud: its endpoint runs on this machine and takes only its own credentials."""
         return self.name == LOCAL_STAGE
 
     @property
@@ -114,12 +114,16 @@ class Stage:
 
     def session(self) -> boto3.Session:
         if self.is_local:
-            # Profiles play no part: a session that does not read AWS_PROFILE, with the endpoint's fake keys.
+            # Profiles play no part: a session that does not read AWS_PROFILE, with the endpoint's own keys
+            # (made at its start; it refuses any other).
+            try:
+                credentials = owner_credentials()
+            except EndpointNotRunning as error:
+                raise StageError(str(error)) from None
             return boto3.Session(
                 botocore_session=botocore.session.Session(session_vars={"profile": (None, None, None, None)}),
-                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
                 region_name=self.region,
             )
         try:

@@ -9,7 +9,11 @@ changes in moto, each listed in seams/:
   environment (warm_lambda.py), with the function's handler, environment, timeout and memory;
 - ValidateTemplate answers with cfn-lint's errors only (moto also fails on warnings, and the
   Serverless CLI writes W3005 on every function);
-- DynamoDB transactions and the interpreter's costs get the embedded stack's adaptations.
+- DynamoDB transactions and the interpreter's costs get the embedded stack's adaptations;
+- the interpreter's own calls back to this server (its Lambda and DynamoDB tasks) sign with the endpoint's
+  credentials, not moto's fixed "ak"/"sk".
+It serves only its owner: every request must be signed with the credentials `start` wrote to the state
+folder's `credentials` file (signed_requests.py); the functions run as the endpoint's user.
 """
 
 from __future__ import annotations
@@ -28,20 +32,23 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+import boto3
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudformation.models import CloudFormationBackend
 from moto.core import config as moto_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
-from werkzeug.serving import make_server
+from moto.stepfunctions.parser.asl.utils import boto_client
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from sagatools.emulation import speedups, transactions
 from sagatools.emulation.embedded import VirtualRetryClock
 from sagatools.emulation.environment import FAKE_ENVIRONMENT
 from sagatools.emulation.execution_environment import FunctionVersion
+from sagatools.emulation.signed_requests import OwnerOnly
 from sagatools.emulation.warm_lambda import WarmLambda
-from sagatools.fake_credentials import FAKE_CREDENTIALS
+from sagatools.fake_credentials import EndpointCredentials
 
 _original_validate_template = CloudFormationBackend.validate_template
 
@@ -113,6 +120,22 @@ class _TaskTiming:
         return getattr(threading, name)
 
 
+class _SignedBoto3:
+    """Stands in for the `boto3` module in moto's boto_client_for: the same, but the clients it makes sign
+    with the endpoint's credentials (moto's are "ak"/"sk", which the endpoint refuses like any stranger's)."""
+
+    def __init__(self, credentials: EndpointCredentials) -> None:
+        self.credentials = credentials
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["aws_access_key_id"] = self.credentials.access_key_id
+        kwargs["aws_secret_access_key"] = self.credentials.secret_access_key
+        return boto3.client(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(boto3, name)
+
+
 _original_delete_function = LambdaSimpleBackend.delete_function
 
 
@@ -124,9 +147,10 @@ def _lambda_delete(pool: WarmLambda) -> Any:
     return delete_function
 
 
-def replacements(pool: WarmLambda) -> list[tuple[object, str, object]]:
+def replacements(pool: WarmLambda, credentials: EndpointCredentials) -> list[tuple[object, str, object]]:
     """(owner, attribute, replacement) of every moto internal the endpoint changes (all in seams/)."""
     return [
+        (boto_client, "boto3", _SignedBoto3(credentials)),
         (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
         (LambdaSimpleBackend, "delete_function", _lambda_delete(pool)),
         (execute_state, "threading", _TaskTiming(pool)),
@@ -149,9 +173,10 @@ def hold_the_lock(state_dir: Path) -> IO[str]:
     return handle
 
 
-def bind(preferred: int) -> Any:
+def bind(preferred: int, credentials: EndpointCredentials, where: str) -> BaseWSGIServer:
     """The server on the preferred port, or on one the system picks if that is taken (bound here, so two
-    endpoints started at once can never both think they have the same port)."""
+    endpoints started at once can never both think they have the same port); it serves only requests
+    signed with `credentials` (kept in `where`)."""
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does: a restart gets its port
     try:
@@ -160,7 +185,7 @@ def bind(preferred: int) -> Any:
         listening.bind(("127.0.0.1", 0))
     listening.listen(128)
     # werkzeug takes an open socket by its descriptor (and exits the process on a port it cannot bind).
-    application = DomainDispatcherApplication(create_backend_app)
+    application = OwnerOnly(DomainDispatcherApplication(create_backend_app), credentials, where)
     port = listening.getsockname()[1]
     server = make_server(
         "127.0.0.1", port, application, True, request_handler=MotoRequestHandler, fd=listening.fileno()
@@ -171,16 +196,20 @@ def bind(preferred: int) -> Any:
 
 def serve(preferred_port: int, state_dir: Path, python: str, token: str = "") -> None:
     lock = hold_the_lock(state_dir)
-    server = bind(preferred_port)
+    credentials_file = state_dir / "credentials"
+    credentials = EndpointCredentials.read(credentials_file)
+    if credentials is None:  # never served unguarded
+        raise SystemExit(f"local endpoint: no credentials in {credentials_file} (./build.sh local start writes them)")
+    server = bind(preferred_port, credentials, str(credentials_file.resolve()))
     port = server.port
     endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(FAKE_ENVIRONMENT)
+    os.environ.update({**FAKE_ENVIRONMENT, **credentials.environment()})
     os.environ["MOTO_PORT"] = str(port)  # the interpreter's own calls back to this server
     # Before the first request: which Lambda backend and whether executions run are read per request.
     moto_config.default_user_config["lambda"] = {"use_docker": False}
     moto_config.default_user_config["stepfunctions"] = {"execute_state_machine": True}
     handler_env = {
-        **FAKE_CREDENTIALS,
+        **credentials.environment(),  # the functions' own calls back to this endpoint
         "AWS_ENDPOINT_URL": endpoint,
         # No X-Ray daemon here: the handlers' traces go nowhere (a documented difference from AWS).
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -190,7 +219,7 @@ def serve(preferred_port: int, state_dir: Path, python: str, token: str = "") ->
     with contextlib.ExitStack() as undo:
         undo.callback(lock.close)
         undo.callback(pool.close)
-        for owner, name, replacement in replacements(pool):
+        for owner, name, replacement in replacements(pool, credentials):
             undo.callback(setattr, owner, name, getattr(owner, name))
             setattr(owner, name, replacement)
         undo.callback(server.server_close)

@@ -231,7 +231,9 @@ class WarmLambda:
             if function_name not in self._logs:
                 directory = self.work_dir / "logs"
                 directory.mkdir(parents=True, exist_ok=True)
-                self._logs[function_name] = (directory / f"{function_name}.log").open("a", buffering=1)
+                self._logs[function_name] = (directory / f"{function_name}.log").open(
+                    "a", buffering=1, encoding="utf-8"
+                )
             return self._logs[function_name]
 
     def close(self) -> None:

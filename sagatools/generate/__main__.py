@@ -30,7 +30,7 @@ def generated_files() -> dict[Path, str]:
     files = {machine.asl_path: json.dumps(asl, indent=2) + "\n" for machine, asl in machines.items()}
     files[STEPS_YML] = render()
     files.update({PROJECT_ROOT / path: text for path, text in handler_modules().items()})
-    readme = README.read_text()
+    readme = README.read_text(encoding="utf-8")
     for machine, asl in machines.items():
         current = diagram_in_readme(readme, machine)
         if current is None:
@@ -50,7 +50,7 @@ def stale_handlers(expected: dict[Path, str]) -> list[Path]:
     return [
         path
         for path in sorted((PROJECT_ROOT / "functions").glob("*.py"))
-        if path not in expected and path.read_text().startswith(MARKER)
+        if path not in expected and path.read_text(encoding="utf-8").startswith(MARKER)
     ]
 
 
@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     expected = generated_files()
     root = PROJECT_ROOT
-    differing = [path for path, text in expected.items() if not path.is_file() or path.read_text() != text]
+    differing = [
+        path for path, text in expected.items() if not path.is_file() or path.read_text(encoding="utf-8") != text
+    ]
     stale = stale_handlers(expected)
     if args.check:
         for path in differing:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for path in differing:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(expected[path])
+        path.write_text(expected[path], encoding="utf-8")
         print(f"wrote {path.relative_to(root)}")
     for path in stale:
         path.unlink()

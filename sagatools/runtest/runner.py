@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from sagatools.cli import UsageError, start_up_over
 from sagatools.deployed.stage import execution_arn
 from sagatools.executions import ExecutionWatcher
-from sagatools.results import SagaResult, TripReader, build_report
+from sagatools.results import Outcome, SagaResult, TripReader, build_report
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
@@ -25,7 +25,16 @@ if TYPE_CHECKING:
     from sagatools.trip_files import TripFile
     from sagatools.view.terminal import ProgressObserver
 
-NOT_STARTED = "NOT_STARTED"  # the status of a trip whose execution the --timeout left no time to start
+NOT_STARTED = "NOT_STARTED"  # the status of a trip whose execution was not started (--timeout, a conflict)
+CONFLICT_ERROR = "ExecutionAlreadyExists"  # what StartExecution answers for a name another input holds
+
+
+@dataclass
+class _Conflict:
+    """A trip whose id, when the run came to start it, named an execution of a different request."""
+
+    trip: TripFile
+    execution_arn: str
 
 
 @dataclass
@@ -62,12 +71,14 @@ class SagaRunner:
         """Start, wait and read back; the run stops starting and waiting `timeout_seconds` after it began."""
         start_up_over()
         deadline = time.monotonic() + self.timeout_seconds
-        started, not_started = [], []
+        started, conflicts, not_started = [], [], []
         for earlier, trip in self._with_earlier(trips):
             if time.monotonic() > deadline:
                 not_started.append(trip)
+            elif isinstance(attempt := self._start(trip, earlier), _Conflict):
+                conflicts.append(attempt)  # reported with the others, which start and run regardless
             else:
-                started.append(self._start(trip, earlier))
+                started.append(attempt)
         trip_of = {item.execution_arn: item.trip.request.trip_id for item in started}
         descriptions = self.watcher.wait(trip_of, deadline)
         histories = {arn: self.watcher.history(arn) for arn in trip_of}
@@ -85,10 +96,21 @@ class SagaRunner:
         }
         for trip in not_started:
             results[id(trip)] = self._not_started(trip)
+        for conflict in conflicts:
+            results[id(conflict.trip)] = self._not_started(
+                conflict.trip,
+                Outcome.CONFLICT,
+                CONFLICT_ERROR,
+                f"not started: trip_id {conflict.trip.request.trip_id} already names an execution of a different"
+                f" request on this stage ({conflict.execution_arn}); give this request a new trip_id",
+            )
         return [results[id(trip)] for trip in trips]
 
-    def _not_started(self, trip: TripFile) -> SagaResult:
-        """A trip the run had no time to start: UNFINISHED, with nothing read (nothing was done)."""
+    def _not_started(
+        self, trip: TripFile, outcome: Outcome | None = None, error: str | None = None, cause: str | None = None
+    ) -> SagaResult:
+        """A trip the run did not start: by default one it had no time to start (UNFINISHED). Nothing is read
+        from the tables: nothing of this request was done (under a conflict, what is there is the other's)."""
         arn = self._execution_arn(trip.request.trip_id)
         self.histories[arn] = []
         return SagaResult(
@@ -96,9 +118,9 @@ class SagaRunner:
             trip_id=trip.request.trip_id,
             execution_arn=arn,
             status=NOT_STARTED,
-            outcome=None,
-            error=None,
-            cause=f"not started: the --timeout of {self.timeout_seconds:g} s ended first",
+            outcome=outcome,
+            error=error,
+            cause=cause or f"not started: the --timeout of {self.timeout_seconds:g} s ended first",
             bookings={},
             saga_log=[],
             needs_attention=[],
@@ -116,7 +138,7 @@ class SagaRunner:
             seen.add(trip.request.trip_id)
         return pairs
 
-    def _start(self, trip: TripFile, earlier_trip_ids: set[str]) -> _Started:
+    def _start(self, trip: TripFile, earlier_trip_ids: set[str]) -> _Started | _Conflict:
         name = trip.request.trip_id
         try:
             arn = self.stepfunctions.start_execution(
@@ -125,9 +147,11 @@ class SagaRunner:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
-            # The trip's saga exists already: report that one, never start a second (if it is this trip).
+            # The trip's saga exists already: report that one, never start a second. Under another request
+            # it is someone else's (started since refuse_conflicts looked): this trip is a conflict.
             arn = self._execution_arn(name)
-            self.check_same_request(trip, arn)
+            if not self._same_request(trip, arn):
+                return _Conflict(trip, arn)
             return _Started(trip, arn, reused=True)
         return _Started(trip, arn, reused=name in earlier_trip_ids or name in self._existing)
 
@@ -147,12 +171,15 @@ class SagaRunner:
             raise UsageError("\n".join(problems))
 
     def check_same_request(self, trip: TripFile, execution_arn: str) -> None:
-        existing = self.stepfunctions.describe_execution(executionArn=execution_arn)
-        if json.loads(existing.get("input") or "null") != json.loads(trip.execution_input):
+        if not self._same_request(trip, execution_arn):
             raise UsageError(
                 f"{shown(trip.path)}: trip_id {trip.request.trip_id} already ran on this stage with a different "
                 f"request ({execution_arn}); give this request a new trip_id"
             )
+
+    def _same_request(self, trip: TripFile, execution_arn: str) -> bool:
+        existing = self.stepfunctions.describe_execution(executionArn=execution_arn)
+        return bool(json.loads(existing.get("input") or "null") == json.loads(trip.execution_input))
 
     def _execution_arn(self, name: str) -> str:
         return execution_arn(self.state_machine_arn, name)

@@ -48,7 +48,7 @@ def run_embedded(
             log_sink: TextIO = err
         else:
             output_dir().mkdir(parents=True, exist_ok=True)
-            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w"))
+            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w", encoding="utf-8"))
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
         began = time.monotonic()
 

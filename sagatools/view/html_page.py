@@ -119,14 +119,21 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 """
 
 
+def page_path(directory: Path, name: str, what: str = "Saga") -> Path:
+    """Where the page of the execution `name` goes: a saga's is <trip_id>.html, a resolution's is in a folder
+    of its own, resolutions/<trip_id>-resolve-<n>.html. A trip id holds no '/', so whatever it is (even
+    X-resolve-1) its page never takes the name of another trip's resolution."""
+    return directory / f"{name}.html" if what == "Saga" else directory / f"{what.lower()}s" / f"{name}.html"
+
+
 def write_page(
     directory: Path, definition: dict[str, Any], events: list[dict[str, Any]], report: SagaResult, what: str = "Saga"
 ) -> Path:
-    """The page, written to a new file in `directory` and renamed into place: a link planted where the
+    """The page (see `page_path`), written to a new file and renamed into place: a link planted where the
     page goes is replaced, never followed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{report.trip_id}.html"
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{report.trip_id}.", suffix=".tmp")
+    path = page_path(directory, report.trip_id, what)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{report.trip_id}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as page:
             page.write(page_html(definition, events, report, what))

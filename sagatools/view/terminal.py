@@ -65,6 +65,8 @@ def summary(report: SagaResult) -> str:
         if entry.step in compensations and entry.event is LogEvent.END
     ]
     duration = f"{report.duration_ms} ms" if report.duration_ms is not None else "- (still running)"
+    if report.status == "NOT_STARTED":
+        duration = "- (not started)"
     lines = [
         f"{report.trip_id}: {outcome_name(report)}"
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
@@ -104,6 +106,8 @@ def needs_a_look(report: SagaResult) -> str:
             "; ".join([*([f"stuck: {stuck}"] if stuck else []), *([left] if left else [])])
             or f"ended {shown(report.error or report.status)}"
         )
+    elif report.outcome is Outcome.CONFLICT:
+        where = "not started: its trip_id names an execution of a different request; give it a new trip_id"
     elif report.status == "NOT_STARTED":
         where = "not started: the --timeout ended first"
     else:
@@ -112,13 +116,17 @@ def needs_a_look(report: SagaResult) -> str:
 
 
 def compact_summary(reports: list[SagaResult]) -> list[str]:
-    """For a big batch: the counts, then one line per trip that needs a look (stuck first, then unfinished)."""
-    stuck = [r for r in reports if r.outcome is Outcome.NEEDS_ATTENTION]
-    unfinished = [r for r in reports if r.outcome is None]
+    """For a big batch: the counts, then one line per trip that needs a look (stuck first, then conflicts,
+    then unfinished)."""
+    look = [
+        *(r for r in reports if r.outcome is Outcome.NEEDS_ATTENTION),
+        *(r for r in reports if r.outcome is Outcome.CONFLICT),
+        *(r for r in reports if r.outcome is None),
+    ]
     lines = [_totals(reports)]
-    if stuck or unfinished:
-        lines += ["", f"{len(stuck) + len(unfinished)} trips need a look:"]
-        lines += [needs_a_look(report) for report in stuck + unfinished]
+    if look:
+        lines += ["", f"{len(look)} trips need a look:"]
+        lines += [needs_a_look(report) for report in look]
     lines += ["", "every trip in detail: --json, and the report pages"]
     return lines
 
@@ -265,6 +273,7 @@ class LiveOutput:
             Outcome.COMMITTED: "bold green",
             Outcome.ROLLED_BACK: "bold yellow",
             Outcome.NEEDS_ATTENTION: "bold red",
+            Outcome.CONFLICT: "bold red",
         }
         for report in reports:
             first, *rest = summary(report).splitlines()

@@ -7,20 +7,24 @@ and see that only a redeploy changes what the stage runs, and so its endpoint is
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from saga.catalogue import RESOURCES, by_name, compensation_of
 from saga.models import BookingStatus
 from saga.spec import LAMBDA_FAULTS, LAMBDA_TIMEOUTS
-from sagatools.fake_credentials import FAKE_CREDENTIALS
+from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
 from tests.helpers import alive, proc_stat
@@ -55,14 +59,25 @@ def results(project: Path, *files: str) -> list[SagaResult]:
     return [SagaResult.model_validate(d) for d in (documents if isinstance(documents, list) else [documents])]
 
 
-def client(url: str, service: str):
+CREDENTIALS: dict[str, EndpointCredentials] = {}  # the copy's endpoint's, read once it has started
+
+
+def client(url: str, service: str, credentials: EndpointCredentials | None = None):
+    credentials = credentials or CREDENTIALS["endpoint"]
     return boto3.client(
         service,
         endpoint_url=url,
         region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
     )
+
+
+def refusal(call: Callable[[], object]) -> tuple[int, str]:
+    """The HTTP status and error code a call that must be refused got."""
+    with pytest.raises(ClientError) as refused:
+        call()
+    return refused.value.response["ResponseMetadata"]["HTTPStatusCode"], refused.value.response["Error"]["Code"]
 
 
 def infrastructure_faults(url: str, execution_arn: str) -> list[str]:
@@ -123,6 +138,12 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     again = run(project, "./build.sh", "local", "start")
     assert again.returncode == 0
     assert json.loads((project / ".runtest/local/endpoint.json").read_text())["pid"] == pid
+    # with credentials of its own, its owner's only (tests/e2e/test_local_owner_only.py: another user's view)
+    state = project / ".runtest" / "local"
+    assert (stat.S_IMODE(state.stat().st_mode), stat.S_IMODE((state / "credentials").stat().st_mode)) == (0o700, 0o600)
+    credentials = EndpointCredentials.read(state / "credentials")
+    assert credentials is not None
+    CREDENTIALS["endpoint"] = credentials
 
     # and the stage is deployed with the AWS deploy (osls, CloudFormation, deploy-stepfunc)
     deployed = timed("deploy", "./build.sh", "deploy", "local")
@@ -156,6 +177,17 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert len(log) == len(rollback.saga_log)
     assert rollback.bookings["hotel"] is BookingStatus.CANCELLED
     assert [record.step for record in stuck.needs_attention]
+    # but not with moto's usual fake credentials, nor with a guessed secret: refused, the stage unchanged
+    fake = EndpointCredentials(FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    guessed = EndpointCredentials(credentials.access_key_id, "guessed")
+    function = client(url, "lambda").list_functions()["Functions"][0]["FunctionName"]
+    for others, code in ((fake, "UnrecognizedClientException"), (guessed, "InvalidSignatureException")):
+        delete = functools.partial(
+            client(url, "dynamodb", others).delete_table, TableName=f"{SERVICE}-local-hotel-bookings"
+        )
+        invoke = functools.partial(client(url, "lambda", others).invoke, FunctionName=function, Payload=b"{}")
+        assert [refusal(delete), refusal(invoke)] == [(403, code)] * 2
+    assert f"{SERVICE}-local-hotel-bookings" in dynamodb.list_tables()["TableNames"]
     executions = client(url, "stepfunctions").list_executions(
         stateMachineArn=success.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
     )
@@ -340,5 +372,6 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert timed("stop", "./build.sh", "local", "stop").returncode == 0
     assert not group_alive(pid)
     assert not (project / ".runtest/local/endpoint.json").exists()
+    assert not (project / ".runtest/local/credentials").exists()
     with capsys.disabled():
         print("\nlocal cloud: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))

@@ -17,7 +17,7 @@ from botocore.exceptions import ConnectionClosedError
 
 from sagatools.deployed import local_commands, local_endpoint
 from sagatools.deployed.stage import Stage, StageError, explain
-from sagatools.fake_credentials import FAKE_CREDENTIALS
+from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
 from tests.helpers import proc_stat
 
 
@@ -72,7 +72,7 @@ def test_a_busy_port_is_not_chosen():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        server = bind(taken)  # the server binds its port itself: two endpoints never share one
+        server = bind(taken, EndpointCredentials.made(), "credentials")  # the server binds its port itself
         try:
             assert server.port != taken
             assert server.port > 0
@@ -89,13 +89,18 @@ def test_url_and_the_local_stage_say_how_to_start_the_endpoint_when_it_is_not_ru
         Stage.choose("local", None, None).client("stepfunctions")
 
 
-def test_the_local_stage_takes_the_region_like_any_stage_and_no_profile(monkeypatch):
+def test_the_local_stage_takes_the_region_like_any_stage_and_no_profile(monkeypatch, state_file):
     monkeypatch.setenv("AWS_REGION", "ap-south-1")
     monkeypatch.setenv("AWS_PROFILE", "someone")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+    endpoints = EndpointCredentials.made()
+    endpoints.write(local_endpoint.credentials_file())
     stage = Stage.choose("local", None, None)
     assert stage.region == "ap-south-1"
     assert "profile" not in stage.describe()
-    assert stage.session().get_credentials().access_key == FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    # the endpoint's own keys, whatever the environment says
+    credentials = stage.session().get_credentials()
+    assert (credentials.access_key, credentials.secret_key) == (endpoints.access_key_id, endpoints.secret_access_key)
 
 
 def test_usage(capsys):
@@ -239,3 +244,23 @@ def test_an_answer_cut_short_is_a_closed_connection_not_a_success_with_no_fields
     with pytest.raises(ConnectionClosedError) as raised:
         client.describe_execution(executionArn=execution)
     assert "stopped answering" in explain(raised.value, Stage.choose("local", "us-west-2", None))
+
+
+def test_a_running_endpoint_whose_credentials_cannot_be_read_is_one_sentence_saying_restart_it(state_file):
+    import sys
+
+    # Given an endpoint that runs (its module and token on its command line), with no credentials beside its record
+    command = [sys.executable, "-c", "import time; time.sleep(60)", local_endpoint.SERVER_MODULE, "--token", "t2"]
+    with subprocess.Popen(command) as server:
+        try:
+            record = {"port": 9, "pid": server.pid, "started_at": 0, "python": "python3", "token": "t2"}
+            state_file.write_text(json.dumps(record))
+            # When the local stage is used
+            with pytest.raises(StageError) as refused:
+                Stage.choose("local", "us-west-2", None).client("stepfunctions")
+        finally:
+            server.kill()
+    # Then one sentence says where they should be and how to get new ones
+    assert str(local_endpoint.credentials_file()) in str(refused.value)
+    assert "restart it with ./build.sh local stop, then ./build.sh local start." in str(refused.value)
+    assert "\n" not in str(refused.value)

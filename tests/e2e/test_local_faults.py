@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from sagatools.fake_credentials import FAKE_CREDENTIALS
+from sagatools.fake_credentials import EndpointCredentials
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
 
@@ -229,10 +229,12 @@ def test_a_killed_endpoint_ends_the_run_at_once_in_one_sentence(project):
 
 def _client(project: Path, service: str):
     port = json.loads((project / ".runtest/local/endpoint.json").read_text())["port"]
+    credentials = EndpointCredentials.read(project / ".runtest/local/credentials")  # the endpoint's own
+    assert credentials is not None
     return boto3.client(
         service,
         endpoint_url=f"http://127.0.0.1:{port}",
         region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
     )

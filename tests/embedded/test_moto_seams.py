@@ -167,8 +167,9 @@ def test_every_replacement_the_local_endpoint_makes_is_in_the_registry(tmp_path)
 
     from sagatools.emulation.local_server import replacements
     from sagatools.emulation.warm_lambda import WarmLambda
+    from sagatools.fake_credentials import EndpointCredentials
 
-    made = replacements(WarmLambda(sys.executable, tmp_path, {}))
+    made = replacements(WarmLambda(sys.executable, tmp_path, {}), EndpointCredentials.made())
     assert [seam_name(owner, name) for owner, name, _ in made if not registered(owner, name)] == []
 
 

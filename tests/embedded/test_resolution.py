@@ -6,8 +6,13 @@ attention.sh starts it; the state machine itself closes or keeps the attention r
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -15,8 +20,13 @@ from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name, compens
 from saga.models import BookingStatus
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
+from sagatools.attention import cli as attention
+from sagatools.attention.stage_view import StageView
+from sagatools.deployed.stage import Stage
+from sagatools.emulation.environment import REGION
 from sagatools.executions import ExecutionWatcher
-from sagatools.results import Outcome, build_report, resolution_outcome_of
+from sagatools.exit_codes import EXIT_OK, EXIT_REFUSED
+from sagatools.results import Outcome, TripReader, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
 from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
@@ -189,3 +199,175 @@ def test_the_resolution_machine_is_made_when_first_asked_for_and_once():
         described = fresh.stepfunctions.describe_state_machine(stateMachineArn=first)
         assert json.loads(described["definition"]) == json.loads(fresh.definition_of(RESOLVE_MACHINE))
     assert fresh.resolution_state_machine_arn == ""  # after the stack: nothing made, nothing left
+
+
+# The operator never races the saga: attention.sh itself, on the embedded stack (reached as a stage is).
+
+
+def attention_sh(stack, report, *argv: str) -> tuple[int, str, str]:
+    """./attention.sh ARGV --stage local, with the embedded stack as the stage: exit code, stdout, stderr."""
+    view = StageView(
+        stage=Stage(name="local", region=REGION, profile=None),
+        stepfunctions=stack.stepfunctions,
+        reader=TripReader(stack.settings, stack.dynamodb),
+        saga_machine=stack.state_machine_arn,
+        resolve_machine=stack.resolution_state_machine_arn,
+    )
+    reporting = ["--report", str(report)] if argv[0] == "resolve" else []
+    out, err = io.StringIO(), io.StringIO()
+    code = attention.main([*argv, *reporting, "--stage", "local"], out, err, open_view=lambda _stage: view)
+    return code, out.getvalue(), err.getvalue()
+
+
+@contextmanager
+def held_handler_write(*texts: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The handlers' first DynamoDB PutItem whose request holds every one of `texts` waits (up to 20 s) until
+    released: its execution stays RUNNING meanwhile. Yields (reached, release); released on leaving."""
+    from saga.clients import dynamodb_client
+
+    reached, release = threading.Event(), threading.Event()
+
+    def hold(params: dict[str, Any], **_kwargs: Any) -> None:
+        body = params.get("body", b"")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        if not reached.is_set() and all(wanted in text for wanted in texts):
+            reached.set()
+            release.wait(timeout=20)
+
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb.PutItem", hold)
+    try:
+        yield reached, release
+    finally:
+        release.set()
+        events.unregister("before-call.dynamodb.PutItem", hold)
+
+
+def ended(stack, arn: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (description := stack.stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, arn
+        time.sleep(0.01)
+    return description
+
+
+def one_sentence(err: str) -> bool:
+    return err.count("\n") == 1 and err.startswith("attention: ") and "Traceback" not in err
+
+
+def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stack, reader, tmp_path):
+    # Given a saga that flagged a stuck compensation and still runs the next one (held there)
+    stuck, next_one = COMPENSATIONS[-2], COMPENSATIONS[-1]
+    trip_id = "t-busy"
+    request = trip_request(trip_id, simulate={book_step(LAST): "fail", stuck.name: "fail"})
+    with held_handler_write(trip_id, next_one.name, "START") as (reached, release):
+        saga = stack.stepfunctions.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=trip_id, input=json.dumps(request)
+        )["executionArn"]
+        assert reached.wait(timeout=30)
+        assert stack.stepfunctions.describe_execution(executionArn=saga)["status"] == "RUNNING"
+        (record,) = reader.saga_log.read(trip_id)[1]
+        assert (record.step, record.attention) == (stuck.name, AttentionState.OPEN)
+        # When the operator resolves it (either way) or closes it meanwhile
+        answers = {
+            " ".join(argv): attention_sh(stack, tmp_path, *argv)
+            for argv in (["resolve", trip_id], ["resolve", trip_id, "--roll-back"], ["close", trip_id, "--reason", "x"])
+        }
+        release.set()
+        assert ended(stack, saga)["status"] == "FAILED"
+    # Then each is refused in one sentence that says the saga still runs, and nothing was started or closed
+    for command, (code, out, err) in answers.items():
+        assert (code, out) == (EXIT_REFUSED, ""), (command, err)
+        assert one_sentence(err), (command, err)
+        assert "saga is still running" in err, (command, err)
+    assert [
+        e["name"]
+        for e in stack.stepfunctions.list_executions(stateMachineArn=stack.resolution_state_machine_arn)["executions"]
+    ] == []
+    (record,) = reader.saga_log.read(trip_id)[1]
+    assert (record.attention, record.resolved_by) == (AttentionState.OPEN, None)
+
+    # Given the saga has ended and a resolution of the trip runs (held at its first compensation)
+    first = f"{trip_id}-resolve-1"
+    with held_handler_write(first, COMPENSATIONS[0].name, "START") as (reached, release):
+        resolving: list[tuple[int, str, str]] = []
+        call = threading.Thread(target=lambda: resolving.append(attention_sh(stack, tmp_path, "resolve", trip_id)))
+        call.start()
+        assert reached.wait(timeout=30)
+        # When the operator closes the trip's records meanwhile
+        closing = attention_sh(stack, tmp_path, "close", trip_id, "--reason", "x")
+        release.set()
+        call.join(timeout=60)
+    # Then the close is refused in one sentence naming the resolution, and the resolution resolves the trip
+    code, out, err = closing
+    assert (code, out) == (EXIT_REFUSED, ""), err
+    assert one_sentence(err), err
+    assert f"resolution {first} is still running" in err, err
+    ((code, out, err),) = resolving
+    assert code == EXIT_OK, err
+    (record,) = reader.saga_log.read(trip_id)[1]
+    assert record.attention is AttentionState.RESOLVED
+    assert str(record.resolved_by).endswith(f":{first}")
+
+
+@contextmanager
+def first_writes_at_once(stack, calls: int) -> Iterator[None]:
+    """Each of `calls` threads' first DynamoDB write through the stack's client (attention.sh's, not the
+    handlers') waits for the others': they have all read the trip, and none has acted yet."""
+    barrier, seen = threading.Barrier(calls, timeout=20), set()
+
+    def together(**_kwargs: Any) -> None:
+        if threading.get_ident() not in seen:
+            seen.add(threading.get_ident())
+            barrier.wait()
+
+    events = stack.dynamodb.meta.events
+    for operation in ("PutItem", "UpdateItem"):
+        events.register(f"before-call.dynamodb.{operation}", together)
+    try:
+        yield
+    finally:
+        for operation in ("PutItem", "UpdateItem"):
+            events.unregister(f"before-call.dynamodb.{operation}", together)
+
+
+DONE = {"forward": "finished forward", "backward": "rolled back"}
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_what_it_did(
+    stack, run_saga, reader, tmp_path
+):
+    # Given a trip left unfinished past its pivot
+    trip_id = _unfinished_forward(run_saga, "t-race")["trip_id"]
+    # When one operator finishes it forward and another rolls it back, at once
+    asked = {"forward": ["resolve", trip_id, "--json"], "backward": ["resolve", trip_id, "--roll-back", "--json"]}
+    answers: dict[str, tuple[int, str, str]] = {}
+    with first_writes_at_once(stack, len(asked)):
+        calls = [
+            threading.Thread(
+                target=lambda d=direction, a=argv: answers.__setitem__(d, attention_sh(stack, tmp_path, *a))
+            )
+            for direction, argv in asked.items()
+        ]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join(timeout=120)
+    # Then exactly one resolution ran, and the trip went its way
+    executions = stack.stepfunctions.list_executions(stateMachineArn=stack.resolution_state_machine_arn)["executions"]
+    assert [e["name"] for e in executions] == [f"{trip_id}-resolve-1"]
+    (ran,) = executions
+    document = json.loads(stack.stepfunctions.describe_execution(executionArn=ran["executionArn"])["input"])
+    winner = document["direction"]
+    (loser,) = set(asked) - {winner}
+    booked = {"forward": BookingStatus.CONFIRMED, "backward": BookingStatus.CANCELLED}
+    assert set(reader.bookings(trip_id).values()) == {booked[winner]}
+    # and its caller is told RESOLVED, exit 0
+    code, out, err = answers[winner]
+    assert (code, json.loads(out)["outcome"]) == (EXIT_OK, "RESOLVED"), err
+    # while the other is told, with a refusal's exit code, that the trip went the other way, by which execution
+    code, out, err = answers[loser]
+    assert code == EXIT_REFUSED, err
+    said = f"{trip_id} was {DONE[winner]} by another call's resolution {ran['name']}, not {DONE[loser]}"
+    assert said in err, err

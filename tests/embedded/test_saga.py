@@ -8,7 +8,6 @@ import pytest
 
 from saga.catalogue import COMPENSATIONS, STEPS, compensation_of
 from saga.saga_log import ATTENTION_INDEX
-from sagatools.cli import UsageError
 from sagatools.results import Outcome, SagaResult
 from tests.helpers import (
     LAST,
@@ -210,10 +209,14 @@ def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
 
 def test_same_trip_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
     # Given a trip that ran / When another request under the same trip id is started
-    run_sagas(trip_request("t-other"))
-    # Then it is refused, naming the trip id, as Step Functions refuses a second input under one name
-    with pytest.raises(UsageError, match="t-other already ran on this stage with a different request"):
-        run_sagas(trip_request("t-other", simulate={book_step(LAST): "fail"}))
+    (first,) = run_sagas(trip_request("t-other"))
+    (other,) = run_sagas(trip_request("t-other", simulate={book_step(LAST): "fail"}))
+    # Then it is reported a conflict, not started, as Step Functions refuses a second input under one name
+    assert (other.outcome, other.status, other.error) == (Outcome.CONFLICT, "NOT_STARTED", "ExecutionAlreadyExists")
+    assert "t-other already names an execution of a different request" in (other.cause or "")
+    assert not other.reused_execution
+    assert other.bookings == {}
+    assert first.outcome is Outcome.COMMITTED
 
 
 def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):

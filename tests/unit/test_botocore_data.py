@@ -21,7 +21,7 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(botocore_data, "_decoded", {})
     monkeypatch.setattr(botocore_data, "_listings", {})
-    monkeypatch.setattr(botocore_data, "_folder_times", {})
+    monkeypatch.setattr(botocore_data, "_trees", {})
 
 
 @pytest.mark.parametrize("name", ["endpoints", "dynamodb/2012-08-10/service-2", "lambda/2015-03-31/service-2"])
@@ -51,8 +51,9 @@ def test_the_services_listed_are_botocores_list() -> None:
 
 def a_new_process() -> None:
     """What a process that starts after this one has in memory: nothing."""
+    botocore_data._decoded.clear()
     botocore_data._listings.clear()
-    botocore_data._folder_times.clear()
+    botocore_data._trees.clear()
 
 
 def models(root: Path, *files: str) -> Path:
@@ -70,14 +71,14 @@ def listed(search_path: Path, type_name: str = "service-2") -> list[str]:
     return botocore_data.list_available_services(loaders.Loader(extra_search_paths=[str(search_path)]), type_name)
 
 
-def test_a_listing_stored_by_an_earlier_run_is_used_without_walking_the_folders(tmp_path, monkeypatch) -> None:
+def test_a_listing_stored_by_an_earlier_run_is_used_without_listing_again(tmp_path, monkeypatch) -> None:
     search_path = models(tmp_path / "models", "kept/2020-01-01/service-2.json")
     first = listed(search_path)
     assert "kept" in first
     a_new_process()
 
     def walked(*_: object) -> None:
-        raise AssertionError("listed the folders again")
+        raise AssertionError("botocore listed the services again")
 
     monkeypatch.setattr(botocore_data, "_ORIGINAL_LIST_AVAILABLE_SERVICES", walked)
     assert listed(search_path) == first
@@ -118,17 +119,30 @@ def test_a_stored_listing_is_not_used_once_a_folder_it_read_changed(change: str,
         assert "old" not in listed(root)
 
 
-def test_a_listing_of_folders_changed_a_moment_ago_is_not_stored(tmp_path, monkeypatch) -> None:
-    # A folder's time may be kept in whole seconds: a change later in the same second would not show.
-    root = tmp_path / "models"
-    (root / "fresh/2020-01-01").mkdir(parents=True)
-    (root / "fresh/2020-01-01/service-2.json").write_text("{}")
-    assert "fresh" in listed(root)
+def test_a_listing_is_not_used_once_its_folders_hold_other_names_under_their_old_times(tmp_path) -> None:
+    # Given a listing stored for a search path whose folders are dated an hour ago
+    root = models(tmp_path / "models", "old/2020-01-01/service-2.json")
+    assert "born" not in listed(root)
+    stat = root.stat()
     a_new_process()
-    calls = []
-    original = botocore_data._ORIGINAL_LIST_AVAILABLE_SERVICES
-    monkeypatch.setattr(
-        botocore_data, "_ORIGINAL_LIST_AVAILABLE_SERVICES", lambda *args: calls.append(args) or original(*args)
-    )
-    assert "fresh" in listed(root)
-    assert len(calls) == 1
+    # When a service is added and the search path given its old time back (as a restore by tar does)
+    (root / "born/2021-01-01").mkdir(parents=True)
+    (root / "born/2021-01-01/service-2.json").write_text("{}")
+    os.utime(root, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # Then the listing is made again, with the new service
+    assert "born" in listed(root)
+
+
+def test_a_data_file_restored_with_its_old_time_but_other_content_is_decoded_again(tmp_path) -> None:
+    # Given a data file decoded once, so that the run cache holds it
+    search_path = models(tmp_path / "models", "kept/2020-01-01/service-2.json")
+    path = search_path / "kept/2020-01-01/service-2.json"
+    path.write_text('{"v": 1}')
+    stat = path.stat()
+    assert botocore_data.load_file(loaders.JSONFileLoader(), str(path.with_suffix(""))) == {"v": 1}
+    a_new_process()
+    # When other content of the same size is restored with the old time (cp -p, rsync -a, tar)
+    path.write_text('{"v": 2}')
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # Then what is read is the new content
+    assert botocore_data.load_file(loaders.JSONFileLoader(), str(path.with_suffix(""))) == {"v": 2}

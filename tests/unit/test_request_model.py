@@ -63,6 +63,32 @@ CASES = {
     "four alternatives": (lambda r: r["car"].update(alternatives=["A", "B", "C", "D"]), "car.alternatives"),
     "alternative is the company": (lambda r: r["car"].update(alternatives=[r["car"]["company"]]), "car.alternatives"),
     "an alternative twice": (lambda r: r["car"].update(alternatives=["A", "A"]), "car.alternatives"),
+    "the company in other case": (
+        lambda r: r["car"].update(alternatives=[r["car"]["company"].lower()]),
+        "car.alternatives: must not name the company itself",
+    ),
+    "the company with spaces around": (
+        lambda r: r["car"].update(alternatives=[f" {r['car']['company']} "]),
+        "car.alternatives: must not name the company itself",
+    ),
+    "the company spaced otherwise": (
+        lambda r: r["car"].update(alternatives=[r["car"]["company"].replace(" ", "   ")]),
+        "car.alternatives: must not name the company itself",
+    ),
+    "the company in full-width letters": (  # U+FF24 for D and so on: NFKC folds them back to ASCII
+        lambda r: r["car"].update(
+            alternatives=["".join(chr(ord(c) + 0xFEE0) if c != " " else c for c in r["car"]["company"])]
+        ),
+        "car.alternatives: must not name the company itself",
+    ),
+    "an alternative twice up to case and spacing": (
+        lambda r: r["car"].update(alternatives=["Zoom Cars", " zoom  CARS"]),
+        "car.alternatives: must name each provider once",
+    ),
+    "an alternative twice in composed and decomposed forms": (
+        lambda r: r["car"].update(alternatives=["Z\u00fcrich Cars", "Zu\u0308rich Cars"]),
+        "car.alternatives: must name each provider once",
+    ),
     "blank alternative": (lambda r: r["car"].update(alternatives=[" "]), "car.alternatives.0"),
     "alternatives not a list": (lambda r: r["car"].update(alternatives="A"), "car.alternatives"),
 }
@@ -74,6 +100,24 @@ def test_bad_request_is_refused_naming_the_field(case):
     with pytest.raises(InvalidTripRequest) as refused:
         parse_trip_request(broken(change))
     assert expected in str(refused.value)
+
+
+def test_a_near_duplicate_alternative_is_refused_in_one_sentence_showing_both_spellings():
+    # Given the company "Drive Inc" and an alternative that is it in lower case
+    request = trip_request(
+        "t-near", car={**trip_request()["car"], "company": "Drive Inc", "alternatives": ["drive inc"]}
+    )
+    # When the request is parsed, then it is refused in one line naming the field and both spellings
+    with pytest.raises(InvalidTripRequest) as refused:
+        parse_trip_request(request)
+    assert str(refused.value) == (
+        "car.alternatives: must not name the company itself ('drive inc' is 'Drive Inc' written another way)"
+    )
+
+
+def test_alternatives_that_name_other_companies_are_accepted():
+    car = {**trip_request()["car"], "company": "Drive Inc", "alternatives": ["Drive Inc 2", "Drive Co"]}
+    assert parse_trip_request(trip_request("t-distinct", car=car)).car.alternatives == ["Drive Inc 2", "Drive Co"]
 
 
 def test_return_is_optional_and_same_day_car_is_fine():

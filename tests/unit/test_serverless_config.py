@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
 
 from sagatools import serverless_config
@@ -38,3 +40,18 @@ def test_a_template_is_parsed_again_once_it_changes_and_read_from_the_run_cache_
     template.write_text("service: second, longer\n")
     assert serverless_config._read_yaml(template) == {"service": "second, longer"}
     assert len(parsed) == 2
+
+
+def test_a_template_restored_with_its_old_time_but_other_content_is_parsed_again(tmp_path, monkeypatch):
+    # Given a template read once, so that the run cache holds its parse
+    monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path / "cache"))
+    template = tmp_path / "serverless.yml"
+    template.write_text("service: first\n")
+    assert serverless_config._read_yaml(template) == {"service": "first"}
+    stat = template.stat()
+    # When other content of the same size is restored with the old time (as cp -p, rsync -a and tar do)
+    template.write_text("service: other\n")
+    os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert template.stat().st_size == stat.st_size
+    # Then what is read is the new content, not the stale parse
+    assert serverless_config._read_yaml(template) == {"service": "other"}

@@ -18,7 +18,7 @@ from sagatools.emulation.seams.seam import Seam, source
 def _batch_job_statuses_match() -> bool:
     """lean_moto's JobStatus has the members of moto's own (read from its source, not imported: the
     import is what the stub avoids), and the interpreter imports nothing else from that module."""
-    text = (Path(moto.__file__).parent / "batch" / "utils.py").read_text()
+    text = (Path(moto.__file__).parent / "batch" / "utils.py").read_text(encoding="utf-8")
     enum = re.search(r"class JobStatus\(str, Enum\):\n((?:    \w+ = \"\w+\"\n)+)", text)
     members = dict(re.findall(r"    (\w+) = \"(\w+)\"", enum.group(1))) if enum else {}
     imports = re.findall(r"from moto\.batch\.utils import (.+)", source(state_task_service_batch))
@@ -30,7 +30,7 @@ def _stand_in_names_used_only_when_called_or_indexed(importer: str) -> bool:
     uses them only inside functions, called or indexed (what the stand-in's placeholders forward), or in
     annotations that are never evaluated (`from __future__ import annotations`)."""
     module, imported = lean_moto.STAND_INS[importer]
-    text = (Path(moto.__file__).parent.parent / (importer.replace(".", "/") + ".py")).read_text()
+    text = (Path(moto.__file__).parent.parent / (importer.replace(".", "/") + ".py")).read_text(encoding="utf-8")
     tree = ast.parse(text)
     names = set(imported)
     imports = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == module]
@@ -64,7 +64,7 @@ def _stand_in_names_used_only_when_called_or_indexed(importer: str) -> bool:
 
 def _used_only_in_functions(source_file: Path, module: str, imported: str) -> bool:
     """`module` is imported at the top of `source_file` and used only in code indented into a function."""
-    text = source_file.read_text()
+    text = source_file.read_text(encoding="utf-8")
     uses = [line for line in text.splitlines() if f"{module}." in line and "import" not in line]
     return imported in text.splitlines() and all(line.startswith("        ") for line in uses)
 

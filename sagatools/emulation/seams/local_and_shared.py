@@ -11,6 +11,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.cloudformation.models import CloudFormationBackend
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.stepfunctions.parser.asl.utils import boto_client
 from werkzeug.routing.rules import Rule
 
 from sagatools.emulation.seams.seam import Seam, parameters, source
@@ -45,6 +46,15 @@ LOCAL_AND_SHARED_SEAMS: tuple[Seam, ...] = (
         "set through MOTO_PORT: the interpreter's own calls (Lambda, DynamoDB tasks) go back to this server",
         "every task would call port 5000 and fail",
         lambda: "MOTO_PORT" in source(moto_settings.moto_server_port),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.utils.boto_client.boto3",
+        "replaced: the interpreter's clients (its Lambda and DynamoDB tasks) sign with the endpoint's credentials",
+        "every task's call back to the endpoint would be refused (403): every saga would fail at its first step",
+        lambda: (
+            'aws_access_key_id="ak"' in source(boto_client.boto_client_for)
+            and "return boto3.client(" in source(boto_client.boto_client_for)
+        ),
     ),
     Seam(
         "moto.moto_server.werkzeug_app.DomainDispatcherApplication",
