@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import io
 import os
 import signal
@@ -16,7 +15,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from sagatools import compiled_patterns
 from sagatools.exit_codes import EXIT_OK, EXIT_USAGE
 from sagatools.terminal_text import shown
 
@@ -48,15 +46,6 @@ def human_output(out: TextIO) -> ProgressObserver:
     from sagatools.view import terminal  # rich: imported only where a person reads the output
 
     return terminal.human_output(out)
-
-
-def start_up_over() -> None:
-    """The tool has started (sagatools/entry.py keeps the cyclic collector off until now): what the start
-    made lives as long as the process and is frozen out of the collections, which run again from here."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-    compiled_patterns.stop_recording()  # what the run compiles from its input is not kept
 
 
 class UsageError(Exception):

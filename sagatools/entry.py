@@ -63,17 +63,6 @@ def usable_time_zone() -> None:
 
 def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoReturn:
     """Run `tool`'s main (imported by `load_main`, under the guard) and end the process with its code."""
-    import gc
-
-    # The cyclic collector, run again and again while moto's thousands of classes are imported and the stack
-    # is built, cost a few tenths of a second of every start: it is off until the first saga starts
-    # (sagatools.cli.start_up_over), and then runs as usual over what is made from there on.
-    gc.disable()
-    # Where PYTHONDONTWRITEBYTECODE is set for every process (some machines and images do), the project's own
-    # modules never got bytecode and each start compiled about 70 of them again (0.2 s). What .venv holds pip
-    # compiled when it installed it, so only this checkout's modules are written: to __pycache__/, which git
-    # and the packaging leave out.
-    sys.dont_write_bytecode = False
     # pydantic looks for plugins in every installed distribution's entry points when the first model is made
     # (about 10 ms over .venv's 80-odd); the tools use none. PYDANTIC_DISABLE_PLUGINS is pydantic's own switch.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -89,20 +78,13 @@ def run_guarded(tool: str, load_main: Callable[[], Callable[..., int]]) -> NoRet
     usable_stdio()
     usable_time_zone()
 
-    from sagatools import compiled_patterns
-
-    compiled_patterns.install()  # before the imports that compile ~450 patterns
     import logging
 
     main = load_main()
-    from sagatools.botocore_data import install
-
-    install()  # before the tool's first client, for the whole process
     code = main(before_start=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     for number in SIGNALS:
         signal.signal(number, leave)
     logging.shutdown()
-    compiled_patterns.keep_new()
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:  # None: started with that descriptor closed

@@ -23,7 +23,6 @@ from sagatools.cli import (
     parsed_arguments,
     prepare_report_directory,
     report_dir,
-    start_up_over,
     taking_signals,
 )
 from sagatools.deployed.stage import Stage, StageError, explain
@@ -112,7 +111,6 @@ def _main(argv: list[str], out: TextIO, err: TextIO, open_view: Callable[[Stage]
     try:
         stage = Stage.choose(args.stage, args.region, args.profile)
         view = open_view(stage)
-        start_up_over()
         if args.command == "list":
             records = view.records(include_resolved=args.all)
             if args.json:

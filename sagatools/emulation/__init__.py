@@ -1,6 +1,7 @@
 """Emulating AWS on this machine: the embedded stack and the moto adaptations it needs.
 
-The only package that imports moto (tests aside); `seams/` lists every moto internal it touches.
+The only package that imports moto (tests aside); every change it makes to moto is a `Change`
+(changes.py), checked when applied.
 """
 
 from sagatools.emulation import lean_moto

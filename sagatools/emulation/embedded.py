@@ -9,7 +9,8 @@
   scenario runs in milliseconds while the ASL keeps its real intervals.
 - Transactions: moto's whole-table snapshot is replaced by an item-level undo (transactions.py).
 - The definition is parsed once, and the interpreter's boto3 clients are reused (speedups.py).
-Every moto internal this touches is listed in seams/, with a check that tests/embedded/test_moto_seams.py runs.
+Every change to moto is a `Change` (changes.py), checked when the stack applies it: a speed-up that does not
+fit the installed moto is skipped, a change the results depend on stops the run in one sentence.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ import warnings
 from typing import IO, TYPE_CHECKING
 
 import boto3
-from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from saga.catalogue import SAGA_LOG_TABLE_OUTPUT, SAGA_LOG_TABLE_VARIABLE
 from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
-from sagatools import botocore_data
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE, MachineSpec, fill_placeholders, placeholders
-from sagatools.emulation import speedups, transactions
+from sagatools.emulation import speedups
+from sagatools.emulation.changes import Change, Replacement, checked, expect, expect_parameters, moto_at_least
 from sagatools.emulation.environment import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
 from sagatools.emulation.in_process_lambda import InProcessLambda, InvokeOnlyClient
+from sagatools.emulation.transactions import TRANSACTIONS
 from sagatools.serverless_config import ServiceConfig, load_service_config
 
 if TYPE_CHECKING:
@@ -65,6 +65,39 @@ class VirtualRetryClock:
         self.requested_waits.append(seconds)
 
 
+def _in_process_lambda(lambda_client: object) -> list[Replacement]:
+    """The interpreter's Lambda tasks get `lambda_client` (InvokeOnlyClient) from the function that makes
+    their client; its other service tasks get the shared clients (speedups.py)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    expect_parameters(lambda_eval_utils.boto_client_for, ["region", "service", "state_credentials"])  # type: ignore[attr-defined]
+
+    def client_for(region: str, service: str, state_credentials: object = None) -> object:
+        return lambda_client if service == "lambda" else speedups.service_client(region, service)
+
+    return [(lambda_eval_utils, "boto_client_for", client_for)]
+
+
+def _virtual_retry_clock(clock: VirtualRetryClock) -> list[Replacement]:
+    """moto's retrier sleeps through `time.sleep` of its module's `time`: that name gets the clock."""
+    import time
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    expect(retrier_decl.time is time, "the retrier's time module")  # type: ignore[attr-defined]
+    return [(retrier_decl, "time", clock)]
+
+
+def _concurrent_executions() -> list[Replacement]:
+    # Before 5.2, StartExecution deep-copied the state machine with its running executions, and a second
+    # saga started while one ran failed (moto issue 10077): a batch needs 5.2 or newer. Nothing is replaced.
+    expect(moto_at_least("5.2"), "StartExecution while another execution runs needs moto 5.2 or newer")
+    return []
+
+
+CONCURRENT_EXECUTIONS = Change("sagas run at once", True, _concurrent_executions)
+
+
 class EmbeddedStack:
     """A context manager: inside it, boto3 talks to the embedded stack.
 
@@ -85,7 +118,6 @@ class EmbeddedStack:
         self._resolution_lock = threading.Lock()
         self._live = False  # entered and not yet exited
         self._undo = contextlib.ExitStack()
-        self._replaced: list[tuple[object, str, object]] = []
         self._clients: dict[str, BaseClient] = {}
 
     def __enter__(self) -> EmbeddedStack:
@@ -104,9 +136,6 @@ class EmbeddedStack:
             self.lambdas.start()
             undo.callback(self.lambdas.stop)
             self._patch(undo)
-            parsers = boto3._get_default_session()._session.get_component("response_parser_factory")
-            parsers.set_parser_defaults(timestamp_parser=speedups.timestamp_parser)  # the mock's own session
-            undo.callback(parsers.set_parser_defaults, timestamp_parser=DEFAULT_TIMESTAMP_PARSER)
             definitions = {machine: self.definition_of(machine) for machine in (SAGA_MACHINE, RESOLVE_MACHINE)}
             speedups.warm_up(list(definitions.values()))
             for request in self.config.create_table_requests():
@@ -139,12 +168,20 @@ class EmbeddedStack:
         )["stateMachineArn"]
         return arn
 
-    def _patch(self, undo: contextlib.ExitStack) -> None:
-        self._replace(undo, retrier_decl, "time", self.retry_clock)
+    def changes(self) -> tuple[Change, ...]:
+        """Every change this stack makes to moto: those its results depend on, then the speed-ups."""
         lambda_client = InvokeOnlyClient(self.lambdas)
-        for owner, name, replacement in (
-            transactions.patches() + speedups.patches(lambda_client) + botocore_data.patches()
-        ):
+        return (
+            Change("Lambda tasks invoke the handlers in this process", True, lambda: _in_process_lambda(lambda_client)),
+            Change("retry waits recorded, not slept", True, lambda: _virtual_retry_clock(self.retry_clock)),
+            CONCURRENT_EXECUTIONS,
+            TRANSACTIONS,
+            *speedups.SPEED_UPS,
+            speedups.URL_BUILDERS,
+        )
+
+    def _patch(self, undo: contextlib.ExitStack) -> None:
+        for owner, name, replacement in checked(self.changes()):
             self._replace(undo, owner, name, replacement)
         # Powertools' log handler keeps the stream it was created with (stdout): point it at the sink.
         from saga.observability import logger
@@ -182,21 +219,10 @@ class EmbeddedStack:
         undo.callback(restore)
         os.environ.update(values)
 
-    def _replace(self, undo: contextlib.ExitStack, owner: object, name: str, value: object) -> None:
-        original = getattr(owner, name)
-        undo.callback(setattr, owner, name, original)
-        undo.callback(self._replaced.remove, (owner, name, original))
-        self._replaced.append((owner, name, original))
+    @staticmethod
+    def _replace(undo: contextlib.ExitStack, owner: object, name: str, value: object) -> None:
+        undo.callback(setattr, owner, name, getattr(owner, name))
         setattr(owner, name, value)
-
-    @property
-    def replaced(self) -> list[tuple[object, str]]:
-        """(owner, attribute) of every replacement in place, for the seam registry's test."""
-        return [(owner, name) for owner, name, _ in self._replaced]
-
-    def original(self, owner: object, name: str) -> object:
-        """What a replaced attribute was before the stack started (for tests that compare)."""
-        return next(saved for o, n, saved in self._replaced if o is owner and n == name)
 
     @property
     def substitutions(self) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """Lambda, in this process: the handler named in serverless.yml, called as the Lambda runtime would.
 
-Used by the embedded stack in place of moto's Lambda API (see seams/): the interpreter's Lambda tasks get
-`InvokeOnlyClient` as their client, so moto's Lambda (and the dozen moto services its models import) is
-never loaded. Nothing here imports moto.
+Used by the embedded stack in place of moto's Lambda API (embedded.py's `_in_process_lambda`): the
+interpreter's Lambda tasks get `InvokeOnlyClient` as their client, so moto's Lambda (and the dozen moto
+services its models import) is never loaded. Nothing here imports moto.
 """
 
 from __future__ import annotations

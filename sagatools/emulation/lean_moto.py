@@ -1,29 +1,28 @@
-"""What moto imports and the emulation never uses, left out (none of it changes an API's answer).
+"""What moto imports and the embedded stack never uses, left out of its start (none of it changes an answer).
 
-moto's Step Functions interpreter imports `moto.batch.utils` for its Batch task integration, only for
-the `JobStatus` enum; that module's package imports `moto.batch.models`, then `moto.ec2` with its
-instance types and availability zones: 1.6 s of every `./runtest.sh` (a cProfile of one run), for a
-task type no saga has. Here `moto.batch.utils` is a module holding only that enum (the same members,
-checked against moto's source by seams/), installed before moto's interpreter is imported.
-Anything else asked of it (moto.cloudformation imports moto.batch, whose models want the rest of
-utils) loads moto's own module then, so what uses Batch for real gets it whole.
+- moto.batch, for Batch tasks no saga has (below);
+- cryptography.x509, loaded when first used (`load_x509_when_used`);
+- while moto's Step Functions logging and parser modules are imported, the CloudWatch Logs models and the
+  ASL preprocessor they import only for rare calls are stand-ins that import the real module at their
+  first use (`STAND_INS`).
+Each is checked before it is installed (the module it stands for is read, not imported, to confirm what
+it assumes) and skipped with one line on stderr when that does not hold.
 
-Every request moto serves imports its IAM models (to note the account), and they import
-`cryptography.x509` (about 40 ms, its Rust bindings) for one call, UploadServerCertificate: that module
-is loaded the first time anything uses it (importlib's LazyLoader), not at import. (Only a module
-imported as `from package import module` stays unloaded so: `import module` reads its `__spec__`.)
+moto.batch:
+moto's Step Functions interpreter imports `moto.batch.utils` for its Batch task integration, only for the
+`JobStatus` enum; that module's package imports `moto.batch.models`, then `moto.ec2` with its instance types
+and availability zones: more than half a second of every `./runtest.sh` (a profile of one run). Here
+`moto.batch.utils` is a module holding that enum, with the same members, whose other names load moto's own
+module when first asked for: what uses Batch for real (moto.cloudformation) gets it whole.
 
-Two modules of moto's Step Functions import what this stack needs only in rare calls (STAND_INS): its
-logging imports `moto.logs.models` (with moto.s3, moto.events and CloudWatch: about 25 ms) for CloudWatch
-logging, which moto's own backend never starts (only its unused LocalStack-style provider does); its
-parser imports the preprocessor (84 modules, about 40 ms), which turns a parse tree into a program, needed
-only when a definition is not in the run cache. While each of those two modules is imported, what it
-imports is a stand-in whose names import the real module at their first use; everything else imports the
-real one.
+A speed-up in the sense of changes.py: before it is installed, moto's own batch/utils.py is read (not
+imported) to check that JobStatus is there with these members; if not, it is skipped with one line on
+stderr and moto imports Batch as it always does.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -33,7 +32,119 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from sagatools.emulation.changes import MADE_FOR, installed_moto
+
 BATCH_UTILS = "moto.batch.utils"
+
+
+class JobStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    PENDING = "PENDING"
+    RUNNABLE = "RUNNABLE"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+def _utils_path() -> str | None:
+    package = importlib.util.find_spec("moto")
+    if package is None or not package.submodule_search_locations:
+        return None
+    return f"{next(iter(package.submodule_search_locations))}/batch/utils.py"
+
+
+def moto_job_statuses(path: str) -> dict[str, str] | None:
+    """JobStatus's members as moto's batch/utils.py defines them (read, not imported), or None."""
+    try:
+        with open(path, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "JobStatus":
+            members: dict[str, str] = {}
+            for statement in node.body:
+                if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant):
+                    if not isinstance(statement.value.value, str):
+                        continue
+                    for target in statement.targets:
+                        if isinstance(target, ast.Name):
+                            members[target.id] = statement.value.value
+            return members
+    return None
+
+
+@cache
+def _real() -> types.ModuleType:
+    """moto's own batch/utils.py, loaded (once) the first time something other than JobStatus is asked."""
+    path = _utils_path()
+    spec = importlib.util.spec_from_file_location(BATCH_UTILS, path) if path else None
+    if spec is None or spec.loader is None:
+        raise ImportError(BATCH_UTILS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rest_of_utils(name: str) -> Any:
+    if name.startswith("__"):  # the import system asks for __path__ and the like: not a reason to load
+        raise AttributeError(name)
+    return getattr(_real(), name)
+
+
+def _skipped(what: str) -> None:
+    print(f"speed-up skipped: {what} (made for moto {MADE_FOR}, found {installed_moto()})", file=sys.stderr)
+
+
+def install() -> None:
+    """Before anything imports moto's Step Functions interpreter."""
+    load_x509_when_used()
+    waiting = {finder.importer for finder in sys.meta_path if isinstance(finder, _ImportedWithStandIn)}
+    for importer in STAND_INS:
+        if importer in sys.modules or importer in waiting:
+            continue
+        if _uses_only_as_calls(importer):
+            sys.meta_path.insert(0, _ImportedWithStandIn(importer))
+        else:
+            _skipped(f"{STAND_INS[importer][0]} imported when first used")
+    _leave_out_batch()
+
+
+def _leave_out_batch() -> None:
+    if BATCH_UTILS in sys.modules or "moto.batch" in sys.modules:
+        return  # already the real one
+    path = _utils_path()
+    if path is None or moto_job_statuses(path) != {status.name: status.value for status in JobStatus}:
+        _skipped("moto.batch left out")
+        return
+    stub = types.ModuleType(BATCH_UTILS, "moto.batch.utils: JobStatus now, the rest when asked")
+    stub.JobStatus = JobStatus  # type: ignore[attr-defined]
+    stub.__getattr__ = _rest_of_utils  # type: ignore[method-assign]  # PEP 562: only for the names not set
+    sys.modules[BATCH_UTILS] = stub
+
+
+X509 = "cryptography.x509"
+
+
+def load_x509_when_used() -> None:
+    """moto's IAM models, which every request imports, import cryptography.x509 (~40 ms, its Rust bindings)
+    for one call, UploadServerCertificate: it is loaded when first used, by the standard library's own
+    lazy loader (importlib.util.LazyLoader), not at import. Nothing here reads it, so the loader's one
+    weakness (two threads reading the first attribute at once, Python 3.11) never arises."""
+    if X509 in sys.modules:
+        return
+    spec = importlib.util.find_spec(X509)
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[X509] = module
+    spec.loader.exec_module(module)
+    parent, _, child = X509.rpartition(".")
+    setattr(sys.modules[parent], child, module)  # as the import system does: a submodule is its package's
+
+
 # importer: (module, the names it imports of it). While the importer's code runs, `module` is a stand-in
 # whose names import the real module when first called or indexed; everyone else imports the real one.
 STAND_INS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -48,55 +159,40 @@ STAND_INS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("Preprocessor",),
     ),
 }
-LOADED_WHEN_USED = ("cryptography.x509",)
 
 
-class JobStatus(StrEnum):
-    SUBMITTED = "SUBMITTED"
-    PENDING = "PENDING"
-    RUNNABLE = "RUNNABLE"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-@cache
-def _real() -> types.ModuleType:
-    """moto's own batch/utils.py, loaded (once) the first time something other than JobStatus is asked."""
-    package = importlib.util.find_spec("moto")
-    assert package is not None
-    assert package.submodule_search_locations
-    path = f"{next(iter(package.submodule_search_locations))}/batch/utils.py"
-    spec = importlib.util.spec_from_file_location(BATCH_UTILS, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _rest_of_utils(name: str) -> Any:
-    if name.startswith("__"):  # the import system asks for __path__ and the like: not a reason to load
-        raise AttributeError(name)
-    return getattr(_real(), name)
-
-
-def _load_when_used(name: str) -> None:
-    """`name` in sys.modules as a module whose first attribute read loads it. (Python 3.11's LazyLoader is
-    not safe for two threads reading that first attribute at once: nothing here reads x509 at all.)"""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:  # as the import system does: a submodule is an attribute of its package
-        setattr(sys.modules[parent], child, module)
+def _uses_only_as_calls(importer: str) -> bool:
+    """The importer's source (read, not imported) imports exactly STAND_INS's names of its module, and uses
+    them only where a stand-in serves: called, indexed, or in an annotation (never read at import)."""
+    module, names = STAND_INS[importer]
+    try:
+        spec = importlib.util.find_spec(importer)
+        if spec is None or spec.origin is None:
+            return False
+        with open(spec.origin, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return False
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == module
+        for alias in node.names
+    ]
+    if sorted(imported) != sorted(names):
+        return False
+    served: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            served.add(id(node.func))
+        elif isinstance(node, ast.Subscript):
+            served.add(id(node.value))
+        elif isinstance(node, (ast.AnnAssign, ast.arg)) and node.annotation is not None:
+            served.update(id(inner) for inner in ast.walk(node.annotation))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            served.update(id(inner) for inner in ast.walk(node.returns))
+    uses = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in names]
+    return all(id(node) in served for node in uses)
 
 
 class ImportedOnFirstUse:
@@ -152,18 +248,3 @@ class _ImportedWithStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         finally:
             if sys.modules.get(self.module) is stand_in:
                 del sys.modules[self.module]
-
-
-def install() -> None:
-    for name in LOADED_WHEN_USED:
-        _load_when_used(name)
-    waiting = {finder.importer for finder in sys.meta_path if isinstance(finder, _ImportedWithStandIn)}
-    for importer in STAND_INS:
-        if importer not in sys.modules and importer not in waiting:
-            sys.meta_path.insert(0, _ImportedWithStandIn(importer))
-    if BATCH_UTILS in sys.modules or "moto.batch" in sys.modules:
-        return  # already the real one
-    stub = types.ModuleType(BATCH_UTILS, "moto.batch.utils: JobStatus now, the rest when asked")
-    stub.JobStatus = JobStatus  # type: ignore[attr-defined]
-    stub.__getattr__ = _rest_of_utils  # type: ignore[method-assign]  # PEP 562: only for the names not set
-    sys.modules[BATCH_UTILS] = stub

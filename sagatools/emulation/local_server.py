@@ -3,7 +3,8 @@
     python -m sagatools.emulation.local_server --port PORT --state-dir DIR --python RUNTIME_PYTHON [--token T]
 
 Started in the background by `./build.sh local start` (sagatools/deployed/local_endpoint.py). What it
-changes in moto, each listed in seams/:
+changes in moto, each checked when applied (changes.py: a speed-up that does not fit is skipped, any other
+change stops the endpoint in one sentence):
 - Step Functions executes state machines, with the embedded stack's virtual retry waits;
 - Lambda never uses Docker: an invocation runs the function's deployed zip in a warm execution
   environment (warm_lambda.py), with the function's handler, environment, timeout and memory;
@@ -42,11 +43,13 @@ from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.utils import boto_client
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sagatools.emulation import speedups, transactions
+from sagatools.emulation import speedups
+from sagatools.emulation.changes import Change, MotoUnsupported, Replacement, checked, expect
 from sagatools.emulation.embedded import VirtualRetryClock
 from sagatools.emulation.environment import FAKE_ENVIRONMENT
 from sagatools.emulation.execution_environment import FunctionVersion
 from sagatools.emulation.signed_requests import OwnerOnly
+from sagatools.emulation.transactions import TRANSACTIONS
 from sagatools.emulation.warm_lambda import WarmLambda
 from sagatools.fake_credentials import EndpointCredentials
 
@@ -147,18 +150,30 @@ def _lambda_delete(pool: WarmLambda) -> Any:
     return delete_function
 
 
-def replacements(pool: WarmLambda, credentials: EndpointCredentials) -> list[tuple[object, str, object]]:
-    """(owner, attribute, replacement) of every moto internal the endpoint changes (all in seams/)."""
-    return [
-        (boto_client, "boto3", _SignedBoto3(credentials)),
-        (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
-        (LambdaSimpleBackend, "delete_function", _lambda_delete(pool)),
-        (execute_state, "threading", _TaskTiming(pool)),
-        (retrier_decl, "time", VirtualRetryClock()),
-        (CloudFormationBackend, "validate_template", _errors_only),
-        *transactions.patches(),
-        *speedups.patches(),
-    ]
+def replacements(pool: WarmLambda, credentials: EndpointCredentials) -> list[Replacement]:
+    """(owner, attribute, replacement) of every moto internal the endpoint changes, each checked (changes.py)."""
+
+    def endpoint() -> list[Replacement]:
+        for owner, name in ((boto_client, "boto3"), (execute_state, "threading"), (retrier_decl, "time")):
+            expect(hasattr(owner, name), f"{getattr(owner, '__name__', owner)}.{name}")
+        return [
+            (boto_client, "boto3", _SignedBoto3(credentials)),
+            (LambdaSimpleBackend, "invoke", _lambda_invoke(pool)),
+            (LambdaSimpleBackend, "delete_function", _lambda_delete(pool)),
+            (execute_state, "threading", _TaskTiming(pool)),
+            (retrier_decl, "time", VirtualRetryClock()),
+            (CloudFormationBackend, "validate_template", _errors_only),
+        ]
+
+    return checked(
+        (
+            Change("the endpoint's Lambda, signing, task timing and retry clock", True, endpoint),
+            TRANSACTIONS,
+            *speedups.SPEED_UPS,
+            speedups.SHARED_LAMBDA_TASK_CLIENTS,
+            speedups.URL_BUILDERS,
+        )
+    )
 
 
 def hold_the_lock(state_dir: Path) -> IO[str]:
@@ -242,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", required=True, help="the Python that runs the handlers")
     parser.add_argument("--token", default="", help="the endpoint record's token: names this process as its")
     args = parser.parse_args(argv)
-    serve(args.port, args.state_dir, args.python, args.token)
+    try:
+        serve(args.port, args.state_dir, args.python, args.token)
+    except MotoUnsupported as error:
+        print(f"local endpoint: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -24,6 +24,7 @@ from sagatools.cli import (
     taking_signals,
 )
 from sagatools.deployed.stage import Stage, StageError
+from sagatools.emulation.changes import MotoUnsupported
 from sagatools.exit_codes import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -142,6 +143,9 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             result = run_on_stage(trips, stage, human, args.timeout)
     except (UsageError, StageError, RequestFileError) as error:
         say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
+        return EXIT_USAGE
+    except MotoUnsupported as error:
+        say(err, f"runtest: {error}")
         return EXIT_USAGE
     except ShardError as error:
         say(err, f"runtest: {error}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sagatools.cli import UsageError, start_up_over
+from sagatools.cli import UsageError
 from sagatools.deployed.stage import execution_arn
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, SagaResult, TripReader, build_report
@@ -69,7 +69,6 @@ class SagaRunner:
 
     def run(self, trips: list[TripFile]) -> list[SagaResult]:
         """Start, wait and read back; the run stops starting and waiting `timeout_seconds` after it began."""
-        start_up_over()
         deadline = time.monotonic() + self.timeout_seconds
         started, conflicts, not_started = [], [], []
         for earlier, trip in self._with_earlier(trips):

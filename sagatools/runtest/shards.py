@@ -16,6 +16,7 @@ first and each process starts its own): where another thread runs, the batch run
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import signal
@@ -27,7 +28,7 @@ from functools import partial
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
-from sagatools.cli import Terminated, start_up_over
+from sagatools.cli import Terminated
 
 if TYPE_CHECKING:
     from sagatools.emulation.embedded import EmbeddedStack
@@ -118,7 +119,9 @@ def run_sharded(
     if threading.active_count() != 1:
         stack.lambdas.start()
         return None
-    start_up_over()  # what the start made is frozen out of the collector before the fork: shared, not copied
+    # What the start made lives as long as the processes: frozen out of the cyclic collector before the fork
+    # (gc.freeze's documented use), so the collector's visits do not copy every shared page into each shard.
+    gc.freeze()
     for stream in filter(None, (sys.stdout, sys.stderr, log_sink)):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()  # a buffered line must not be written by every process
