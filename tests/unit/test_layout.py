@@ -88,15 +88,3 @@ def test_outside_the_definition_no_hand_written_source_names_a_step_of_the_trip(
             naming[str(path.relative_to(ROOT))] = lines
     assert naming == {}
 
-
-# One job per module: a tool module past this many lines is doing two (README "Layout" names each one's job).
-MODULE_LINES = 320
-
-
-def test_no_module_of_the_tools_is_doing_two_jobs():
-    long = {
-        str(path.relative_to(ROOT)): lines
-        for path in sources("sagatools")
-        if (lines := len(path.read_text().splitlines())) > MODULE_LINES
-    }
-    assert long == {}
