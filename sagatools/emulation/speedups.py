@@ -75,7 +75,7 @@ class ParsedDefinitions:
     parses it: one parse per definition, shared by every stack in the process and kept on disk between runs.
 
     The parsed program holds no per-execution state (that lives in each execution's Environment). On disk
-    it is keyed by the definition's text and by the size and time of every file of moto's ASL code, so a
+    it is keyed by the definition's text and by the content of every file of moto's ASL code, so a
     changed definition or another moto is a new parse, never a stale program.
     """
 
