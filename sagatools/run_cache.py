@@ -69,12 +69,15 @@ class DiskCache:
         self.most_bytes = most_bytes
 
     def path_for(self, key: Iterable[str]) -> Path:
-        return cache_dir() / self.namespace / f"{_key_digest(key).hex()}.pickle"
+        return self._path(_key_digest(key))
+
+    def _path(self, key_digest: bytes) -> Path:
+        return cache_dir() / self.namespace / f"{key_digest.hex()}.pickle"
 
     def get(self, key: Iterable[str]) -> object | None:
         """The value stored under `key`, or None when there is none or it fails any check."""
-        key = tuple(key)
-        payload = _verified(_read_bounded(self.path_for(key), self.most_bytes), _key_digest(key))
+        key_digest = _key_digest(key)
+        payload = _verified(_read_bounded(self._path(key_digest), self.most_bytes), key_digest)
         if payload is None:
             return None
         try:
@@ -85,14 +88,14 @@ class DiskCache:
         return value
 
     def put(self, key: Iterable[str], value: object) -> None:
-        key = tuple(key)
+        key_digest = _key_digest(key)
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # noqa: BLE001 - not picklable, however pickle says so: not kept
             return
         if len(MAGIC) + _DIGEST_SIZE + len(payload) > self.most_bytes:
             return  # it would never be read back
-        _write(self.path_for(key), MAGIC + _payload_digest(_key_digest(key), payload) + payload)
+        _write(self._path(key_digest), MAGIC + _payload_digest(key_digest, payload) + payload)
 
     def get_or_make(self, key: Iterable[str], make: Callable[[], T]) -> T:
         key = tuple(key)

@@ -358,6 +358,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
 
     # When the stage is removed: the state machine, then the stack, and every warm environment with them
     assert workers(project)
+    assert {os.stat(f"/proc/{pid}").st_uid for pid in workers(project)} == {os.getuid()}  # the endpoint's user
     removed = timed("remove", "./build.sh", "remove", "local")
     assert removed.returncode == 0, removed.stdout + removed.stderr
     deadline = time.monotonic() + 10
