@@ -87,4 +87,3 @@ def test_outside_the_definition_no_hand_written_source_names_a_step_of_the_trip(
         if lines:
             naming[str(path.relative_to(ROOT))] = lines
     assert naming == {}
-
