@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 
@@ -93,17 +92,6 @@ def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
     assert (tmp_path / "elsewhere" / "reports" / "trip-0002.html").exists()
     assert (tmp_path / "elsewhere" / "handlers.log").exists()
     assert not (tmp_path / ".runtest").exists()
-
-
-def test_a_second_start_compiles_its_patterns_from_the_store_and_keeps_nothing_new(tmp_path):
-    environment = {**os.environ, "RUNTEST_CACHE_DIR": str(tmp_path / "cache")}
-    first = runtest_in(tmp_path / "runs", environment)
-    (store,) = (tmp_path / "cache" / "compiled-patterns").iterdir()
-    written = store.stat().st_mtime_ns
-    second = runtest_in(tmp_path / "runs", environment)
-    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
-    assert [json.loads(done.stdout)["outcome"] for done in (first, second)] == ["COMMITTED", "COMMITTED"]
-    assert store.stat().st_mtime_ns == written  # every pattern of the start came from the store
 
 
 def test_runtest_loads_no_pydantic_plugin_an_installed_distribution_offers(tmp_path):
