@@ -1,6 +1,6 @@
-"""Every figure the README states, checked: limits and policies against the code that sets them, and the
-states a saga enters against real runs on the embedded stack. A figure the README drops or rewords fails
-here until its check is moved with it."""
+"""Every figure the README and its pages in docs/ state, checked: limits and policies against the code that
+sets them, and the states a saga enters against real runs on the embedded stack. A figure the documentation
+drops or rewords fails here until its check is moved with it."""
 
 from __future__ import annotations
 
@@ -31,15 +31,18 @@ from tests.embedded.test_fault_matrix import CASES
 from tests.embedded.test_soak import DUPLICATES, SOAK_TRIPS
 from tests.helpers import ROOT, book_step, cancel_step, trip_request
 
-README = " ".join((ROOT / "README.md").read_text().split())  # one line: a figure may wrap anywhere
+# The hand-written documentation: the README and its pages (BENCHMARKS.md is written by ./build.sh bench).
+PAGES = [ROOT / "README.md", *sorted(path for path in (ROOT / "docs").glob("*.md") if path.name != "BENCHMARKS.md")]
+# Each page on one line: a figure may wrap anywhere (pages are kept apart: a figure never spans two).
+TEXTS = {path: " ".join(path.read_text(encoding="utf-8").split()) for path in PAGES}
 HOTEL, FLIGHT, CAR = (step.resource for step in BOOKINGS)
 TEXT = next(rule for rule in get_args(Text)[1:] if isinstance(rule, StringConstraints))  # a request's strings
 
 
 def stated(pattern: str) -> tuple[str, ...]:
-    """The groups of the README's one sentence matching `pattern` (whitespace as one space)."""
-    found = re.findall(pattern, README)
-    assert len(found) == 1, f"the README should state this once: {pattern}"
+    """The groups of the one sentence of the documentation matching `pattern` (whitespace as one space)."""
+    found = [match for text in TEXTS.values() for match in re.findall(pattern, text)]
+    assert len(found) == 1, f"the README or one page of docs/ should state this once: {pattern}"
     return found[0] if isinstance(found[0], tuple) else (found[0],)
 
 
