@@ -4,8 +4,8 @@ Each is a speed-up in the sense of changes.py: checked when applied, skipped (on
 does not fit the installed moto. Kept where a profile of a run showed it earns its lines:
 - the definition is parsed once (ANTLR, 100-150 ms for ours, and again for every execution), and the
   program kept on disk for the next run (ParsedDefinitions);
-- the interpreter's service tasks (DynamoDB putItem) share one boto3 client per region and service
-  instead of building one per task (~5 ms each);
+- on the local endpoint, the interpreter's Lambda tasks share one boto3 client per region instead of
+  building one per task (~5 ms each);
 - every JSONPath the interpreter evaluates is parsed once per distinct path (jsonpath-ng's yacc parser);
 - GetExecutionHistory is written as JSON directly (moto's generic serializer visits ~60 members per
   event: 10-20 ms a call, and the runner reads every saga's history);
@@ -98,18 +98,9 @@ def _shared_client(region: str, service: str, state_credentials: Any = None) -> 
     return service_client(region, service)
 
 
-def _shared_service_clients() -> list[Replacement]:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
-    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
-
-    _clients.clear()  # clients belong to one mock session
-    expect_parameters(boto_client_for, ["region", "service", "state_credentials"])
-    expect(state_task_service_dynamodb.boto_client_for is boto_client_for, "the DynamoDB task's client maker")  # type: ignore[attr-defined]
-    return [(state_task_service_dynamodb, "boto_client_for", _shared_client)]
-
-
 def _shared_lambda_task_clients() -> list[Replacement]:
     """The local endpoint's Lambda tasks (the embedded stack has its own in-process client instead)."""
+    _clients.clear()  # clients belong to one endpoint's session
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
     expect_parameters(lambda_eval_utils.boto_client_for, ["region", "service", "state_credentials"])  # type: ignore[attr-defined]
@@ -220,7 +211,6 @@ def _one_model_loader() -> list[Replacement]:
 
 SPEED_UPS = (
     Change("a definition parsed once, kept in the run cache", False, _parsed_once),
-    Change("one boto3 client per service for the interpreter's tasks", False, _shared_service_clients),
     Change("each JSONPath parsed once", False, _json_paths_parsed_once),
     Change("execution history written as JSON", False, _history_as_json),
     Change("a Query on a table's key reads its partition only", False, _partition_queries),
