@@ -2,8 +2,10 @@
 
 Written: both state machines (statemachine/*.asl.json), the template's per-step part
 (serverless.steps.yml), one handler module per function (functions/*.py) and the README's
-diagrams. A generated handler whose step left the definition is deleted. With --check nothing is
-written: exit 1 naming every file that differs from what the definition gives.
+diagrams. A generated file that no longer follows from the definition is deleted: the handler of a
+step it no longer has, the state machine of a saga renamed since. Only a file that says it is
+generated is ever deleted. With --check nothing is written: exit 1 naming every file that differs
+from what the definition gives, and every such leftover.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from saga.catalogue import RETRIABLES
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
+from sagatools.generate.asl_parts import GENERATED
 from sagatools.generate.handlers import MARKER, handler_modules
 from sagatools.generate.resolution_machine import resolve_stuck
 from sagatools.generate.saga_machine import booking_saga
@@ -45,13 +48,30 @@ def generated_files() -> dict[Path, str]:
     return files
 
 
-def stale_handlers(expected: dict[Path, str]) -> list[Path]:
-    """Generated handler modules whose step is no longer in the definition."""
-    return [
-        path
+def is_generated_asl(path: Path) -> bool:
+    """Whether an ASL file says it is generated: JSON has no comments, so its top-level Comment says so."""
+    try:
+        asl = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # not even JSON: nothing this tool writes
+    return isinstance(asl, dict) and isinstance(asl.get("Comment"), str) and GENERATED in asl["Comment"]
+
+
+def stale_files(expected: dict[Path, str]) -> dict[Path, str]:
+    """Generated files that no longer follow from the definition, and what each was generated as: a handler
+    module whose step left the definition, a state machine it no longer has (a renamed saga's old ASL)."""
+    handlers = {
+        path: "step"
         for path in sorted((PROJECT_ROOT / "functions").glob("*.py"))
         if path not in expected and path.read_text(encoding="utf-8").startswith(MARKER)
-    ]
+    }
+    # build.sh validates every ASL file there, and a reader takes each for a machine of the saga.
+    machines = {
+        path: "state machine"
+        for path in sorted((PROJECT_ROOT / "statemachine").glob("*.asl.json"))
+        if path not in expected and is_generated_asl(path)
+    }
+    return handlers | machines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     differing = [
         path for path, text in expected.items() if not path.is_file() or path.read_text(encoding="utf-8") != text
     ]
-    stale = stale_handlers(expected)
+    stale = stale_files(expected)
     if args.check:
         for path in differing:
             print(f"generate --check: {path.relative_to(root)} differs from saga/definition.py", file=sys.stderr)
-        for path in stale:
-            print(f"generate --check: {path.relative_to(root)} is not a step of saga/definition.py", file=sys.stderr)
+        for path, kind in stale.items():
+            print(f"generate --check: {path.relative_to(root)} is not a {kind} of saga/definition.py", file=sys.stderr)
         if differing or stale:
             print(
                 "generate --check: run ./build.sh generate (and do not edit generated files by hand)", file=sys.stderr
@@ -80,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(expected[path], encoding="utf-8")
         print(f"wrote {path.relative_to(root)}")
-    for path in stale:
+    for path, kind in stale.items():
         path.unlink()
-        print(f"deleted {path.relative_to(root)} (no longer a step)")
+        print(f"deleted {path.relative_to(root)} (no longer a {kind})")
     if not differing and not stale:
         print(f"all {len(expected)} generated files were up to date")
     return 0
