@@ -19,10 +19,6 @@ run_tool() {
   fi
   (cd "$root" && ensure_venv requirements-tools.txt) >&2
   export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-  # Where PYTHONDONTWRITEBYTECODE is set for every process (some machines and images do), the checkout's own
-  # modules would be compiled again at every start (0.2 s): the tools' interpreter writes their bytecode, to
-  # __pycache__/, which git and the packaging leave out.
-  unset PYTHONDONTWRITEBYTECODE
   if env --block-signal=INT true 2>/dev/null; then
     trap '' INT TERM # from here until the interpreter holds them: not this shell's to handle
     exec env --block-signal=INT --block-signal=TERM "$root/.venv/bin/python" -m "$module" "$@"

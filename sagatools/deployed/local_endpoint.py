@@ -39,7 +39,7 @@ from sagatools.serverless_config import load_service_config
 
 STATE_DIR = PROJECT_ROOT / ".runtest" / "local"
 STATE_FILE = STATE_DIR / "endpoint.json"
-SERVER_MODULE = "sagatools.emulation.local_server"
+SERVER_MODULE = "sagatools.emulation.local_server_process"
 PROBE_SECONDS = 2.0
 PREFERRED_PORT = 4599
 START_TIMEOUT_SECONDS = 30.0
@@ -241,7 +241,7 @@ def _start(err: TextIO) -> Endpoint:
     while endpoint is None or not endpoint.answers():
         if process.poll() is not None or time.monotonic() > deadline:
             _terminate(process.pid)
-            raise EndpointNotRunning(f"The local endpoint did not start; see {STATE_DIR / 'server.log'}.")
+            raise EndpointNotRunning(_why_not_started())
         if endpoint is None:
             endpoint = _bound(port_file, token, process.pid, python)
         time.sleep(0.1)
@@ -250,6 +250,16 @@ def _start(err: TextIO) -> Endpoint:
     STATE_FILE.write_text(json.dumps(asdict(endpoint)))
     print(f"local endpoint running at {endpoint.url} (pid {endpoint.pid})", file=err)
     return endpoint
+
+
+def _why_not_started() -> str:
+    """The server's own one-line refusal (a moto that does not fit), else where to look."""
+    log = STATE_DIR / "server.log"
+    with contextlib.suppress(OSError):
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if lines and lines[-1].startswith("local endpoint: "):
+            return f"The local endpoint did not start: {lines[-1].removeprefix('local endpoint: ')}."
+    return f"The local endpoint did not start; see {log}."
 
 
 def _bound(port_file: Path, token: str, pid: int, python: str) -> Endpoint | None:

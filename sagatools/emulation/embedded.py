@@ -66,14 +66,14 @@ class VirtualRetryClock:
 
 
 def _in_process_lambda(lambda_client: object) -> list[Replacement]:
-    """The interpreter's Lambda tasks get `lambda_client` (InvokeOnlyClient) from the function that makes
-    their client; its other service tasks get the shared clients (speedups.py)."""
+    """The interpreter's Lambda tasks get `lambda_client` (InvokeOnlyClient) from the function that makes their
+    client (moto calls it for Lambda only)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
     expect_parameters(lambda_eval_utils.boto_client_for, ["region", "service", "state_credentials"])  # type: ignore[attr-defined]
 
     def client_for(region: str, service: str, state_credentials: object = None) -> object:
-        return lambda_client if service == "lambda" else speedups.service_client(region, service)
+        return lambda_client
 
     return [(lambda_eval_utils, "boto_client_for", client_for)]
 

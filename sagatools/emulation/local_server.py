@@ -154,7 +154,15 @@ def replacements(pool: WarmLambda, credentials: EndpointCredentials) -> list[Rep
     """(owner, attribute, replacement) of every moto internal the endpoint changes, each checked (changes.py)."""
 
     def endpoint() -> list[Replacement]:
-        for owner, name in ((boto_client, "boto3"), (execute_state, "threading"), (retrier_decl, "time")):
+        targets = (
+            (boto_client, "boto3"),
+            (execute_state, "threading"),
+            (retrier_decl, "time"),
+            (LambdaSimpleBackend, "invoke"),
+            (LambdaSimpleBackend, "delete_function"),
+            (CloudFormationBackend, "validate_template"),
+        )
+        for owner, name in targets:
             expect(hasattr(owner, name), f"{getattr(owner, '__name__', owner)}.{name}")
         return [
             (boto_client, "boto3", _SignedBoto3(credentials)),

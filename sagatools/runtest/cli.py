@@ -183,11 +183,15 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
 
 
 def write_pages(result: RunResult, directory: Path, err: TextIO) -> dict[str, Path | None]:
-    """One HTML page per execution, by execution ARN; a page that cannot be written is a warning, never a
-    lost result (None)."""
+    """One HTML page per execution this run started, by execution ARN; a page that cannot be written is a
+    warning, never a lost result (None)."""
     pages: dict[str, Path | None] = {}
     for report in result.reports:
         if report.execution_arn in pages:
+            continue
+        if report.outcome is Outcome.CONFLICT:
+            # Not this run's execution: its page (under the same trip id) belongs to the run that started it.
+            pages[report.execution_arn] = None
             continue
         try:
             pages[report.execution_arn] = write_page(

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from sagatools.emulation import lean_moto
+from sagatools.emulation import changes, lean_moto
 from sagatools.emulation.changes import MADE_FOR, Change, Mismatch, MotoUnsupported, checked, installed_moto
 from sagatools.emulation.embedded import EmbeddedStack
 from tests.helpers import ROOT
@@ -24,6 +24,12 @@ PREVIOUS_MINOR = "5.1.22"  # the last release of the minor before the pinned one
 
 def test_the_pinned_moto_is_the_one_the_changes_were_made_for():
     assert installed_moto() == MADE_FOR
+
+
+@pytest.fixture(autouse=True)
+def nothing_told_yet(monkeypatch):
+    """Each test starts as a new process does: no skipped speed-up reported yet."""
+    monkeypatch.setattr(changes, "_told", set())
 
 
 def test_every_change_fits_the_pinned_moto(capsys):
