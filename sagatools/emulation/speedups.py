@@ -209,6 +209,16 @@ def _one_model_loader() -> list[Replacement]:
     return [(utils, "create_loader", cache(create_loader))]
 
 
+def _method_names_listed_once() -> list[Replacement]:
+    from moto.core import responses
+
+    # moto lists a response class's methods (inspect.getmembers) on every request it dispatches; the classes
+    # are fixed once imported, so each is listed once.
+    names = responses.method_names_from_class  # type: ignore[attr-defined]
+    expect_parameters(names, ["clazz"])
+    return [(responses, "method_names_from_class", cache(names))]
+
+
 SPEED_UPS = (
     Change("a definition parsed once, kept in the run cache", False, _parsed_once),
     Change("each JSONPath parsed once", False, _json_paths_parsed_once),
@@ -216,6 +226,7 @@ SPEED_UPS = (
     Change("a Query on a table's key reads its partition only", False, _partition_queries),
     Change("regions listed from boto3's default session", False, _regions_from_the_default_session),
     Change("one botocore loader for moto's service models", False, _one_model_loader),
+    Change("a response class's methods listed once", False, _method_names_listed_once),
 )
 
 
