@@ -18,7 +18,7 @@ from saga.definition import SAGA
 from saga.spec import StepKind
 
 if TYPE_CHECKING:
-    from saga.spec import RetryPolicy, StepSpec
+    from saga.spec import RetryPolicy, StepSpec, Verbs
 
 ATTENTION_PREFIX = "ATTENTION#"
 # The saga log table: the environment variable its functions read, and the stack output naming it.
@@ -92,9 +92,13 @@ class Step:
         return ResourceNames(self.spec.resource)
 
     @property
+    def verbs(self) -> Verbs:
+        """Its step's own verbs, or the saga's."""
+        return self.spec.verbs or SAGA.verbs
+
+    @property
     def verb(self) -> str:
-        verbs = SAGA.verbs
-        return verbs.request if self.action is Action.REQUEST else verbs.compensation
+        return self.verbs.request if self.action is Action.REQUEST else self.verbs.compensation
 
     @property
     def name(self) -> str:
@@ -170,7 +174,7 @@ class Step:
         """The ASL state that writes that record."""
         if not self.is_compensation:
             return None
-        return f"Flag{self.names.title}{pascal(SAGA.verbs.compensation_noun)}Stuck"
+        return f"Flag{self.names.title}{pascal(self.verbs.compensation_noun)}Stuck"
 
     @property
     def after_stuck_state(self) -> str | None:

@@ -122,7 +122,27 @@ class StepKind(StrEnum):
     RETRIABLE = "retriable"  # after the pivot: retried, or done another way, until it succeeds
 
 
+@dataclass(frozen=True)
+class Verbs:
+    """The words a step's names are made of: book_x, cancel_x, FlagXCancellationStuck. A saga has one set;
+    a step may have its own (reserve/release, charge/refund)."""
+
+    request: str = "book"
+    compensation: str = "cancel"
+    compensation_noun: str = "cancellation"
+
+
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+_VERB = re.compile(r"[a-z]+")
+
+
+def _check_verbs(verbs: Verbs, owner: str) -> None:
+    words = {"request": verbs.request, "compensation": verbs.compensation, "compensation_noun": verbs.compensation_noun}
+    for role, word in words.items():
+        if not _VERB.fullmatch(word):
+            raise ValueError(f"{owner}: verb {role} {word!r}: use lower-case letters only")
+    if verbs.request == verbs.compensation:
+        raise ValueError(f"{owner}: the request and the compensation need different verbs ({verbs.request!r})")
 
 
 @dataclass(frozen=True)
@@ -138,8 +158,12 @@ class StepSpec:
     request_retry: RetryPolicy = REQUEST_RETRY
     compensation_retry: RetryPolicy = COMPENSATION_RETRY
     forward_retry: RetryPolicy = FORWARD_RETRY
+    # Its own verbs, where the saga's do not fit it (None: the saga's).
+    verbs: Verbs | None = None
 
     def __post_init__(self) -> None:
+        if self.verbs is not None:
+            _check_verbs(self.verbs, f"step {self.resource}")
         if not _RESOURCE.fullmatch(self.resource):
             raise ValueError(f"resource {self.resource!r}: use snake_case (letters, digits and _)")
         if self.alternatives_for is not None:
@@ -153,15 +177,6 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
-class Verbs:
-    """The words a saga's step names are made of: book_x, cancel_x, FlagXCancellationStuck."""
-
-    request: str = "book"
-    compensation: str = "cancel"
-    compensation_noun: str = "cancellation"
-
-
-@dataclass(frozen=True)
 class SagaSpec:
     """A saga: its name, its steps in the order the requests run (compensations run in reverse)."""
 
@@ -172,6 +187,7 @@ class SagaSpec:
     verbs: Verbs = field(default_factory=Verbs)
 
     def __post_init__(self) -> None:
+        _check_verbs(self.verbs, f"saga {self.name}")
         resources = [step.resource for step in self.steps]
         if not resources:
             raise ValueError("a saga needs at least one step")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from saga.catalogue import COMPENSATIONS, RETRIABLES, Step
-from saga.definition import SAGA
 from saga.saga_log import AttentionKind
 from sagatools.asl import NEEDS_ATTENTION_ERROR
 from sagatools.generate.asl_parts import (
@@ -23,7 +22,6 @@ from sagatools.generate.asl_parts import (
 def resolve_stuck() -> dict[str, Any]:
     """The resolution: every compensation again, in reverse order, then each attention record closed
     (all succeeded) or kept open with the new error (some stayed stuck)."""
-    verbs = SAGA.verbs
     states: dict[str, Any] = {}
     # The records closed once the trip is done, either way: the compensations' (after a roll-back) and,
     # last, those of the steps past the pivot (a roll-back, or finishing forward, settles them).
@@ -50,7 +48,7 @@ def resolve_stuck() -> dict[str, Any]:
         following = then([c.state for c in COMPENSATIONS], index, "AnyStillStuck")
         task = lambda_task(
             compensation,
-            f"{verbs.compensation.capitalize()} the {compensation.resource.replace('_', ' ')} again (idempotent,"
+            f"{compensation.verb.capitalize()} the {compensation.resource.replace('_', ' ')} again (idempotent,"
             " commutative): retried as in the saga; if it stays stuck, note it and go on.",
             "$$.Execution.Input.request",
             f"$.results.{compensation.name}",
@@ -197,7 +195,7 @@ def _keep_record(
 
 
 def _noun(compensation: Step) -> str:
-    return f"{compensation.resource.replace('_', ' ')} {SAGA.verbs.compensation_noun}"
+    return f"{compensation.resource.replace('_', ' ')} {compensation.verbs.compensation_noun}"
 
 
 def _close_state(step: Step) -> str:

@@ -38,6 +38,17 @@ def _resources() -> str:
     return _listing([step.resource.replace("_", " ") for step in BOOKINGS])
 
 
+def _what_it_does() -> str:
+    """'book hotel, flight and car; on failure, cancel in reverse order', each step's own verb where they differ."""
+    requests, compensations = {step.verb for step in BOOKINGS}, {step.verb for step in COMPENSATIONS}
+    if len(requests) == 1:
+        forward = f"{requests.pop()} {_resources()}"
+    else:
+        forward = _listing([f"{step.verb} {step.resource.replace('_', ' ')}" for step in BOOKINGS])
+    backward = compensations.pop() if len(compensations) == 1 else "undo each"
+    return f"{forward}; on failure, {backward} in reverse order"
+
+
 # Past the pivot, what a step raises when forward recovery gives up, and what it raises only in backward
 # recovery. Anything else (Lambda's own faults, a timeout) meets a Choice on the request's mode.
 FORWARD_GIVE_UP = [error.__name__ for error in (AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError)]
@@ -91,7 +102,6 @@ def _next_compensation(compensation: Step, after_stuck: bool) -> str:
 
 def booking_saga() -> dict[str, Any]:
     """The saga: each request in order; on a failure, the compensations from that step back."""
-    verbs = SAGA.verbs
     states: dict[str, Any] = {}
     total = len(BOOKINGS)
     for index, booking in enumerate(BOOKINGS):
@@ -191,8 +201,7 @@ def booking_saga() -> dict[str, Any]:
         "CausePath": "$.failure.Cause",
     }
     return {
-        "Comment": f"Trip {SAGA.name.replace('-', ' ')}: {verbs.request} {_resources()}; on failure,"
-        f" {verbs.compensation} in reverse order. {GENERATED}.",
+        "Comment": f"Trip {SAGA.name.replace('-', ' ')}: {_what_it_does()}. {GENERATED}.",
         "StartAt": BOOKINGS[0].state,
         "States": states,
     }

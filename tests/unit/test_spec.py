@@ -40,3 +40,36 @@ def test_the_forward_schedule_reaches_past_the_longest_deadline_without_jitter()
     assert FORWARD_RETRY.waited(FORWARD_RETRY.max_attempts) > FORWARD_DEADLINE_SECONDS[2]
     assert FORWARD_RETRY.delay(0) == 30
     assert FORWARD_RETRY.delay(10) == 900
+
+
+def test_a_step_with_verbs_of_its_own_is_named_by_them_and_the_others_by_the_sagas():
+    # Given a step that is charged and refunded, beside one that uses the saga's verbs
+    from saga.catalogue import Action, Step
+    from saga.spec import Verbs
+
+    charged = StepSpec("payment", HotelRequest, verbs=Verbs("charge", "refund", "refund"))
+    plain = StepSpec("hotel", HotelRequest)
+    # When the names are computed / Then each step goes by its own verbs, or the saga's
+    charge, refund = Step(charged, Action.REQUEST, 1), Step(charged, Action.COMPENSATION, 1)
+    assert (charge.name, charge.function, charge.state) == ("charge_payment", "chargePayment", "ChargePayment")
+    assert (refund.name, refund.state, refund.stuck_state) == (
+        "refund_payment",
+        "RefundPayment",
+        "FlagPaymentRefundStuck",
+    )
+    assert Step(plain, Action.COMPENSATION, 2).name == "cancel_hotel"
+
+
+@pytest.mark.parametrize(
+    ("verbs", "refused"),
+    [
+        (("book", "book", "booking"), "different verbs"),
+        (("Book", "cancel", "x"), "lower-case"),
+        (("b_1", "c", "x"), "lower-case"),
+    ],
+)
+def test_verbs_that_cannot_make_distinct_names_are_refused(verbs, refused):
+    from saga.spec import Verbs
+
+    with pytest.raises(ValueError, match=refused):
+        StepSpec("hotel", HotelRequest, verbs=Verbs(*verbs))
