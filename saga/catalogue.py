@@ -58,12 +58,12 @@ class ResourceNames:
     @property
     def table_resource(self) -> str:
         """The table's CloudFormation logical id."""
-        return f"{self.title}BookingsTable"
+        return f"{self.title}{pascal(SAGA.records)}Table"
 
     @property
     def table_suffix(self) -> str:
         """Its table is <service>-<stage>-<suffix>."""
-        return f"{self.name.replace('_', '-')}-bookings"
+        return f"{self.name.replace('_', '-')}-{SAGA.records}"
 
     @property
     def role_resource(self) -> str:

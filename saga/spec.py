@@ -185,9 +185,22 @@ class SagaSpec:
     # Sections of the request that belong to no step (who travels), required like the steps' own.
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     verbs: Verbs = field(default_factory=Verbs)
+    # The state a saga that did every step ends in (its ASL Succeed state), and what a step's records are
+    # called: each step's table is <service>-<stage>-<resource>-<records>.
+    done_state: str = "Booked"
+    records: str = "bookings"
 
     def __post_init__(self) -> None:
         _check_verbs(self.verbs, f"saga {self.name}")
+        if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", self.done_state) or self.done_state in {
+            "RolledBack",
+            "NeedsAttention",
+        }:
+            raise ValueError(f"saga {self.name}: done_state {self.done_state!r}: a PascalCase state name of its own")
+        if not re.fullmatch(r"[a-z][a-z0-9]*", self.records):
+            raise ValueError(
+                f"saga {self.name}: records {self.records!r}: lower-case letters and digits (a plural noun)"
+            )
         resources = [step.resource for step in self.steps]
         if not resources:
             raise ValueError("a saga needs at least one step")

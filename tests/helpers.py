@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import BOOKINGS, RESOURCES, by_name, by_state, compensation_of, request_of
+from saga.definition import SAGA
 from saga.models import BookingStatus
 from saga.saga_log import LogEvent
 
@@ -77,7 +78,7 @@ def is_booking(step_name: str) -> bool:
 # a success is each request and Booked; a rollback at step k is k requests, k compensations and
 # RolledBack. Nothing else: an extra state would cost every saga.
 def success_states() -> list[str]:
-    return [booking.state for booking in BOOKINGS] + ["Booked"]
+    return [booking.state for booking in BOOKINGS] + [SAGA.done_state]
 
 
 def rollback_states(failed_at: str) -> list[str]:

@@ -39,7 +39,8 @@ def _resources() -> str:
 
 
 def _what_it_does() -> str:
-    """'book hotel, flight and car; on failure, cancel in reverse order', each step's own verb where they differ."""
+    """What the saga does, in its own verbs ('book a, b and c; on failure, cancel in reverse order'), each step's
+    own verb where they differ."""
     requests, compensations = {step.verb for step in BOOKINGS}, {step.verb for step in COMPENSATIONS}
     if len(requests) == 1:
         forward = f"{requests.pop()} {_resources()}"
@@ -126,7 +127,7 @@ def booking_saga() -> dict[str, Any]:
             f"$.results.{booking.name}",
             catch,
         )
-        task["Next"] = BOOKINGS[index + 1].state if index + 1 < total else "Booked"
+        task["Next"] = BOOKINGS[index + 1].state if index + 1 < total else SAGA.done_state
         states[booking.state] = task
         if booking.failed_state and booking.unfinished_state:
             states[booking.failed_state] = {
@@ -144,7 +145,7 @@ def booking_saga() -> dict[str, Any]:
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.flag_failure"},
                 "Unfinished",
             )
-    states["Booked"] = {
+    states[SAGA.done_state] = {
         "Type": "Succeed",
         "Comment": f"All {_count(total)} bookings confirmed: the saga committed.",
     }

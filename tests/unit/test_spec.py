@@ -73,3 +73,17 @@ def test_verbs_that_cannot_make_distinct_names_are_refused(verbs, refused):
 
     with pytest.raises(ValueError, match=refused):
         StepSpec("hotel", HotelRequest, verbs=Verbs(*verbs))
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        ({"done_state": "booked"}, "done_state"),
+        ({"done_state": "RolledBack"}, "done_state"),
+        ({"records": "Orders"}, "records"),
+        ({"records": "line-items"}, "records"),
+    ],
+)
+def test_a_done_state_or_records_name_that_cannot_name_a_state_or_a_table_is_refused(fields, refused):
+    with pytest.raises(ValueError, match=refused):
+        SagaSpec(name="s", steps=(StepSpec("hotel", HotelRequest),), **fields)
