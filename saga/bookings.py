@@ -65,6 +65,7 @@ class BookingRepository:
         end: LogEntry,
         provider: str | None = None,
         also_log: tuple[LogEntry, ...] = (),
+        reference: str | None = None,
     ) -> Booking:
         """Create the CONFIRMED booking and log `end` (and `also_log`), atomically; BookingUnchanged if an
         item exists."""
@@ -72,7 +73,7 @@ class BookingRepository:
             trip_id=trip_id,
             resource=self.resource,
             status=BookingStatus.CONFIRMED,
-            reference=booking_reference(self.resource, trip_id),
+            reference=reference or booking_reference(self.resource, trip_id),
             booked_at=end.at,
             details=details,
             provider=provider,

@@ -1,7 +1,7 @@
 """Pydantic models at every edge: the saga's request, a step's invocation, and what a step returns.
 
 The request is composed from the saga's definition: its id, one section per step (the models of
-saga/requests.py) and the optional `simulate` faults, keyed by the steps' names.
+trip/requests.py) and the optional `simulate` faults, keyed by the steps' names.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The field types requests are built from: dates, readable text, ids, and a strict base model.
 
-Shared by every section of a request (saga/requests.py) and the request itself (saga/models.py).
+Shared by every section of a request (trip/requests.py) and the request itself (saga/models.py).
 """
 
 from __future__ import annotations

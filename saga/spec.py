@@ -8,9 +8,10 @@ saga/catalogue.py. Nothing here names a step of any particular saga.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,6 +133,27 @@ class Verbs:
     compensation_noun: str = "cancellation"
 
 
+@dataclass(frozen=True)
+class StepCall:
+    """What a step's action or compensation (the app's code) is given, the same on every retry of the step."""
+
+    saga_id: str  # the saga's id (the request's id field)
+    resource: str  # the step's resource
+    section: dict[str, Any]  # the step's section of the request, as validated by its model
+    provider: str | None = None  # past the pivot, with alternatives: the provider asked this time
+
+    @property
+    def key(self) -> str:
+        """One key per step of a saga (its idempotency key), derived from the saga's id and the step."""
+        return f"{self.saga_id}/{self.resource}"
+
+
+# A step's own work, as the app writes it. The action returns the reference its provider gives the booking;
+# the compensation undoes it. The engine around them logs, records, retries and injects faults.
+StepAction = Callable[[StepCall], str]
+StepCompensation = Callable[[StepCall], None]
+
+
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _VERB = re.compile(r"[a-z]+")
 
@@ -160,6 +182,9 @@ class StepSpec:
     forward_retry: RetryPolicy = FORWARD_RETRY
     # Its own verbs, where the saga's do not fit it (None: the saga's).
     verbs: Verbs | None = None
+    # Its own work (None: the saga's record of the step is all there is to it; see StepCall).
+    action: StepAction | None = None
+    compensation: StepCompensation | None = None
 
     def __post_init__(self) -> None:
         if self.verbs is not None:

@@ -35,7 +35,7 @@ from saga.models import BookingStatus, Fault, StepInvocation, StepResult
 from saga.observability import logger, metrics
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
 from saga.settings import Settings, get_settings
-from saga.spec import StepKind
+from saga.spec import StepCall, StepKind
 
 if TYPE_CHECKING:
     from saga.bookings import Booking
@@ -215,15 +215,20 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     end = attempt.entry(LogEvent.END, provider=provider)
     # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
     pivot = (attempt.entry(LogEvent.PIVOT, "forward recovery from here: the trip is finished, not undone"),)
+    details = attempt.invocation.request.details_for(resource)
+    action = attempt.step.spec.action
+    # The step's own work (the app's code), then its record and END in one transaction.
+    reference = action(StepCall(trip_id, resource, details, provider)) if action else None
     try:
         booking = attempt.bookings.confirm(
             trip_id,
-            attempt.invocation.request.details_for(resource),
+            details,
             end,
             provider,
             # A lost response at the pivot is a failure before it (the saga rolls back, as backward): such
             # a pivot never counted as passed, so it is not logged as one.
             also_log=pivot if attempt.is_forward_pivot and not _loses_its_response(attempt) else (),
+            reference=reference,
         )
     except TransientDataAccessError as error:
         # Logged as this attempt's FAILED; the state machine retries.
@@ -257,6 +262,9 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     attempt.start()
     if error := attempt.injected_error(CancellationFailed(f"{resource} provider did not cancel {attempt.trip_id}")):
         raise attempt.fail(error)
+    if compensation := attempt.step.spec.compensation:
+        # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
+        compensation(StepCall(attempt.trip_id, resource, attempt.invocation.request.details_for(resource)))
     try:
         booking = attempt.bookings.cancel(attempt.trip_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:

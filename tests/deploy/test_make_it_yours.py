@@ -36,20 +36,20 @@ class {NEW_TITLE}Request(Strict):
 INSURANCE = {"policy": "Travel Plus", "cover_from": "2026-12-01", "cover_to": "2026-12-04"}
 AFTER = [*RESOURCES, NEW]  # the resources of the saga with the new step
 # What a user writes by hand: the definition, the request model, the sample request files.
-HAND_EDITED = ("saga/definition.py", "saga/requests.py", "test-booking-success.json", "test-booking-fail.json")
+HAND_EDITED = ("trip/definition.py", "trip/requests.py", "test-booking-success.json", "test-booking-fail.json")
 
 
 def add_insurance_step(project: Path) -> None:
-    definition = project / "saga" / "definition.py"
+    definition = project / "trip" / "definition.py"
     lines = definition.read_text().splitlines(keepends=True)
     last_step = max(n for n, line in enumerate(lines) if line.startswith("        StepSpec("))
     # After the pivot a step is retriable (the definition refuses anything else there).
     kind = ", kind=StepKind.RETRIABLE" if SAGA.pivot is not None else ""
     lines.insert(last_step + 1, f'        StepSpec("{NEW}", {NEW_TITLE}Request{kind}),\n')
-    first_import = next(n for n, line in enumerate(lines) if line.startswith("from saga.requests import"))
-    lines.insert(first_import, f"from saga.requests import {NEW_TITLE}Request\n")
+    first_import = next(n for n, line in enumerate(lines) if line.startswith("from trip.requests import"))
+    lines.insert(first_import, f"from trip.requests import {NEW_TITLE}Request\n")
     definition.write_text("".join(lines))
-    requests = project / "saga" / "requests.py"
+    requests = project / "trip" / "requests.py"
     requests.write_text(requests.read_text() + REQUEST_MODEL)
     for sample in [project / "test-booking-success.json", project / "test-booking-fail.json"]:
         sample.write_text(json.dumps(with_insurance(json.loads(sample.read_text())), indent=2) + "\n")

@@ -204,7 +204,7 @@ def test_outputs_name_every_placeholder_of_the_asl(stage):
 def test_package_holds_only_the_handlers_and_the_domain_package(stage):
     with zipfile.ZipFile(package_dir(stage) / "lambda-saga-pattern.zip") as archive:
         names = archive.namelist()
-    assert {name.split("/")[0] for name in names} == {"functions", "saga"}
+    assert {name.split("/")[0] for name in names} == {"functions", "saga", "trip"}
     assert {step.handler_file for step in STEPS} <= set(names)
     assert "saga/steps.py" in names
 

@@ -12,12 +12,12 @@ import pytest
 
 from saga.catalogue import Action, Step
 from saga.definition import SAGA
-from saga.requests import CarRequest, FlightRequest, HotelRequest
 from saga.spec import SagaSpec, StepSpec
 from sagatools.asl import SAGA_MACHINE
 from sagatools.generate.handlers import handler_module
 from sagatools.working_tree import copy_working_tree
 from tests.helpers import ROOT
+from trip.requests import CarRequest, FlightRequest, HotelRequest
 
 RUFF = ROOT / ".venv" / "bin" / "ruff"
 PYPROJECT = ROOT / "pyproject.toml"
@@ -81,7 +81,7 @@ def renamed(tmp_path: Path) -> Path:
     """A copy of the project whose saga is renamed in its definition, with hand-written ASL files beside the
     generated ones."""
     project = copy_working_tree(tmp_path / "project")
-    definition = project / "saga" / "definition.py"
+    definition = project / "trip" / "definition.py"
     text = definition.read_text(encoding="utf-8")
     assert f'name="{SAGA.name}"' in text
     definition.write_text(text.replace(f'name="{SAGA.name}"', f'name="{NEW_NAME}"'), encoding="utf-8")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from saga.requests import CarRequest, FlightRequest, HotelRequest
 from saga.spec import FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, SagaSpec, StepKind, StepSpec
+from trip.requests import CarRequest, FlightRequest, HotelRequest
 
 C, P, R = StepKind.COMPENSATABLE, StepKind.PIVOT, StepKind.RETRIABLE
 

@@ -1,4 +1,4 @@
-"""The request models of the trip saga: one section per step of saga/definition.py, and the traveller.
+"""The request models of the trip saga: one section per step of trip/definition.py, and the traveller.
 
 Each section is what its step's booking stores; its validators are the rules of that provider.
 """

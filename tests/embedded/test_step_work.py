@@ -1,0 +1,53 @@
+"""A step's own work is the app's code (StepSpec.action and .compensation): the engine calls it with the same
+call on every retry, stores the reference the action returns, and runs the compensation on a rollback."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from saga import catalogue
+from saga.catalogue import BOOKINGS
+from sagatools.results import Outcome
+from tests.helpers import trip_request
+
+if TYPE_CHECKING:
+    from saga.spec import StepCall
+
+
+def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeypatch, stack, run_saga):
+    # Given the first step's work is code of its own that notes every call
+    first = BOOKINGS[0]
+    calls: list[tuple[str, StepCall]] = []
+
+    def action(call: StepCall) -> str:
+        calls.append(("action", call))
+        return f"OWN-{call.key}"
+
+    def compensation(call: StepCall) -> None:
+        calls.append(("compensation", call))
+
+    spec = dataclasses.replace(first.spec, action=action, compensation=compensation)
+    real_step = catalogue.step
+
+    def step(action_kind: catalogue.Action, resource: str) -> catalogue.Step:
+        found = real_step(action_kind, resource)
+        return dataclasses.replace(found, spec=spec) if resource == first.resource else found
+
+    monkeypatch.setattr(catalogue, "step", step)
+    # When a saga whose last request is refused runs
+    trip_id = "t-own-work"
+    request = trip_request(trip_id, simulate={BOOKINGS[-1].name: "fail"})
+    result = run_saga(request)
+    # Then the action was called once, with the step's key and its section, and the compensation after it
+    assert result.outcome is Outcome.ROLLED_BACK
+    assert [kind for kind, _ in calls] == ["action", "compensation"]
+    for _, call in calls:
+        assert (call.saga_id, call.resource, call.key) == (trip_id, first.resource, f"{trip_id}/{first.resource}")
+        assert call.section == request[first.resource]
+    # and the booking was stored under the reference the action returned
+    item = stack.dynamodb.get_item(
+        TableName=stack.settings.bookings_table(first.resource), Key={"trip_id": {"S": trip_id}}
+    )["Item"]
+    assert item["reference"]["S"] == f"OWN-{trip_id}/{first.resource}"
+    assert item["status"]["S"] == "CANCELLED"
