@@ -154,6 +154,15 @@ StepAction = Callable[[StepCall], str]
 StepCompensation = Callable[[StepCall], None]
 
 
+@dataclass(frozen=True)
+class StepWork:
+    """A step's own work, as the app writes it: the action (returns the reference the provider gives the
+    booking) and the compensation (undoes it)."""
+
+    action: StepAction
+    compensation: StepCompensation
+
+
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _VERB = re.compile(r"[a-z]+")
 
@@ -182,9 +191,8 @@ class StepSpec:
     forward_retry: RetryPolicy = FORWARD_RETRY
     # Its own verbs, where the saga's do not fit it (None: the saga's).
     verbs: Verbs | None = None
-    # Its own work (None: the saga's record of the step is all there is to it; see StepCall).
-    action: StepAction | None = None
-    compensation: StepCompensation | None = None
+    # Its own work (None: the saga's record of the step is all there is to it).
+    work: StepWork | None = None
 
     def __post_init__(self) -> None:
         if self.verbs is not None:

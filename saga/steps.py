@@ -216,9 +216,9 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
     pivot = (attempt.entry(LogEvent.PIVOT, "forward recovery from here: the trip is finished, not undone"),)
     details = attempt.invocation.request.details_for(resource)
-    action = attempt.step.spec.action
+    work = attempt.step.spec.work
     # The step's own work (the app's code), then its record and END in one transaction.
-    reference = action(StepCall(trip_id, resource, details, provider)) if action else None
+    reference = work.action(StepCall(trip_id, resource, details, provider)) if work else None
     try:
         booking = attempt.bookings.confirm(
             trip_id,
@@ -262,9 +262,9 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     attempt.start()
     if error := attempt.injected_error(CancellationFailed(f"{resource} provider did not cancel {attempt.trip_id}")):
         raise attempt.fail(error)
-    if compensation := attempt.step.spec.compensation:
+    if work := attempt.step.spec.work:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
-        compensation(StepCall(attempt.trip_id, resource, attempt.invocation.request.details_for(resource)))
+        work.compensation(StepCall(attempt.trip_id, resource, attempt.invocation.request.details_for(resource)))
     try:
         booking = attempt.bookings.cancel(attempt.trip_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:

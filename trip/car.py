@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from saga.spec import StepWork
+
 if TYPE_CHECKING:
     from saga.spec import StepCall
 
@@ -15,3 +17,6 @@ def rent_car(call: StepCall) -> str:
 
 def return_car(call: StepCall) -> None:
     """Nothing to ask of the company here: the saga's record of the rental is what is cancelled."""
+
+
+WORK = StepWork(action=rent_car, compensation=return_car)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from saga.spec import StepWork
+
 if TYPE_CHECKING:
     from saga.spec import StepCall
 
@@ -15,3 +17,6 @@ def ticket_seats(call: StepCall) -> str:
 
 def refund_seats(call: StepCall) -> None:
     """Nothing to ask of the airline here: the saga's record of the tickets is what is cancelled."""
+
+
+WORK = StepWork(action=ticket_seats, compensation=refund_seats)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from saga.spec import StepWork
+
 if TYPE_CHECKING:
     from saga.spec import StepCall
 
@@ -17,3 +19,6 @@ def book_room(call: StepCall) -> str:
 def give_up_room(call: StepCall) -> None:
     """Nothing to ask of the hotel here: the saga's record of the room is what is cancelled (or, if the booking
     never arrived, left as a tombstone that refuses it)."""
+
+
+WORK = StepWork(action=book_room, compensation=give_up_room)

@@ -1,4 +1,4 @@
-"""A step's own work is the app's code (StepSpec.action and .compensation): the engine calls it with the same
+"""A step's own work is the app's code (StepSpec.work: an action and a compensation): the engine calls it with the same
 call on every retry, stores the reference the action returns, and runs the compensation on a rollback."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from saga import catalogue
 from saga.catalogue import BOOKINGS
+from saga.spec import StepWork
 from sagatools.results import Outcome
 from tests.helpers import trip_request
 
@@ -27,7 +28,7 @@ def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeyp
     def compensation(call: StepCall) -> None:
         calls.append(("compensation", call))
 
-    spec = dataclasses.replace(first.spec, action=action, compensation=compensation)
+    spec = dataclasses.replace(first.spec, work=StepWork(action, compensation))
     real_step = catalogue.step
 
     def step(action_kind: catalogue.Action, resource: str) -> catalogue.Step:
