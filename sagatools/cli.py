@@ -148,6 +148,12 @@ def taking_signals(before_start: Callable[[], object] | None) -> Iterator[None]:
         if before_start is not None:
             before_start()
         yield
+    except RuntimeError as error:
+        # A signal that lands while a class is being made (an import) reaches us wrapped: Python reports
+        # any exception of a descriptor's __set_name__ as a RuntimeError caused by it.
+        if isinstance(error.__cause__, (KeyboardInterrupt, Terminated)):
+            raise error.__cause__ from None
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

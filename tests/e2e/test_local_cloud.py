@@ -194,13 +194,9 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert {e["name"] for e in executions["executions"]} >= {success.trip_id, rollback.trip_id, stuck.trip_id}
 
     # When a handler is edited in the working tree but not redeployed
-    bookings_py = project / "saga" / "bookings.py"
-    bookings_py.write_text(
-        bookings_py.read_text().replace(
-            'return f"{resource.upper()}-{trip_id}"', 'return f"{resource.upper()}-V2-{trip_id}"'
-        )
-    )
-    assert "-V2-" in bookings_py.read_text()
+    car_py = project / "trip" / "car.py"
+    car_py.write_text(car_py.read_text().replace('return f"CAR-{call.saga_id}"', 'return f"CAR-V2-{call.saga_id}"'))
+    assert "-V2-" in car_py.read_text()
     # (and, deployed with the same redeploy: cancelFlight times out on its first attempt, with a 2 s timeout)
     cancel_flight_py = project / "functions" / "cancel_flight.py"
     cancel_flight_py.write_text(
