@@ -74,5 +74,9 @@ class EndpointCredentials:
                 written.unlink()
             raise
 
+    def keywords(self) -> dict[str, str]:
+        """As boto3's Session and client take them."""
+        return {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key}
+
     def environment(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,9 @@ from saga.models import BookingStatus
 from saga.saga_log import LogEvent
 
 if TYPE_CHECKING:
+    from botocore.config import Config
+
+    from sagatools.fake_credentials import EndpointCredentials
     from sagatools.results import SagaResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +154,29 @@ def failing_dynamodb_calls(operation: str, times: int, code: str, *texts: str) -
         yield answered
     finally:
         events.unregister(f"before-call.dynamodb.{operation}", answer)
+
+
+def run_in_a_fresh_interpreter(check: Callable[[], None]) -> None:
+    """Runs `check`, a function of a test module, in a new Python process (what forks a stack needs one of
+    its own), and fails with the end of its stderr if it does."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"from {check.__module__} import {check.__name__}; {check.__name__}()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def endpoint_client(
+    url: str, service: str, region: str, credentials: EndpointCredentials, config: Config | None = None
+) -> Any:
+    """A boto3 client of the local endpoint at `url`, in `region`, signing with `credentials`."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=url, region_name=region, config=config, **credentials.keywords())

@@ -25,9 +25,7 @@ def deployed_stages(url: str, credentials: EndpointCredentials | None, timeout: 
         return None
     service = load_service_config(LOCAL_STAGE).service
     config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
-    session = boto3.session.Session(
-        aws_access_key_id=credentials.access_key_id, aws_secret_access_key=credentials.secret_access_key
-    )
+    session = boto3.session.Session(**credentials.keywords())
 
     def stages_in(region: str) -> list[str]:
         client = session.client("cloudformation", endpoint_url=url, region_name=region, config=config)

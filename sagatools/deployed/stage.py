@@ -122,9 +122,8 @@ class Stage:
                 raise StageError(str(error)) from None
             return boto3.Session(
                 botocore_session=botocore.session.Session(session_vars={"profile": (None, None, None, None)}),
-                aws_access_key_id=credentials.access_key_id,
-                aws_secret_access_key=credentials.secret_access_key,
                 region_name=self.region,
+                **credentials.keywords(),
             )
         try:
             return boto3.Session(profile_name=self.profile, region_name=self.region)

@@ -1,6 +1,6 @@
 """The local endpoint's process: moto in server mode on 127.0.0.1, adapted to run a deployed stage.
 
-    python -m sagatools.emulation.local_server --port PORT --state-dir DIR --python RUNTIME_PYTHON [--token T]
+    python -m sagatools.emulation.local_server_process --port PORT --state-dir DIR --python RUNTIME_PYTHON [--token T]
 
 Started in the background by `./build.sh local start` (sagatools/deployed/local_endpoint.py). What it
 changes in moto, each checked when applied (changes.py: a speed-up that does not fit is skipped, any other
@@ -271,13 +271,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"local endpoint: {error}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    # Everything is closed and the lock released: the interpreter's teardown of moto's state (about half a
-    # second) would only keep `stop` waiting.
-    os._exit(code)

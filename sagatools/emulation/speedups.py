@@ -83,19 +83,15 @@ _clients: dict[tuple[str, str], BaseClient] = {}
 _clients_lock = threading.Lock()
 
 
-def service_client(region: str, service: str) -> BaseClient:
-    """One client per region and service, made when a task first calls it (most runs call no service but
-    Lambda): under a lock, as executions' threads may reach their first such task at once."""
+def _shared_client(region: str, service: str, state_credentials: Any = None) -> BaseClient:
+    """One client per region and service, made when a task first calls it: under a lock, as executions'
+    threads may reach their first such task at once."""
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     with _clients_lock:
         if (region, service) not in _clients:
             _clients[region, service] = boto_client_for(region=region, service=service)
         return _clients[region, service]
-
-
-def _shared_client(region: str, service: str, state_credentials: Any = None) -> BaseClient:
-    return service_client(region, service)
 
 
 def _shared_lambda_task_clients() -> list[Replacement]:

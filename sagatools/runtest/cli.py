@@ -141,11 +141,8 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             stage = Stage.choose(args.stage, args.region, args.profile)
             say(err, f"runtest: running on {stage.describe()}")
             result = run_on_stage(trips, stage, human, args.timeout)
-    except (UsageError, StageError, RequestFileError) as error:
+    except (UsageError, StageError, RequestFileError, MotoUnsupported) as error:
         say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
-        return EXIT_USAGE
-    except MotoUnsupported as error:
-        say(err, f"runtest: {error}")
         return EXIT_USAGE
     except ShardError as error:
         say(err, f"runtest: {error}")

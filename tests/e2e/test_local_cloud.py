@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -27,7 +26,7 @@ from saga.spec import LAMBDA_FAULTS, LAMBDA_TIMEOUTS
 from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
-from tests.helpers import alive, proc_stat
+from tests.helpers import alive, endpoint_client, proc_stat
 
 pytestmark = pytest.mark.slow
 
@@ -63,14 +62,7 @@ CREDENTIALS: dict[str, EndpointCredentials] = {}  # the copy's endpoint's, read 
 
 
 def client(url: str, service: str, credentials: EndpointCredentials | None = None):
-    credentials = credentials or CREDENTIALS["endpoint"]
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key,
-    )
+    return endpoint_client(url, service, REGION, credentials or CREDENTIALS["endpoint"])
 
 
 def refusal(call: Callable[[], object]) -> tuple[int, str]:

@@ -15,12 +15,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from sagatools.fake_credentials import EndpointCredentials
 from sagatools.results import Outcome, SagaResult
 from sagatools.working_tree import copy_working_tree
+from tests.helpers import endpoint_client
 
 pytestmark = pytest.mark.slow
 
@@ -231,10 +231,4 @@ def _client(project: Path, service: str):
     port = json.loads((project / ".runtest/local/endpoint.json").read_text())["port"]
     credentials = EndpointCredentials.read(project / ".runtest/local/credentials")  # the endpoint's own
     assert credentials is not None
-    return boto3.client(
-        service,
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=REGION,
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key,
-    )
+    return endpoint_client(f"http://127.0.0.1:{port}", service, REGION, credentials)

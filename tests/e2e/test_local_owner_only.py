@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -35,6 +34,7 @@ from werkzeug.serving import make_server
 from sagatools.emulation.local_server import bind
 from sagatools.emulation.signed_requests import OwnerOnly
 from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
+from tests.helpers import endpoint_client
 
 REGION = "us-west-2"
 STRANGER = "saga-stranger"  # a system user with no home and no login, made once per machine
@@ -52,14 +52,7 @@ def endpoint() -> Iterator[tuple[str, EndpointCredentials]]:
 
 
 def client(url: str, service: str, credentials: EndpointCredentials, **config: Any):
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key,
-        config=Config(retries={"total_max_attempts": 1}, **config),
-    )
+    return endpoint_client(url, service, REGION, credentials, Config(retries={"total_max_attempts": 1}, **config))
 
 
 def refusal(call: Callable[[], object]) -> tuple[int, str]:

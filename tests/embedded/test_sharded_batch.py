@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +14,7 @@ from sagatools.results import SagaResult, TripReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
 from sagatools.trip_files import TripFile
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_in_a_fresh_interpreter
 
 if TYPE_CHECKING:
     from sagatools.emulation.embedded import EmbeddedStack
@@ -104,16 +102,7 @@ def check_a_sharded_batch_reports_what_one_process_reports() -> None:
 
 
 def test_a_sharded_batch_reports_what_one_process_reports():
-    check = check_a_sharded_batch_reports_what_one_process_reports.__name__
-    done = subprocess.run(
-        [sys.executable, "-c", f"from {__name__} import {check}; {check}()"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_in_a_fresh_interpreter(check_a_sharded_batch_reports_what_one_process_reports)
 
 
 def test_with_another_thread_running_the_batch_stays_in_this_process(stack):

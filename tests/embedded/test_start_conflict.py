@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -26,7 +24,7 @@ from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
 from sagatools.trip_files import TripFile
 from sagatools.view.terminal import compact_summary
-from tests.helpers import LAST, ROOT, book_step, trip_request
+from tests.helpers import LAST, book_step, run_in_a_fresh_interpreter, trip_request
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -201,13 +199,4 @@ def check_a_sharded_batch_reports_a_conflict_found_while_starting() -> None:
 
 
 def test_a_sharded_batch_reports_a_conflict_found_while_starting():
-    check = check_a_sharded_batch_reports_a_conflict_found_while_starting.__name__
-    done = subprocess.run(
-        [sys.executable, "-c", f"from {__name__} import {check}; {check}()"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_in_a_fresh_interpreter(check_a_sharded_batch_reports_a_conflict_found_while_starting)
