@@ -1,7 +1,7 @@
-"""Bookings of one resource of the saga (one table per resource), one item per trip.
+"""Bookings of one resource of the saga (one table per resource), one item per saga.
 
 Every invariant is a DynamoDB condition, never a read followed by a write:
-- book puts the booking only if no item exists for the trip (a CONFIRMED one makes the book a
+- book puts the booking only if no item exists for the saga (a CONFIRMED one makes the book a
   no-op, a CANCELLED tombstone refuses it);
 - cancel sets CANCELLED whether or not the booking exists, leaving a tombstone when it does not.
 Each change is committed in one transaction with the saga log entry that records it.
@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
 from saga.attributes import from_attributes, to_attributes
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError
+from saga.keys import ID_FIELD, SagaKeyed
 from saga.models import BookingStatus
 
 if TYPE_CHECKING:
@@ -25,10 +25,7 @@ if TYPE_CHECKING:
     from saga.saga_log import LogEntry, SagaLog
 
 
-class Booking(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    trip_id: str
+class Booking(SagaKeyed):
     resource: str
     status: BookingStatus
     reference: str
@@ -46,9 +43,9 @@ class BookingUnchanged(Exception):
         self.existing = existing
 
 
-def booking_reference(resource: str, trip_id: str) -> str:
+def booking_reference(resource: str, saga_id: str) -> str:
     # Deterministic, so a retried or replayed step names the same booking.
-    return f"{resource.upper()}-{trip_id}"
+    return f"{resource.upper()}-{saga_id}"
 
 
 class BookingRepository:
@@ -60,7 +57,7 @@ class BookingRepository:
 
     def confirm(
         self,
-        trip_id: str,
+        saga_id: str,
         details: dict[str, Any],
         end: LogEntry,
         provider: str | None = None,
@@ -70,10 +67,10 @@ class BookingRepository:
         """Create the CONFIRMED booking and log `end` (and `also_log`), atomically; BookingUnchanged if an
         item exists."""
         booking = Booking(
-            trip_id=trip_id,
+            saga_id=saga_id,
             resource=self.resource,
             status=BookingStatus.CONFIRMED,
-            reference=reference or booking_reference(self.resource, trip_id),
+            reference=reference or booking_reference(self.resource, saga_id),
             booked_at=end.at,
             details=details,
             provider=provider,
@@ -82,14 +79,14 @@ class BookingRepository:
             "Put": {
                 "TableName": self.table,
                 "Item": to_attributes(booking.model_dump(mode="json")),
-                "ConditionExpression": "attribute_not_exists(trip_id)",
+                "ConditionExpression": f"attribute_not_exists({ID_FIELD})",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        self._commit(trip_id, change, end, also_log)
+        self._commit(saga_id, change, end, also_log)
         return booking
 
-    def cancel(self, trip_id: str, end: LogEntry) -> Booking:
+    def cancel(self, saga_id: str, end: LogEntry) -> Booking:
         """Mark the booking CANCELLED (a tombstone if there was none) and log `end`, atomically.
 
         BookingUnchanged if it was already cancelled, in which case nothing is written.
@@ -97,7 +94,7 @@ class BookingRepository:
         change = {
             "Update": {
                 "TableName": self.table,
-                "Key": {"trip_id": {"S": trip_id}},
+                "Key": {ID_FIELD: {"S": saga_id}},
                 "UpdateExpression": (
                     "SET #status = :cancelled, cancelled_at = :at,"
                     " #resource = if_not_exists(#resource, :resource),"
@@ -109,29 +106,29 @@ class BookingRepository:
                     ":cancelled": {"S": BookingStatus.CANCELLED.value},
                     ":at": {"S": end.at},
                     ":resource": {"S": self.resource},
-                    ":reference": {"S": booking_reference(self.resource, trip_id)},
+                    ":reference": {"S": booking_reference(self.resource, saga_id)},
                 },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        self._commit(trip_id, change, end)
+        self._commit(saga_id, change, end)
         return Booking(
-            trip_id=trip_id,
+            saga_id=saga_id,
             resource=self.resource,
             status=BookingStatus.CANCELLED,
-            reference=booking_reference(self.resource, trip_id),
+            reference=booking_reference(self.resource, saga_id),
             cancelled_at=end.at,
         )
 
-    def get(self, trip_id: str) -> Booking | None:
+    def get(self, saga_id: str) -> Booking | None:
         try:
-            reply = self._client.get_item(TableName=self.table, Key={"trip_id": {"S": trip_id}}, ConsistentRead=True)
+            reply = self._client.get_item(TableName=self.table, Key={ID_FIELD: {"S": saga_id}}, ConsistentRead=True)
         except ClientError as error:
             raise data_access_error(f"reading {self.table}", error) from error
         item = reply.get("Item")
         return Booking.model_validate(from_attributes(item)) if item else None
 
-    def _commit(self, trip_id: str, change: dict[str, Any], end: LogEntry, also_log: tuple[LogEntry, ...] = ()) -> None:
+    def _commit(self, saga_id: str, change: dict[str, Any], end: LogEntry, also_log: tuple[LogEntry, ...] = ()) -> None:
         logged = [{"Put": self._saga_log.put_request(entry)} for entry in (end, *also_log)]
         try:
             self._client.transact_write_items(TransactItems=[change, *logged])
@@ -139,21 +136,21 @@ class BookingRepository:
             reasons = error.response.get("CancellationReasons") or []
             first = reasons[0] if reasons else {}
             if first.get("Code") == "ConditionalCheckFailed":
-                existing = from_attributes(first["Item"]) if first.get("Item") else self._existing(trip_id)
+                existing = from_attributes(first["Item"]) if first.get("Item") else self._existing(saga_id)
                 raise BookingUnchanged(Booking.model_validate(existing)) from None
             raise data_access_error(f"writing {self.table} and {self._saga_log.table}", error) from error
 
-    def _existing(self, trip_id: str) -> dict[str, Any]:
-        booking = self.get(trip_id)
+    def _existing(self, saga_id: str) -> dict[str, Any]:
+        booking = self.get(saga_id)
         if booking is None:
-            raise DataAccessError(f"{self.resource} booking of {trip_id} failed its condition but is absent")
+            raise DataAccessError(f"{self.resource} booking of {saga_id} failed its condition but is absent")
         return booking.model_dump()
 
 
-def get_bookings(client: BaseClient, repositories: list[BookingRepository], trip_id: str) -> dict[str, Booking | None]:
-    """A trip's booking in each repository's table, in one BatchGetItem (strongly consistent)."""
+def get_bookings(client: BaseClient, repositories: list[BookingRepository], saga_id: str) -> dict[str, Booking | None]:
+    """A saga's booking in each repository's table, in one BatchGetItem (strongly consistent)."""
     tables = {repository.table: repository.resource for repository in repositories}
-    key = {"Keys": [{"trip_id": {"S": trip_id}}], "ConsistentRead": True}
+    key = {"Keys": [{ID_FIELD: {"S": saga_id}}], "ConsistentRead": True}
     pending: dict[str, Any] = dict.fromkeys(tables, key)
     found: dict[str, Booking | None] = dict.fromkeys(tables.values())
     try:
@@ -164,5 +161,5 @@ def get_bookings(client: BaseClient, repositories: list[BookingRepository], trip
                     found[tables[table]] = Booking.model_validate(from_attributes(item))
             pending = reply.get("UnprocessedKeys") or {}
     except ClientError as error:
-        raise data_access_error(f"reading bookings of {trip_id}", error) from error
+        raise data_access_error(f"reading bookings of {saga_id}", error) from error
     return found

@@ -4,23 +4,34 @@ The Lambda runtime reports an unhandled exception's class name as `errorType`, a
 uses that as the error name: in the execution history, and in the ASL's `ErrorEquals` where a step's
 Retry or Catch treats an error by name (the others reach a Catch through `States.ALL`).
 tests/unit/test_asl.py fails if the ASL names an error that is not a class here.
+
+Four of them an app may call in its own words (saga.spec.ErrorNames): the classes the steps raise for those
+are made here, once, under the names the app's definition gives them.
 """
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from saga.definition import SAGA
+
+_Error = TypeVar("_Error", bound=Exception)
 
 
 class SagaError(Exception):
     """Base of the errors a step raises on purpose."""
 
 
-class InvalidTripRequest(SagaError):
+class InvalidRequest(SagaError):
     """The request broke a rule of the request model; the saga fails fast, nothing is compensated."""
 
 
-class BookingRefused(SagaError):
-    """The provider said no; nothing was booked."""
+class StepRefused(SagaError):
+    """The provider said no; nothing was done."""
 
 
-class BookingAlreadyCancelled(SagaError):
-    """A cancel arrived first and left a tombstone, so this late booking must not come to life."""
+class AlreadyCompensated(SagaError):
+    """A compensation arrived first and left a tombstone, so this late request must not come to life."""
 
 
 class TransientProviderError(SagaError):
@@ -31,7 +42,7 @@ class CrashAfterWrite(SagaError):
     """The booking was committed but the step died before answering (the lost response)."""
 
 
-class CancellationFailed(SagaError):
+class CompensationFailed(SagaError):
     """A compensation did not complete; retried, then recorded as needing attention."""
 
 
@@ -50,9 +61,23 @@ class ForwardRetryableError(SagaError):
 
 
 class ForwardDeadlinePassed(SagaError):
-    """Past the pivot, in forward recovery: the next attempt would start after the deadline. The trip
-    keeps what it booked and needs an operator to finish it (or to roll it back)."""
+    """Past the pivot, in forward recovery: the next attempt would start after the deadline. The saga
+    keeps what it did and needs an operator to finish it (or to roll it back)."""
 
 
 class AlternativesExhausted(SagaError):
     """Past the pivot, in forward recovery: the provider and every alternative refused."""
+
+
+def _named(base: type[_Error], name: str) -> type[_Error]:
+    """`base` under the name the app gives it (itself when the app keeps the engine's name)."""
+    if name == base.__name__:
+        return base
+    return type(name, (base,), {"__doc__": base.__doc__, "__module__": __name__})
+
+
+# The classes the steps raise, named as the app's definition says (SagaSpec.errors).
+RequestInvalid = _named(InvalidRequest, SAGA.errors.invalid_request)
+Refused = _named(StepRefused, SAGA.errors.refused)
+LateAfterCompensation = _named(AlreadyCompensated, SAGA.errors.already_compensated)
+CompensationNotDone = _named(CompensationFailed, SAGA.errors.compensation_failed)

@@ -1,7 +1,7 @@
 """Pydantic models at every edge: the saga's request, a step's invocation, and what a step returns.
 
 The request is composed from the saga's definition: its id, one section per step (the models of
-trip/requests.py) and the optional `simulate` faults, keyed by the steps' names.
+the app's requests.py) and the optional `simulate` faults, keyed by the steps' names.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -24,8 +25,9 @@ from pydantic import (
 
 from saga.catalogue import STEP_NAMES, by_name
 from saga.definition import SAGA
-from saga.errors import InvalidTripRequest
-from saga.request_fields import MAX_ALTERNATIVES, Strict, TripId
+from saga.errors import RequestInvalid
+from saga.keys import ID_FIELD, SagaKeyed
+from saga.request_fields import MAX_ALTERNATIVES, SagaId, Strict
 from saga.spec import FORWARD_DEADLINE_SECONDS
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -38,7 +40,7 @@ MOST_TRANSIENT = {"backward": 5, "forward": 20}
 
 class Recovery(Strict):
     """How the saga recovers from a failure past its pivot: undo everything (backward, the default) or
-    finish the trip (forward: retry, or try the alternatives, until the deadline)."""
+    finish the saga (forward: retry, or try the alternatives, until the deadline)."""
 
     mode: Literal["backward", "forward"] = "backward"
     # A whole number of seconds, as JSON writes it: 600.0, "600" and true are refused.
@@ -78,14 +80,14 @@ class Fault(Strict):
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}{hint})")
 
 
-class TripRequest(Strict):
+class SagaRequest(Strict):
     """The request that starts a saga; the same model validates it in the CLI and in every handler.
 
     Its fields are composed from the saga's definition (`RequestModel`): the id, the shared
     sections, one section per step, `simulate`."""
 
     if TYPE_CHECKING:  # declared by `RequestModel`, in the order a request is written
-        trip_id: str
+        saga_id: str
         simulate: dict[str, str] | None
 
     @field_validator("simulate", check_fields=False)
@@ -120,10 +122,10 @@ _SECTIONS: dict[str, Any] = {
 }
 # Only a saga with a pivot can recover forward; `recovery` is an unknown field of any other.
 _RECOVERY: dict[str, Any] = {"recovery": (Recovery, Recovery())} if SAGA.pivot is not None else {}
-RequestModel: type[TripRequest] = create_model(
-    "TripRequest",
-    __base__=TripRequest,
-    trip_id=(TripId, ...),
+RequestModel: type[SagaRequest] = create_model(
+    "SagaRequest",
+    __base__=SagaRequest,
+    saga_id=(SagaId, Field(alias=ID_FIELD)),  # written as the app's id field
     **_SECTIONS,
     **_RECOVERY,
     simulate=(dict[_StepName, Annotated[str, StringConstraints(max_length=32)]] | None, None),
@@ -134,7 +136,7 @@ class StepInvocation(Strict):
     """What the state machine passes to a step (see the Parameters of each Task in the ASL)."""
 
     if TYPE_CHECKING:
-        request: TripRequest
+        request: SagaRequest
     else:
         request: RequestModel
     retry_count: int = Field(ge=0, le=10_000)  # $$.State.RetryCount, 0 on the first attempt
@@ -152,10 +154,11 @@ class BookingStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-class StepResult(Strict):
+class StepResult(SagaKeyed):
     """What a step returns to the state machine."""
 
-    trip_id: str
+    model_config = ConfigDict(extra="forbid")
+
     step: str
     resource: str
     status: BookingStatus
@@ -186,11 +189,11 @@ def _parse(data: Any, model: type[_Model]) -> _Model:
     try:
         return parse(event=data, model=model)
     except ValidationError as error:
-        raise InvalidTripRequest(describe_validation_error(error)) from None
+        raise RequestInvalid(describe_validation_error(error)) from None
 
 
-def parse_trip_request(data: Any) -> TripRequest:
-    """The request, validated; InvalidTripRequest naming every broken rule otherwise."""
+def parse_request(data: Any) -> SagaRequest:
+    """The request, validated; the app's RequestInvalid naming every broken rule otherwise."""
     return _parse(data, RequestModel)
 
 

@@ -1,6 +1,6 @@
 """The field types requests are built from: dates, readable text, ids, and a strict base model.
 
-Shared by every section of a request (trip/requests.py) and the request itself (saga/models.py).
+Shared by every section of a request (the app's requests.py) and the request itself (saga/models.py).
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def _readable(value: Any) -> Any:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_readable)]
-TRIP_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # also the execution's name, so never more than this
-TRIP_ID_RULE = "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
-TripId = Annotated[str, matching(TRIP_ID_PATTERN.pattern, TRIP_ID_RULE)]
+SAGA_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # also the execution's name, so never more than this
+SAGA_ID_RULE = "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
+SagaId = Annotated[str, matching(SAGA_ID_PATTERN.pattern, SAGA_ID_RULE)]
 # Other providers of a step, tried in order when one refuses (in forward recovery): see `other_providers`.
 MAX_ALTERNATIVES = 3
 Alternatives = Annotated[list[Text], Field(max_length=MAX_ALTERNATIVES)]

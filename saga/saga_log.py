@@ -1,6 +1,6 @@
 """The saga log (transaction log): START before every request and compensation, END or FAILED after.
 
-Items live in the saga log table under the trip id, sorted by a key that begins with the time of
+Items live in the saga log table under the saga id, sorted by a key that begins with the time of
 writing, so a Query returns them in the order they were written. The END of a booking change is not
 written here on its own: `BookingRepository` puts it in the same transaction as the change.
 """
@@ -12,17 +12,17 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
 from saga.attributes import from_attributes, to_attributes
 from saga.catalogue import ATTENTION_PREFIX
 from saga.dynamodb_errors import data_access_error
+from saga.keys import ID_FIELD, SagaKeyed
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 LOG_PREFIX = "LOG#"
-# The saga log table's index keyed by an attention record's state: OPEN lists the trips to act on
+# The saga log table's index keyed by an attention record's state: OPEN lists the sagas to act on
 # (serverless.yml declares it under this name).
 ATTENTION_INDEX = "attention-index"
 
@@ -31,7 +31,7 @@ class LogEvent(StrEnum):
     START = "START"
     END = "END"
     FAILED = "FAILED"
-    # Forward recovery: the pivot succeeded (written with its END): from here the saga finishes the trip.
+    # Forward recovery: the pivot succeeded (written with its END): from here the saga finishes the saga.
     PIVOT = "PIVOT"
 
 
@@ -39,10 +39,7 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class LogEntry(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    trip_id: str
+class LogEntry(SagaKeyed):
     step: str
     event: LogEvent
     at: str
@@ -65,22 +62,19 @@ class AttentionState(StrEnum):
 
 
 class AttentionKind(StrEnum):
-    """What is left to do for a trip that needs attention."""
+    """What is left to do for a saga that needs attention."""
 
     STUCK_COMPENSATION = "STUCK_COMPENSATION"  # a compensation stayed stuck: resolve runs them again
     UNFINISHED_FORWARD = "UNFINISHED_FORWARD"  # past the pivot, a step is not done: resolve finishes it
 
 
-class AttentionRecord(BaseModel):
+class AttentionRecord(SagaKeyed):
     """Written by the state machines themselves: opened when a compensation stays stuck (the saga's
     ASL), kept open or closed by a resolution (statemachine/resolve-stuck.asl.json). Never deleted."""
 
-    model_config = ConfigDict(frozen=True)
-
-    trip_id: str
     step: str
     at: str  # when it was opened
-    attention: AttentionState = AttentionState.OPEN  # the attention-index's key: OPEN lists the trips to act on
+    attention: AttentionState = AttentionState.OPEN  # the attention-index's key: OPEN lists the sagas to act on
     kind: AttentionKind = AttentionKind.STUCK_COMPENSATION  # records written before kinds existed were all stuck
     error: str | None = None
     cause: str | None = None
@@ -97,7 +91,7 @@ class SagaLog:
 
     def put_request(self, entry: LogEntry) -> dict[str, Any]:
         """The Put of one entry, for a transaction; the condition keeps an entry from being overwritten."""
-        item = {"trip_id": entry.trip_id, "sk": entry.sort_key, **entry.model_dump(exclude={"trip_id"})}
+        item = {ID_FIELD: entry.saga_id, "sk": entry.sort_key, **entry.model_dump(exclude={"saga_id"})}
         return {
             "TableName": self.table,
             "Item": to_attributes(item),
@@ -116,7 +110,7 @@ class SagaLog:
         try:
             self._client.update_item(
                 TableName=self.table,
-                Key={"trip_id": {"S": record.trip_id}, "sk": {"S": f"{ATTENTION_PREFIX}{record.step}"}},
+                Key={ID_FIELD: {"S": record.saga_id}, "sk": {"S": f"{ATTENTION_PREFIX}{record.step}"}},
                 UpdateExpression="SET attention = :resolved, resolved_at = :now, resolved_by = :by",
                 ConditionExpression="attention = :open",
                 ExpressionAttributeValues={
@@ -132,11 +126,11 @@ class SagaLog:
             return False
         return True
 
-    def entries(self, trip_id: str) -> list[LogEntry]:
-        return self.read(trip_id)[0]
+    def entries(self, saga_id: str) -> list[LogEntry]:
+        return self.read(saga_id)[0]
 
     def attention_records(self, state: AttentionState) -> list[AttentionRecord]:
-        """Every trip's attention records in this state, from the attention index (never a table scan)."""
+        """Every saga's attention records in this state, from the attention index (never a table scan)."""
         pages = self._client.get_paginator("query").paginate(
             TableName=self.table,
             IndexName=ATTENTION_INDEX,
@@ -145,21 +139,22 @@ class SagaLog:
         )
         return [AttentionRecord.model_validate(from_attributes(item)) for page in pages for item in page["Items"]]
 
-    def read(self, trip_id: str) -> tuple[list[LogEntry], list[AttentionRecord]]:
-        """The trip's log entries in write order, and its attention records, in one Query."""
-        items = self._query(trip_id)
+    def read(self, saga_id: str) -> tuple[list[LogEntry], list[AttentionRecord]]:
+        """The saga's log entries in write order, and its attention records, in one Query."""
+        items = self._query(saga_id)
         entries = [LogEntry.model_validate(item) for item in items if item["sk"].startswith(LOG_PREFIX)]
         attention = [AttentionRecord.model_validate(item) for item in items if item["sk"].startswith(ATTENTION_PREFIX)]
         return entries, attention
 
-    def _query(self, trip_id: str) -> list[dict[str, Any]]:
+    def _query(self, saga_id: str) -> list[dict[str, Any]]:
         pages = self._client.get_paginator("query").paginate(
             TableName=self.table,
-            KeyConditionExpression="trip_id = :trip",
-            ExpressionAttributeValues={":trip": {"S": trip_id}},
+            KeyConditionExpression="#id = :id",
+            ExpressionAttributeNames={"#id": ID_FIELD},
+            ExpressionAttributeValues={":id": {"S": saga_id}},
             ConsistentRead=True,
         )
         try:
             return [from_attributes(item) for page in pages for item in page["Items"]]
         except ClientError as error:
-            raise data_access_error(f"reading the saga log of {trip_id}", error) from error
+            raise data_access_error(f"reading the saga log of {saga_id}", error) from error

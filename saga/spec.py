@@ -75,10 +75,10 @@ REQUEST_RETRY = RetryPolicy(
     max_attempts=3,
 )
 # A compensation must end up done: it retries whatever fails, until the retries run out and the
-# trip is flagged for an operator.
+# saga is flagged for an operator.
 COMPENSATION_RETRY = RetryPolicy(
     errors=(
-        "CancellationFailed",
+        "CompensationFailed",
         "TransientProviderError",
         "DataAccessError",
         "States.Timeout",
@@ -134,10 +134,29 @@ class Verbs:
 
 
 @dataclass(frozen=True)
+class ErrorNames:
+    """The names the state machine knows four of the steps' errors by (its Retry and Catch rules, the
+    execution history). These defaults are the engine's; an app may rename them in its own words."""
+
+    invalid_request: str = "InvalidRequest"  # the request broke a rule of its model: refused, nothing undone
+    refused: str = "StepRefused"  # the provider said no: the saga rolls back
+    already_compensated: str = "AlreadyCompensated"  # a late request found its compensation's tombstone
+    compensation_failed: str = "CompensationFailed"  # a compensation did not complete: retried, then flagged
+
+    def __post_init__(self) -> None:
+        names = list(vars(self).values())
+        for name in names:
+            if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
+                raise ValueError(f"error name {name!r}: a PascalCase class name")
+        if len(set(names)) != len(names):
+            raise ValueError(f"every error needs its own name: {names}")
+
+
+@dataclass(frozen=True)
 class StepCall:
     """What a step's action or compensation (the app's code) is given, the same on every retry of the step."""
 
-    saga_id: str  # the saga's id (the request's id field)
+    saga_id: str  # the saga's id (the request's id field, SagaSpec.id_field)
     resource: str  # the step's resource
     section: dict[str, Any]  # the step's section of the request, as validated by its model
     provider: str | None = None  # past the pivot, with alternatives: the provider asked this time
@@ -211,20 +230,35 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class SagaSpec:
-    """A saga: its name, its steps in the order the requests run (compensations run in reverse)."""
+    """A saga: its name, its steps in the order the requests run (compensations run in reverse), and the
+    words it is told in. The defaults are the engine's own; an app declares its domain's."""
 
     name: str  # the state machine is <service>-<stage>-<name>
     steps: tuple[StepSpec, ...]
-    # Sections of the request that belong to no step (who travels), required like the steps' own.
+    # Sections of the request that belong to no step, required like the steps' own.
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     verbs: Verbs = field(default_factory=Verbs)
+    # The request's id field: the key of every table, the execution's name, the key in `--json`.
+    id_field: str = "saga_id"
+    # What one saga is called in messages, pages and `attention.sh` ("order": "order 42 needs attention").
+    noun: str = "saga"
     # The state a saga that did every step ends in (its ASL Succeed state), and what a step's records are
-    # called: each step's table is <service>-<stage>-<resource>-<records>.
-    done_state: str = "Booked"
-    records: str = "bookings"
+    # called: each step's table is <service>-<stage>-<resource>-<records>, and `--json` lists them under it.
+    done_state: str = "Done"
+    records: str = "records"
+    errors: ErrorNames = field(default_factory=ErrorNames)
+
+    @property
+    def nouns(self) -> str:
+        """The noun's plural, as messages use it."""
+        return f"{self.noun}es" if self.noun.endswith(("s", "x", "ch", "sh")) else f"{self.noun}s"
 
     def __post_init__(self) -> None:
         _check_verbs(self.verbs, f"saga {self.name}")
+        if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", self.id_field):
+            raise ValueError(f"saga {self.name}: id_field {self.id_field!r}: use snake_case (letters, digits and _)")
+        if not re.fullmatch(r"[a-z][a-z ]*[a-z]|[a-z]", self.noun):
+            raise ValueError(f"saga {self.name}: noun {self.noun!r}: lower-case words, as a message uses them")
         if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", self.done_state) or self.done_state in {
             "RolledBack",
             "NeedsAttention",
@@ -239,7 +273,7 @@ class SagaSpec:
             raise ValueError("a saga needs at least one step")
         if len(set(resources)) != len(resources):
             raise ValueError(f"every step needs its own resource: {resources}")
-        if clash := set(resources) & {*self.sections, "trip_id", "recovery", "simulate"}:
+        if clash := set(resources) & {*self.sections, self.id_field, "recovery", "simulate"}:
             raise ValueError(f"a request section cannot be named like a step or a field: {sorted(clash)}")
         kinds = [step.kind for step in self.steps]
         order = list(StepKind)  # compensatable, pivot, retriable: the order the steps must come in

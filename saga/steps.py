@@ -19,18 +19,19 @@ from saga.catalogue import Action
 from saga.clients import dynamodb_client
 from saga.errors import (
     AlternativesExhausted,
-    BookingAlreadyCancelled,
-    BookingRefused,
-    CancellationFailed,
+    CompensationNotDone,
     CrashAfterWrite,
     DataAccessError,
     ForwardDeadlinePassed,
     ForwardRetryableError,
-    InvalidTripRequest,
+    LateAfterCompensation,
+    Refused,
+    RequestInvalid,
     SagaError,
     TransientDataAccessError,
     TransientProviderError,
 )
+from saga.keys import NOUN
 from saga.models import BookingStatus, Fault, StepInvocation, StepResult
 from saga.observability import logger, metrics
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
@@ -50,7 +51,7 @@ class _Attempt:
         self.name = self.step.name
         self.resource = resource
         self.invocation = invocation
-        self.trip_id = invocation.request.trip_id
+        self.saga_id = invocation.request.saga_id
         self.recovery = invocation.request.recovery_mode
         self.fault = self._fault(settings)
         client = dynamodb_client()
@@ -80,7 +81,7 @@ class _Attempt:
         """Past the pivot, a passing fault: retried on the forward schedule, unless the next attempt would
         start after the deadline (on the saga's own clock: the schedule's waits, or the time since the
         step was entered if that is longer, as on AWS). A `committed` booking whose answer was lost is
-        always retried: the retry only reads it back, and the trip must not be flagged with it booked."""
+        always retried: the retry only reads it back, and the saga must not be flagged with it booked."""
         policy = self.step.spec.forward_retry
         retries = self.invocation.retry_count
         elapsed = policy.waited(retries)
@@ -98,12 +99,12 @@ class _Attempt:
     def _fault(self, settings: Settings) -> Fault | None:
         request = self.invocation.request
         if request.simulate and not settings.fault_injection:
-            raise InvalidTripRequest("simulate: fault injection is switched off on this stage")
+            raise RequestInvalid("simulate: fault injection is switched off on this stage")
         return request.fault_for(self.name)
 
     def entry(self, event: LogEvent, detail: str | None = None, provider: str | None = None) -> LogEntry:
         return LogEntry(
-            trip_id=self.trip_id,
+            saga_id=self.saga_id,
             step=self.name,
             event=event,
             at=utc_now(),
@@ -142,7 +143,7 @@ class _Attempt:
 
     def result(self, booking: Booking, already_done: bool) -> StepResult:
         return StepResult(
-            trip_id=self.trip_id,
+            saga_id=self.saga_id,
             step=self.name,
             resource=self.resource,
             status=booking.status,
@@ -157,7 +158,7 @@ class _CommittedWriteError(DataAccessError):
 
 
 def book(resource: str, invocation: StepInvocation) -> StepResult:
-    """Book `resource` for the trip; a repeat returns the existing booking, a tombstone refuses it.
+    """Book `resource` for the saga; a repeat returns the existing booking, a tombstone refuses it.
 
     Past the pivot in forward recovery, a refusal asks the next alternative provider, and a passing
     fault or a lost response is retried slowly until the deadline (see `_Attempt.forward_retry`), and so
@@ -189,7 +190,7 @@ def _book(attempt: _Attempt) -> StepResult:
     providers = attempt.providers()
     for index, provider in enumerate(providers):
         attempt.start(provider)
-        refusal = BookingRefused(f"{provider or resource} refused the {resource} of trip {attempt.trip_id}")
+        refusal = Refused(f"{provider or resource} refused the {resource} of {NOUN} {attempt.saga_id}")
         error = attempt.injected_error(refusal, index)
         if error is refusal and attempt.past_pivot and index + 1 < len(providers):
             attempt.fail(error, provider)
@@ -198,7 +199,7 @@ def _book(attempt: _Attempt) -> StepResult:
             attempt.fail(error, provider)
             tried = ", ".join(str(p) for p in providers)
             raise attempt.fail(
-                AlternativesExhausted(f"every provider refused the {resource} of {attempt.trip_id} ({tried})")
+                AlternativesExhausted(f"every provider refused the {resource} of {attempt.saga_id} ({tried})")
             )
         if error is not None:
             raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider)
@@ -211,17 +212,17 @@ def _loses_its_response(attempt: _Attempt) -> bool:
 
 
 def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
-    trip_id, resource = attempt.trip_id, attempt.resource
+    saga_id, resource = attempt.saga_id, attempt.resource
     end = attempt.entry(LogEvent.END, provider=provider)
     # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
-    pivot = (attempt.entry(LogEvent.PIVOT, "forward recovery from here: the trip is finished, not undone"),)
+    pivot = (attempt.entry(LogEvent.PIVOT, f"forward recovery from here: the {NOUN} is finished, not undone"),)
     details = attempt.invocation.request.details_for(resource)
     work = attempt.step.spec.work
     # The step's own work (the app's code), then its record and END in one transaction.
-    reference = work.action(StepCall(trip_id, resource, details, provider)) if work else None
+    reference = work.action(StepCall(saga_id, resource, details, provider)) if work else None
     try:
         booking = attempt.bookings.confirm(
-            trip_id,
+            saga_id,
             details,
             end,
             provider,
@@ -236,7 +237,7 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     except BookingUnchanged as changed:
         if changed.existing.status is BookingStatus.CANCELLED:
             raise attempt.fail(
-                BookingAlreadyCancelled(f"{resource} of {trip_id} was cancelled before it was booked")
+                LateAfterCompensation(f"{resource} of {saga_id} was cancelled before it was booked")
             ) from None
         try:
             attempt.saga_log.append(attempt.entry(LogEvent.END, "already booked", changed.existing.provider))
@@ -257,16 +258,16 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
 
 
 def cancel(resource: str, invocation: StepInvocation) -> StepResult:
-    """Cancel `resource` for the trip; always ends CANCELLED, even if the booking never arrived."""
+    """Cancel `resource` for the saga; always ends CANCELLED, even if the booking never arrived."""
     attempt = _Attempt(Action.COMPENSATION, resource, invocation, get_settings())
     attempt.start()
-    if error := attempt.injected_error(CancellationFailed(f"{resource} provider did not cancel {attempt.trip_id}")):
+    if error := attempt.injected_error(CompensationNotDone(f"{resource} provider did not cancel {attempt.saga_id}")):
         raise attempt.fail(error)
     if work := attempt.step.spec.work:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
-        work.compensation(StepCall(attempt.trip_id, resource, attempt.invocation.request.details_for(resource)))
+        work.compensation(StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)))
     try:
-        booking = attempt.bookings.cancel(attempt.trip_id, attempt.entry(LogEvent.END))
+        booking = attempt.bookings.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:
         raise attempt.fail(error) from None
     except BookingUnchanged as changed:

@@ -12,7 +12,7 @@ from saga.definition import SAGA
 from sagatools.project import PROJECT_ROOT
 
 STATE_MACHINE_SUFFIX = SAGA.name
-# The Errors of the saga's Fail states: a clean rollback, and a trip left for an operator.
+# The Errors of the saga's Fail states: a clean rollback, and a saga left for an operator.
 ROLLED_BACK_ERROR = "SagaRolledBack"
 NEEDS_ATTENTION_ERROR = "SagaNeedsAttention"
 

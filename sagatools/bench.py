@@ -24,17 +24,18 @@ from typing import TYPE_CHECKING, Any
 import botocore.client
 
 from saga.catalogue import BOOKINGS, COMPENSATIONS
-from saga.models import parse_trip_request
+from saga.keys import ID_FIELD
+from saga.models import parse_request
 from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.bench_start_up import measure_start_up, start_up_markdown
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.project import PROJECT_ROOT
-from sagatools.results import TripReader
+from sagatools.request_files import RequestFile
+from sagatools.results import SagaReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded, shard_count
-from sagatools.trip_files import TripFile
 
 if TYPE_CHECKING:
     from sagatools.view.terminal import ProgressObserver
@@ -51,12 +52,12 @@ SCENARIOS: dict[str, dict[str, str] | None] = {
 LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 
 
-def request(trip_id: str, simulate: dict[str, str] | None) -> TripFile:
+def request(saga_id: str, simulate: dict[str, str] | None) -> RequestFile:
     data = copy.deepcopy(BASE_REQUEST)
-    data["trip_id"] = trip_id
+    data[ID_FIELD] = saga_id
     if simulate:
         data["simulate"] = simulate
-    return TripFile(f"{trip_id}.json", parse_trip_request(data))
+    return RequestFile(f"{saga_id}.json", parse_request(data))
 
 
 class ApiCalls:
@@ -117,9 +118,9 @@ def measure_latency(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, 
 
 
 def measure_throughput(runner: SagaRunner, size: int, prefix: str) -> float:
-    trips = [request(f"{prefix}-{n:04d}", None) for n in range(size)]
+    sagas = [request(f"{prefix}-{n:04d}", None) for n in range(size)]
     started = time.perf_counter()
-    reports = runner.run(trips)
+    reports = runner.run(sagas)
     elapsed = time.perf_counter() - started
     assert all(r.outcome is not None for r in reports)
     return size / elapsed
@@ -128,15 +129,15 @@ def measure_throughput(runner: SagaRunner, size: int, prefix: str) -> float:
 def measure_sharded_throughput(
     stack: EmbeddedStack, runner: Callable[[float], SagaRunner], poll: float, size: int
 ) -> tuple[int, float]:
-    """What `./runtest.sh` does with a big batch, in process: the stack forked once per shard. (shards, trips/s)"""
-    trips = [request(f"sh-{n:04d}", None) for n in range(size)]
+    """What `./runtest.sh` does with a big batch, in process: the stack forked once per shard. (shards, sagas/s)"""
+    sagas = [request(f"sh-{n:04d}", None) for n in range(size)]
     shards = shard_count(size)
 
     def shard_runner(_: ProgressObserver | None) -> SagaRunner:
         return runner(poll)
 
     started = time.perf_counter()
-    sharded = run_sharded(stack, shard_runner, trips, None, shards, None)
+    sharded = run_sharded(stack, shard_runner, sagas, None, shards, None)
     elapsed = time.perf_counter() - started
     if sharded is None:
         raise RuntimeError("the batch could not be forked: another thread runs in the bench's process")
@@ -145,13 +146,13 @@ def measure_sharded_throughput(
 
 
 def measure_runtest_batch(size: int) -> tuple[float, float]:
-    """The README's command on `size` files at once, process start included: (seconds, trips/s)."""
+    """The README's command on `size` files at once, process start included: (seconds, sagas/s)."""
     with tempfile.TemporaryDirectory() as directory:
         paths = []
         for n in range(size):
             data = copy.deepcopy(BASE_REQUEST)
-            data["trip_id"] = f"batch-{n:04d}"
-            path = Path(directory) / f"trip-{n:04d}.json"
+            data[ID_FIELD] = f"batch-{n:04d}"
+            path = Path(directory) / f"saga-{n:04d}.json"
             path.write_text(json.dumps(data), encoding="utf-8")
             paths.append(str(path))
         started = time.perf_counter()
@@ -211,23 +212,23 @@ def benchmarks_markdown(
         "",
         "## Throughput",
         "",
-        "| batch | trips/s |",
+        "| batch | sagas/s |",
         "|---|---|",
-        *[f"| {size} concurrent trips, one stack (runner in process) | {rate:.1f} |" for size, rate in throughput],
+        *[f"| {size} concurrent sagas, one stack (runner in process) | {rate:.1f} |" for size, rate in throughput],
         *[
-            f"| {size} concurrent trips, the stack forked into {shards} processes (runner in process) | {rate:.1f} |"
+            f"| {size} concurrent sagas, the stack forked into {shards} processes (runner in process) | {rate:.1f} |"
             for size, shards, rate in sharded
         ],
-        f"| {batch[0]} trips through `./runtest.sh` (process start included, {batch[1]:.1f} s) | {batch[2]:.1f} |",
+        f"| {batch[0]} sagas through `./runtest.sh` (process start included, {batch[1]:.1f} s) | {batch[2]:.1f} |",
         "",
-        "Each batch runs on a new stack, as each `./runtest.sh` run does. A batch of 20 trips or more runs on every"
+        "Each batch runs on a new stack, as each `./runtest.sh` run does. A batch of 20 sagas or more runs on every"
         " core, as `./runtest.sh` runs it (`sagatools/runtest/shards.py`): the stack is built once, then forked into"
-        " one process per core, each running its share of the trip ids. *One stack* is a single process, which one"
+        " one process per core, each running its share of the saga ids. *One stack* is a single process, which one"
         " interpreter lock holds to one core.",
         "",
         "## Where the time goes",
         "",
-        "Every AWS API call of a 50-trip batch (the runner's and the handlers'), counted and timed in "
+        "Every AWS API call of a 50-saga batch (the runner's and the handlers'), counted and timed in "
         "process. Each call crosses botocore and moto's request emulation, and all of them share one "
         "interpreter lock with the executions' threads, so a call's time includes waiting for it.",
         "",
@@ -238,7 +239,7 @@ def benchmarks_markdown(
         "What holds a process back: one interpreter lock runs the interpreter, the "
         "handlers and the runner, and every call above crosses botocore and moto's request emulation "
         "(signed, serialised, routed through werkzeug, answered, parsed back: a few milliseconds of CPU "
-        "each, which a sampling profiler of a 200-trip batch finds spread thin over both libraries). The "
+        "each, which a sampling profiler of a 200-saga batch finds spread thin over both libraries). The "
         "Lambda tasks themselves no longer make an API call (`InvokeOnlyClient`), and the embedded stack "
         "removes what else it safely can (`sagatools/emulation/speedups.py`).",
         "",
@@ -258,7 +259,7 @@ def new_stack() -> Iterator[tuple[EmbeddedStack, Callable[[float], SagaRunner]]]
 
         def runner(poll: float) -> SagaRunner:
             return SagaRunner(
-                stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), poll, 600
+                stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), poll, 600
             )
 
         yield stack, runner

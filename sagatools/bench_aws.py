@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import BOOKINGS
+from saga.keys import ID_FIELD
 from saga.saga_log import LogEvent
 from sagatools.executions import execution_history
 
@@ -30,7 +31,7 @@ PRICES = {
     "DynamoDB PITR, per GB-month": 0.20,
 }
 LAMBDA_MEMORY_GB = 0.25  # serverless.yml: memorySize 256
-ASSUMED_AWS_INVOCATION_MS = 50  # a handler's two DynamoDB round trips on AWS; locally they are in-process
+ASSUMED_AWS_INVOCATION_MS = 50  # a handler's two DynamoDB round sagas on AWS; locally they are in-process
 DYNAMODB_ITEM_OVERHEAD_BYTES = 100  # DynamoDB bills 100 bytes of indexing overhead per stored item
 
 
@@ -84,14 +85,15 @@ def item_bytes(item: dict[str, Any]) -> int:
 LAST_STEP = BOOKINGS[-1].resource.replace("_", " ")
 
 
-def stored_bytes(stack: EmbeddedStack, trip_id: str) -> int:
+def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
     settings = stack.settings
     total = 0
     for table in (*settings.tables.values(), settings.saga_log_table):
         items = stack.dynamodb.query(
             TableName=table,
-            KeyConditionExpression="trip_id = :trip",
-            ExpressionAttributeValues={":trip": {"S": trip_id}},
+            KeyConditionExpression="#id = :id",
+            ExpressionAttributeNames={"#id": ID_FIELD},
+            ExpressionAttributeValues={":id": {"S": saga_id}},
         )["Items"]
         total += sum(item_bytes(item) for item in items)
     return total
@@ -125,7 +127,7 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
         "log_wru": log_units,
         "per_million": dollars * 1e6,
         "log_bytes": log_bytes,
-        "stored_bytes": stored_bytes(stack, report.trip_id),
+        "stored_bytes": stored_bytes(stack, report.saga_id),
     }
 
 
@@ -213,10 +215,10 @@ def cost_markdown(costs: list[dict[str, Any]], today: str) -> list[str]:
         "- The ALL-level log is the largest extra: about "
         f"{success['log_bytes'] * 1e6 / gb * PRICES['CloudWatch Logs ingestion, per GB'] / success['per_million']:.0%}"
         " on top of a success's bill. Level ERROR keeps only failures; dropping execution data keeps the "
-        "events but not the trips' contents (and their personal data) out of the logs.",
+        "events but not the sagas' contents (and their personal data) out of the logs.",
         "- PITR and storage grow with what is kept, not with traffic: a million kept sagas hold "
         f"{success['stored_bytes'] * 1e6 / gb:.1f}-{rollback['stored_bytes'] * 1e6 / gb:.1f} GB. PITR's "
-        "35-day window is not a retention policy: expire old trips (a TTL) if the tables should stay small.",
+        "35-day window is not a retention policy: expire old sagas (a TTL) if the tables should stay small.",
         "- Encryption with the AWS-managed key (aws/dynamodb, what `SSEEnabled: true` selects): no key fee; "
         "KMS bills its requests ($0.03 per 10,000). DynamoDB caches the decrypted table key per connection and "
         "asks KMS again only for a new connection or after five minutes of inactivity (AWS KMS Developer Guide, "
@@ -268,14 +270,14 @@ def capacity_markdown(costs: list[dict[str, Any]]) -> list[str]:
         "throttled writes as transient. At 10x, raise StartExecution and the transition refill (to "
         f"{ten_x:,.0f}/s and {ten_x * success['transitions']:,.0f}-{ten_x * rollback['transitions']:,.0f}/s); Lambda's "
         f"{LAMBDA_CONCURRENCY:,} concurrency still holds at an assumed {ASSUMED_AWS_INVOCATION_MS} ms per step. "
-        "At 100x every limit must be raised, the saga log passes one table's 40,000 WRU/s (shard it by trip id "
+        "At 100x every limit must be raised, the saga log passes one table's 40,000 WRU/s (shard it by saga id "
         "across tables), and Express workflows, billed by duration instead of transitions, are worth pricing.",
         "",
         "`./runtest.sh --stage` itself is bound by the read APIs' quotas (large regions, bucket/refill per s: "
-        "DescribeExecution 300/15, GetExecutionHistory 400/20, ListExecutions 200/5): it describes each trip "
-        "once before starting (a trip id that already ran must have run the same request), lists running "
-        "executions once per poll round, and describes and reads the history of each trip once it has ended. "
-        "So past about 150 trips a batch is paced by DescribeExecution's 15/s: 1,000 trips take about two "
+        "DescribeExecution 300/15, GetExecutionHistory 400/20, ListExecutions 200/5): it describes each saga "
+        "once before starting (a saga id that already ran must have run the same request), lists running "
+        "executions once per poll round, and describes and reads the history of each saga once it has ended. "
+        "So past about 150 sagas a batch is paced by DescribeExecution's 15/s: 1,000 sagas take about two "
         "minutes of reads. Its clients retry throttled calls in the SDK's adaptive mode (12 attempts), which "
         "slows the client to the rate the account allows instead of failing the run.",
         "",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from saga.catalogue import BOOKINGS
+from saga.keys import ID_FIELD
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.emulation.execution_environment import FunctionVersion
 from sagatools.emulation.warm_lambda import WarmLambda
@@ -44,7 +45,7 @@ def _saga_walls(project: Path, count: int) -> list[float]:
     base = json.loads((project / "test-booking-success.json").read_text(encoding="utf-8"))
     for n in range(count):
         path = project / f"bench-local-{n}.json"
-        path.write_text(json.dumps({**base, "trip_id": f"bench-local-{n}"}), encoding="utf-8")
+        path.write_text(json.dumps({**base, ID_FIELD: f"bench-local-{n}"}), encoding="utf-8")
         done = subprocess.run(
             ["./runtest.sh", path.name, "--stage", "local", "--json"],
             cwd=project,

@@ -51,7 +51,7 @@ def start_up_markdown(start_up: StartUp, batch_50: list[float]) -> list[str]:
         "|---|---|---|",
         f'| `python -c "import boto3"` | {median(start_up.boto3_import):.2f} | {min(start_up.boto3_import):.2f} |',
         f"| one saga through `./runtest.sh` | {median(start_up.one_saga):.2f} | {min(start_up.one_saga):.2f} |",
-        f"| 50 trips through `./runtest.sh` ({len(batch_50)} runs) | {median(batch_50):.2f} | {min(batch_50):.2f} |",
+        f"| 50 sagas through `./runtest.sh` ({len(batch_50)} runs) | {median(batch_50):.2f} | {min(batch_50):.2f} |",
         "",
         f"One saga takes **{start_up.ratio:.1f}x** the bare boto3 import (ratio of the medians).",
         "",

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, m
 from saga.bookings import Booking, BookingRepository, get_bookings
 from saga.catalogue import BOOKINGS, RESOURCES, RETRIABLES
 from saga.definition import SAGA
-from saga.errors import BookingRefused
+from saga.errors import Refused
+from saga.keys import ID_FIELD, SagaKeyed
 from saga.models import BookingStatus, Recovery
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR
@@ -33,7 +34,7 @@ class Outcome(StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     RESOLVED = "RESOLVED"  # a resolution of a stuck saga ended with every compensation done
-    # Not started: when the run came to start it, the trip id already named an execution of another request
+    # Not started: when the run came to start it, the saga id already named an execution of another request
     # (another process started it after the run's up-front check). Nothing of this request was done.
     CONFLICT = "CONFLICT"
 
@@ -53,19 +54,16 @@ class RecoveryReport(BaseModel):
     booked_with: dict[str, str] = {}  # resource -> the provider that holds the confirmed booking
 
 
-class SagaResult(BaseModel):
+class SagaResult(SagaKeyed):
     """What one saga did; its JSON dump is the `--json` contract of runtest.sh, one per request file."""
 
-    model_config = ConfigDict(frozen=True)
-
     file: str
-    trip_id: str
     execution_arn: str
     status: str
     outcome: Outcome | None
     error: str | None
     cause: str | None
-    bookings: dict[str, BookingStatus | None]  # resource -> status, in booking order
+    bookings: dict[str, BookingStatus | None]  # resource -> status, in step order
     saga_log: list[LogEntry]
     needs_attention: list[AttentionRecord]
     states: list[str]
@@ -75,28 +73,28 @@ class SagaResult(BaseModel):
     reused_execution: bool = False
     recovery: RecoveryReport | None = None
 
-    # In the JSON, log entries and attention records leave out the trip id (it is the result's own);
+    # In the JSON, log entries and attention records leave out the saga id (it is the result's own);
     # reading a dump back puts it in again.
     @model_validator(mode="before")
     @classmethod
-    def _trip_into_entries(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "trip_id" not in data:
+    def _id_into_entries(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ID_FIELD not in data:
             return data
-        with_trip = dict(data)
+        with_id = dict(data)
         for key in ("saga_log", "needs_attention"):
             if isinstance(data.get(key), list):
-                with_trip[key] = [
-                    {"trip_id": data["trip_id"], **item} if isinstance(item, dict) else item for item in data[key]
+                with_id[key] = [
+                    {ID_FIELD: data[ID_FIELD], **item} if isinstance(item, dict) else item for item in data[key]
                 ]
-        return with_trip
+        return with_id
 
     @field_serializer("saga_log")
-    def _log_without_trip(self, entries: list[LogEntry]) -> list[dict[str, Any]]:
-        return [entry.model_dump(mode="json", exclude_none=True, exclude={"trip_id"}) for entry in entries]
+    def _log_without_id(self, entries: list[LogEntry]) -> list[dict[str, Any]]:
+        return [entry.model_dump(mode="json", exclude_none=True, exclude={"saga_id"}) for entry in entries]
 
     @field_serializer("needs_attention")
-    def _attention_without_trip(self, records: list[AttentionRecord]) -> list[dict[str, Any]]:
-        return [record.model_dump(mode="json", exclude={"trip_id"}) for record in records]
+    def _attention_without_id(self, records: list[AttentionRecord]) -> list[dict[str, Any]]:
+        return [record.model_dump(mode="json", exclude={"saga_id"}) for record in records]
 
     def log_of(self, step: str, event: LogEvent | None = None) -> list[LogEntry]:
         """The saga log entries of one step (and one event), in write order."""
@@ -115,7 +113,7 @@ def outcome_of(status: str, error: str | None) -> Outcome | None:
 
 
 def resolution_outcome_of(status: str, error: str | None) -> Outcome | None:
-    """A resolution: RESOLVED when it succeeded; any other end leaves the trip needing attention."""
+    """A resolution: RESOLVED when it succeeded; any other end leaves the saga needing attention."""
     if status == "RUNNING":
         return None
     return Outcome.RESOLVED if status == "SUCCEEDED" else Outcome.NEEDS_ATTENTION
@@ -131,8 +129,8 @@ def billed_transitions(events: list[dict[str, Any]]) -> int:
     return len(runs) + sum(run.retries for run in runs)
 
 
-class TripReader:
-    """Reads a trip's bookings and saga log from the stage's tables."""
+class SagaReader:
+    """Reads a saga's bookings and saga log from the stage's tables."""
 
     def __init__(self, settings: Settings, dynamodb: BaseClient) -> None:
         self.dynamodb = dynamodb
@@ -142,14 +140,14 @@ class TripReader:
             for resource in RESOURCES
         ]
 
-    def bookings(self, trip_id: str) -> dict[str, BookingStatus | None]:
-        return statuses(self.booking_items(trip_id))
+    def bookings(self, saga_id: str) -> dict[str, BookingStatus | None]:
+        return statuses(self.booking_items(saga_id))
 
-    def booking_items(self, trip_id: str) -> dict[str, Booking | None]:
-        return get_bookings(self.dynamodb, self.repositories, trip_id)
+    def booking_items(self, saga_id: str) -> dict[str, Booking | None]:
+        return get_bookings(self.dynamodb, self.repositories, saga_id)
 
-    def log(self, trip_id: str) -> list[LogEntry]:
-        return self.saga_log.entries(trip_id)
+    def log(self, saga_id: str) -> list[LogEntry]:
+        return self.saga_log.entries(saga_id)
 
 
 def statuses(bookings: dict[str, Booking | None]) -> dict[str, BookingStatus | None]:
@@ -189,7 +187,7 @@ def recovery_report(
                 for entry in log
                 if entry.step == step.name
                 and entry.event is LogEvent.FAILED
-                and (entry.detail or "").startswith(f"{BookingRefused.__name__}:")
+                and (entry.detail or "").startswith(f"{Refused.__name__}:")
             ]
             refused[step.resource] = list(dict.fromkeys(provider for provider in refusals if provider))
     if mode != "forward":
@@ -215,23 +213,23 @@ def recovery_report(
 
 def build_report(
     file: str,
-    trip_id: str,
+    saga_id: str,
     description: dict[str, Any],
     events: list[dict[str, Any]],
-    reader: TripReader,
+    reader: SagaReader,
     reused: bool,
     outcome: Callable[[str, str | None], Outcome | None] = outcome_of,
 ) -> SagaResult:
     """What an execution of the saga (or, with `resolution_outcome_of`, a resolution) did."""
-    log, attention = reader.saga_log.read(trip_id)
-    bookings = reader.booking_items(trip_id)
+    log, attention = reader.saga_log.read(saga_id)
+    bookings = reader.booking_items(saga_id)
     status = description["status"]
     error = description.get("error")
     started, stopped = description.get("startDate"), description.get("stopDate")
     states = states_entered(events)
     return SagaResult(
         file=file,
-        trip_id=trip_id,
+        saga_id=saga_id,
         execution_arn=description["executionArn"],
         status=status,
         outcome=outcome(status, error),

@@ -15,7 +15,7 @@ import pytest
 if TYPE_CHECKING:
     # Imported where a fixture needs them: the unit tier starts without moto's Step Functions.
     from sagatools.emulation.embedded import EmbeddedStack
-    from sagatools.results import SagaResult, TripReader
+    from sagatools.results import SagaResult, SagaReader
 
 _OWNER = "_RUNTEST_TESTS_FOLDER_OWNER"  # the pid of the process that made the folder, and removes it
 
@@ -90,20 +90,20 @@ def stack() -> Iterator[EmbeddedStack]:
 @pytest.fixture
 def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaResult]]:
     """Runs requests concurrently through the real ASL on the embedded stack, as runtest.sh does."""
-    from saga.models import parse_trip_request
-    from sagatools.results import TripReader
+    from saga.models import parse_request
+    from sagatools.results import SagaReader
     from sagatools.runtest.runner import SagaRunner
-    from sagatools.trip_files import TripFile
+    from sagatools.request_files import RequestFile
 
     def run(*requests: dict[str, Any]) -> list[SagaResult]:
         runner = SagaRunner(
             stack.stepfunctions,
             stack.state_machine_arn,
-            TripReader(stack.settings, stack.dynamodb),
+            SagaReader(stack.settings, stack.dynamodb),
             poll_seconds=0.005,
             timeout_seconds=120,
         )
-        return runner.run([TripFile(f"{r['trip_id']}.json", parse_trip_request(r)) for r in requests])
+        return runner.run([RequestFile(f"{r['saga_id']}.json", parse_request(r)) for r in requests])
 
     return run
 
@@ -114,7 +114,7 @@ def run_saga(run_sagas: Callable[..., list[SagaResult]]) -> Callable[[dict[str, 
 
 
 @pytest.fixture
-def reader(stack: EmbeddedStack) -> TripReader:
-    from sagatools.results import TripReader
+def reader(stack: EmbeddedStack) -> SagaReader:
+    from sagatools.results import SagaReader
 
-    return TripReader(stack.settings, stack.dynamodb)
+    return SagaReader(stack.settings, stack.dynamodb)

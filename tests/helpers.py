@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_REQUEST: dict[str, Any] = json.loads((ROOT / "test-booking-success.json").read_text())
 
 
-def trip_request(trip_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
+def trip_request(saga_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
     """A valid request (the shipped success file), with the given trip id, faults and section overrides."""
     request = copy.deepcopy(BASE_REQUEST)
-    request["trip_id"] = trip_id
+    request["saga_id"] = saga_id
     request.update(sections)
     if simulate is not None:
         request["simulate"] = simulate

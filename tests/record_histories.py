@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from saga.models import parse_trip_request
+from saga.models import parse_request
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.results import TripReader
+from sagatools.results import SagaReader
 from sagatools.runtest.runner import SagaRunner
-from sagatools.trip_files import TripFile
+from sagatools.request_files import RequestFile
 from sagatools.view.html_page import history_json
 from tests.helpers import trip_request
 
@@ -32,10 +32,10 @@ def main() -> None:
     DIRECTORY.mkdir(parents=True, exist_ok=True)
     with EmbeddedStack() as stack:
         runner = SagaRunner(
-            stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.005, 60
+            stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), 0.005, 60
         )
         for name, simulate in SCENARIOS.items():
-            trip = TripFile(f"{name}.json", parse_trip_request(trip_request(f"rec-{name}", simulate=simulate)))
+            trip = RequestFile(f"{name}.json", parse_request(trip_request(f"rec-{name}", simulate=simulate)))
             (report,) = runner.run([trip])
             events = json.loads(history_json(runner.histories[report.execution_arn]))
             document = {"report": report.model_dump(mode="json"), "events": events}

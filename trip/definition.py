@@ -9,7 +9,7 @@ it is its record alone.
 
 from __future__ import annotations
 
-from saga.spec import SagaSpec, StepKind, StepSpec
+from saga.spec import ErrorNames, SagaSpec, StepKind, StepSpec, Verbs
 from trip import car, flight, hotel
 from trip.requests import CarRequest, FlightRequest, HotelRequest, Traveller
 
@@ -22,4 +22,16 @@ SAGA = SagaSpec(
         StepSpec("car", CarRequest, kind=StepKind.RETRIABLE, alternatives_for="company", work=car.WORK),
     ),
     sections={"traveller": Traveller},
+    # The trip's own words: a trip is booked and cancelled, its id is trip_id, its records are bookings.
+    id_field="trip_id",
+    noun="trip",
+    verbs=Verbs(request="book", compensation="cancel", compensation_noun="cancellation"),
+    done_state="Booked",
+    records="bookings",
+    errors=ErrorNames(
+        invalid_request="InvalidTripRequest",
+        refused="BookingRefused",
+        already_compensated="BookingAlreadyCancelled",
+        compensation_failed="CancellationFailed",
+    ),
 )

@@ -1,21 +1,21 @@
-"""attention.sh: the operator's half of a stuck saga: list the trips that need attention, show one,
+"""attention.sh: the operator's half of a stuck saga: list the sagas that need attention, show one,
 resolve them (the compensations again, through Step Functions), keeping the record.
 
     attention.sh list    --stage S [--region R] [--profile P] [--json] [--all]
-    attention.sh show    TRIP_ID --stage S ... [--json]
-    attention.sh resolve TRIP_ID... --stage S ... [--json] [--keep-faults] [--roll-back] [--report DIR]
-    attention.sh close   TRIP_ID --reason TEXT --stage S ... [--json]
+    attention.sh show    ID --stage S ... [--json]
+    attention.sh resolve ID... --stage S ... [--json] [--keep-faults] [--roll-back] [--report DIR]
+    attention.sh close   ID --reason TEXT --stage S ... [--json]
 
 A resolution is an execution of the stage's resolution state machine (statemachine/resolve-stuck.asl.json)
-named <trip_id>-resolve-<n>; the state machine itself closes or keeps the trip's attention records, so a
-resolution started from the console does the same. A trip left unfinished past its pivot (forward
+named <saga_id>-resolve-<n>; the state machine itself closes or keeps the saga's attention records, so a
+resolution started from the console does the same. A saga left unfinished past its pivot (forward
 recovery) is finished forward, or with --roll-back undone whole; a stuck compensation is run again.
-Exit status as runtest.sh's: 0 done (or nothing to do), 1 a trip still needs attention, 2 usage errors,
-unknown trips and refused commands (the trip's saga, or for close a resolution, still running; another
-call's resolution took the trip the other way, or closed it by hand), 130 interrupted, 143 terminated.
-resolve and close first claim the trip (claim.py), so of two calls at once one acts.
+Exit status as runtest.sh's: 0 done (or nothing to do), 1 a saga still needs attention, 2 usage errors,
+unknown sagas and refused commands (the saga, or for close a resolution, still running; another
+call's resolution took the saga the other way, or closed it by hand), 130 interrupted, 143 terminated.
+resolve and close first claim the saga (claim.py), so of two calls at once one acts.
 
-`cli.py` reads the command line, `stage_view.py` reads a trip from the stage, `claim.py` says who acts on
-a trip next, `resolver.py` starts and follows resolutions (and closes records by hand), `printing.py` writes
+`cli.py` reads the command line, `stage_view.py` reads a saga from the stage, `claim.py` says who acts on
+a saga next, `resolver.py` starts and follows resolutions (and closes records by hand), `printing.py` writes
 what a person reads.
 """

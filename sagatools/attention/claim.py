@@ -1,4 +1,4 @@
-"""Who acts on a trip next: one item of the saga log table per trip, taken by a conditional write.
+"""Who acts on a saga next: one item of the saga log table per saga, taken by a conditional write.
 
 Of two operators' calls at once (resolve, resolve --roll-back, close), exactly one takes the claim and acts;
 the other's write is refused by DynamoDB and it reads who took it. A Step Functions execution name alone is
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
+from saga.keys import ID_FIELD, SagaKeyed
 from saga.saga_log import utc_now
 
 if TYPE_CHECKING:
@@ -22,12 +22,9 @@ if TYPE_CHECKING:
 CLAIM_KEY = "CLAIM#resolution"
 
 
-class Claim(BaseModel):
-    """The last call that acted on the trip: a resolution (its execution's name) or a close by hand (None)."""
+class Claim(SagaKeyed):
+    """The last call that acted on the saga: a resolution (its execution's name) or a close by hand (None)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    trip_id: str
     execution: str | None
     version: int
     at: str
@@ -38,24 +35,24 @@ class Claims:
         self.table = table
         self._client = dynamodb
 
-    def read(self, trip_id: str) -> Claim | None:
+    def read(self, saga_id: str) -> Claim | None:
         found = self._client.get_item(
-            TableName=self.table, Key={"trip_id": {"S": trip_id}, "sk": {"S": CLAIM_KEY}}, ConsistentRead=True
+            TableName=self.table, Key={ID_FIELD: {"S": saga_id}, "sk": {"S": CLAIM_KEY}}, ConsistentRead=True
         ).get("Item")
         if found is None:
             return None
         return Claim(
-            trip_id=trip_id,
+            saga_id=saga_id,
             execution=found["execution"]["S"] if "execution" in found else None,
             version=int(found["version"]["N"]),
             at=found["at"]["S"],
         )
 
-    def take(self, trip_id: str, seen: Claim | None, execution: str | None) -> bool:
-        """Claim the trip for `execution` (None: a close by hand), if nobody has since `seen` was read."""
+    def take(self, saga_id: str, seen: Claim | None, execution: str | None) -> bool:
+        """Claim the saga for `execution` (None: a close by hand), if nobody has since `seen` was read."""
         version = seen.version + 1 if seen is not None else 1
         item = {
-            "trip_id": {"S": trip_id},
+            ID_FIELD: {"S": saga_id},
             "sk": {"S": CLAIM_KEY},
             "version": {"N": str(version)},
             "at": {"S": utc_now()},

@@ -12,10 +12,11 @@ from typing import TextIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from saga.request_fields import TRIP_ID_PATTERN, TRIP_ID_RULE
-from sagatools.attention.printing import print_list, print_trip
-from sagatools.attention.resolver import Resolver, TripBusy, close_records
-from sagatools.attention.stage_view import StageView, UnknownTrip
+from saga.keys import ID_FIELD, NOUN, NOUNS
+from saga.request_fields import SAGA_ID_PATTERN, SAGA_ID_RULE
+from sagatools.attention.printing import print_list, print_saga
+from sagatools.attention.resolver import Resolver, SagaBusy, close_records
+from sagatools.attention.stage_view import StageView, UnknownSaga
 from sagatools.cli import (
     Delivery,
     Terminated,
@@ -45,15 +46,15 @@ def arguments_parser() -> argparse.ArgumentParser:
     for name in ("list", "show", "resolve", "close"):
         command = commands.add_parser(name, allow_abbrev=False)
         if name == "show":
-            command.add_argument("trips", nargs=1, metavar="TRIP_ID")
+            command.add_argument("sagas", nargs=1, metavar=ID_FIELD.upper())
         elif name == "close":
-            command.add_argument("trips", nargs=1, metavar="TRIP_ID")
+            command.add_argument("sagas", nargs=1, metavar=ID_FIELD.upper())
             command.add_argument("--reason", required=True, help="why the records are closed without a resolution")
         elif name == "resolve":
-            command.add_argument("trips", nargs="+", metavar="TRIP_ID")
+            command.add_argument("sagas", nargs="+", metavar=ID_FIELD.upper())
             command.add_argument("--keep-faults", action="store_true", help="keep the request's simulated faults")
             command.add_argument(
-                "--roll-back", action="store_true", help="undo the whole trip, even one left to finish forward"
+                "--roll-back", action="store_true", help=f"undo the whole {NOUN}, even one left to finish forward"
             )
             command.add_argument("--report", default=str(report_dir()), metavar="DIR", help="where the pages go")
         else:
@@ -99,13 +100,13 @@ def _main(argv: list[str], out: TextIO, err: TextIO, open_view: Callable[[Stage]
     if not args.stage or not args.stage.strip():
         print(
             "attention: --stage is required: the embedded stack keeps nothing after a runtest.sh run, so only a "
-            "deployed stage (./build.sh deploy local, for one on this machine) has trips to look after",
+            f"deployed stage (./build.sh deploy local, for one on this machine) has {NOUNS} to look after",
             file=err,
         )
         return EXIT_USAGE
-    for trip_id in getattr(args, "trips", []):
-        if not TRIP_ID_PATTERN.fullmatch(trip_id):
-            print(f"attention: trip id '{shown(trip_id)}': {TRIP_ID_RULE}", file=err)
+    for saga_id in getattr(args, "sagas", []):
+        if not SAGA_ID_PATTERN.fullmatch(saga_id):
+            print(f"attention: {ID_FIELD} '{shown(saga_id)}': {SAGA_ID_RULE}", file=err)
             return EXIT_USAGE
     stage: Stage | None = None
     try:
@@ -119,29 +120,29 @@ def _main(argv: list[str], out: TextIO, err: TextIO, open_view: Callable[[Stage]
                 print_list(records, args.all, out)
             return EXIT_OK
         if args.command == "show":
-            trip = view.trip(args.trips[0])
+            saga = view.saga(args.sagas[0])
             if args.json:
-                print(trip.model_dump_json(indent=2), file=out)
+                print(saga.model_dump_json(indent=2), file=out)
             else:
-                print_trip(trip, out)
+                print_saga(saga, out)
             return EXIT_OK
         if args.command == "close":
             if not args.reason.strip() or not args.reason.isprintable():
                 raise UsageError("--reason: say why, in printable text")
-            closed = close_records(view, args.trips[0], args.reason)
+            closed = close_records(view, args.sagas[0], args.reason)
             if args.json:
                 print(closed.model_dump_json(indent=2, exclude={"saga_log"}), file=out)
             else:
-                print_trip(closed.model_copy(update={"saga_log": []}), out)
+                print_saga(closed.model_copy(update={"saga_log": []}), out)
             return EXIT_OK
         report_dir = Path(args.report)
         prepare_report_directory(report_dir)
         resolver = Resolver(view, args.keep_faults, report_dir, out, err, args.roll_back)
-        views = resolver.resolve(args.trips, human=not args.json)
-    except TripBusy as error:
+        views = resolver.resolve(args.sagas, human=not args.json)
+    except SagaBusy as error:
         print(f"attention: {error}", file=err)
         return EXIT_REFUSED
-    except UnknownTrip as error:
+    except UnknownSaga as error:
         print(f"attention: {error}", file=err)
         return EXIT_USAGE
     except StageError as error:
@@ -157,8 +158,8 @@ def _main(argv: list[str], out: TextIO, err: TextIO, open_view: Callable[[Stage]
     if args.json:
         print(json.dumps(documents if len(views) > 1 else documents[0], indent=2), file=out)
     else:
-        for trip in views:
-            print_trip(trip.model_copy(update={"saga_log": []}), out)
+        for saga in views:
+            print_saga(saga.model_copy(update={"saga_log": []}), out)
     if any(v.outcome == Outcome.NEEDS_ATTENTION.value for v in views):
         return EXIT_SAGA_FAILED
     return EXIT_REFUSED if resolver.not_as_asked else EXIT_OK

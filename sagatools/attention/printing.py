@@ -1,15 +1,16 @@
-"""What attention.sh prints for a person: the list of records, one trip, a cause made short."""
+"""What attention.sh prints for a person: the list of records, one saga, a cause made short."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, TextIO
 
+from saga.keys import ID_FIELD, NOUN
 from saga.saga_log import AttentionKind, AttentionRecord, AttentionState
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
-    from sagatools.attention.stage_view import TripView
+    from sagatools.attention.stage_view import SagaView
 
 
 def short_cause(cause: str | None) -> str:
@@ -27,13 +28,13 @@ def short_cause(cause: str | None) -> str:
 
 def print_list(records: list[AttentionRecord], include_resolved: bool, out: TextIO) -> None:
     if not records:
-        print("No trip needs attention." if not include_resolved else "No attention records.", file=out)
+        print(f"No {NOUN} needs attention." if not include_resolved else "No attention records.", file=out)
         return
     for record in records:
         state = "" if record.attention is AttentionState.OPEN else f"  RESOLVED {record.resolved_at}"
         attempts = f", {record.attempts} more attempts by resolutions" if record.attempts else ""
         print(
-            f"{shown(record.trip_id):<24} {shown(record.step):<14} since {shown(record.at)}"
+            f"{shown(record.saga_id):<24} {shown(record.step):<14} since {shown(record.at)}"
             f"  {shown(str(record.error))}{attempts}{state}",
             file=out,
         )
@@ -46,12 +47,12 @@ def print_list(records: list[AttentionRecord], include_resolved: bool, out: Text
 
 def _what_to_do(record: AttentionRecord) -> str:
     if record.kind is AttentionKind.UNFINISHED_FORWARD:
-        return f"{record.step} is left to do: resolve finishes the trip forward, resolve --roll-back undoes it"
+        return f"{record.step} is left to do: resolve finishes the {NOUN} forward, resolve --roll-back undoes it"
     return f"{record.step} is stuck: resolve runs the compensations again"
 
 
-def print_trip(view: TripView, out: TextIO) -> None:
-    print(f"{shown(view.trip_id)}: {view.outcome}", file=out)
+def print_saga(view: SagaView, out: TextIO) -> None:
+    print(f"{shown(view.saga_id)}: {view.outcome}", file=out)
     bookings = ", ".join(f"{resource} {status.value if status else '-'}" for resource, status in view.bookings.items())
     print(f"  bookings    {bookings}", file=out)
     for record in view.attention:
@@ -61,10 +62,10 @@ def print_trip(view: TripView, out: TextIO) -> None:
             f"  attention   {record.step}: {record.attention.value}{closed} ({what}; error {shown(str(record.error))})",
             file=out,
         )
-    if view.attention and not any(execution.name == view.trip_id for execution in view.executions):
+    if view.attention and not any(execution.name == view.saga_id for execution in view.executions):
         print(
-            f"  note        no saga ran under this trip id, so resolve has no request to run: close its records with"
-            f" ./attention.sh close {shown(view.trip_id)} --reason TEXT",
+            f"  note        no saga ran under this {ID_FIELD}, so resolve has no request to run: close its records with"
+            f" ./attention.sh close {shown(view.saga_id)} --reason TEXT",
             file=out,
         )
     for execution in view.executions:

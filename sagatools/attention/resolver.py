@@ -1,5 +1,5 @@
-"""Resolving trips that need attention: a resolution execution per trip, followed to its end with the
-runner's watcher, one page each; or, by hand, closing a trip's open records with a reason."""
+"""Resolving sagas that need attention: a resolution execution per saga, followed to its end with the
+runner's watcher, one page each; or, by hand, closing a saga's open records with a reason."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from saga.keys import NOUN
 from saga.saga_log import AttentionKind, AttentionRecord
 from sagatools.attention.claim import Claim, Claims
-from sagatools.attention.stage_view import Execution, StageView, TripView, UnknownTrip, open_records, resolution_name
+from sagatools.attention.stage_view import Execution, SagaView, StageView, UnknownSaga, open_records, resolution_name
 from sagatools.cli import human_output
 from sagatools.deployed.stage import execution_arn
 from sagatools.executions import ExecutionWatcher
@@ -31,8 +32,8 @@ START_GRACE_SECONDS = 30.0
 DONE = {"forward": "finished forward", "backward": "rolled back"}
 
 
-class TripBusy(Exception):
-    """The trip's saga or a resolution of it is still running: the operator waits for it to end."""
+class SagaBusy(Exception):
+    """The saga or a resolution of it is still running: the operator waits for it to end."""
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,13 @@ class Followed:
 
 @dataclass(frozen=True)
 class Meanwhile:
-    """Another call acted on the trip and was done before this one could: its claim says which."""
+    """Another call acted on the saga and was done before this one could: its claim says which."""
 
     claim: Claim | None
 
 
 class Resolver:
-    """Starts and follows the resolutions of trips; one execution per trip, never two at once."""
+    """Starts and follows the resolutions of sagas; one execution per saga, never two at once."""
 
     def __init__(
         self, view: StageView, keep_faults: bool, report_dir: Path, out: TextIO, err: TextIO, roll_back: bool = False
@@ -64,74 +65,74 @@ class Resolver:
         self.report_dir = report_dir
         self.out, self.err = out, err
         self.claims = Claims(view.reader.saga_log.table, view.reader.dynamodb)
-        self.not_as_asked: set[str] = set()  # trips another call resolved the other way, or closed by hand
+        self.not_as_asked: set[str] = set()  # sagas another call resolved the other way, or closed by hand
 
-    def resolve(self, trip_ids: list[str], human: bool) -> list[TripView]:
-        # Every trip read (and known: UnknownTrip otherwise) before anything starts, and none whose saga still
+    def resolve(self, saga_ids: list[str], human: bool) -> list[SagaView]:
+        # Every saga read (and known: UnknownSaga otherwise) before anything starts, and none whose saga still
         # runs: it may flag more after a resolution has ended. A saga that has ended never runs again.
-        views = {trip_id: self.view.trip(trip_id) for trip_id in trip_ids}
-        for trip_id, view in views.items():
-            saga = next((e for e in view.executions if e.name == trip_id), None)
+        views = {saga_id: self.view.saga(saga_id) for saga_id in saga_ids}
+        for saga_id, view in views.items():
+            saga = next((e for e in view.executions if e.name == saga_id), None)
             if saga is not None and saga.status == "RUNNING":
-                raise TripBusy(
-                    f"trip {trip_id}'s saga is still running and may yet flag more: resolve it once the saga has"
-                    f" ended (./attention.sh show {trip_id} --stage {self.view.stage.name})"
+                raise SagaBusy(
+                    f"{NOUN} {saga_id}'s saga is still running and may yet flag more: resolve it once the saga has"
+                    f" ended (./attention.sh show {saga_id} --stage {self.view.stage.name})"
                 )
         asked: dict[str, str] = {}
         followed: dict[str, Followed] = {}
         meanwhile: dict[str, Meanwhile] = {}
-        for trip_id, view in views.items():
+        for saga_id, view in views.items():
             if not open_records(view.attention):
-                print(f"attention: {trip_id} has nothing open: nothing to resolve", file=self.err)
+                print(f"attention: {saga_id} has nothing open: nothing to resolve", file=self.err)
                 continue
-            asked[trip_id] = self.direction(open_records(view.attention))
-            taken = self._start(trip_id)
+            asked[saga_id] = self.direction(open_records(view.attention))
+            taken = self._start(saga_id)
             if isinstance(taken, Meanwhile):
-                meanwhile[trip_id] = taken
+                meanwhile[saga_id] = taken
             else:
-                followed[trip_id] = taken
+                followed[saga_id] = taken
         if followed:
             self._follow(followed, human)
-        for trip_id in [*followed, *meanwhile]:
-            views[trip_id] = self.view.trip(trip_id)
-        for trip_id, direction in asked.items():
-            self._say_what_another_call_did(views[trip_id], direction, followed.get(trip_id), meanwhile.get(trip_id))
-        return [views[trip_id] for trip_id in trip_ids]
+        for saga_id in [*followed, *meanwhile]:
+            views[saga_id] = self.view.saga(saga_id)
+        for saga_id, direction in asked.items():
+            self._say_what_another_call_did(views[saga_id], direction, followed.get(saga_id), meanwhile.get(saga_id))
+        return [views[saga_id] for saga_id in saga_ids]
 
-    def _start(self, trip_id: str) -> Followed | Meanwhile:
-        saga = self.view.describe(self.view.saga_machine, trip_id)
+    def _start(self, saga_id: str) -> Followed | Meanwhile:
+        saga = self.view.describe(self.view.saga_machine, saga_id)
         if saga is None:
-            raise UnknownTrip(
-                f"trip {trip_id} has open attention records but no saga execution to take its request from (a"
-                f" resolution started by hand with another request?): close them with ./attention.sh close {trip_id}"
+            raise UnknownSaga(
+                f"{NOUN} {saga_id} has open attention records but no saga execution to take its request from (a"
+                f" resolution started by hand with another request?): close them with ./attention.sh close {saga_id}"
                 f" --reason TEXT --stage {self.view.stage.name}"
             )
         request = json.loads(saga["input"])
         if not self.keep_faults:
             request.pop("simulate", None)  # the provider is back
         # The claim first: whatever another call does from here on changes it, and ours is then refused.
-        claim = self.claims.read(trip_id)
+        claim = self.claims.read(saga_id)
         holder = holder_of(self.view, claim)
-        executions = self.view.executions(trip_id)
+        executions = self.view.executions(saga_id)
         running = [e.name for e in executions[1:] if e.status == "RUNNING"]  # one started from the console too
         if holder is not None and holder["status"] == "RUNNING" and claim is not None and claim.execution:
             running.append(claim.execution)
         if running:  # another call's resolution is under way: follow it, never start a second
-            print(f"attention: {trip_id} is already being resolved: execution {running[-1]}", file=self.err)
+            print(f"attention: {saga_id} is already being resolved: execution {running[-1]}", file=self.err)
             return self._other(running[-1])
-        _, attention = self.view.reader.saga_log.read(trip_id)
+        _, attention = self.view.reader.saga_log.read(saga_id)
         still_open = open_records(attention)
         if not still_open:
-            return Meanwhile(self.claims.read(trip_id))  # another call's resolution ended and closed them
+            return Meanwhile(self.claims.read(saga_id))  # another call's resolution ended and closed them
         number = len(executions)  # the saga is number 0: resolutions count from 1
-        name = resolution_name(trip_id, number)
+        name = resolution_name(saga_id, number)
         direction = self.direction(still_open)
-        if not self.claims.take(trip_id, claim, name):
-            now = self.claims.read(trip_id)
+        if not self.claims.take(saga_id, claim, name):
+            now = self.claims.read(saga_id)
             if now is None or now.execution is None or holder_of(self.view, now) is None:
                 return Meanwhile(now)
             print(
-                f"attention: {trip_id} is already being resolved by another call: execution {now.execution}",
+                f"attention: {saga_id} is already being resolved by another call: execution {now.execution}",
                 file=self.err,
             )
             return self._other(now.execution)
@@ -143,10 +144,10 @@ class Resolver:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
-            print(f"attention: {trip_id} is already being resolved by another call: execution {name}", file=self.err)
+            print(f"attention: {saga_id} is already being resolved by another call: execution {name}", file=self.err)
             return self._other(name)
         how = "finishing it forward" if direction == "forward" else "rolling it back"
-        print(f"attention: resolving {trip_id} ({how}): execution {name}", file=self.err)
+        print(f"attention: resolving {saga_id} ({how}): execution {name}", file=self.err)
         return Followed(name, execution_arn(self.view.resolve_machine, name), direction, ours=True)
 
     def _other(self, name: str) -> Followed:
@@ -155,11 +156,11 @@ class Resolver:
         return Followed(name, execution_arn(self.view.resolve_machine, name), direction, ours=False)
 
     def _say_what_another_call_did(
-        self, trip: TripView, asked: str, followed: Followed | None, meanwhile: Meanwhile | None
+        self, saga: SagaView, asked: str, followed: Followed | None, meanwhile: Meanwhile | None
     ) -> None:
-        """Never RESOLVED, exit 0, for a direction that did not happen: the trip's outcome still decides
-        exit 1 (it needs attention); otherwise a trip another call took the other way is refused (exit 2)."""
-        trip_id, resolved = trip.trip_id, trip.outcome != Outcome.NEEDS_ATTENTION.value
+        """Never RESOLVED, exit 0, for a direction that did not happen: the saga's outcome still decides
+        exit 1 (it needs attention); otherwise a saga another call took the other way is refused (exit 2)."""
+        saga_id, resolved = saga.saga_id, saga.outcome != Outcome.NEEDS_ATTENTION.value
         if followed is not None:
             if followed.ours or followed.direction == asked:
                 return
@@ -169,7 +170,7 @@ class Resolver:
                 else f"left needing attention by an attempt to be {DONE[followed.direction]}"
             )
             print(
-                f"attention: {trip_id} was {done} by another call's resolution {followed.name}, not {DONE[asked]}",
+                f"attention: {saga_id} was {done} by another call's resolution {followed.name}, not {DONE[asked]}",
                 file=self.err,
             )
         elif meanwhile is not None:
@@ -177,28 +178,28 @@ class Resolver:
             description = holder_of(self.view, claim)
             if claim is not None and claim.execution is None:
                 print(
-                    f"attention: {trip_id} was closed by hand meanwhile by another call, not {DONE[asked]}",
+                    f"attention: {saga_id} was closed by hand meanwhile by another call, not {DONE[asked]}",
                     file=self.err,
                 )
             elif claim is not None and description is None:
                 print(
-                    f"attention: {trip_id} was claimed by another call whose resolution {claim.execution} never"
+                    f"attention: {saga_id} was claimed by another call whose resolution {claim.execution} never"
                     " started: resolve it again",
                     file=self.err,
                 )
             elif description is not None and direction_of(description) != asked:
                 print(
-                    f"attention: {trip_id} was {DONE[direction_of(description)]} meanwhile by another call's"
+                    f"attention: {saga_id} was {DONE[direction_of(description)]} meanwhile by another call's"
                     f" resolution {claim.execution if claim else ''}, not {DONE[asked]}",
                     file=self.err,
                 )
             else:
-                print(f"attention: {trip_id} was resolved meanwhile by another call", file=self.err)
+                print(f"attention: {saga_id} was resolved meanwhile by another call", file=self.err)
                 return
         else:
             return
         if resolved:
-            self.not_as_asked.add(trip_id)
+            self.not_as_asked.add(saga_id)
 
     def direction(self, still_open: list[AttentionRecord]) -> str:
         """Forward when every open record is a step past the pivot left to do, unless the operator asked
@@ -218,17 +219,17 @@ class Resolver:
             observer=observer,
             definition=definition,
         )
-        trip_of = {execution.arn: trip_id for trip_id, execution in started.items()}
+        saga_of = {execution.arn: saga_id for saga_id, execution in started.items()}
         try:
-            descriptions = watcher.wait(trip_of, time.monotonic() + RESOLUTION_TIMEOUT_SECONDS)
+            descriptions = watcher.wait(saga_of, time.monotonic() + RESOLUTION_TIMEOUT_SECONDS)
         finally:
             if observer is not None:
                 observer.close()
-        for trip_id, execution in started.items():
+        for saga_id, execution in started.items():
             events = watcher.history(execution.arn)
             result = build_report(
                 execution.name,
-                trip_id,
+                saga_id,
                 descriptions[execution.arn],
                 events,
                 self.view.reader,
@@ -240,7 +241,7 @@ class Resolver:
     def _page(self, name: str, definition: dict[str, Any], events: list[dict[str, Any]], result: SagaResult) -> None:
         try:
             page = write_page(
-                self.report_dir, definition, events, result.model_copy(update={"trip_id": name}), "Resolution"
+                self.report_dir, definition, events, result.model_copy(update={"saga_id": name}), "Resolution"
             )
         except OSError as error:
             print(f"attention: warning: the page of {name} was not written ({error.strerror or error})", file=self.err)
@@ -251,40 +252,40 @@ class Resolver:
         )
 
 
-def close_records(view: StageView, trip_id: str, reason: str) -> TripView:
-    """Close every open attention record of the trip by hand: RESOLVED, when, and by whom and why (kept);
-    TripBusy while its saga or a resolution of it runs, or when another call claims the trip meanwhile."""
+def close_records(view: StageView, saga_id: str, reason: str) -> SagaView:
+    """Close every open attention record of the saga by hand: RESOLVED, when, and by whom and why (kept);
+    SagaBusy while its saga or a resolution of it runs, or when another call claims the saga meanwhile."""
     claims = Claims(view.reader.saga_log.table, view.reader.dynamodb)
-    claim = claims.read(trip_id)  # first: a resolution claimed after this read makes our claim fail
+    claim = claims.read(saga_id)  # first: a resolution claimed after this read makes our claim fail
     holder = holder_of(view, claim)  # (waits for a resolution claimed but not yet started)
-    running = [e for e in view.executions(trip_id) if e.status == "RUNNING"]
+    running = [e for e in view.executions(saga_id) if e.status == "RUNNING"]
     if holder is not None and holder["status"] == "RUNNING" and claim is not None and claim.execution:
         running.append(Execution(name=claim.execution, arn=holder["executionArn"], status="RUNNING"))
     if running:
-        raise TripBusy(_busy(view, trip_id, running[-1].name))
-    _, attention = view.reader.saga_log.read(trip_id)
+        raise SagaBusy(_busy(view, saga_id, running[-1].name))
+    _, attention = view.reader.saga_log.read(saga_id)
     still_open = open_records(attention)
     if not still_open:
-        raise UnknownTrip(f"trip {trip_id} has no open attention record on stage {view.stage.name}")
-    if not claims.take(trip_id, claim, None):
-        now = claims.read(trip_id)
-        raise TripBusy(
-            _busy(view, trip_id, now.execution)
+        raise UnknownSaga(f"{NOUN} {saga_id} has no open attention record on stage {view.stage.name}")
+    if not claims.take(saga_id, claim, None):
+        now = claims.read(saga_id)
+        raise SagaBusy(
+            _busy(view, saga_id, now.execution)
             if now is not None and now.execution
-            else f"trip {trip_id} was closed meanwhile by another call: see ./attention.sh show {trip_id} --stage"
+            else f"{NOUN} {saga_id} was closed meanwhile by another call: see ./attention.sh show {saga_id} --stage"
             f" {view.stage.name}"
         )
     now_at = datetime.now(UTC).isoformat()
     for record in still_open:
         view.reader.saga_log.close_attention(record, now_at, f"operator (attention.sh close): {reason}")
-    return view.trip(trip_id)
+    return view.saga(saga_id)
 
 
-def _busy(view: StageView, trip_id: str, execution: str) -> str:
-    what = "saga" if execution == trip_id else f"resolution {execution}"
+def _busy(view: StageView, saga_id: str, execution: str) -> str:
+    what = "saga" if execution == saga_id else f"resolution {execution}"
     return (
-        f"trip {trip_id}'s {what} is still running: close its records, if still needed, once it has ended"
-        f" (./attention.sh show {trip_id} --stage {view.stage.name})"
+        f"{NOUN} {saga_id}'s {what} is still running: close its records, if still needed, once it has ended"
+        f" (./attention.sh show {saga_id} --stage {view.stage.name})"
     )
 
 

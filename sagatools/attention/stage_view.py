@@ -1,4 +1,4 @@
-"""What the operator reads of a stage: its two state machines, a trip's executions, bookings, saga log
+"""What the operator reads of a stage: its two state machines, a saga's executions, bookings, saga log
 and attention records."""
 
 from __future__ import annotations
@@ -8,24 +8,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from saga.keys import ID_FIELD, SagaKeyed
 from saga.models import BookingStatus
 from saga.saga_log import AttentionRecord, AttentionState, LogEntry
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.cli import report_dir
 from sagatools.deployed.stage import Stage, StageError, execution_arn, settings_from_outputs, state_machine_arn
-from sagatools.results import Outcome, TripReader, outcome_of, resolution_outcome_of
+from sagatools.results import Outcome, SagaReader, outcome_of, resolution_outcome_of
 from sagatools.view.html_page import page_path
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-NOTHING_OPEN = "NOTHING_OPEN"  # a trip that never needed attention
+NOTHING_OPEN = "NOTHING_OPEN"  # a saga that never needed attention
 
 
-class UnknownTrip(Exception):
-    """No saga ran under this trip id on the stage."""
+class UnknownSaga(Exception):
+    """No saga ran under this saga id on the stage."""
 
 
 class Execution(BaseModel):
@@ -39,23 +40,24 @@ class Execution(BaseModel):
     report: str | None = None
 
 
-class TripView(BaseModel):
-    """One trip as `show` and `resolve --json` give it."""
+class SagaView(SagaKeyed):
+    """One saga as `show` and `resolve --json` give it."""
 
-    trip_id: str
+    model_config = ConfigDict(frozen=False)
+
     outcome: str
     executions: list[Execution]
     attention: list[AttentionRecord]
     bookings: dict[str, BookingStatus | None]
-    saga_log: list[LogEntry] = []
+    saga_log: list[LogEntry] = Field(default_factory=list)
 
 
 def open_records(records: list[AttentionRecord]) -> list[AttentionRecord]:
     return [record for record in records if record.attention is AttentionState.OPEN]
 
 
-def resolution_name(trip_id: str, number: int) -> str:
-    return f"{trip_id}-resolve-{number}"
+def resolution_name(saga_id: str, number: int) -> str:
+    return f"{saga_id}-resolve-{number}"
 
 
 @dataclass
@@ -64,7 +66,7 @@ class StageView:
 
     stage: Stage
     stepfunctions: BaseClient
-    reader: TripReader
+    reader: SagaReader
     saga_machine: str
     resolve_machine: str
 
@@ -76,7 +78,7 @@ class StageView:
         return cls(
             stage=stage,
             stepfunctions=stage.client("stepfunctions"),
-            reader=TripReader(settings_from_outputs(outputs), stage.client("dynamodb")),
+            reader=SagaReader(settings_from_outputs(outputs), stage.client("dynamodb")),
             saga_machine=state_machine_arn(outputs, stage.region),
             resolve_machine=state_machine_arn(outputs, stage.region, RESOLVE_MACHINE),
         )
@@ -91,36 +93,36 @@ class StageView:
         return found
 
     def records(self, include_resolved: bool) -> list[AttentionRecord]:
-        """Every trip's attention records (open ones, and closed ones too if asked), oldest first."""
+        """Every saga's attention records (open ones, and closed ones too if asked), oldest first."""
         states = [AttentionState.OPEN] + ([AttentionState.RESOLVED] if include_resolved else [])
         found = [record for state in states for record in self.reader.saga_log.attention_records(state)]
         return sorted(found, key=lambda record: record.at)
 
-    def executions(self, trip_id: str) -> list[Execution]:
-        """The saga's execution, then every resolution of the trip, in order."""
+    def executions(self, saga_id: str) -> list[Execution]:
+        """The saga's execution, then every resolution of the saga, in order."""
         found = []
-        saga = self.describe(self.saga_machine, trip_id)
+        saga = self.describe(self.saga_machine, saga_id)
         if saga is not None:
-            found.append(_execution(trip_id, saga, outcome_of))
+            found.append(_execution(saga_id, saga, outcome_of))
         number = 1
-        while (resolution := self.describe(self.resolve_machine, resolution_name(trip_id, number))) is not None:
-            found.append(_execution(resolution_name(trip_id, number), resolution, resolution_outcome_of))
+        while (resolution := self.describe(self.resolve_machine, resolution_name(saga_id, number))) is not None:
+            found.append(_execution(resolution_name(saga_id, number), resolution, resolution_outcome_of))
             number += 1
         return found
 
-    def trip(self, trip_id: str) -> TripView:
-        executions = self.executions(trip_id)
-        log, attention = self.reader.saga_log.read(trip_id)
+    def saga(self, saga_id: str) -> SagaView:
+        executions = self.executions(saga_id)
+        log, attention = self.reader.saga_log.read(saga_id)
         if not executions and not log and not attention:
-            raise UnknownTrip(f"no saga ran under trip id {trip_id} on stage {self.stage.name}")
-        return TripView(
-            trip_id=trip_id,
+            raise UnknownSaga(f"no saga ran under {ID_FIELD} {saga_id} on stage {self.stage.name}")
+        return SagaView(
+            saga_id=saga_id,
             outcome=Outcome.NEEDS_ATTENTION.value
             if open_records(attention)
             else (Outcome.RESOLVED.value if attention else NOTHING_OPEN),
-            executions=[_with_page(trip_id, execution) for execution in executions],
+            executions=[_with_page(saga_id, execution) for execution in executions],
             attention=attention,
-            bookings=self.reader.bookings(trip_id),
+            bookings=self.reader.bookings(saga_id),
             saga_log=log,
         )
 
@@ -138,7 +140,7 @@ def _execution(
     )
 
 
-def _with_page(trip_id: str, execution: Execution) -> Execution:
-    # The saga's execution is named by the trip id; every other one of the trip is a resolution.
-    page = page_path(report_dir(), execution.name, "Saga" if execution.name == trip_id else "Resolution")
+def _with_page(saga_id: str, execution: Execution) -> Execution:
+    # The saga's execution is named by the saga id; every other one of the saga is a resolution.
+    page = page_path(report_dir(), execution.name, "Saga" if execution.name == saga_id else "Resolution")
     return execution.model_copy(update={"report": str(page)}) if page.exists() else execution

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 DEFAULT_STAGE = "dev"
 DEFAULT_REGION = "us-west-2"
 # An account's Step Functions read APIs are throttled (DescribeExecution refills 15/s, GetExecutionHistory
-# 20/s in the large regions), and a big batch reads each trip: adaptive mode paces the client to the rate
+# 20/s in the large regions), and a big batch reads each saga: adaptive mode paces the client to the rate
 # the service allows, and the attempts let a call wait its turn rather than fail the run.
 CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 12})
 # The local endpoint is on this machine and is never throttled: a call it does not answer in a few seconds

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 QUIET_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 # moto times a Task by the wall clock, and here that includes the time an invocation waits for the
-# one-at-a-time dispatcher behind every other execution's: in a 200-trip batch that queue, not the
+# one-at-a-time dispatcher behind every other execution's: in a 200-saga batch that queue, not the
 # handler, reached the ASL's 30 s and sent sagas down the timeout path. Locally, tasks get 10x.
 TIMEOUT_SCALE = 10
 

@@ -62,7 +62,7 @@ class InProcessLambda:
     One at a time because Powertools keeps the correlation id per process, and because every
     DynamoDB write must be serialized (see transactions.py). A single worker takes the
     invocations in arrival order: with hundreds of executions waiting, a plain lock is neither fair
-    nor cheap (waiters starved past their task timeouts in a 200-trip batch).
+    nor cheap (waiters starved past their task timeouts in a 200-saga batch).
     """
 
     def __init__(self, functions: list[FunctionSpec], log_sink: IO[str], arn_of: Callable[[str], str]) -> None:

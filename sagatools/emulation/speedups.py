@@ -10,7 +10,7 @@ does not fit the installed moto. Kept where a profile of a run showed it earns i
 - GetExecutionHistory is written as JSON directly (moto's generic serializer visits ~60 members per
   event: 10-20 ms a call, and the runner reads every saga's history);
 - a Query on a table's key looks at that partition only (moto sorts and scans the whole table: most of a
-  200-trip batch's time);
+  200-saga batch's time);
 - moto lists a service's regions from boto3's default session rather than a Session of its own (~30 ms of
   every start).
 """

@@ -1,5 +1,5 @@
 """The resolution's state machine, as ASL (statemachine/resolve-stuck.asl.json), from the saga's
-definition: a stuck trip's compensations again, in reverse order, or (forward recovery) its steps past
+definition: a stuck saga's compensations again, in reverse order, or (forward recovery) its steps past
 the pivot again, and then each attention record closed or kept open with the new error."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from saga.catalogue import COMPENSATIONS, RETRIABLES, Step
+from saga.definition import SAGA
+from saga.keys import ID_FIELD
 from saga.saga_log import AttentionKind
 from sagatools.asl import NEEDS_ATTENTION_ERROR
 from sagatools.generate.asl_parts import (
@@ -23,7 +25,7 @@ def resolve_stuck() -> dict[str, Any]:
     """The resolution: every compensation again, in reverse order, then each attention record closed
     (all succeeded) or kept open with the new error (some stayed stuck)."""
     states: dict[str, Any] = {}
-    # The records closed once the trip is done, either way: the compensations' (after a roll-back) and,
+    # The records closed once the saga is done, either way: the compensations' (after a roll-back) and,
     # last, those of the steps past the pivot (a roll-back, or finishing forward, settles them).
     recorded = [*COMPENSATIONS, *RETRIABLES]
     closes = [_close_state(step) for step in recorded]
@@ -31,7 +33,8 @@ def resolve_stuck() -> dict[str, Any]:
     if RETRIABLES:
         states["ChooseDirection"] = {
             "Type": "Choice",
-            "Comment": "Finish the trip forward (its steps past the pivot), when asked; otherwise roll it back.",
+            "Comment": f"Finish the {SAGA.noun} forward (its steps past the pivot), when asked;"
+            " otherwise roll it back.",
             "Choices": [
                 {
                     "And": [
@@ -58,8 +61,8 @@ def resolve_stuck() -> dict[str, Any]:
         states[compensation.state] = task
     states["AnyStillStuck"] = {
         "Type": "Choice",
-        "Comment": "Every compensation succeeded: close the trip's records. Otherwise keep them open with the new"
-        " error.",
+        "Comment": f"Every compensation succeeded: close the {SAGA.noun}'s records."
+        " Otherwise keep them open with the new error.",
         "Choices": [
             {
                 "Or": [{"Variable": f"$.stuck.{c.name}", "IsPresent": True} for c in COMPENSATIONS],
@@ -91,7 +94,7 @@ def resolve_stuck() -> dict[str, Any]:
         )
     states["Resolved"] = {
         "Type": "Succeed",
-        "Comment": "Every compensation succeeded: the trip is fully cancelled and its records are closed.",
+        "Comment": f"Every compensation succeeded: the {SAGA.noun} is fully cancelled and its records are closed.",
     }
     states["StillNeedsAttention"] = {
         "Type": "Fail",
@@ -109,7 +112,7 @@ def resolve_stuck() -> dict[str, Any]:
 
 def _record_key(compensation: Step) -> dict[str, Any]:
     return {
-        "trip_id": {"S.$": "$$.Execution.Input.request.trip_id"},
+        ID_FIELD: {"S.$": f"$$.Execution.Input.request.{ID_FIELD}"},
         "sk": {"S": compensation.attention_key},
     }
 
@@ -144,8 +147,8 @@ def _finish_forward(states: dict[str, Any], first_close: str) -> None:
         keep = f"Keep{step.names.title}UnfinishedRecordOpen"
         task = lambda_task(
             step,
-            f"Finish the trip forward: {step.name} again, retried as in the saga's forward recovery (a new deadline"
-            " from here); if it still cannot be done, keep its record open.",
+            f"Finish the {SAGA.noun} forward: {step.name} again, retried as in the saga's forward recovery"
+            " (a new deadline from here); if it still cannot be done, keep its record open.",
             "$$.Execution.Input.request",
             f"$.results.{step.name}",
             [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.stuck.{step.name}", "Next": keep}],

@@ -12,14 +12,15 @@ from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
 from saga.definition import SAGA
 from saga.errors import (
     AlternativesExhausted,
-    BookingAlreadyCancelled,
-    BookingRefused,
     CrashAfterWrite,
     ForwardDeadlinePassed,
     ForwardRetryableError,
+    LateAfterCompensation,
+    Refused,
     TransientDataAccessError,
     TransientProviderError,
 )
+from saga.keys import ID_FIELD
 from saga.saga_log import AttentionKind
 from sagatools.asl import NEEDS_ATTENTION_ERROR, ROLLED_BACK_ERROR
 from sagatools.generate.asl_parts import (
@@ -58,11 +59,11 @@ FORWARD_GIVE_UP = [error.__name__ for error in (AlternativesExhausted, ForwardDe
 BACKWARD_FAILURES = [
     error.__name__
     for error in (
-        BookingRefused,
+        Refused,
         CrashAfterWrite,
         TransientProviderError,
         TransientDataAccessError,
-        BookingAlreadyCancelled,
+        LateAfterCompensation,
     )
 ]
 
@@ -79,7 +80,7 @@ FORWARD_CHOSEN: dict[str, Any] = {
 def _attention_item(step: Step, kind: AttentionKind, failure: str) -> dict[str, Any]:
     """The attention record a saga opens for `step`, from the failure at `failure` (a JSONPath)."""
     return {
-        "trip_id": {"S.$": "$$.Execution.Input.trip_id"},
+        ID_FIELD: {"S.$": f"$$.Execution.Input.{ID_FIELD}"},
         "sk": {"S": step.attention_key},
         "step": {"S": step.name},
         "attention": {"S": "OPEN"},
@@ -110,7 +111,7 @@ def booking_saga() -> dict[str, Any]:
         catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": booking.failed_state or rollback}]
         if booking.unfinished_state:
             catch[:0] = [
-                # Raised only in forward recovery: the trip keeps its bookings, an operator finishes it.
+                # Raised only in forward recovery: the saga keeps its bookings, an operator finishes it.
                 {"ErrorEquals": FORWARD_GIVE_UP, "ResultPath": "$.failure", "Next": booking.unfinished_state},
                 # Raised only in backward recovery: roll back, by the same path as before the pivot.
                 {"ErrorEquals": BACKWARD_FAILURES, "ResultPath": "$.failure", "Next": rollback},
@@ -118,7 +119,7 @@ def booking_saga() -> dict[str, Any]:
         if index == 0:
             # Only the first step can refuse the request itself: nothing is written yet.
             catch.insert(
-                0, {"ErrorEquals": ["InvalidTripRequest"], "ResultPath": "$.failure", "Next": "RequestRefused"}
+                0, {"ErrorEquals": [SAGA.errors.invalid_request], "ResultPath": "$.failure", "Next": "RequestRefused"}
             )
         task = lambda_task(
             booking,
@@ -132,8 +133,8 @@ def booking_saga() -> dict[str, Any]:
         if booking.failed_state and booking.unfinished_state:
             states[booking.failed_state] = {
                 "Type": "Choice",
-                "Comment": "Past the pivot: in forward recovery the trip keeps its bookings and an operator finishes"
-                " it; in backward recovery it rolls back.",
+                "Comment": f"Past the pivot: in forward recovery the {SAGA.noun} keeps its {SAGA.records}"
+                " and an operator finishes it; in backward recovery it rolls back.",
                 "Choices": [{**FORWARD_CHOSEN, "Next": booking.unfinished_state}],
                 "Default": rollback,
             }
@@ -147,12 +148,12 @@ def booking_saga() -> dict[str, Any]:
             )
     states[SAGA.done_state] = {
         "Type": "Succeed",
-        "Comment": f"All {_count(total)} bookings confirmed: the saga committed.",
+        "Comment": f"All {_count(total)} {SAGA.records} confirmed: the saga committed.",
     }
     for compensation in COMPENSATIONS:
         states[compensation.state] = _compensation_task(
             compensation,
-            "Compensation: retried with backoff; if it stays stuck, flag the trip and go on with the rest.",
+            f"Compensation: retried with backoff; if it stays stuck, flag the {SAGA.noun} and go on with the rest.",
             after_stuck=False,
         )
     for compensation in COMPENSATIONS:
@@ -167,7 +168,8 @@ def booking_saga() -> dict[str, Any]:
         assert compensation.stuck_state is not None
         following = _next_compensation(compensation, after_stuck=True)
         states[compensation.stuck_state] = saga_log_task(
-            "Record durably that the trip needs an operator (the saga log table's attention index), then go on.",
+            f"Record durably that the {SAGA.noun} needs an operator (the saga log table's attention index),"
+            " then go on.",
             "putItem",
             {"Item": _attention_item(compensation, AttentionKind.STUCK_COMPENSATION, "$.stuck")},
             RECORD_RETRY,
@@ -183,26 +185,26 @@ def booking_saga() -> dict[str, Any]:
     states["NeedsAttention"] = {
         "Type": "Fail",
         "Error": NEEDS_ATTENTION_ERROR,
-        "Comment": "A compensation stayed stuck after its retries; the trip is flagged for an operator.",
-        "Cause": "A compensation could not complete; the trip is recorded as needing attention.",
+        "Comment": f"A compensation stayed stuck after its retries; the {SAGA.noun} is flagged for an operator.",
+        "Cause": f"A compensation could not complete; the {SAGA.noun} is recorded as needing attention.",
     }
     if RETRIABLES:
         states["Unfinished"] = {
             "Type": "Fail",
             "Error": NEEDS_ATTENTION_ERROR,
             "Comment": "Forward recovery: past the pivot a step could not be finished (refused everywhere, or out of"
-            " time); nothing was undone, and the trip is flagged for an operator to finish or roll back.",
-            "CausePath": "States.Format('Past the pivot a step could not be finished ({}); the trip keeps its"
+            f" time); nothing was undone, and the {SAGA.noun} is flagged for an operator to finish or roll back.",
+            "CausePath": f"States.Format('Past the pivot a step could not be finished ({{}}); the {SAGA.noun} keeps its"
             " bookings and needs an operator.', $.failure.Error)",
         }
     states["RequestRefused"] = {
         "Type": "Fail",
-        "Error": "InvalidTripRequest",
+        "Error": SAGA.errors.invalid_request,
         "Comment": "The request broke the request model; nothing was written, so nothing is compensated.",
         "CausePath": "$.failure.Cause",
     }
     return {
-        "Comment": f"Trip {SAGA.name.replace('-', ' ')}: {_what_it_does()}. {GENERATED}.",
+        "Comment": f"{SAGA.noun.capitalize()} {SAGA.name.replace('-', ' ')}: {_what_it_does()}. {GENERATED}.",
         "StartAt": BOOKINGS[0].state,
         "States": states,
     }

@@ -1,4 +1,4 @@
-"""runtest.sh: validate trip requests, run their sagas, show what happened.
+"""runtest.sh: validate saga requests, run their sagas, show what happened.
 
     runtest.sh FILE... [--json] [--report DIR] [--logs] [--timeout SECONDS] [--stage S [--region R] [--profile P]]
 

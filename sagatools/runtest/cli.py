@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
+from saga.keys import ID_FIELD, NOUN, NOUNS
 from sagatools.cli import (
     Delivery,
     Terminated,
@@ -34,11 +35,11 @@ from sagatools.exit_codes import (
     EXIT_TERMINATED,
     EXIT_USAGE,
 )
+from sagatools.request_files import RequestFileError, load_request_files
 from sagatools.results import Outcome, SagaResult
 from sagatools.runtest.shards import ShardError
 from sagatools.runtest.stacks import RunResult, run_embedded, run_on_stage
 from sagatools.terminal_text import shown, shown_lines
-from sagatools.trip_files import RequestFileError, load_trip_files
 from sagatools.view.html_page import write_page
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def arguments_parser() -> argparse.ArgumentParser:
         description="Run sagas on the embedded stack (default) or on a deployed stage.",
         allow_abbrev=False,  # --js is not --json: every option is spelled out
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="trip request JSON file(s)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help=f"{NOUN} request JSON file(s)")
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
     parser.add_argument(
         "--stage", type=_name("--stage"), help="run on this deployed stage instead of the embedded stack"
@@ -86,7 +87,10 @@ def arguments_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", type=_name("--profile"), help="AWS profile to use")
     parser.add_argument("--logs", action="store_true", help="show the handlers' JSON logs on stderr")
     parser.add_argument(
-        "--timeout", type=_positive_seconds, default=600.0, help="seconds to wait for the sagas, from the start (600)"
+        "--timeout",
+        type=_positive_seconds,
+        default=600.0,
+        help=f"seconds to wait for the {NOUNS}, from the start (600)",
     )
     parser.add_argument(
         "--report",
@@ -133,14 +137,14 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
         if args.stage is None and (args.region or args.profile):
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
         prepare_report_directory(report_dir)
-        trips = load_trip_files(args.files)
+        sagas = load_request_files(args.files)
         human = None if args.json else human_output(out)
         if args.stage is None:
-            result = run_embedded(trips, human, args.logs, args.timeout, err)
+            result = run_embedded(sagas, human, args.logs, args.timeout, err)
         else:
             stage = Stage.choose(args.stage, args.region, args.profile)
             say(err, f"runtest: running on {stage.describe()}")
-            result = run_on_stage(trips, stage, human, args.timeout)
+            result = run_on_stage(sagas, stage, human, args.timeout)
     except (UsageError, StageError, RequestFileError, MotoUnsupported) as error:
         say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
         return EXIT_USAGE
@@ -166,14 +170,14 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
             for path in unique:
                 print(f"report: {shown(str(path))}", file=out)
         else:
-            print(f"reports: {len(unique)} pages in {shown(str(report_dir))}/ (one per trip id)", file=out)
+            print(f"reports: {len(unique)} pages in {shown(str(report_dir))}/ (one per {ID_FIELD})", file=out)
     out.flush()
     failure = cast("Delivery", out).failure
     if failure is not None:
         say(
             err,
             f"runtest: the results could not be written to stdout ({failure}); {len(result.reports)} "
-            f"{'saga' if len(result.reports) == 1 else 'sagas'} ran, their pages are in {shown(str(report_dir))}/",
+            f"{NOUN if len(result.reports) == 1 else NOUNS} ran, their pages are in {shown(str(report_dir))}/",
         )
         return EXIT_NOT_DELIVERED
     return exit_code(result.reports)
@@ -187,7 +191,7 @@ def write_pages(result: RunResult, directory: Path, err: TextIO) -> dict[str, Pa
         if report.execution_arn in pages:
             continue
         if report.outcome is Outcome.CONFLICT:
-            # Not this run's execution: its page (under the same trip id) belongs to the run that started it.
+            # Not this run's execution: its page (under the same saga id) belongs to the run that started it.
             pages[report.execution_arn] = None
             continue
         try:
@@ -196,7 +200,7 @@ def write_pages(result: RunResult, directory: Path, err: TextIO) -> dict[str, Pa
             )
         except OSError as error:
             pages[report.execution_arn] = None
-            say(err, f"runtest: warning: the page of {report.trip_id} was not written ({error.strerror or error})")
+            say(err, f"runtest: warning: the page of {report.saga_id} was not written ({error.strerror or error})")
     return pages
 
 

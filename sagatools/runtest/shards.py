@@ -3,8 +3,8 @@ process per shard of the batch, and each shard's sagas run on that process's cop
 
 Why: one process runs the interpreter, the handlers, moto and the runner under one interpreter lock, so a
 batch used one core of the machine. Why it answers as one stack would: every item the sagas write and read
-(bookings, saga log, attention records) is keyed by trip id, and an execution is named after its trip id,
-so the trips of one id always go to the same shard (in the batch's order: a repeated trip still finds the
+(bookings, saga log, attention records) is keyed by saga id, and an execution is named after its saga id,
+so the sagas of one id always go to the same shard (in the batch's order: a repeated saga still finds the
 execution of the first) and no saga can see another shard's state. Each shard's runner is the runner of an
 unsharded run; the parent only starts the shards, forwards their progress to the observer and puts their
 results back in the batch's order.
@@ -33,37 +33,37 @@ from sagatools.cli import Terminated
 if TYPE_CHECKING:
     from sagatools.emulation.embedded import EmbeddedStack
     from sagatools.history import StateRun
+    from sagatools.request_files import RequestFile
     from sagatools.results import SagaResult
     from sagatools.runtest.runner import SagaRunner
-    from sagatools.trip_files import TripFile
     from sagatools.view.terminal import ProgressObserver
 
-# Only a batch of two shards' worth or more is forked, each shard this many trips at least. Not for speed (6
-# trips ran in 0.39 s forked, 0.55 s in one process): a small batch keeps its one-process progress exactly,
+# Only a batch of two shards' worth or more is forked, each shard this many sagas at least. Not for speed (6
+# sagas ran in 0.39 s forked, 0.55 s in one process): a small batch keeps its one-process progress exactly,
 # and each shard starts with more executions than the watcher follows live (LIVE_PROGRESS_LIMIT), as the
 # whole batch would.
-TRIPS_PER_SHARD = 10
+SAGAS_PER_SHARD = 10
 MAX_SHARDS = 8
 _ENDING = {signal.SIGINT, signal.SIGTERM}
 
 
-def shard_count(trips: int, cores: int | None = None) -> int:
-    """How many processes a batch of `trips` runs in: one per core it may use, each with at least
-    TRIPS_PER_SHARD. Linux only: elsewhere a forked process may not use every system library it inherits
+def shard_count(sagas: int, cores: int | None = None) -> int:
+    """How many processes a batch of `sagas` runs in: one per core it may use, each with at least
+    SAGAS_PER_SHARD. Linux only: elsewhere a forked process may not use every system library it inherits
     (macOS's proxy lookup, which botocore makes, is one)."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if sys.platform == "linux" else 1
-    return max(1, min(cores, MAX_SHARDS, trips // TRIPS_PER_SHARD))
+    return max(1, min(cores, MAX_SHARDS, sagas // SAGAS_PER_SHARD))
 
 
-def partition(trips: list[TripFile], shards: int) -> list[list[int]]:
-    """The batch's indices, `shards` ways: every index of one trip id in one shard, in the batch's order,
-    the shards as even as the trip ids allow."""
-    by_trip: dict[str, list[int]] = {}
-    for index, trip in enumerate(trips):
-        by_trip.setdefault(trip.request.trip_id, []).append(index)
+def partition(sagas: list[RequestFile], shards: int) -> list[list[int]]:
+    """The batch's indices, `shards` ways: every index of one saga id in one shard, in the batch's order,
+    the shards as even as the saga ids allow."""
+    by_id: dict[str, list[int]] = {}
+    for index, saga in enumerate(sagas):
+        by_id.setdefault(saga.request.saga_id, []).append(index)
     parts: list[list[int]] = [[] for _ in range(shards)]
-    for indices in sorted(by_trip.values(), key=len, reverse=True):
+    for indices in sorted(by_id.values(), key=len, reverse=True):
         min(parts, key=len).extend(indices)
     return [sorted(part) for part in parts if part]
 
@@ -73,7 +73,7 @@ class _Shard:
     pid: int
     connection: Connection
     indices: list[int]
-    started: list[str] | None = None  # the trip ids it started, once it said
+    started: list[str] | None = None  # the saga ids it started, once it said
     results: list[tuple[int, SagaResult]] = field(default_factory=list)
     histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     done: bool = False
@@ -85,11 +85,11 @@ class _ForwardingObserver:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def started(self, trip_ids: list[str]) -> None:
-        self._connection.send(("started", trip_ids))
+    def started(self, saga_ids: list[str]) -> None:
+        self._connection.send(("started", saga_ids))
 
-    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
-        self._connection.send(("progress", trip_id, runs, ended))
+    def progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None:
+        self._connection.send(("progress", saga_id, runs, ended))
 
     def close(self) -> None:
         pass
@@ -105,7 +105,7 @@ class ShardError(RuntimeError):
 def run_sharded(
     stack: EmbeddedStack,
     make_runner: Callable[[ProgressObserver | None], SagaRunner],
-    trips: list[TripFile],
+    sagas: list[RequestFile],
     observer: ProgressObserver | None,
     shards: int,
     log_sink: IO[str] | None,
@@ -127,14 +127,14 @@ def run_sharded(
             stream.flush()  # a buffered line must not be written by every process
     running: list[_Shard] = []
     try:
-        for indices in partition(trips, shards):
-            share = [trips[i] for i in indices]
+        for indices in partition(sagas, shards):
+            share = [sagas[i] for i in indices]
             _fork(
                 running,
                 indices,
                 partial(_run_shard, stack, make_runner, share, indices, observer is not None, log_sink),
             )
-        return _collect(running, observer, trips)
+        return _collect(running, observer, sagas)
     finally:
         for shard in running:
             with contextlib.suppress(OSError):
@@ -176,7 +176,7 @@ def _fork(running: list[_Shard], indices: list[int], body: Callable[[Connection]
 def _run_shard(
     stack: EmbeddedStack,
     make_runner: Callable[[ProgressObserver | None], SagaRunner],
-    trips: list[TripFile],
+    sagas: list[RequestFile],
     indices: list[int],
     observed: bool,
     log_sink: IO[str] | None,
@@ -189,7 +189,7 @@ def _run_shard(
             stack.log_to(cast("IO[str]", _WholeLines(log_sink)))  # every shard writes to the one log
         stack.lambdas.start()
         runner = make_runner(_ForwardingObserver(connection) if observed else None)
-        reports = runner.run(trips)
+        reports = runner.run(sagas)
         connection.send(("done", list(zip(indices, reports, strict=True)), runner.histories))
     except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
         code = 1
@@ -254,7 +254,7 @@ def _end_with_parent() -> None:
 
 
 def _collect(
-    running: list[_Shard], observer: ProgressObserver | None, trips: list[TripFile]
+    running: list[_Shard], observer: ProgressObserver | None, sagas: list[RequestFile]
 ) -> tuple[list[SagaResult], dict[str, list[dict[str, Any]]]]:
     """Every shard's messages until each is done: progress forwarded (after the one `started` of the whole
     batch, in its order), results put back by index."""
@@ -280,13 +280,13 @@ def _collect(
                 raise message[1]
         if observer is not None:
             if not announced and all(shard.started is not None or shard.done for shard in running):
-                observer.started(_in_batch_order(running, trips))
+                observer.started(_in_batch_order(running, sagas))
                 announced = True
             if announced:
-                for trip_id, runs, ended in held:
-                    observer.progress(trip_id, runs, ended)
+                for saga_id, runs, ended in held:
+                    observer.progress(saga_id, runs, ended)
                 held.clear()
-    reports: list[SagaResult | None] = [None] * len(trips)
+    reports: list[SagaResult | None] = [None] * len(sagas)
     histories: dict[str, list[dict[str, Any]]] = {}
     for shard in running:
         for index, report in shard.results:
@@ -296,10 +296,10 @@ def _collect(
     return reports, histories  # type: ignore[return-value]
 
 
-def _in_batch_order(running: list[_Shard], trips: list[TripFile]) -> list[str]:
-    """The trip ids the shards started, as one runner would have listed them: in the batch's order."""
-    started = {trip_id for shard in running for trip_id in shard.started or []}
-    return list(dict.fromkeys(trip.request.trip_id for trip in trips if trip.request.trip_id in started))
+def _in_batch_order(running: list[_Shard], sagas: list[RequestFile]) -> list[str]:
+    """The saga ids the shards started, as one runner would have listed them: in the batch's order."""
+    started = {saga_id for shard in running for saga_id in shard.started or []}
+    return list(dict.fromkeys(saga.request.saga_id for saga in sagas if saga.request.saga_id in started))
 
 
 def _ended_without_results(shard: _Shard) -> BaseException:
@@ -311,6 +311,6 @@ def _ended_without_results(shard: _Shard) -> BaseException:
         return Terminated()
     how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
     return ShardError(
-        f"the process running {len(shard.indices)} of the batch's trips ended before it handed over their results"
+        f"the process running {len(shard.indices)} of the batch's sagas ended before it handed over their results"
         f" ({how}): this run has no results; run the batch again"
     )

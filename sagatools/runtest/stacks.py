@@ -17,13 +17,13 @@ from sagatools.asl import load_definition
 from sagatools.cli import UsageError, output_dir
 from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
 from sagatools.exit_codes import EXIT_USAGE
-from sagatools.results import SagaResult, TripReader
+from sagatools.results import SagaReader, SagaResult
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded, shard_count
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
-    from sagatools.trip_files import TripFile
+    from sagatools.request_files import RequestFile
     from sagatools.view.terminal import ProgressObserver
 
 # A stage that stops answering mid-run (an endpoint stopped or killed, a stack removed) may hold a call
@@ -39,7 +39,7 @@ class RunResult:
 
 
 def run_embedded(
-    trips: list[TripFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
+    sagas: list[RequestFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
 ) -> RunResult:
     from sagatools.emulation.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
 
@@ -56,29 +56,29 @@ def run_embedded(
             return SagaRunner(
                 stack.stepfunctions,
                 stack.state_machine_arn,
-                TripReader(stack.settings, stack.dynamodb),
+                SagaReader(stack.settings, stack.dynamodb),
                 poll_seconds=0.01,
                 timeout_seconds=timeout - (time.monotonic() - began),
                 observer=observer,
                 on_deadline=stack.lambdas.freeze,
             )
 
-        if (shards := shard_count(len(trips))) > 1:
-            sharded = run_sharded(stack, runner, trips, human, shards, log_sink)
+        if (shards := shard_count(len(sagas))) > 1:
+            sharded = run_sharded(stack, runner, sagas, human, shards, log_sink)
             if sharded is not None:
                 return RunResult(*sharded, load_definition())
         unsharded = runner(human)
-        reports = unsharded.run(trips)
+        reports = unsharded.run(sagas)
         return RunResult(reports, unsharded.histories, load_definition())
 
 
-def run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
+def run_on_stage(sagas: list[RequestFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
     """The same runner against a deployed stage: its state machine and its tables, from the stack outputs."""
     watchdog = threading.Timer(timeout + STAGE_GRACE_SECONDS, _stage_did_not_answer, (stage, timeout))
     watchdog.daemon = True
     watchdog.start()
     try:
-        return _run_on_stage(trips, stage, human, timeout)
+        return _run_on_stage(sagas, stage, human, timeout)
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code in {"StateMachineDoesNotExist", "ExecutionDoesNotExist", "ResourceNotFoundException"}:
@@ -103,10 +103,10 @@ def _stage_did_not_answer(stage: Stage, timeout: float) -> None:
     os._exit(EXIT_USAGE)
 
 
-def _run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
+def _run_on_stage(sagas: list[RequestFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
     outputs = stage.outputs()
     settings = settings_from_outputs(outputs)
-    if not settings.fault_injection and (refused := [trip.path for trip in trips if trip.request.simulate]):
+    if not settings.fault_injection and (refused := [saga.path for saga in sagas if saga.request.simulate]):
         raise UsageError(
             f"fault injection is off on stage {stage.name}; remove `simulate` from {', '.join(map(shown, refused))}"
         )
@@ -124,11 +124,11 @@ def _run_on_stage(trips: list[TripFile], stage: Stage, human: ProgressObserver |
     runner = SagaRunner(
         stepfunctions,
         arn,
-        TripReader(settings, stage.client("dynamodb")),
+        SagaReader(settings, stage.client("dynamodb")),
         poll_seconds=stage.poll_seconds,
         timeout_seconds=timeout,
         observer=human,
     )
-    runner.refuse_conflicts(trips)
-    reports = runner.run(trips)
+    runner.refuse_conflicts(sagas)
+    reports = runner.run(sagas)
     return RunResult(reports, runner.histories, json.loads(deployed["definition"]))

@@ -89,10 +89,10 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
     forward = forward_summary(report)
     recovery = f"<tr><td>recovery</td><td>{html.escape(forward)}</td></tr>" if forward else ""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{what} {html.escape(report.trip_id)}: {outcome}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{what} {html.escape(report.saga_id)}: {outcome}</title>
 <style>{STYLE}</style></head>
 <body data-outcome="{outcome}" data-status="{report.status}">
-<h1>{what} {html.escape(report.trip_id)} <span class="banner {outcome}">{outcome}</span></h1>
+<h1>{what} {html.escape(report.saga_id)} <span class="banner {outcome}">{outcome}</span></h1>
 <table class="meta">
 <tr><td>execution</td><td>{html.escape(report.execution_arn)}</td></tr>
 <tr><td>status</td><td>{report.status}{" - " + html.escape(report.error) if report.error else ""}</td></tr>
@@ -120,9 +120,9 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 
 
 def page_path(directory: Path, name: str, what: str = "Saga") -> Path:
-    """Where the page of the execution `name` goes: a saga's is <trip_id>.html, a resolution's is in a folder
-    of its own, resolutions/<trip_id>-resolve-<n>.html. A trip id holds no '/', so whatever it is (even
-    X-resolve-1) its page never takes the name of another trip's resolution."""
+    """Where the page of the execution `name` goes: a saga's is <saga_id>.html, a resolution's is in a folder
+    of its own, resolutions/<saga_id>-resolve-<n>.html. A saga id holds no '/', so whatever it is (even
+    X-resolve-1) its page never takes the name of another saga's resolution."""
     return directory / f"{name}.html" if what == "Saga" else directory / f"{what.lower()}s" / f"{name}.html"
 
 
@@ -131,9 +131,9 @@ def write_page(
 ) -> Path:
     """The page (see `page_path`), written to a new file and renamed into place: a link planted where the
     page goes is replaced, never followed."""
-    path = page_path(directory, report.trip_id, what)
+    path = page_path(directory, report.saga_id, what)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{report.trip_id}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{report.saga_id}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as page:
             page.write(page_html(definition, events, report, what))

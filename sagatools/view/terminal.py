@@ -1,6 +1,6 @@
-"""Human output of the runner: progress while sagas run, then a summary per trip.
+"""Human output of the runner: progress while sagas run, then a summary per saga.
 
-On a terminal (and without NO_COLOR) a live table shows each running trip's current state, retries
+On a terminal (and without NO_COLOR) a live table shows each running saga's current state, retries
 and elapsed time, with a progress bar for batches (rich). Elsewhere, plain lines: one per state as
 it completes. `--json` uses neither.
 """
@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from saga.catalogue import COMPENSATIONS
+from saga.keys import NOUN, NOUNS
 from saga.saga_log import AttentionKind, LogEvent
 from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.history import StateRun, StateStatus
@@ -26,25 +27,25 @@ from sagatools.terminal_text import shown
 from sagatools.view.recovery import attention_line, forward_summary
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
-LIVE_ROWS = 12  # running trips shown in the live table; a batch beyond that shows the progress bar only
-COMPACT_ABOVE = 10  # a batch of more trips gets the compact summary: counts, then the trips that need a look
+LIVE_ROWS = 12  # running sagas shown in the live table; a batch beyond that shows the progress bar only
+COMPACT_ABOVE = 10  # a batch of more sagas gets the compact summary: counts, then the sagas that need a look
 
 
 class ProgressObserver(Protocol):
-    def started(self, trip_ids: list[str]) -> None: ...
+    def started(self, saga_ids: list[str]) -> None: ...
 
-    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None: ...
+    def progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None: ...
 
     def close(self) -> None: ...
 
     def summaries(self, reports: list[SagaResult]) -> None: ...
 
 
-def state_line(trip_id: str, run: StateRun) -> str:
+def state_line(saga_id: str, run: StateRun) -> str:
     mark = _MARKS.get(run.status, "...")
     if run.state_type == "Succeed":
         mark = "succeeded: the execution ended here"
-    parts = [f"{trip_id:<20} {run.name:<28} {mark}"]
+    parts = [f"{saga_id:<20} {run.name:<28} {mark}"]
     if run.retries:
         parts.append(f"after {run.retries} {'retry' if run.retries == 1 else 'retries'}")
     if run.status is not StateStatus.SUCCEEDED and run.error:
@@ -68,7 +69,7 @@ def summary(report: SagaResult) -> str:
     if report.status == "NOT_STARTED":
         duration = "- (not started)"
     lines = [
-        f"{report.trip_id}: {outcome_name(report)}"
+        f"{report.saga_id}: {outcome_name(report)}"
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
         f"  bookings       {bookings}",
         f"  compensations  {', '.join(done) if done else 'none'}",
@@ -81,7 +82,7 @@ def summary(report: SagaResult) -> str:
     for record in report.needs_attention:
         lines.append(f"  ATTENTION      {attention_line(record)}; flagged at {record.at}")
     if report.reused_execution:
-        lines.append("  note           this trip had already been started: shown is its existing execution")
+        lines.append(f"  note           this {NOUN} had already been started: shown is its existing execution")
     return "\n".join(lines)
 
 
@@ -90,7 +91,7 @@ def outcome_name(report: SagaResult) -> str:
 
 
 def needs_a_look(report: SagaResult) -> str:
-    """One line for a trip an operator should look at (stuck or unfinished), naming where."""
+    """One line for a saga an operator should look at (stuck or unfinished), naming where."""
     if report.outcome is Outcome.NEEDS_ATTENTION:
         stuck = ", ".join(
             f"{record.step} ({shown(str(record.error))})"
@@ -107,16 +108,16 @@ def needs_a_look(report: SagaResult) -> str:
             or f"ended {shown(report.error or report.status)}"
         )
     elif report.outcome is Outcome.CONFLICT:
-        where = "not started: its trip_id names an execution of a different request; give it a new trip_id"
+        where = "not started: its saga_id names an execution of a different request; give it a new saga_id"
     elif report.status == "NOT_STARTED":
         where = "not started: the --timeout ended first"
     else:
         where = f"still {report.status} in {report.states[-1] if report.states else 'its first state'}"
-    return f"{report.trip_id:<24} {outcome_name(report):<16} {where}"
+    return f"{report.saga_id:<24} {outcome_name(report):<16} {where}"
 
 
 def compact_summary(reports: list[SagaResult]) -> list[str]:
-    """For a big batch: the counts, then one line per trip that needs a look (stuck first, then conflicts,
+    """For a big batch: the counts, then one line per saga that needs a look (stuck first, then conflicts,
     then unfinished)."""
     look = [
         *(r for r in reports if r.outcome is Outcome.NEEDS_ATTENTION),
@@ -125,9 +126,9 @@ def compact_summary(reports: list[SagaResult]) -> list[str]:
     ]
     lines = [_totals(reports)]
     if look:
-        lines += ["", f"{len(look)} trips need a look:"]
+        lines += ["", f"{len(look)} {NOUNS} need a look:"]
         lines += [needs_a_look(report) for report in look]
-    lines += ["", "every trip in detail: --json, and the report pages"]
+    lines += ["", f"every {NOUN} in detail: --json, and the report pages"]
     return lines
 
 
@@ -135,7 +136,7 @@ def _totals(reports: list[SagaResult]) -> str:
     counts = {outcome: sum(r.outcome is outcome for r in reports) for outcome in Outcome}
     unfinished = sum(r.outcome is None for r in reports)
     parts = [f"{n} {o.value}" for o, n in counts.items() if n] + ([f"{unfinished} UNFINISHED"] if unfinished else [])
-    return f"{len(reports)} sagas: " + ", ".join(parts)
+    return f"{len(reports)} {NOUNS}: " + ", ".join(parts)
 
 
 class PlainOutput:
@@ -147,34 +148,34 @@ class PlainOutput:
         self._total = 0
         self._ended: set[str] = set()
 
-    def started(self, trip_ids: list[str]) -> None:
-        self._total = len(trip_ids)
-        if len(trip_ids) > 1:
-            print(f"running {len(trip_ids)} sagas", file=self.stream, flush=True)
+    def started(self, saga_ids: list[str]) -> None:
+        self._total = len(saga_ids)
+        if len(saga_ids) > 1:
+            print(f"running {len(saga_ids)} {NOUNS}", file=self.stream, flush=True)
 
-    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+    def progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None:
         if self._total > COMPACT_ABOVE:
-            self._batch_progress(trip_id, runs, ended)
+            self._batch_progress(saga_id, runs, ended)
             return
-        printed = self._shown.get(trip_id, 0)
+        printed = self._shown.get(saga_id, 0)
         for run in runs[printed:]:
             if run.status is StateStatus.RUNNING:
                 break
-            print(state_line(trip_id, run), file=self.stream, flush=True)
+            print(state_line(saga_id, run), file=self.stream, flush=True)
             printed += 1
-        self._shown[trip_id] = printed
+        self._shown[saga_id] = printed
 
-    def _batch_progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
-        """A big batch: a line at every tenth of it, and one for each trip that ends needing attention."""
-        if not ended or trip_id in self._ended:
+    def _batch_progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None:
+        """A big batch: a line at every tenth of it, and one for each saga that ends needing attention."""
+        if not ended or saga_id in self._ended:
             return
-        self._ended.add(trip_id)
+        self._ended.add(saga_id)
         last = runs[-1] if runs else None
         if last is not None and last.error and last.error != ROLLED_BACK_ERROR:
-            print(f"{trip_id:<20} ended in {last.name}: {shown(last.error)}", file=self.stream, flush=True)
+            print(f"{saga_id:<20} ended in {last.name}: {shown(last.error)}", file=self.stream, flush=True)
         step = max(1, self._total // 10)
         if len(self._ended) % step == 0 or len(self._ended) == self._total:
-            print(f"{len(self._ended)} of {self._total} sagas ended", file=self.stream, flush=True)
+            print(f"{len(self._ended)} of {self._total} {NOUNS} ended", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -200,58 +201,56 @@ def _style(ended: bool, mark: str) -> str:
 
 
 class LiveOutput:
-    """A live table of running trips (current state, retries, elapsed) and a progress bar (rich)."""
+    """A live table of running sagas (current state, retries, elapsed) and a progress bar (rich)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._rows: dict[str, tuple[str, int, bool, str]] = {}  # trip -> (state, retries, ended, mark)
+        self._rows: dict[str, tuple[str, int, bool, str]] = {}  # saga -> (state, retries, ended, mark)
         self._started = time.monotonic()
-        self._bar = Progress(
-            TextColumn("sagas"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        )
-        self._task = self._bar.add_task("sagas", total=0)
+        self._bar = Progress(TextColumn(NOUNS), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+        self._task = self._bar.add_task(NOUNS, total=0)
         # No stdout redirection: the embedded dispatcher points stdout at the handler log meanwhile.
         self._live = Live(
             console=console, refresh_per_second=8, transient=False, redirect_stdout=False, redirect_stderr=False
         )
 
-    def started(self, trip_ids: list[str]) -> None:
-        self._rows = dict.fromkeys(trip_ids, ("starting", 0, False, ""))
-        self._bar.update(self._task, total=len(trip_ids), completed=0)
+    def started(self, saga_ids: list[str]) -> None:
+        self._rows = dict.fromkeys(saga_ids, ("starting", 0, False, ""))
+        self._bar.update(self._task, total=len(saga_ids), completed=0)
         self._live.start()
         self._refresh()
 
-    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
+    def progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None:
         current = runs[-1] if runs else None
         retries = sum(run.retries for run in runs)
         mark = ""
         if current is not None and current.status is not StateStatus.SUCCEEDED:
             mark = current.error or ""
-        self._rows[trip_id] = (current.name if current else "starting", retries, ended, mark)
+        self._rows[saga_id] = (current.name if current else "starting", retries, ended, mark)
         self._bar.update(self._task, completed=sum(row[2] for row in self._rows.values()))
         self._refresh()
 
     def _refresh(self) -> None:
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("trip", "state", "retries", "elapsed", ""):
+        for column in (NOUN, "state", "retries", "elapsed", ""):
             table.add_column(column)
         elapsed = f"{time.monotonic() - self._started:.1f}s"
-        running = [(trip, row) for trip, row in self._rows.items() if not row[2]]
-        finished = [(trip, row) for trip, row in self._rows.items() if row[2]]
-        for trip_id, (state, retries, ended, mark) in (running + finished)[:LIVE_ROWS]:
+        running = [(saga, row) for saga, row in self._rows.items() if not row[2]]
+        finished = [(saga, row) for saga, row in self._rows.items() if row[2]]
+        for saga_id, (state, retries, ended, mark) in (running + finished)[:LIVE_ROWS]:
             style = _style(ended, mark)
-            cells = (trip_id, state, str(retries) if retries else "", "done" if ended else elapsed, mark)
+            cells = (saga_id, state, str(retries) if retries else "", "done" if ended else elapsed, mark)
             table.add_row(*(Text(cell) for cell in cells), style=style)
-        # A big batch: the bar, and the trips that ended badly so far (a table of hundreds helps nobody).
+        # A big batch: the bar, and the sagas that ended badly so far (a table of hundreds helps nobody).
         if len(self._rows) > LIVE_ROWS:
             table = Table(box=None, pad_edge=False, show_header=False)
-            for column in ("trip", "state", "error"):
+            for column in (NOUN, "state", "error"):
                 table.add_column(column)
             # Stuck ones first (red), then clean rollbacks (yellow): the ones to look at stay in view.
             ended_badly = [(t, r) for t, r in finished if r[3] and r[3] != ROLLED_BACK_ERROR]
             rolled_back = [(t, r) for t, r in finished if r[3] == ROLLED_BACK_ERROR]
-            for trip_id, (state, _, ended, mark) in (ended_badly + rolled_back[::-1])[:LIVE_ROWS]:
-                table.add_row(Text(trip_id), Text(state), Text(mark), style=_style(ended, mark))
+            for saga_id, (state, _, ended, mark) in (ended_badly + rolled_back[::-1])[:LIVE_ROWS]:
+                table.add_row(Text(saga_id), Text(state), Text(mark), style=_style(ended, mark))
             self._live.update(Group(self._bar, table))
             return
         self._live.update(table)
@@ -264,7 +263,7 @@ class LiveOutput:
     def summaries(self, reports: list[SagaResult]) -> None:
         self.console.print()
         if len(reports) > COMPACT_ABOVE:
-            needing_a_look = {r.trip_id for r in reports if r.outcome is not Outcome.COMMITTED}
+            needing_a_look = {r.saga_id for r in reports if r.outcome is not Outcome.COMMITTED}
             for line in compact_summary(reports):
                 red = line.split(" ", 1)[0] in needing_a_look
                 self.console.print(line, highlight=False, markup=False, style="red" if red else None)

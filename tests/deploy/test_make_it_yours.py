@@ -103,17 +103,17 @@ def results(project: Path) -> dict[str, dict[str, Any]]:
     paths = []
     folder = project / ".runtest" / "requests"  # ignored by git, like every run's output
     folder.mkdir(parents=True, exist_ok=True)
-    for trip_id, simulate in SCENARIOS.items():
+    for saga_id, simulate in SCENARIOS.items():
         request = json.loads((project / "test-booking-success.json").read_text())
-        request["trip_id"] = trip_id
+        request["saga_id"] = saga_id
         if simulate:
             request["simulate"] = simulate
-        path = folder / f"{trip_id}.json"
+        path = folder / f"{saga_id}.json"
         path.write_text(json.dumps(request))
         paths.append(str(path))
     done = run(project, "./runtest.sh", *paths, "--json")
     assert done.returncode in (0, 1), done.stderr
-    return {result["trip_id"]: result for result in json.loads(done.stdout)}
+    return {result["saga_id"]: result for result in json.loads(done.stdout)}
 
 
 def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_generated(project):

@@ -158,13 +158,13 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     # and the tables say the same, read with any AWS SDK through the endpoint
     dynamodb = client(url, "dynamodb")
     hotel = dynamodb.get_item(
-        TableName=f"{SERVICE}-local-hotel-bookings", Key={"trip_id": {"S": success.trip_id}}, ConsistentRead=True
+        TableName=f"{SERVICE}-local-hotel-bookings", Key={"saga_id": {"S": success.saga_id}}, ConsistentRead=True
     )["Item"]
     assert hotel["status"]["S"] == BookingStatus.CONFIRMED
     log = dynamodb.query(
         TableName=f"{SERVICE}-local-saga-log",
-        KeyConditionExpression="trip_id = :t",
-        ExpressionAttributeValues={":t": {"S": rollback.trip_id}},
+        KeyConditionExpression="saga_id = :t",
+        ExpressionAttributeValues={":t": {"S": rollback.saga_id}},
     )["Items"]
     assert len(log) == len(rollback.saga_log)
     assert rollback.bookings["hotel"] is BookingStatus.CANCELLED
@@ -183,7 +183,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     executions = client(url, "stepfunctions").list_executions(
         stateMachineArn=success.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
     )
-    assert {e["name"] for e in executions["executions"]} >= {success.trip_id, rollback.trip_id, stuck.trip_id}
+    assert {e["name"] for e in executions["executions"]} >= {success.saga_id, rollback.saga_id, stuck.saga_id}
 
     # When a handler is edited in the working tree but not redeployed
     car_py = project / "trip" / "car.py"
@@ -195,7 +195,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         cancel_flight_py.read_text()
         + "\n_cancel_flight = handler\n\n\n"
         + "def handler(event, context):\n"
-        + '    if event["retry_count"] == 0 and event["request"]["trip_id"].startswith("trip-timeout"):\n'
+        + '    if event["retry_count"] == 0 and event["request"]["saga_id"].startswith("trip-timeout"):\n'
         + '        __import__("time").sleep(4)\n'
         + "    return _cancel_flight(event, context)\n"
     )
@@ -209,12 +209,12 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     )
     trip = json.loads((project / "test-booking-success.json").read_text())
 
-    def reference_of(trip_id):
-        path = project / f"{trip_id}.json"
-        path.write_text(json.dumps({**trip, "trip_id": trip_id}))
+    def reference_of(saga_id):
+        path = project / f"{saga_id}.json"
+        path.write_text(json.dumps({**trip, "saga_id": saga_id}))
         (result,) = results(project, path.name)
         assert result.outcome is Outcome.COMMITTED
-        item = dynamodb.get_item(TableName=f"{SERVICE}-local-car-bookings", Key={"trip_id": {"S": trip_id}})["Item"]
+        item = dynamodb.get_item(TableName=f"{SERVICE}-local-car-bookings", Key={"saga_id": {"S": saga_id}})["Item"]
         return item["reference"]["S"]
 
     # Then the stage still runs what was deployed
@@ -225,7 +225,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     assert reference_of("trip-after-redeploy") == "CAR-V2-trip-after-redeploy"
     # A compensation whose function times out (Lambda answers Sandbox.Timedout) is retried, not flagged
     path = project / "trip-timeout.json"
-    path.write_text(json.dumps({**trip, "trip_id": "trip-timeout", "simulate": {"book_car": "fail"}}))
+    path.write_text(json.dumps({**trip, "saga_id": "trip-timeout", "simulate": {"book_car": "fail"}}))
     (timed_out,) = results(project, path.name)
     assert timed_out.outcome is Outcome.ROLLED_BACK, timed_out.cause
     assert not timed_out.needs_attention
@@ -243,50 +243,50 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     # When an operator looks after the stuck saga: list shows it
     listed = run(project, "./attention.sh", "list", "--stage", "local", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [(r["trip_id"], r["step"]) for r in json.loads(listed.stdout)] == [
-        (stuck.trip_id, record.step) for record in stuck.needs_attention
+    assert [(r["saga_id"], r["step"]) for r in json.loads(listed.stdout)] == [
+        (stuck.saga_id, record.step) for record in stuck.needs_attention
     ]
     # a resolution with the fault kept stays stuck (exit 1), its record open with the new attempts
     started = time.perf_counter()
-    kept = run(project, "./attention.sh", "resolve", stuck.trip_id, "--stage", "local", "--keep-faults", "--json")
+    kept = run(project, "./attention.sh", "resolve", stuck.saga_id, "--stage", "local", "--keep-faults", "--json")
     assert kept.returncode == 1, kept.stderr
     (record,) = stuck.needs_attention
     stuck_step = by_name(record.step)
     assert stuck_step is not None
     assert json.loads(kept.stdout)["attention"][0]["attempts"] == stuck_step.retry.attempts
     # a resolution without it brings every booking to CANCELLED and closes the record (exit 0)
-    resolved = run(project, "./attention.sh", "resolve", stuck.trip_id, "--stage", "local", "--json")
+    resolved = run(project, "./attention.sh", "resolve", stuck.saga_id, "--stage", "local", "--json")
     timings["resolution"] = time.perf_counter() - started
     assert resolved.returncode == 0, resolved.stderr
     trip = json.loads(resolved.stdout)
     assert trip["outcome"] == "RESOLVED"
     assert set(trip["bookings"].values()) == {"CANCELLED"}
     assert [e["name"] for e in trip["executions"]] == [
-        stuck.trip_id,
-        f"{stuck.trip_id}-resolve-1",
-        f"{stuck.trip_id}-resolve-2",
+        stuck.saga_id,
+        f"{stuck.saga_id}-resolve-1",
+        f"{stuck.saga_id}-resolve-2",
     ]
     # list is empty again, list --all shows it resolved, and the saga log holds every attempt in order
     assert json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout) == []
     everything = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--all", "--json").stdout)
-    assert [(r["trip_id"], r["attention"]) for r in everything] == [(stuck.trip_id, "RESOLVED")]
-    shown = json.loads(run(project, "./attention.sh", "show", stuck.trip_id, "--stage", "local", "--json").stdout)
+    assert [(r["saga_id"], r["attention"]) for r in everything] == [(stuck.saga_id, "RESOLVED")]
+    shown = json.loads(run(project, "./attention.sh", "show", stuck.saga_id, "--stage", "local", "--json").stdout)
     stuck_step = stuck.needs_attention[0].step
     runs = [
         e["execution_id"].rsplit(":", 1)[1]
         for e in shown["saga_log"]
         if e["step"] == stuck_step and e["event"] != "START"
     ]
-    assert runs[0] == stuck.trip_id
-    assert runs[-1] == f"{stuck.trip_id}-resolve-2"
-    assert f"{stuck.trip_id}-resolve-1" in runs
+    assert runs[0] == stuck.saga_id
+    assert runs[-1] == f"{stuck.saga_id}-resolve-2"
+    assert f"{stuck.saga_id}-resolve-1" in runs
     assert run(project, "./attention.sh", "resolve", "no-such-trip", "--stage", "local").returncode == 2
 
     # Two resolve calls at once for one stuck trip: one execution runs, and both end with the trip resolved
     other = project / "stuck-again.json"
     other.write_text(
         json.dumps(
-            {**json.loads((project / "examples/stuck-compensation.json").read_text()), "trip_id": "trip-stuck-twice"}
+            {**json.loads((project / "examples/stuck-compensation.json").read_text()), "saga_id": "trip-stuck-twice"}
         )
     )
     assert results(project, other.name)[0].outcome is Outcome.NEEDS_ATTENTION
@@ -313,7 +313,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     if forward_files:
         # (a second trip left unfinished, to roll back: the refused-everywhere example under another id)
         refused = json.loads((project / "examples/forward-refused-everywhere-car.json").read_text())
-        (project / "rolled-back.json").write_text(json.dumps({**refused, "trip_id": "trip-fwd-rolled-back"}))
+        (project / "rolled-back.json").write_text(json.dumps({**refused, "saga_id": "trip-fwd-rolled-back"}))
         *on_stage, again = results(project, *forward_files, "rolled-back.json")
         embedded = run(project, "./runtest.sh", *forward_files, "--json")
         assert embedded.returncode in (0, 1), embedded.stderr
@@ -325,21 +325,21 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
                 Outcome(local["outcome"]),
                 local["bookings"],
                 local["billed_transitions"],
-            ), (staged.trip_id, faults, [(e.step, e.event.value, e.attempt, e.detail) for e in staged.saga_log])
+            ), (staged.saga_id, faults, [(e.step, e.event.value, e.attempt, e.detail) for e in staged.saga_log])
             assert staged.recovery == SagaResult.model_validate(local).recovery
         unfinished = [r for r in on_stage if r.outcome is Outcome.NEEDS_ATTENTION and r.recovery.pivot_passed]
         assert unfinished, "an example leaves a forward trip unfinished"
         # an unfinished trip is finished forward by resolve; a second one is undone whole with --roll-back
-        finished = run(project, "./attention.sh", "resolve", unfinished[0].trip_id, "--stage", "local", "--json")
+        finished = run(project, "./attention.sh", "resolve", unfinished[0].saga_id, "--stage", "local", "--json")
         assert finished.returncode == 0, finished.stderr
         trip = json.loads(finished.stdout)
         assert (trip["outcome"], set(trip["bookings"].values())) == ("RESOLVED", {"CONFIRMED"})
         assert again.outcome is Outcome.NEEDS_ATTENTION
         listed = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout)
-        assert sorted((r["trip_id"], r["kind"]) for r in listed) == sorted(
-            (record.trip_id, "UNFINISHED_FORWARD") for r in [*unfinished[1:], again] for record in r.needs_attention
+        assert sorted((r["saga_id"], r["kind"]) for r in listed) == sorted(
+            (record.saga_id, "UNFINISHED_FORWARD") for r in [*unfinished[1:], again] for record in r.needs_attention
         )
-        undone = run(project, "./attention.sh", "resolve", again.trip_id, "--roll-back", "--stage", "local", "--json")
+        undone = run(project, "./attention.sh", "resolve", again.saga_id, "--roll-back", "--stage", "local", "--json")
         assert undone.returncode == 0, undone.stderr
         trip = json.loads(undone.stdout)
         assert (trip["outcome"], set(trip["bookings"].values())) == ("RESOLVED", {"CANCELLED"})

@@ -186,13 +186,13 @@ def test_a_region_aws_does_not_have_is_one_sentence_everywhere(region, monkeypat
         assert "Traceback" not in err.getvalue()
 
 
-@pytest.mark.parametrize("trip_id", ["", "a\x1b[2Jb", "x" * 65, "trip 1"])
-def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(trip_id):
+@pytest.mark.parametrize("saga_id", ["", "a\x1b[2Jb", "x" * 65, "trip 1"])
+def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(saga_id):
     from sagatools.attention import cli as attention
 
     for command in ("show", "resolve"):
         out, err = io.StringIO(), io.StringIO()
-        assert attention.main([command, trip_id, "--stage", "local"], out, err) == 2
+        assert attention.main([command, saga_id, "--stage", "local"], out, err) == 2
         assert "\x1b" not in err.getvalue()
         assert err.getvalue().count("\n") == 1
         assert "trip id" in err.getvalue()

@@ -61,9 +61,9 @@ def _cwd(pid: int) -> str:
         return ""
 
 
-def trip_file(project: Path, trip_id: str, **changes: object) -> str:
-    request = json.loads((project / "test-booking-success.json").read_text()) | {"trip_id": trip_id, **changes}
-    path = project / f"{trip_id}.json"
+def trip_file(project: Path, saga_id: str, **changes: object) -> str:
+    request = json.loads((project / "test-booking-success.json").read_text()) | {"saga_id": saga_id, **changes}
+    path = project / f"{saga_id}.json"
     path.write_text(json.dumps(request))
     return path.name
 
@@ -146,15 +146,15 @@ def test_a_stopped_endpoint_ends_the_run_by_its_timeout_in_one_sentence(project)
 
 
 def test_a_rerun_of_a_running_or_ended_execution_is_a_reuse(project):
-    from saga.models import parse_trip_request
-    from sagatools.trip_files import TripFile
+    from saga.models import parse_request
+    from sagatools.request_files import RequestFile
 
     name = trip_file(project, "trip-rerun", recovery={"mode": "forward"}, simulate={"book_car": "transient:3"})
-    request = parse_trip_request(json.loads((project / name).read_text()))
+    request = parse_request(json.loads((project / name).read_text()))
     machines = _client(project, "stepfunctions").list_state_machines()["stateMachines"]
     (saga,) = [m["stateMachineArn"] for m in machines if m["name"].endswith("-booking-saga")]
     _client(project, "stepfunctions").start_execution(
-        stateMachineArn=saga, name="trip-rerun", input=TripFile(name, request).execution_input
+        stateMachineArn=saga, name="trip-rerun", input=RequestFile(name, request).execution_input
     )
     done = run(project, "./runtest.sh", name, "--stage", "local", "--json")
     assert done.returncode == 0, done.stderr
@@ -182,7 +182,7 @@ def test_records_a_resolution_started_by_hand_left_are_shown_with_the_reason_and
     client = _client(project, "stepfunctions")
     (machine,) = [m["stateMachineArn"] for m in client.list_state_machines()["stateMachines"] if "resolve" in m["name"]]
     arn = client.start_execution(
-        stateMachineArn=machine, name="orphan-by-hand", input=json.dumps({"request": {"trip_id": "trip-orphan"}})
+        stateMachineArn=machine, name="orphan-by-hand", input=json.dumps({"request": {"saga_id": "trip-orphan"}})
     )["executionArn"]
     deadline = time.monotonic() + 60
     while client.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
@@ -197,9 +197,9 @@ def test_records_a_resolution_started_by_hand_left_are_shown_with_the_reason_and
     closed = run(project, "./attention.sh", "close", "trip-orphan", "--reason", "a bad request", "--stage", "local")
     assert closed.returncode == 0, closed.stderr
     listed = json.loads(run(project, "./attention.sh", "list", "--stage", "local", "--json").stdout)
-    assert "trip-orphan" not in {record["trip_id"] for record in listed}
+    assert "trip-orphan" not in {record["saga_id"] for record in listed}
     everything = json.loads(run(project, "./attention.sh", "list", "--all", "--stage", "local", "--json").stdout)
-    reasons = {record["resolved_by"] for record in everything if record["trip_id"] == "trip-orphan"}
+    reasons = {record["resolved_by"] for record in everything if record["saga_id"] == "trip-orphan"}
     assert reasons == {"operator (attention.sh close): a bad request"}
 
 

@@ -68,11 +68,11 @@ def a_table(url: str, credentials: EndpointCredentials) -> str:
     name = f"owned-{uuid.uuid4().hex[:8]}"
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "trip_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "trip_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "saga_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "saga_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.put_item(TableName=name, Item={"trip_id": {"S": "t-1"}, "status": {"S": "CONFIRMED"}})
+    dynamodb.put_item(TableName=name, Item={"saga_id": {"S": "t-1"}, "status": {"S": "CONFIRMED"}})
     return name
 
 
@@ -82,7 +82,7 @@ def test_the_owners_signed_requests_are_served_in_every_protocol_the_tools_use(e
     # When its owner calls DynamoDB (JSON), CloudFormation (query), S3 (REST-XML: its path signed as sent)
     # and Lambda (REST-JSON: its path encoded once more to be signed)
     table = a_table(url, credentials)
-    item = client(url, "dynamodb", credentials).get_item(TableName=table, Key={"trip_id": {"S": "t-1"}})["Item"]
+    item = client(url, "dynamodb", credentials).get_item(TableName=table, Key={"saga_id": {"S": "t-1"}})["Item"]
     stacks = client(url, "cloudformation", credentials).describe_stacks()["Stacks"]
     s3 = client(url, "s3", credentials)
     bucket, key = f"owned-{uuid.uuid4().hex[:8]}", "a folder/é+b=1.zip"
@@ -129,11 +129,11 @@ def test_a_request_not_signed_by_the_owner_is_refused_and_changes_nothing(endpoi
         dynamodb.meta.events.register("before-send.dynamodb", tamper)
     # When it deletes the table, or reads it
     deleted = refusal(lambda: dynamodb.delete_table(TableName=table))
-    read = refusal(lambda: dynamodb.get_item(TableName=table, Key={"trip_id": {"S": "t-1"}}))
+    read = refusal(lambda: dynamodb.get_item(TableName=table, Key={"saga_id": {"S": "t-1"}}))
     # Then both are refused (403, in AWS's words) and the table and its item are as they were
     assert (deleted, read) == ((403, expected), (403, expected))
     owner = client(url, "dynamodb", credentials)
-    assert owner.get_item(TableName=table, Key={"trip_id": {"S": "t-1"}})["Item"]["status"]["S"] == "CONFIRMED"
+    assert owner.get_item(TableName=table, Key={"saga_id": {"S": "t-1"}})["Item"]["status"]["S"] == "CONFIRMED"
 
 
 def test_the_refusal_says_in_one_sentence_where_the_owners_credentials_are(endpoint):
@@ -255,7 +255,7 @@ def test_another_local_user_can_neither_use_the_endpoint_nor_read_its_credential
     # When it calls the endpoint: unsigned, with moto's fake credentials, with the key and a guessed secret
     guessed = f"{credentials.access_key_id}:guessed-secret"
     dynamodb = ["-H", "Content-Type: application/x-amz-json-1.0"]
-    key = json.dumps({"TableName": table, "Key": {"trip_id": {"S": "t-1"}}})
+    key = json.dumps({"TableName": table, "Key": {"saga_id": {"S": "t-1"}}})
     function = f"stranger-{uuid.uuid4().hex[:8]}"
     create = json.dumps(
         {
@@ -307,7 +307,7 @@ def test_another_local_user_can_neither_use_the_endpoint_nor_read_its_credential
         "moto's dump of everything, unsigned": (403, "MissingAuthenticationToken"),
     }
     owner = client(url, "dynamodb", credentials)
-    assert owner.get_item(TableName=table, Key={"trip_id": {"S": "t-1"}})["Item"]["status"]["S"] == "CONFIRMED"
+    assert owner.get_item(TableName=table, Key={"saga_id": {"S": "t-1"}})["Item"]["status"]["S"] == "CONFIRMED"
     lambdas = client(url, "lambda", credentials)
     assert refusal(lambda: lambdas.get_function(FunctionName=function)) == (404, "ResourceNotFoundException")
     # and the same call signed by curl's SigV4 signer, as the owner, with the owner's secret is served

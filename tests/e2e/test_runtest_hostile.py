@@ -21,7 +21,7 @@ from saga.models import RequestModel
 from sagatools.cli import output_dir
 from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
-from sagatools.trip_files import MAX_FILE_BYTES, TripFile
+from sagatools.request_files import MAX_FILE_BYTES, RequestFile
 from tests.helpers import ROOT, running, trip_request
 
 RUNNER = [sys.executable, "-m", "sagatools.runtest"]
@@ -92,7 +92,7 @@ def test_deep_nesting_and_huge_numbers_are_clean_errors_naming_every_bad_file(wr
     simulate_nested = write(
         "in-simulate.json", json.dumps(request)[:-1] + ', "simulate": ' + "[" * 5000 + "]" * 5000 + "}"
     )
-    huge = write("huge.json", json.dumps(request).replace('"trip_id"', '"n": ' + "9" * 5000 + ', "trip_id"'))
+    huge = write("huge.json", json.dumps(request).replace('"saga_id"', '"n": ' + "9" * 5000 + ', "saga_id"'))
     moderate = write("moderate.json", "[" * 200 + "]" * 200)
     code, out, err = run_main(good, nested, simulate_nested, huge, moderate)
     assert code == 2
@@ -125,10 +125,10 @@ def test_the_model_refuses_what_the_readme_says_it_refuses(change, field, write)
 
 
 def test_duplicate_keys_are_refused(write):
-    text = json.dumps(trip_request("t-dup")).replace('"trip_id": "t-dup"', '"trip_id": "t-dup", "trip_id": "t-other"')
+    text = json.dumps(trip_request("t-dup")).replace('"saga_id": "t-dup"', '"saga_id": "t-dup", "saga_id": "t-other"')
     code, _, err = run_main(write("dup.json", text))
     assert code == 2
-    assert 'duplicate key "trip_id"' in err
+    assert 'duplicate key "saga_id"' in err
 
 
 def test_one_trip_id_with_two_requests_in_a_batch_is_refused_before_anything_runs(write, tmp_path):
@@ -137,7 +137,7 @@ def test_one_trip_id_with_two_requests_in_a_batch_is_refused_before_anything_run
     code, out, err = run_main(first, second, "--report", str(tmp_path / "pages"))
     assert code == 2
     assert out == ""
-    assert "b.json: trip_id t-same is also in" in err
+    assert "b.json: saga_id t-same is also in" in err
     assert not list((tmp_path / "pages").glob("*.html"))
 
 
@@ -204,7 +204,7 @@ class NeverEnding:
 
 
 def test_the_timeout_bounds_the_wait_and_unfinished_sagas_are_reported(stack, reader):
-    trips = [TripFile(f"t-{n}.json", load_trip_file_request(f"t-slow-{n}")) for n in range(5)]
+    trips = [RequestFile(f"t-{n}.json", load_trip_file_request(f"t-slow-{n}")) for n in range(5)]
     runner = SagaRunner(NeverEnding(stack.stepfunctions), stack.state_machine_arn, reader, 0.05, timeout_seconds=1.0)
     started = time.monotonic()
     results = runner.run(trips)
@@ -215,7 +215,7 @@ def test_the_timeout_bounds_the_wait_and_unfinished_sagas_are_reported(stack, re
 
 def test_trips_the_timeout_leaves_no_time_to_start_are_reported_not_started(stack, reader):
     # Given more trips than can be started in the time given (each StartExecution takes milliseconds)
-    trips = [TripFile(f"t-{n}.json", load_trip_file_request(f"t-late-{n}")) for n in range(40)]
+    trips = [RequestFile(f"t-{n}.json", load_trip_file_request(f"t-late-{n}")) for n in range(40)]
     runner = SagaRunner(stack.stepfunctions, stack.state_machine_arn, reader, 0.05, timeout_seconds=0.01)
     # When the run's time is up / Then the rest are not started, and say so; every trip has its result
     results = runner.run(trips)
@@ -225,10 +225,10 @@ def test_trips_the_timeout_leaves_no_time_to_start_are_reported_not_started(stac
     assert all(r.outcome is None and "timeout" in (r.cause or "") for r in not_started)
 
 
-def load_trip_file_request(trip_id: str):
-    from saga.models import parse_trip_request
+def load_trip_file_request(saga_id: str):
+    from saga.models import parse_request
 
-    return parse_trip_request(trip_request(trip_id))
+    return parse_request(trip_request(saga_id))
 
 
 def test_unfinished_sagas_exit_1_and_say_unfinished_without_a_none_duration(write):
@@ -237,7 +237,7 @@ def test_unfinished_sagas_exit_1_and_say_unfinished_without_a_none_duration(writ
 
     result = SagaResult(
         file="f.json",
-        trip_id="t-u",
+        saga_id="t-u",
         execution_arn="arn:aws:states:us-east-1:1:execution:m:t-u",
         status="RUNNING",
         outcome=None,

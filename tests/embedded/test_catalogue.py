@@ -71,7 +71,7 @@ def test_the_request_accepts_faults_for_exactly_the_catalogue_steps():
 def test_the_request_has_a_required_section_per_step_in_order():
     fields = list(RequestModel.model_fields)
     recovery = ["recovery"] if SAGA.pivot is not None else []
-    assert fields == ["trip_id", *SAGA.sections, *RESOURCES, *recovery, "simulate"]
+    assert fields == ["saga_id", *SAGA.sections, *RESOURCES, *recovery, "simulate"]
     assert all(RequestModel.model_fields[resource].is_required() for resource in RESOURCES)
 
 

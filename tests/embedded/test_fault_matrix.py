@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from saga.models import parse_trip_request
+from saga.models import parse_request
 from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.results import Outcome, TripReader
+from sagatools.results import Outcome, SagaReader
 from sagatools.runtest.runner import SagaRunner
-from sagatools.trip_files import TripFile
+from sagatools.request_files import RequestFile
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,
@@ -40,7 +40,7 @@ CASES = list(itertools.product(RESOURCES, BOOK_FAULTS, RESOURCES, CANCEL_FAULTS)
 def runner() -> Iterator[SagaRunner]:
     with EmbeddedStack() as stack:
         yield SagaRunner(
-            stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.005, 120
+            stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), 0.005, 120
         )
 
 
@@ -70,9 +70,9 @@ def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tupl
 
 @pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CASES)
 def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
-    trip_id = f"m-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
-    request = trip_request(trip_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
-    (report,) = runner.run([TripFile(f"{trip_id}.json", parse_trip_request(request))])
+    saga_id = f"m-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
+    request = trip_request(saga_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
+    (report,) = runner.run([RequestFile(f"{saga_id}.json", parse_request(request))])
 
     outcome, bookings, compensations = expected(book, book_fault, cancel, cancel_fault)
     assert report.outcome is outcome

@@ -13,12 +13,12 @@ import pytest
 
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES
 from saga.definition import SAGA
-from saga.models import parse_trip_request
+from saga.models import parse_request
 from saga.saga_log import AttentionKind, LogEvent
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.results import Outcome, SagaResult, TripReader
+from sagatools.results import Outcome, SagaResult, SagaReader
 from sagatools.runtest.runner import SagaRunner
-from sagatools.trip_files import TripFile
+from sagatools.request_files import RequestFile
 from sagatools.view.recovery import forward_summary
 from tests.helpers import assert_log_agrees_with_tables, failing_dynamodb_calls, trip_request
 
@@ -36,21 +36,21 @@ CANCELS = {step.name for step in COMPENSATIONS}
 def runner() -> Iterator[SagaRunner]:
     with EmbeddedStack() as stack:
         yield SagaRunner(
-            stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.005, 120
+            stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), 0.005, 120
         )
 
 
-def forward_request(trip_id: str, fault: str | None, deadline: int | None = None, alternatives: bool = True) -> dict:
+def forward_request(saga_id: str, fault: str | None, deadline: int | None = None, alternatives: bool = True) -> dict:
     recovery = {"mode": "forward", **({"deadline_seconds": deadline} if deadline else {})}
     section = dict(trip_request()[RETRIABLE.resource])
     if alternatives and RETRIABLE.spec.alternatives_for:
         section["alternatives"] = ALTERNATIVES
     simulate = {RETRIABLE.name: fault} if fault else None
-    return trip_request(trip_id, simulate=simulate, recovery=recovery, **{RETRIABLE.resource: section})
+    return trip_request(saga_id, simulate=simulate, recovery=recovery, **{RETRIABLE.resource: section})
 
 
 def run(runner: SagaRunner, request: dict) -> SagaResult:
-    (report,) = runner.run([TripFile(f"{request['trip_id']}.json", parse_trip_request(request))])
+    (report,) = runner.run([RequestFile(f"{request['saga_id']}.json", parse_request(request))])
     assert_log_agrees_with_tables(report)
     return report
 
@@ -155,7 +155,7 @@ def test_a_fault_at_or_before_the_pivot_rolls_back_exactly_as_backward_recovery(
     forward = forward_request(f"f-{step}-{fault.replace(':', '')}", None)
     forward["simulate"] = {step: fault}
     backward = {k: v for k, v in forward.items() if k != "recovery"}
-    backward["trip_id"] = f"b-{step}-{fault.replace(':', '')}"
+    backward["saga_id"] = f"b-{step}-{fault.replace(':', '')}"
     ahead, behind = run(runner, forward), run(runner, backward)
     assert (ahead.outcome, ahead.bookings, ahead.states, ahead.billed_transitions) == (
         behind.outcome,
@@ -199,10 +199,10 @@ RETRIABLE_WRITES = {
 def test_a_failing_write_past_the_pivot_is_retried_forward_never_compensated(runner, write, code):
     # Given a forward saga whose step past the pivot cannot make one of its writes, again and again
     operation, fault, texts = RETRIABLE_WRITES[write]
-    trip_id = f"f-write-{write}-{code[:10]}".lower()
-    with failing_dynamodb_calls(operation, FAILING_WRITES, code, trip_id, RETRIABLE.name, *texts) as answered:
+    saga_id = f"f-write-{write}-{code[:10]}".lower()
+    with failing_dynamodb_calls(operation, FAILING_WRITES, code, saga_id, RETRIABLE.name, *texts) as answered:
         # When the saga runs
-        report = run(runner, forward_request(trip_id, fault))
+        report = run(runner, forward_request(saga_id, fault))
     # Then the write was retried forward until it went through: the pivot stays booked, nothing compensated
     assert answered == [code] * FAILING_WRITES
     assert_nothing_confirmed_was_undone(report)

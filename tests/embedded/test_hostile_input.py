@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from saga.catalogue import STEP_NAMES, STEPS
-from saga.errors import InvalidTripRequest
-from saga.models import RequestModel, parse_trip_request
+from saga.errors import InvalidRequest
+from saga.models import RequestModel, parse_request
 from sagatools.emulation.in_process_lambda import LocalLambdaContext
-from sagatools.trip_files import RequestFileError, load_trip_file
+from sagatools.request_files import RequestFileError, load_request_file
 from tests.helpers import trip_request
 
 # The sample with every optional part too (forward recovery, alternatives), so each is mutated.
@@ -113,8 +113,8 @@ def assert_clear(message: str) -> None:
 @settings(max_examples=150, deadline=None)
 @given(invalid_requests)
 def test_model_refuses_every_malformed_request_naming_the_field(request):
-    with pytest.raises(InvalidTripRequest) as refused:
-        parse_trip_request(request)
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(request)
     assert_clear(str(refused.value))
 
 
@@ -122,8 +122,8 @@ def test_model_refuses_every_malformed_request_naming_the_field(request):
 @given(json_values | st.dictionaries(st.sampled_from(SECTIONS), json_values))
 def test_anything_at_all_is_either_a_request_or_refused_cleanly(data):
     try:
-        parse_trip_request(data)
-    except InvalidTripRequest as refused:
+        parse_request(data)
+    except InvalidRequest as refused:
         assert_clear(str(refused))
 
 
@@ -134,7 +134,7 @@ def test_cli_refuses_the_file_by_name(request):
         path = Path(directory) / "trip.json"
         path.write_text(json.dumps(request), encoding="utf-8")
         with pytest.raises(RequestFileError) as refused:
-            load_trip_file(str(path))
+            load_request_file(str(path))
     assert all(line.startswith(f"{path}: ") for line in str(refused.value).splitlines())
 
 
@@ -143,7 +143,7 @@ def test_cli_refuses_the_file_by_name(request):
 def test_handlers_refuse_before_any_write(stack, request, step):
     handler = importlib.import_module(f"functions.{step}").handler
     context = LocalLambdaContext(step, f"arn:aws:lambda:us-east-1:123456789012:function:{step}", 256, 10)
-    with pytest.raises(InvalidTripRequest):
+    with pytest.raises(InvalidRequest):
         handler({"request": request, "retry_count": 0}, context)
     tables = [stack.settings.saga_log_table, *stack.settings.tables.values()]
     assert len(tables) == len(STEPS) // 2 + 1  # every table of the stage is looked at
@@ -175,5 +175,5 @@ def test_the_generated_requests_cover_every_section_and_field_of_the_model():
 )
 def test_handlers_refuse_malformed_events(stack, event):
     handler = importlib.import_module("functions.book_hotel").handler
-    with pytest.raises(InvalidTripRequest):
+    with pytest.raises(InvalidRequest):
         handler(event, LocalLambdaContext("book_hotel", "arn:aws:lambda:us-east-1:1:function:f", 256, 10))

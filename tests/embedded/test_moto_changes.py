@@ -83,7 +83,7 @@ def _runtest(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _outcomes(run: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, dict[str, str | None]]]:
-    return {trip["trip_id"]: (trip["outcome"], trip["bookings"]) for trip in json.loads(run.stdout)}
+    return {trip["saga_id"]: (trip["outcome"], trip["bookings"]) for trip in json.loads(run.stdout)}
 
 
 def _newest_moto() -> str:

@@ -23,14 +23,14 @@ def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, ru
     monkeypatch.setenv("RUNTEST_DIR", str(tmp_path))  # where runtest.sh and attention.sh put pages unless told
     request = trip_request("t-named", simulate={book_step(LAST): "fail", COMPENSATIONS[0].name: "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
-    name = resolution_name(request["trip_id"], 1)
+    name = resolution_name(request["saga_id"], 1)
     again = {k: v for k, v in request.items() if k != "simulate"}
     document = json.dumps({"request": again, "requested_by": "test"})
     machine = stack.resolution_state_machine_arn
     arn = stack.stepfunctions.start_execution(stateMachineArn=machine, name=name, input=document)["executionArn"]
     watcher = ExecutionWatcher(stack.stepfunctions, machine, 0.005)
-    description = watcher.wait({arn: request["trip_id"]}, time.monotonic() + 60)[arn]
-    resolution = build_report(name, request["trip_id"], description, [], reader, False, resolution_outcome_of)
+    description = watcher.wait({arn: request["saga_id"]}, time.monotonic() + 60)[arn]
+    resolution = build_report(name, request["saga_id"], description, [], reader, False, resolution_outcome_of)
     namesake = run_saga(trip_request(name))
     assert namesake.outcome is Outcome.COMMITTED
     # When runtest.sh writes the namesake's page and attention.sh the resolution's, into the same folder
@@ -40,7 +40,7 @@ def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, ru
         report_dir(),
         load_definition(RESOLVE_ASL_PATH),
         watcher.history(arn),
-        resolution.model_copy(update={"trip_id": name}),
+        resolution.model_copy(update={"saga_id": name}),
         "Resolution",
     )
     # Then each has a page of its own, and `attention.sh show X` links X's resolution to the resolution's
@@ -49,5 +49,5 @@ def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, ru
     assert f"<h1>Resolution {name} " in resolution_page.read_text(encoding="utf-8")
     stage = Stage(name=EMBEDDED_STAGE, region=REGION, profile=None)
     view = StageView(stage, stack.stepfunctions, reader, stack.state_machine_arn, machine)
-    links = {execution.name: execution.report for execution in view.trip(request["trip_id"]).executions}
+    links = {execution.name: execution.report for execution in view.trip(request["saga_id"]).executions}
     assert links[name] == str(resolution_page)

@@ -16,9 +16,9 @@ from pydantic import StringConstraints
 
 from saga.catalogue import BOOKINGS, RETRIABLES, compensation_of
 from saga.definition import SAGA
-from saga.request_fields import MAX_ALTERNATIVES, TRIP_ID_PATTERN, Text
+from saga.request_fields import MAX_ALTERNATIVES, SAGA_ID_PATTERN, Text
 from saga.spec import COMPENSATION_RETRY, FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, REQUEST_RETRY
-from sagatools import exit_codes, trip_files
+from sagatools import exit_codes, request_files
 from sagatools.deployed.stage import LOCAL_CLIENT_CONFIG
 from sagatools.emulation.embedded import TIMEOUT_SCALE
 from sagatools.emulation.execution_environment import INIT_LIMIT_SECONDS
@@ -26,7 +26,7 @@ from sagatools.emulation.warm_lambda import ENVIRONMENTS_PER_FUNCTION, LOG_ROTAT
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.runtest.cli import arguments_parser
-from sagatools.runtest.shards import TRIPS_PER_SHARD, shard_count
+from sagatools.runtest.shards import SAGAS_PER_SHARD, shard_count
 from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
 from sagatools.view.terminal import COMPACT_ABOVE
 from tests.embedded.test_fault_matrix import CASES
@@ -52,19 +52,19 @@ def stated(pattern: str) -> tuple[str, ...]:
 
 
 LIMITS = {
-    r"at most (\d+) problems shown per file": (trip_files.MAX_PROBLEMS_SHOWN,),
-    r"regular file of at most (\d+) MB": (trip_files.MAX_FILE_BYTES // 2**20,),
+    r"at most (\d+) problems shown per file": (request_files.MAX_PROBLEMS_SHOWN,),
+    r"regular file of at most (\d+) MB": (request_files.MAX_FILE_BYTES // 2**20,),
     r"nested at most (\d+) levels, numbers at most (\d+) digits": (
-        trip_files.MAX_DEPTH,
-        trip_files.MAX_NUMBER_DIGITS,
+        request_files.MAX_DEPTH,
+        request_files.MAX_NUMBER_DIGITS,
     ),
     r"a batch of more than (\d+) trips ends with the count per outcome": (COMPACT_ABOVE,),
     r"A batch of (\d+) trips or more on the embedded stack runs on every core": (
         next(n for n in range(1, 1000) if shard_count(n, cores=2) > 1),
     ),
-    r"one process per core with at least (\d+) trips each": (TRIPS_PER_SHARD,),
+    r"one process per core with at least (\d+) trips each": (SAGAS_PER_SHARD,),
     r"`--timeout SECONDS` \(default (\d+),": (int(arguments_parser().get_default("timeout")),),
-    r"`trip_id` (\d+)\u2013(\d+) of": tuple(map(int, re.findall(r"\{(\d+),(\d+)\}", TRIP_ID_PATTERN.pattern)[0])),
+    r"`saga_id` (\d+)\u2013(\d+) of": tuple(map(int, re.findall(r"\{(\d+),(\d+)\}", SAGA_ID_PATTERN.pattern)[0])),
     r"up to (\d+) other company names": (MAX_ALTERNATIVES,),
     r"strings (\d+)\u2013(\d+) characters": (TEXT.min_length, TEXT.max_length),
     r"a whole number from (\d+) to (\d+) \(default (\d+)\)": (
@@ -192,9 +192,9 @@ def _resolve(stack, reader, request: dict, name: str, direction: str) -> int:
         stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
     )["executionArn"]
     watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.005)
-    description = watcher.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
+    description = watcher.wait({arn: request["saga_id"]}, time.monotonic() + 120)[arn]
     report = build_report(
-        name, request["trip_id"], description, watcher.history(arn), reader, False, resolution_outcome_of
+        name, request["saga_id"], description, watcher.history(arn), reader, False, resolution_outcome_of
     )
     assert report.outcome is Outcome.RESOLVED
     return report.transitions

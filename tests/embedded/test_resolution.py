@@ -26,7 +26,7 @@ from sagatools.deployed.stage import Stage
 from sagatools.emulation.environment import REGION
 from sagatools.executions import ExecutionWatcher
 from sagatools.exit_codes import EXIT_OK, EXIT_REFUSED
-from sagatools.results import Outcome, TripReader, build_report, resolution_outcome_of
+from sagatools.results import Outcome, SagaReader, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
 from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
@@ -46,9 +46,9 @@ def resolve_with_history(stack, reader, request: dict, name: str, direction: str
         stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
     )["executionArn"]
     watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.005)
-    description = watcher.wait({arn: request["trip_id"]}, time.monotonic() + 120)[arn]
+    description = watcher.wait({arn: request["saga_id"]}, time.monotonic() + 120)[arn]
     events = watcher.history(arn)
-    return build_report(name, request["trip_id"], description, events, reader, False, resolution_outcome_of), events
+    return build_report(name, request["saga_id"], description, events, reader, False, resolution_outcome_of), events
 
 
 @pytest.mark.parametrize("resource", STUCK)
@@ -61,7 +61,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
     assert saga.outcome is Outcome.NEEDS_ATTENTION
     # When it is resolved, without the fault (the provider is back) or with it
     resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
-    result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1")
+    result = resolve(stack, reader, resolution_request, f"{request['saga_id']}-resolve-1")
     (record,) = result.needs_attention
     step = cancel_step(resource)
     resolution_id = result.execution_arn
@@ -100,10 +100,10 @@ def test_the_normal_saga_path_is_unchanged_by_the_resolution_machine(run_saga):
     assert run_saga(trip_request("t-res-normal")).transitions == len(RESOURCES) + 1
 
 
-def _unfinished_forward(run_saga, trip_id: str) -> dict:
+def _unfinished_forward(run_saga, saga_id: str) -> dict:
     """A forward saga whose step past the pivot every provider refused: NEEDS_ATTENTION, nothing undone."""
     step = RETRIABLES[-1]
-    request = trip_request(trip_id, simulate={step.name: "fail"}, recovery={"mode": "forward"})
+    request = trip_request(saga_id, simulate={step.name: "fail"}, recovery={"mode": "forward"})
     saga = run_saga(request)
     assert saga.outcome is Outcome.NEEDS_ATTENTION
     (record,) = saga.needs_attention
@@ -124,7 +124,7 @@ def _unfinished_forward(run_saga, trip_id: str) -> dict:
 def test_an_unfinished_forward_trip_is_finished_forward(provider_back, stack, run_saga, reader):
     request = _unfinished_forward(run_saga, f"t-res-fwd-{provider_back}")
     resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
-    result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1", "forward")
+    result = resolve(stack, reader, resolution_request, f"{request['saga_id']}-resolve-1", "forward")
     (record,) = result.needs_attention
     if provider_back:
         assert result.outcome is Outcome.RESOLVED
@@ -146,7 +146,7 @@ def test_an_unfinished_forward_trip_is_finished_forward(provider_back, stack, ru
 def test_an_unfinished_forward_trip_is_rolled_back_when_asked(stack, run_saga, reader):
     request = _unfinished_forward(run_saga, "t-res-fwd-rollback")
     resolution_request = {k: v for k, v in request.items() if k != "simulate"}
-    result = resolve(stack, reader, resolution_request, f"{request['trip_id']}-resolve-1", "backward")
+    result = resolve(stack, reader, resolution_request, f"{request['saga_id']}-resolve-1", "backward")
     assert result.outcome is Outcome.RESOLVED
     assert set(result.bookings.values()) == {BookingStatus.CANCELLED}
     (record,) = result.needs_attention
@@ -162,12 +162,12 @@ def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, r
     request = trip_request(f"t-page-{provider_back}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
     again = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
-    result, events = resolve_with_history(stack, reader, again, f"{request['trip_id']}-resolve-1")
+    result, events = resolve_with_history(stack, reader, again, f"{request['saga_id']}-resolve-1")
     # When its page is drawn
     definition = load_definition(RESOLVE_ASL_PATH)
-    named = result.model_copy(update={"trip_id": f"{request['trip_id']}-resolve-1"})
+    named = result.model_copy(update={"saga_id": f"{request['saga_id']}-resolve-1"})
     page = page_html(definition, events, named, "Resolution")
-    assert f"<h1>Resolution {request['trip_id']}-resolve-1 " in page
+    assert f"<h1>Resolution {request['saga_id']}-resolve-1 " in page
     views = state_views(definition, events)
     drawn = {name: view.shown for name, view in views.items() if view.shown is not Shown.NOT_ENTERED}
     if provider_back:
@@ -209,7 +209,7 @@ def attention_sh(stack, report, *argv: str) -> tuple[int, str, str]:
     view = StageView(
         stage=Stage(name="local", region=REGION, profile=None),
         stepfunctions=stack.stepfunctions,
-        reader=TripReader(stack.settings, stack.dynamodb),
+        reader=SagaReader(stack.settings, stack.dynamodb),
         saga_machine=stack.state_machine_arn,
         resolve_machine=stack.resolution_state_machine_arn,
     )
@@ -258,20 +258,20 @@ def one_sentence(err: str) -> bool:
 def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stack, reader, tmp_path):
     # Given a saga that flagged a stuck compensation and still runs the next one (held there)
     stuck, next_one = COMPENSATIONS[-2], COMPENSATIONS[-1]
-    trip_id = "t-busy"
-    request = trip_request(trip_id, simulate={book_step(LAST): "fail", stuck.name: "fail"})
-    with held_handler_write(trip_id, next_one.name, "START") as (reached, release):
+    saga_id = "t-busy"
+    request = trip_request(saga_id, simulate={book_step(LAST): "fail", stuck.name: "fail"})
+    with held_handler_write(saga_id, next_one.name, "START") as (reached, release):
         saga = stack.stepfunctions.start_execution(
-            stateMachineArn=stack.state_machine_arn, name=trip_id, input=json.dumps(request)
+            stateMachineArn=stack.state_machine_arn, name=saga_id, input=json.dumps(request)
         )["executionArn"]
         assert reached.wait(timeout=30)
         assert stack.stepfunctions.describe_execution(executionArn=saga)["status"] == "RUNNING"
-        (record,) = reader.saga_log.read(trip_id)[1]
+        (record,) = reader.saga_log.read(saga_id)[1]
         assert (record.step, record.attention) == (stuck.name, AttentionState.OPEN)
         # When the operator resolves it (either way) or closes it meanwhile
         answers = {
             " ".join(argv): attention_sh(stack, tmp_path, *argv)
-            for argv in (["resolve", trip_id], ["resolve", trip_id, "--roll-back"], ["close", trip_id, "--reason", "x"])
+            for argv in (["resolve", saga_id], ["resolve", saga_id, "--roll-back"], ["close", saga_id, "--reason", "x"])
         }
         release.set()
         assert ended(stack, saga)["status"] == "FAILED"
@@ -284,18 +284,18 @@ def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stac
         e["name"]
         for e in stack.stepfunctions.list_executions(stateMachineArn=stack.resolution_state_machine_arn)["executions"]
     ] == []
-    (record,) = reader.saga_log.read(trip_id)[1]
+    (record,) = reader.saga_log.read(saga_id)[1]
     assert (record.attention, record.resolved_by) == (AttentionState.OPEN, None)
 
     # Given the saga has ended and a resolution of the trip runs (held at its first compensation)
-    first = f"{trip_id}-resolve-1"
+    first = f"{saga_id}-resolve-1"
     with held_handler_write(first, COMPENSATIONS[0].name, "START") as (reached, release):
         resolving: list[tuple[int, str, str]] = []
-        call = threading.Thread(target=lambda: resolving.append(attention_sh(stack, tmp_path, "resolve", trip_id)))
+        call = threading.Thread(target=lambda: resolving.append(attention_sh(stack, tmp_path, "resolve", saga_id)))
         call.start()
         assert reached.wait(timeout=30)
         # When the operator closes the trip's records meanwhile
-        closing = attention_sh(stack, tmp_path, "close", trip_id, "--reason", "x")
+        closing = attention_sh(stack, tmp_path, "close", saga_id, "--reason", "x")
         release.set()
         call.join(timeout=60)
     # Then the close is refused in one sentence naming the resolution, and the resolution resolves the trip
@@ -305,7 +305,7 @@ def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stac
     assert f"resolution {first} is still running" in err, err
     ((code, out, err),) = resolving
     assert code == EXIT_OK, err
-    (record,) = reader.saga_log.read(trip_id)[1]
+    (record,) = reader.saga_log.read(saga_id)[1]
     assert record.attention is AttentionState.RESOLVED
     assert str(record.resolved_by).endswith(f":{first}")
 
@@ -339,9 +339,9 @@ def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_wh
     stack, run_saga, reader, tmp_path
 ):
     # Given a trip left unfinished past its pivot
-    trip_id = _unfinished_forward(run_saga, "t-race")["trip_id"]
+    saga_id = _unfinished_forward(run_saga, "t-race")["saga_id"]
     # When one operator finishes it forward and another rolls it back, at once
-    asked = {"forward": ["resolve", trip_id, "--json"], "backward": ["resolve", trip_id, "--roll-back", "--json"]}
+    asked = {"forward": ["resolve", saga_id, "--json"], "backward": ["resolve", saga_id, "--roll-back", "--json"]}
     answers: dict[str, tuple[int, str, str]] = {}
     with first_writes_at_once(stack, len(asked)):
         calls = [
@@ -356,18 +356,18 @@ def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_wh
             call.join(timeout=120)
     # Then exactly one resolution ran, and the trip went its way
     executions = stack.stepfunctions.list_executions(stateMachineArn=stack.resolution_state_machine_arn)["executions"]
-    assert [e["name"] for e in executions] == [f"{trip_id}-resolve-1"]
+    assert [e["name"] for e in executions] == [f"{saga_id}-resolve-1"]
     (ran,) = executions
     document = json.loads(stack.stepfunctions.describe_execution(executionArn=ran["executionArn"])["input"])
     winner = document["direction"]
     (loser,) = set(asked) - {winner}
     booked = {"forward": BookingStatus.CONFIRMED, "backward": BookingStatus.CANCELLED}
-    assert set(reader.bookings(trip_id).values()) == {booked[winner]}
+    assert set(reader.bookings(saga_id).values()) == {booked[winner]}
     # and its caller is told RESOLVED, exit 0
     code, out, err = answers[winner]
     assert (code, json.loads(out)["outcome"]) == (EXIT_OK, "RESOLVED"), err
     # while the other is told, with a refusal's exit code, that the trip went the other way, by which execution
     code, out, err = answers[loser]
     assert code == EXIT_REFUSED, err
-    said = f"{trip_id} was {DONE[winner]} by another call's resolution {ran['name']}, not {DONE[loser]}"
+    said = f"{saga_id} was {DONE[winner]} by another call's resolution {ran['name']}, not {DONE[loser]}"
     assert said in err, err

@@ -58,10 +58,10 @@ def test_json_for_several_files_is_an_array_in_input_order(write_request):
     code, out, _ = run_main(first, second, "--json")
     results = json.loads(out)
     assert code == 0
-    assert [r["trip_id"] for r in results] == ["t-b", "t-a"]
+    assert [r["saga_id"] for r in results] == ["t-b", "t-a"]
     assert [r["outcome"] for r in results] == ["ROLLED_BACK", "COMMITTED"]
     keys = {
-        "trip_id",
+        "saga_id",
         "execution_arn",
         "status",
         "outcome",

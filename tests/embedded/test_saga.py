@@ -7,6 +7,7 @@ import random
 import pytest
 
 from saga.catalogue import COMPENSATIONS, STEPS, compensation_of
+from saga.definition import SAGA
 from saga.saga_log import ATTENTION_INDEX
 from sagatools.results import Outcome, SagaResult
 from tests.helpers import (
@@ -166,7 +167,7 @@ def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
         KeyConditionExpression="attention = :open",
         ExpressionAttributeValues={":open": {"S": "OPEN"}},
     )["Items"]
-    assert [(item["trip_id"]["S"], item["step"]["S"]) for item in found] == [("t-attn-1", "cancel_hotel")]
+    assert [(item["saga_id"]["S"], item["step"]["S"]) for item in found] == [("t-attn-1", "cancel_hotel")]
 
 
 def test_invalid_request_fails_fast_without_compensation(stack, reader):
@@ -183,7 +184,7 @@ def test_invalid_request_fails_fast_without_compensation(stack, reader):
     )["executionArn"]
     while (description := stack.stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
         pass
-    assert (description["status"], description["error"]) == ("FAILED", "InvalidTripRequest")
+    assert (description["status"], description["error"]) == ("FAILED", SAGA.errors.invalid_request)
     assert "flight.to" in description["cause"]
     assert states_entered(execution_history(stack.stepfunctions, arn)) == ["BookHotel", "RequestRefused"]
     assert reader.log("t-bad") == []
@@ -235,7 +236,7 @@ def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):
     reports = run_sagas(*requests)
     assert len(reports) == 32
     for report in reports:
-        assert report.outcome is not None, report.trip_id
+        assert report.outcome is not None, report.saga_id
         assert_consistent(report)
         if report.outcome is Outcome.COMMITTED:
             assert set(report.bookings.values()) == {"CONFIRMED"}

@@ -9,11 +9,11 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from saga.models import parse_trip_request
-from sagatools.results import SagaResult, TripReader
+from saga.models import parse_request
+from sagatools.results import SagaResult, SagaReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
-from sagatools.trip_files import TripFile
+from sagatools.request_files import RequestFile
 from tests.helpers import ROOT, run_in_a_fresh_interpreter
 
 if TYPE_CHECKING:
@@ -31,18 +31,18 @@ _TIME = re.compile(r'"(\d{4}-\d\d-\d\dT[^"]*)"')
 _DURATIONS = re.compile(r'"(duration_ms|waited_ms|forward_waited_seconds)": [\d.]+')
 
 
-def batch(prefix: str) -> list[TripFile]:
+def batch(prefix: str) -> list[RequestFile]:
     trips = []
     for n, path in enumerate(SCENARIOS):
         request = json.loads(path.read_text())
-        request["trip_id"] = f"{prefix}-{n:02d}"
-        trips.append(TripFile(f"{n:02d}.json", parse_trip_request(request)))
-    return trips + [TripFile(f"again-{trip.path}", trip.request) for trip in trips[1::3]]
+        request["saga_id"] = f"{prefix}-{n:02d}"
+        trips.append(RequestFile(f"{n:02d}.json", parse_request(request)))
+    return trips + [RequestFile(f"again-{trip.path}", trip.request) for trip in trips[1::3]]
 
 
 def runner_of(stack: EmbeddedStack):
     def make(observer) -> SagaRunner:
-        reader = TripReader(stack.settings, stack.dynamodb)
+        reader = SagaReader(stack.settings, stack.dynamodb)
         return SagaRunner(stack.stepfunctions, stack.state_machine_arn, reader, 0.005, 120, observer)
 
     return make
@@ -62,8 +62,8 @@ class Heard:
     def started(self, trip_ids: list[str]) -> None:
         self.calls.append(("started", trip_ids))
 
-    def progress(self, trip_id: str, runs: list[StateRun], ended: bool) -> None:
-        self.calls.append(("progress", (trip_id, [run.name for run in runs], ended)))
+    def progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None:
+        self.calls.append(("progress", (saga_id, [run.name for run in runs], ended)))
 
     def close(self) -> None: ...
 
@@ -96,9 +96,9 @@ def check_a_sharded_batch_reports_what_one_process_reports() -> None:
     kinds = [kind for kind, _ in heard.calls]
     assert kinds[0] == "started"
     assert kinds.count("started") == 1
-    assert heard.calls[0][1] == list(dict.fromkeys(trip.request.trip_id for trip in trips))
-    ended = {trip_id for kind, (trip_id, *_, done) in heard.calls[1:] if done}
-    assert ended == {trip.request.trip_id for trip in trips}
+    assert heard.calls[0][1] == list(dict.fromkeys(trip.request.saga_id for trip in trips))
+    ended = {saga_id for kind, (saga_id, *_, done) in heard.calls[1:] if done}
+    assert ended == {trip.request.saga_id for trip in trips}
 
 
 def test_a_sharded_batch_reports_what_one_process_reports():

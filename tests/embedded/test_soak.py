@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from saga.models import parse_trip_request
+from saga.models import parse_request
 from sagatools.executions import execution_history
-from sagatools.results import Outcome, TripReader
+from sagatools.results import Outcome, SagaReader
 from sagatools.runtest.runner import SagaRunner
-from sagatools.trip_files import TripFile
+from sagatools.request_files import RequestFile
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,
@@ -58,33 +58,33 @@ def test_soak_concurrent_trips_stay_consistent(stack, capsys):
     requests += [rng.choice(requests) for _ in range(DUPLICATES)]  # the same trip started twice
     rng.shuffle(requests)
     runner = SagaRunner(
-        stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.02, 600
+        stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), 0.02, 600
     )
     started = time.perf_counter()
-    reports = runner.run([TripFile(f"{r['trip_id']}.json", parse_trip_request(r)) for r in requests])
+    reports = runner.run([RequestFile(f"{r['saga_id']}.json", parse_request(r)) for r in requests])
     elapsed = time.perf_counter() - started
 
     assert len(reports) == SOAK_TRIPS
     executions = collections.defaultdict(set)
     for report in reports:
-        executions[report.trip_id].add(report.execution_arn)
-        assert report.outcome is not None, report.trip_id
+        executions[report.saga_id].add(report.execution_arn)
+        assert report.outcome is not None, report.saga_id
         assert_log_agrees_with_tables(report)
         confirmed = {r for r, status in report.bookings.items() if status == "CONFIRMED"}
         stuck = {resource_of(record.step) for record in report.needs_attention}
         assert confirmed == set(RESOURCES) if report.outcome is Outcome.COMMITTED else confirmed <= stuck
         # no duplicated log entry, no double booking
         keys = [(e.step, e.attempt, e.event) for e in report.saga_log]
-        assert len(keys) == len(set(keys)), report.trip_id
+        assert len(keys) == len(set(keys)), report.saga_id
         fresh_bookings = collections.Counter(
             e.step for e in report.saga_log if is_booking(e.step) and e.event == "END" and e.detail != "already booked"
         )
-        assert max(fresh_bookings.values(), default=0) <= 1, report.trip_id
+        assert max(fresh_bookings.values(), default=0) <= 1, report.saga_id
     # each trip id ran as exactly one execution, duplicates included
     assert all(len(arns) == 1 for arns in executions.values())
 
     # no lost log entry: every Lambda attempt in the history has its START in the saga log
-    for report in {r.trip_id: r for r in reports}.values():
+    for report in {r.saga_id: r for r in reports}.values():
         attempts = collections.Counter()
         state = ""
         for event in execution_history(stack.stepfunctions, report.execution_arn):
@@ -93,7 +93,7 @@ def test_soak_concurrent_trips_stay_consistent(stack, capsys):
             elif event["type"] == "LambdaFunctionScheduled":
                 attempts[step_of_state(state)] += 1
         starts = collections.Counter(e.step for e in report.saga_log if e.event == "START")
-        assert attempts == starts, report.trip_id
+        assert attempts == starts, report.saga_id
 
     outcomes = collections.Counter(r.outcome.value for r in reports)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -15,14 +15,14 @@ import boto3
 import botocore.handlers
 import pytest
 
-from saga.models import parse_trip_request
+from saga.models import parse_request
 from sagatools.cli import UsageError
 from sagatools.exit_codes import EXIT_SAGA_FAILED
-from sagatools.results import Outcome, SagaResult, TripReader
+from sagatools.results import Outcome, SagaResult, SagaReader
 from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
-from sagatools.trip_files import TripFile
+from sagatools.request_files import RequestFile
 from sagatools.view.terminal import compact_summary
 from tests.helpers import LAST, book_step, run_in_a_fresh_interpreter, trip_request
 
@@ -36,8 +36,8 @@ BATCH = ["t-before", TAKEN, "t-after"]
 START_EXECUTION = "provide-client-params.sfn.StartExecution"  # botocore's event, before the call is sent
 
 
-def trip(trip_id: str, **fields: Any) -> TripFile:
-    return TripFile(f"{trip_id}.json", parse_trip_request(trip_request(trip_id, **fields)))
+def trip(saga_id: str, **fields: Any) -> RequestFile:
+    return RequestFile(f"{saga_id}.json", parse_request(trip_request(saga_id, **fields)))
 
 
 OTHER = trip(TAKEN, simulate={book_step(LAST): "fail"})  # the other process's request under the same trip id
@@ -87,17 +87,17 @@ def hooked(client: BaseClient, other: AnotherProcess) -> Iterator[None]:
 
 def runner_of(stack: EmbeddedStack) -> SagaRunner:
     return SagaRunner(
-        stack.stepfunctions, stack.state_machine_arn, TripReader(stack.settings, stack.dynamodb), 0.005, 120
+        stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), 0.005, 120
     )
 
 
 def assert_reported_with_the_conflict(results: list[SagaResult], names: list[str]) -> None:
     assert names == BATCH  # the other request took TAKEN after t-before had started
-    assert [r.trip_id for r in results] == BATCH
+    assert [r.saga_id for r in results] == BATCH
     before, taken, after = results
     assert (before.outcome, after.outcome) == (Outcome.COMMITTED, Outcome.COMMITTED)
     assert (taken.outcome, taken.status, taken.error) == (Outcome.CONFLICT, "NOT_STARTED", "ExecutionAlreadyExists")
-    assert f"trip_id {TAKEN} already names an execution of a different request" in (taken.cause or "")
+    assert f"saga_id {TAKEN} already names an execution of a different request" in (taken.cause or "")
     assert (taken.bookings, taken.saga_log, taken.reused_execution) == ({}, [], False)  # none of the other's
 
 
@@ -105,7 +105,7 @@ def test_a_trip_id_taken_while_the_batch_starts_is_a_conflict_reported_with_the_
     # Given a batch that passed the up-front check, and another process that starts one of its trip ids
     # with another request just before this run does
     runner, other = runner_of(stack), AnotherProcess()
-    trips = [trip(trip_id) for trip_id in BATCH]
+    trips = [trip(saga_id) for saga_id in BATCH]
     runner.refuse_conflicts(trips)
     # When the batch runs
     with hooked(stack.stepfunctions, other):
@@ -120,7 +120,7 @@ def test_a_trip_id_taken_while_the_batch_starts_is_a_conflict_reported_with_the_
     look = [line for line in compact_summary(results) if line.startswith(TAKEN)]
     assert len(look) == 1
     assert "CONFLICT" in look[0]
-    assert "give it a new trip_id" in look[0]
+    assert "give it a new saga_id" in look[0]
 
 
 def test_a_trip_id_taken_before_the_run_is_refused_before_any_saga_starts(stack):
@@ -131,7 +131,7 @@ def test_a_trip_id_taken_before_the_run_is_refused_before_any_saga_starts(stack)
     ended(stack.stepfunctions, arn)
     # When a batch holding that trip id under its own request is checked
     with pytest.raises(UsageError, match=f"{TAKEN} already ran on this stage with a different request"):
-        runner_of(stack).refuse_conflicts([trip(trip_id) for trip_id in BATCH])
+        runner_of(stack).refuse_conflicts([trip(saga_id) for saga_id in BATCH])
     # Then nothing of the batch started (runtest.sh exits 2 then: nothing ran)
     executions = stack.stepfunctions.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
     assert [execution["name"] for execution in executions] == [TAKEN]
@@ -140,9 +140,9 @@ def test_a_trip_id_taken_before_the_run_is_refused_before_any_saga_starts(stack)
 @pytest.fixture
 def request_files(tmp_path) -> list[str]:
     paths = []
-    for trip_id in BATCH:
-        path = tmp_path / f"{trip_id}.json"
-        path.write_text(json.dumps(trip_request(trip_id)))
+    for saga_id in BATCH:
+        path = tmp_path / f"{saga_id}.json"
+        path.write_text(json.dumps(trip_request(saga_id)))
         paths.append(str(path))
     return paths
 
@@ -173,11 +173,11 @@ def test_runtest_reports_a_conflict_found_while_starting_and_exits_1(request_fil
         assert_reported_with_the_conflict(results, another_process.names)
         # Each trip that ran has its page; the taken one has none, so the page of the saga that did run
         # under its id (the other process's) is never overwritten
-        assert [document["trip_id"] for document in documents if not document["report"]] == [TAKEN]
+        assert [document["saga_id"] for document in documents if not document["report"]] == [TAKEN]
     else:
         text = out.getvalue()
         assert f"{TAKEN}: CONFLICT  (execution NOT_STARTED: ExecutionAlreadyExists)" in text
-        assert f"trip_id {TAKEN} already names an execution of a different request" in text
+        assert f"saga_id {TAKEN} already names an execution of a different request" in text
         assert "3 sagas: 2 COMMITTED, 1 CONFLICT" in text
 
 
@@ -192,10 +192,10 @@ def check_a_sharded_batch_reports_a_conflict_found_while_starting() -> None:
         assert sharded is not None
         assert stack.lambdas.invocations == 0  # the sagas ran in the shards' processes
     results, _ = sharded
-    taken = [r for r in results if r.trip_id == TAKEN]
-    assert [r.trip_id for r in results] == BATCH
+    taken = [r for r in results if r.saga_id == TAKEN]
+    assert [r.saga_id for r in results] == BATCH
     assert [(r.outcome, r.error) for r in taken] == [(Outcome.CONFLICT, "ExecutionAlreadyExists")]
-    assert [r.outcome for r in results if r.trip_id != TAKEN] == [Outcome.COMMITTED] * 2
+    assert [r.outcome for r in results if r.saga_id != TAKEN] == [Outcome.COMMITTED] * 2
 
 
 def test_a_sharded_batch_reports_a_conflict_found_while_starting():

@@ -37,18 +37,18 @@ def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeyp
 
     monkeypatch.setattr(catalogue, "step", step)
     # When a saga whose last request is refused runs
-    trip_id = "t-own-work"
-    request = trip_request(trip_id, simulate={BOOKINGS[-1].name: "fail"})
+    saga_id = "t-own-work"
+    request = trip_request(saga_id, simulate={BOOKINGS[-1].name: "fail"})
     result = run_saga(request)
     # Then the action was called once, with the step's key and its section, and the compensation after it
     assert result.outcome is Outcome.ROLLED_BACK
     assert [kind for kind, _ in calls] == ["action", "compensation"]
     for _, call in calls:
-        assert (call.saga_id, call.resource, call.key) == (trip_id, first.resource, f"{trip_id}/{first.resource}")
+        assert (call.saga_id, call.resource, call.key) == (saga_id, first.resource, f"{saga_id}/{first.resource}")
         assert call.section == request[first.resource]
     # and the booking was stored under the reference the action returned
     item = stack.dynamodb.get_item(
-        TableName=stack.settings.bookings_table(first.resource), Key={"trip_id": {"S": trip_id}}
+        TableName=stack.settings.bookings_table(first.resource), Key={"saga_id": {"S": saga_id}}
     )["Item"]
-    assert item["reference"]["S"] == f"OWN-{trip_id}/{first.resource}"
+    assert item["reference"]["S"] == f"OWN-{saga_id}/{first.resource}"
     assert item["status"]["S"] == "CANCELLED"

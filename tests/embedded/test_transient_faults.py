@@ -36,14 +36,14 @@ def stack(monkeypatch):
         yield embedded
 
 
-def inject_once(operation: str, trip_id: str, code: str, reason: str | None, step: str | None = None) -> list[str]:
-    """The next `operation` of the handlers' client for `trip_id` (and `step`) answers `code`, once."""
+def inject_once(operation: str, saga_id: str, code: str, reason: str | None, step: str | None = None) -> list[str]:
+    """The next `operation` of the handlers' client for `saga_id` (and `step`) answers `code`, once."""
     injected: list[str] = []
 
     def answer(params, **_kwargs):
         body = params.get("body", b"")
         text = body.decode() if isinstance(body, bytes) else str(body)
-        if injected or trip_id not in text or (step is not None and step not in text):
+        if injected or saga_id not in text or (step is not None and step not in text):
             return None
         injected.append(code)
         error = {"Code": code, "Message": f"injected {code}"}
@@ -59,10 +59,10 @@ def inject_once(operation: str, trip_id: str, code: str, reason: str | None, ste
 @pytest.mark.parametrize(("code", "reason"), TRANSIENT, ids=[f"{c}-{r}" if r else c for c, r in TRANSIENT])
 def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, stack, run_saga):
     # Given the hotel booking's transaction (the first of the trip) meets a passing fault once
-    trip_id = f"t-{code[:12]}-{reason or ''}".lower()
-    injected = inject_once("TransactWriteItems", trip_id, code, reason)
+    saga_id = f"t-{code[:12]}-{reason or ''}".lower()
+    injected = inject_once("TransactWriteItems", saga_id, code, reason)
     # When the saga runs
-    result = run_saga(trip_request(trip_id))
+    result = run_saga(trip_request(saga_id))
     # Then the step is retried and the saga commits; the log shows the failed attempt and its retry
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
@@ -75,10 +75,10 @@ def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, sta
 @pytest.mark.parametrize(("code", "reason"), TRANSIENT[:5], ids=[c for c, _ in TRANSIENT[:5]])
 def test_a_transient_fault_in_a_saga_log_write_is_retried_to_a_commit(code, reason, stack, run_saga):
     # Given the START of the car booking cannot be written once
-    trip_id = f"t-log-{code[:12]}".lower()
-    injected = inject_once("PutItem", trip_id, code, reason, step="book_car")
+    saga_id = f"t-log-{code[:12]}".lower()
+    injected = inject_once("PutItem", saga_id, code, reason, step="book_car")
     # When the saga runs / Then it commits: the step failed before it acted and was retried
-    result = run_saga(trip_request(trip_id))
+    result = run_saga(trip_request(saga_id))
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
     assert [(e.event, e.attempt) for e in result.saga_log if e.step == "book_car"] == [
@@ -88,9 +88,9 @@ def test_a_transient_fault_in_a_saga_log_write_is_retried_to_a_commit(code, reas
 
 
 def test_a_compensation_whose_write_conflicts_is_retried_not_flagged(stack, run_saga):
-    trip_id = "t-cancel-conflict"
-    injected = inject_once("TransactWriteItems", trip_id, "TransactionConflictException", None, step="cancel_flight")
-    result = run_saga(trip_request(trip_id, simulate={"book_car": "fail"}))
+    saga_id = "t-cancel-conflict"
+    injected = inject_once("TransactWriteItems", saga_id, "TransactionConflictException", None, step="cancel_flight")
+    result = run_saga(trip_request(saga_id, simulate={"book_car": "fail"}))
     assert injected == ["TransactionConflictException"]
     assert result.outcome is Outcome.ROLLED_BACK
     assert result.needs_attention == []

@@ -15,7 +15,7 @@ from saga.clients import dynamodb_client
 from saga.settings import Settings, get_settings
 from sagatools.emulation.environment import EMBEDDED_STAGE, FAKE_ENVIRONMENT, LOCAL_ENVIRONMENT, REGION
 from sagatools.emulation.in_process_lambda import LocalLambdaContext
-from sagatools.results import TripReader
+from sagatools.results import SagaReader
 from sagatools.serverless_config import load_service_config
 
 CONFIG = load_service_config(EMBEDDED_STAGE)
@@ -56,8 +56,8 @@ def settings(dynamodb: Any) -> Settings:
 
 
 @pytest.fixture
-def reader(settings: Settings, dynamodb: Any) -> TripReader:
-    return TripReader(settings, dynamodb)
+def reader(settings: Settings, dynamodb: Any) -> SagaReader:
+    return SagaReader(settings, dynamodb)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 import saga.errors
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, compensation_of
+from saga.definition import SAGA
 from saga.errors import AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError
 from sagatools.asl import (
     ASL_PATH,
@@ -133,7 +134,7 @@ def test_compensation_chain_is_the_reverse_of_the_booking_chain():
             if set(catch["ErrorEquals"]) == forward_gives_up:
                 assert booking.is_retriable
                 assert catch["Next"] == booking.unfinished_state
-            elif catch["ErrorEquals"] != ["InvalidTripRequest"]:
+            elif catch["ErrorEquals"] != [SAGA.errors.invalid_request]:
                 assert _rolling_back(STATES, catch["Next"]) == compensation_of(booking.resource).state
 
 
@@ -162,7 +163,7 @@ def test_error_names_in_the_asl_are_python_errors_or_aws_names():
 
 def test_invalid_request_fails_fast_to_its_own_fail_state():
     catch = TASKS[DEFINITION["StartAt"]]["Catch"][0]
-    assert catch["ErrorEquals"] == ["InvalidTripRequest"]
+    assert catch["ErrorEquals"] == [SAGA.errors.invalid_request]
     assert STATES[catch["Next"]]["Type"] == "Fail"
 
 

@@ -14,8 +14,8 @@ from saga.saga_log import LogEntry, LogEvent, SagaLog
 from saga.settings import MisconfiguredFunction, Settings
 
 
-def entry(step: str, event: LogEvent, at: str, attempt: int = 1, trip_id: str = "t-1") -> LogEntry:
-    return LogEntry(trip_id=trip_id, step=step, event=event, at=at, attempt=attempt)
+def entry(step: str, event: LogEvent, at: str, attempt: int = 1, saga_id: str = "t-1") -> LogEntry:
+    return LogEntry(saga_id=saga_id, step=step, event=event, at=at, attempt=attempt)
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_attention_records_are_read_apart_from_the_log(saga_log, dynamodb, setti
     dynamodb.put_item(
         TableName=settings.saga_log_table,
         Item={
-            "trip_id": {"S": "t-1"},
+            "saga_id": {"S": "t-1"},
             "sk": {"S": "ATTENTION#cancel_car"},
             "step": {"S": "cancel_car"},
             "attention": {"S": "OPEN"},

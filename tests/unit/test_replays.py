@@ -23,16 +23,16 @@ SEQUENCES = {
 @pytest.mark.parametrize("sequence", sorted(SEQUENCES))
 def test_replayed_and_reordered_calls_end_in_the_intended_state(sequence, resource, invoke_step, reader):
     calls, final = SEQUENCES[sequence]
-    trip_id = f"r-{resource}-{sequence.replace(' ', '-').replace(',', '')}"
+    saga_id = f"r-{resource}-{sequence.replace(' ', '-').replace(',', '')}"
     for attempt, action in enumerate(calls):
         try:
-            invoke_step(f"{action}_{resource}", trip_request(trip_id), retry_count=attempt)
+            invoke_step(f"{action}_{resource}", trip_request(saga_id), retry_count=attempt)
         except BookingAlreadyCancelled:
             assert action == "book", "only a late booking may be refused"
-    assert reader.bookings(trip_id)[resource] == final
+    assert reader.bookings(saga_id)[resource] == final
     # the log has one START and one END/FAILED per call, in call order
-    log = reader.log(trip_id)
+    log = reader.log(saga_id)
     assert [e.step for e in log if e.event.value == "START"] == [f"{a}_{resource}" for a in calls]
     assert len(log) == 2 * len(calls)
     # the other resources were never touched
-    assert all(reader.bookings(trip_id)[r] is None for r in RESOURCES if r != resource)
+    assert all(reader.bookings(saga_id)[r] is None for r in RESOURCES if r != resource)

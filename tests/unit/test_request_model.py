@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from saga.errors import InvalidTripRequest
-from saga.models import parse_trip_request
+from saga.errors import InvalidRequest
+from saga.models import parse_request
 from tests.helpers import trip_request
 
 
@@ -19,9 +19,9 @@ def broken(change) -> dict:
 
 CASES = {
     "missing section": (lambda r: r.pop("car"), "car: Field required"),
-    "trip id too long": (lambda r: r.update(trip_id="x" * 65), "trip_id: must be 1 to 64"),
-    "trip id with a space": (lambda r: r.update(trip_id="trip 1"), "trip_id: must be 1 to 64"),
-    "empty trip id": (lambda r: r.update(trip_id=""), "trip_id"),
+    "trip id too long": (lambda r: r.update(saga_id="x" * 65), "saga_id: must be 1 to 64"),
+    "trip id with a space": (lambda r: r.update(saga_id="trip 1"), "saga_id: must be 1 to 64"),
+    "empty trip id": (lambda r: r.update(saga_id=""), "saga_id"),
     "empty name": (lambda r: r["traveller"].update(name=""), "traveller.name"),
     "name over 200": (lambda r: r["hotel"].update(name="h" * 201), "hotel.name"),
     "number as name": (lambda r: r["car"].update(company=42), "car.company"),
@@ -41,7 +41,7 @@ CASES = {
     "crash on a cancel": (lambda r: r.update(simulate={"cancel_car": "crash_after_write"}), "cancel_car"),
     "transient out of range": (lambda r: r.update(simulate={"book_car": "transient:6"}), "simulate"),
     "transient zero": (lambda r: r.update(simulate={"cancel_hotel": "transient:0"}), "simulate"),
-    "request not an object": (lambda r: r.clear() or r.update(x=1), "trip_id: Field required"),
+    "request not an object": (lambda r: r.clear() or r.update(x=1), "saga_id: Field required"),
     "unknown recovery mode": (lambda r: r.update(recovery={"mode": "sideways"}), "recovery.mode"),
     "recovery not an object": (lambda r: r.update(recovery="forward"), "recovery"),
     "unknown recovery field": (lambda r: r.update(recovery={"mode": "forward", "deadline": 60}), "recovery.deadline"),
@@ -97,8 +97,8 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_request_is_refused_naming_the_field(case):
     change, expected = CASES[case]
-    with pytest.raises(InvalidTripRequest) as refused:
-        parse_trip_request(broken(change))
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(broken(change))
     assert expected in str(refused.value)
 
 
@@ -108,8 +108,8 @@ def test_a_near_duplicate_alternative_is_refused_in_one_sentence_showing_both_sp
         "t-near", car={**trip_request()["car"], "company": "Drive Inc", "alternatives": ["drive inc"]}
     )
     # When the request is parsed, then it is refused in one line naming the field and both spellings
-    with pytest.raises(InvalidTripRequest) as refused:
-        parse_trip_request(request)
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(request)
     assert str(refused.value) == (
         "car.alternatives: must not name the company itself ('drive inc' is 'Drive Inc' written another way)"
     )
@@ -117,43 +117,43 @@ def test_a_near_duplicate_alternative_is_refused_in_one_sentence_showing_both_sp
 
 def test_alternatives_that_name_other_companies_are_accepted():
     car = {**trip_request()["car"], "company": "Drive Inc", "alternatives": ["Drive Inc 2", "Drive Co"]}
-    assert parse_trip_request(trip_request("t-distinct", car=car)).car.alternatives == ["Drive Inc 2", "Drive Co"]
+    assert parse_request(trip_request("t-distinct", car=car)).car.alternatives == ["Drive Inc 2", "Drive Co"]
 
 
 def test_return_is_optional_and_same_day_car_is_fine():
     request = trip_request("t-ok")
     request["flight"].pop("return")
     request["car"]["drop_off"] = request["car"]["pick_up"]
-    assert parse_trip_request(request).flight.return_ is None
+    assert parse_request(request).flight.return_ is None
 
 
 @pytest.mark.parametrize("mode", ["fail", "crash_after_write", "transient:1", "transient:5"])
 def test_every_booking_fault_is_accepted(mode):
-    assert parse_trip_request(trip_request("t", simulate={"book_flight": mode})).fault_for("book_flight")
+    assert parse_request(trip_request("t", simulate={"book_flight": mode})).fault_for("book_flight")
 
 
 def test_recovery_is_backward_unless_the_request_says_forward():
-    assert parse_trip_request(trip_request("t")).recovery_mode.mode == "backward"
-    forward = parse_trip_request(trip_request("t", recovery={"mode": "forward"})).recovery_mode
+    assert parse_request(trip_request("t")).recovery_mode.mode == "backward"
+    forward = parse_request(trip_request("t", recovery={"mode": "forward"})).recovery_mode
     assert (forward.mode, forward.deadline_seconds) == ("forward", 3600)
 
 
 @pytest.mark.parametrize("deadline", [60, 86400])
 def test_the_deadline_bounds_are_accepted(deadline):
     recovery = {"mode": "forward", "deadline_seconds": deadline}
-    assert parse_trip_request(trip_request("t", recovery=recovery)).recovery_mode.deadline_seconds == deadline
+    assert parse_request(trip_request("t", recovery=recovery)).recovery_mode.deadline_seconds == deadline
 
 
 def test_forward_recovery_accepts_up_to_20_passing_faults_and_backward_up_to_5():
     forward = trip_request("t", recovery={"mode": "forward"}, simulate={"book_car": "transient:20"})
-    assert parse_trip_request(forward).fault_for("book_car").failing_attempts == 20
-    with pytest.raises(InvalidTripRequest, match=r"transient:1\.\.20 in forward recovery"):
-        parse_trip_request(trip_request("t", simulate={"book_car": "transient:20"}))
+    assert parse_request(forward).fault_for("book_car").failing_attempts == 20
+    with pytest.raises(InvalidRequest, match=r"transient:1\.\.20 in forward recovery"):
+        parse_request(trip_request("t", simulate={"book_car": "transient:20"}))
 
 
 @pytest.mark.parametrize("refusing", [1, 2, 3, 4])
 def test_fail_k_refuses_the_first_k_providers(refusing):
-    request = parse_trip_request(trip_request("t", simulate={"book_car": f"fail:{refusing}"}))
+    request = parse_request(trip_request("t", simulate={"book_car": f"fail:{refusing}"}))
     fault = request.fault_for("book_car")
     assert (fault.mode, fault.refusing_providers) == ("fail", refusing)
     assert request.fault_for("book_hotel") is None
@@ -163,4 +163,4 @@ def test_shipped_request_files_are_valid():
     from tests.helpers import ROOT
 
     for path in [ROOT / "test-booking-success.json", ROOT / "test-booking-fail.json", *ROOT.glob("examples/*.json")]:
-        parse_trip_request(__import__("json").loads(path.read_text()))
+        parse_request(__import__("json").loads(path.read_text()))

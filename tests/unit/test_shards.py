@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from saga.models import parse_trip_request
-from sagatools.runtest.shards import TRIPS_PER_SHARD, partition, shard_count
-from sagatools.trip_files import TripFile
+from saga.models import parse_request
+from sagatools.runtest.shards import SAGAS_PER_SHARD, partition, shard_count
+from sagatools.request_files import RequestFile
 from tests.helpers import trip_request
 
 
-def trips(*trip_ids: str) -> list[TripFile]:
-    return [TripFile(f"{n}.json", parse_trip_request(trip_request(trip_id))) for n, trip_id in enumerate(trip_ids)]
+def trips(*trip_ids: str) -> list[RequestFile]:
+    return [RequestFile(f"{n}.json", parse_request(trip_request(saga_id))) for n, saga_id in enumerate(trip_ids)]
 
 
 def test_every_request_of_one_trip_id_is_in_one_shard_in_the_batch_order():
     batch = trips("a", "b", "a", "c", "d", "a", "b", "e")
     parts = partition(batch, 3)
-    for trip_id in "abcde":
-        holding = [part for part in parts if any(batch[i].request.trip_id == trip_id for i in part)]
-        assert len(holding) == 1, trip_id
+    for saga_id in "abcde":
+        holding = [part for part in parts if any(batch[i].request.saga_id == saga_id for i in part)]
+        assert len(holding) == 1, saga_id
     assert all(part == sorted(part) for part in parts)
     assert sorted(i for part in parts for i in part) == list(range(len(batch)))
 
@@ -30,8 +30,8 @@ def test_the_shards_are_as_even_as_the_trip_ids_allow():
 
 
 def test_one_process_per_core_with_enough_trips_for_each():
-    assert shard_count(2 * TRIPS_PER_SHARD - 1, cores=2) == 1
-    assert shard_count(2 * TRIPS_PER_SHARD, cores=2) == 2
+    assert shard_count(2 * SAGAS_PER_SHARD - 1, cores=2) == 1
+    assert shard_count(2 * SAGAS_PER_SHARD, cores=2) == 2
     assert shard_count(1000, cores=2) == 2
     assert shard_count(1000, cores=1) == 1
-    assert shard_count(3 * TRIPS_PER_SHARD, cores=16) == 3
+    assert shard_count(3 * SAGAS_PER_SHARD, cores=16) == 3

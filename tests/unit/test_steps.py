@@ -10,7 +10,7 @@ from saga.errors import (
     CancellationFailed,
     CrashAfterWrite,
     DataAccessError,
-    InvalidTripRequest,
+    InvalidRequest,
     TransientProviderError,
 )
 from saga.models import parse_step_invocation
@@ -20,8 +20,8 @@ from tests.helpers import RESOURCES, book_step, cancel_step, trip_request
 pytestmark = pytest.mark.parametrize("resource", RESOURCES)
 
 
-def log_events(reader, trip_id: str) -> list[tuple[str, str, int]]:
-    return [(entry.step, entry.event.value, entry.attempt) for entry in reader.log(trip_id)]
+def log_events(reader, saga_id: str) -> list[tuple[str, str, int]]:
+    return [(entry.step, entry.event.value, entry.attempt) for entry in reader.log(saga_id)]
 
 
 def test_book_confirms_and_logs_start_and_end(resource, invoke_step, reader):
@@ -113,7 +113,7 @@ def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
 def test_invalid_request_is_refused_before_any_write(resource, invoke_step, settings, dynamodb):
     request = trip_request("t-invalid")
     request["hotel"]["check_out"] = request["hotel"]["check_in"]
-    with pytest.raises(InvalidTripRequest, match=r"hotel\.check_out"):
+    with pytest.raises(InvalidRequest, match=r"hotel\.check_out"):
         invoke_step(book_step(resource), request)
     for table in (settings.saga_log_table, settings.bookings_table(resource)):
         assert dynamodb.scan(TableName=table)["Count"] == 0
@@ -123,7 +123,7 @@ def test_log_end_is_written_with_its_booking_in_one_transaction(resource, reader
     # Given a booking whose log END cannot be written (its key is taken): the transaction is cancelled
     invocation = parse_step_invocation({"request": trip_request("t-atomic"), "retry_count": 0})
     end = LogEntry(
-        trip_id="t-atomic", step=book_step(resource), event=LogEvent.END, at="2026-01-01T00:00:00.000000Z", attempt=1
+        saga_id="t-atomic", step=book_step(resource), event=LogEvent.END, at="2026-01-01T00:00:00.000000Z", attempt=1
     )
     reader.saga_log.append(end)
     repository = next(r for r in reader.repositories if r.resource == resource)

@@ -1,4 +1,4 @@
-"""Trip request files, read without trusting them: regular files only, a hard cap on the bytes actually
+"""Saga request files, read without trusting them: regular files only, a hard cap on the bytes actually
 read, strict JSON (no duplicate keys, bounded depth and numbers), then the request model.
 
 Every problem is a RequestFileError whose lines name the file; a batch reports every bad file at once.
@@ -12,11 +12,12 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from saga.errors import InvalidTripRequest
-from saga.models import TripRequest, parse_trip_request
+from saga.errors import InvalidRequest
+from saga.keys import ID_FIELD, NOUN
+from saga.models import SagaRequest, parse_request
 from sagatools.terminal_text import shown
 
-MAX_FILE_BYTES = 1024 * 1024  # a trip request is about 1 KB
+MAX_FILE_BYTES = 1024 * 1024  # a saga request is about 1 KB
 MAX_DEPTH = 32  # a request nests 3 levels deep
 MAX_NUMBER_DIGITS = 32
 MAX_PROBLEMS_SHOWN = 20  # per file
@@ -34,9 +35,9 @@ class RequestFileError(Exception):
 
 
 @dataclass(frozen=True)
-class TripFile:
+class RequestFile:
     path: str
-    request: TripRequest
+    request: SagaRequest
 
     @property
     def execution_input(self) -> str:
@@ -54,7 +55,9 @@ def read_capped(path: str) -> bytes:
     try:
         kind = stat.S_IFMT(os.fstat(descriptor).st_mode)
         if kind != stat.S_IFREG:
-            raise RequestFileError(f"{shown(path)}: {_KINDS.get(kind, 'not a regular file')}, not a trip request file")
+            raise RequestFileError(
+                f"{shown(path)}: {_KINDS.get(kind, 'not a regular file')}, not a {NOUN} request file"
+            )
         chunks, size = [], 0
         while size <= MAX_FILE_BYTES:
             chunk = os.read(descriptor, min(65536, MAX_FILE_BYTES + 1 - size))
@@ -63,7 +66,7 @@ def read_capped(path: str) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
         if size > MAX_FILE_BYTES:
-            raise RequestFileError(f"{shown(path)}: larger than {MAX_FILE_BYTES // 1024} KB, not a trip request")
+            raise RequestFileError(f"{shown(path)}: larger than {MAX_FILE_BYTES // 1024} KB, not a {NOUN} request")
         return b"".join(chunks)
     except OSError as error:
         raise RequestFileError(f"{shown(path)}: cannot read: {error.strerror or error}") from None
@@ -114,44 +117,44 @@ def parse_json(path: str, data: bytes) -> Any:
         ) from None
     except RecursionError:
         raise RequestFileError(
-            f"{shown(path)}: not a trip request: JSON nested deeper than {MAX_DEPTH} levels"
+            f"{shown(path)}: not a {NOUN} request: JSON nested deeper than {MAX_DEPTH} levels"
         ) from None
     except ValueError as error:
-        raise RequestFileError(f"{shown(path)}: not a trip request: {error}") from None
+        raise RequestFileError(f"{shown(path)}: not a {NOUN} request: {error}") from None
     if _depth(parsed) > MAX_DEPTH:
-        raise RequestFileError(f"{shown(path)}: not a trip request: JSON nested deeper than {MAX_DEPTH} levels")
+        raise RequestFileError(f"{shown(path)}: not a {NOUN} request: JSON nested deeper than {MAX_DEPTH} levels")
     return parsed
 
 
-def load_trip_file(path: str) -> TripFile:
+def load_request_file(path: str) -> RequestFile:
     data = parse_json(path, read_capped(path))
     try:
-        return TripFile(path, parse_trip_request(data))
-    except InvalidTripRequest as error:
+        return RequestFile(path, parse_request(data))
+    except InvalidRequest as error:
         lines = [f"{shown(path)}: invalid request: {shown(line)}" for line in str(error).splitlines()]
         if len(lines) > MAX_PROBLEMS_SHOWN:  # a file of thousands of unknown fields: a screenful, then a count
             hidden = len(lines) - MAX_PROBLEMS_SHOWN
             lines = [*lines[:MAX_PROBLEMS_SHOWN], f"{shown(path)}: invalid request: and {hidden} more problems"]
         raise RequestFileError("\n".join(lines)) from None
     except RecursionError:
-        raise RequestFileError(f"{shown(path)}: not a trip request: nested too deeply") from None
+        raise RequestFileError(f"{shown(path)}: not a {NOUN} request: nested too deeply") from None
 
 
-def load_trip_files(paths: list[str]) -> list[TripFile]:
-    """Every file, or RequestFileError naming every bad one; a trip id given two different requests is one."""
+def load_request_files(paths: list[str]) -> list[RequestFile]:
+    """Every file, or RequestFileError naming every bad one; a saga id given two different requests is one."""
     loaded, problems = [], []
     for path in paths:
         try:
-            loaded.append(load_trip_file(path))
+            loaded.append(load_request_file(path))
         except RequestFileError as error:
             problems.append(str(error))
-    first_of: dict[str, TripFile] = {}
-    for trip in loaded:
-        earlier = first_of.setdefault(trip.request.trip_id, trip)
-        if earlier is not trip and earlier.execution_input != trip.execution_input:
+    first_of: dict[str, RequestFile] = {}
+    for saga in loaded:
+        earlier = first_of.setdefault(saga.request.saga_id, saga)
+        if earlier is not saga and earlier.execution_input != saga.execution_input:
             problems.append(
-                f"{shown(trip.path)}: trip_id {trip.request.trip_id} is also in {shown(earlier.path)} with a different"
-                " request (one trip id, one saga: Step Functions refuses a second input under the same name)"
+                f"{shown(saga.path)}: {ID_FIELD} {saga.request.saga_id} is also in {shown(earlier.path)} with a different"
+                f" request (one {ID_FIELD}, one saga: Step Functions refuses a second input under the same name)"
             )
     if problems:
         raise RequestFileError("\n".join(problems))

@@ -1,0 +1,40 @@
+"""The app's words for a saga's id and its records, as DynamoDB items, step results and `--json` carry them.
+
+In Python a saga's id is always `saga_id` and its records are `bookings`; written out they are the app's id
+field (SagaSpec.id_field, `order_id`) and its records' name (SagaSpec.records), so its public names stay its own.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from saga.definition import SAGA
+
+ID_FIELD = SAGA.id_field
+RECORDS_KEY = SAGA.records
+
+
+_WRITTEN_AS = {"saga_id": ID_FIELD, "bookings": RECORDS_KEY}
+
+
+def _written_as(name: str) -> str:
+    return _WRITTEN_AS.get(name, name)
+
+
+class SagaKeyed(BaseModel):
+    """A record of one saga: `saga_id` (and `bookings`) in code, the app's words when read or written."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=_written_as,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    saga_id: str
+
+
+# What one saga, and many, are called in messages, pages and `attention.sh` (SagaSpec.noun).
+NOUN = SAGA.noun
+NOUNS = SAGA.nouns
