@@ -154,7 +154,8 @@ def load_request_files(paths: list[str]) -> list[RequestFile]:
         if earlier is not saga and earlier.execution_input != saga.execution_input:
             problems.append(
                 f"{shown(saga.path)}: {ID_FIELD} {saga.request.saga_id} is also in {shown(earlier.path)}"
-                f" with a different request (one {ID_FIELD}, one saga: Step Functions refuses a second input under the same name)"
+                f" with a different request (one {ID_FIELD}, one saga: Step Functions refuses a second input"
+                " under the same name)"
             )
     if problems:
         raise RequestFileError("\n".join(problems))
