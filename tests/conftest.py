@@ -1,4 +1,4 @@
-"""Fixtures: the embedded stack (moto started before any client exists), trip requests, a saga runner."""
+"""Fixtures: the embedded stack (moto started before any client exists), a saga runner."""
 
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ def stack() -> Iterator[EmbeddedStack]:
 @pytest.fixture
 def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaResult]]:
     """Runs requests concurrently through the real ASL on the embedded stack, as runtest.sh does."""
+    from saga.keys import ID_FIELD
     from saga.models import parse_request
     from sagatools.results import SagaReader
     from sagatools.runtest.runner import SagaRunner
@@ -103,7 +104,7 @@ def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaResult]]:
             poll_seconds=0.005,
             timeout_seconds=120,
         )
-        return runner.run([RequestFile(f"{r['saga_id']}.json", parse_request(r)) for r in requests])
+        return runner.run([RequestFile(f"{r[ID_FIELD]}.json", parse_request(r)) for r in requests])
 
     return run
 

@@ -1,4 +1,8 @@
-"""Helpers shared by the test modules (fixtures are in conftest.py): requests, and checks of a result."""
+"""Helpers shared by the test modules (fixtures are in conftest.py): requests, and checks of a result.
+
+Everything here asks the served app (saga/definition.py): its samples, its id field, its steps. The tests of
+the engine name no app, so they run unchanged on any (tests/second_app.py runs them on tests/apps/parcel).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import BOOKINGS, RESOURCES, by_name, by_state, compensation_of, request_of
-from saga.definition import SAGA
+from saga.definition import APP, SAGA
+from saga.keys import ID_FIELD
 from saga.models import BookingStatus
 from saga.saga_log import LogEvent
 
@@ -21,13 +26,18 @@ if TYPE_CHECKING:
     from sagatools.results import SagaResult
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE_REQUEST: dict[str, Any] = json.loads((ROOT / "test-booking-success.json").read_text())
+# The served app's folder, and its sample requests: samples/success.json does every step, samples/fail.json
+# makes a step refuse (README "Make it yours": every app has both).
+APP_DIR = ROOT.joinpath(*APP.split("."))
+SUCCESS_FILE = APP_DIR / "samples" / "success.json"
+FAIL_FILE = APP_DIR / "samples" / "fail.json"
+BASE_REQUEST: dict[str, Any] = json.loads(SUCCESS_FILE.read_text())
 
 
-def trip_request(saga_id: str = "trip-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
-    """A valid request (the shipped success file), with the given trip id, faults and section overrides."""
+def saga_request(saga_id: str = "saga-test", simulate: dict[str, str] | None = None, **sections: Any) -> dict[str, Any]:
+    """A valid request (the app's success sample), with the given id, faults and section overrides."""
     request = copy.deepcopy(BASE_REQUEST)
-    request["saga_id"] = saga_id
+    request[ID_FIELD] = saga_id
     request.update(sections)
     if simulate is not None:
         request["simulate"] = simulate
@@ -78,7 +88,7 @@ def is_booking(step_name: str) -> bool:
 
 
 # What the definition makes a saga cost, in states entered (saga/definition.py has n steps):
-# a success is each request and Booked; a rollback at step k is k requests, k compensations and
+# a success is each request and the done state; a rollback at step k is k requests, k compensations and
 # RolledBack. Nothing else: an extra state would cost every saga.
 def success_states() -> list[str]:
     return [booking.state for booking in BOOKINGS] + [SAGA.done_state]

@@ -15,7 +15,7 @@ from sagatools.results import SagaReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.request_files import RequestFile
 from sagatools.view.html_page import history_json
-from tests.helpers import trip_request
+from tests.helpers import saga_request
 
 DIRECTORY = Path(__file__).parent / "data" / "histories"
 SCENARIOS = {
@@ -35,7 +35,7 @@ def main() -> None:
             stack.stepfunctions, stack.state_machine_arn, SagaReader(stack.settings, stack.dynamodb), 0.005, 60
         )
         for name, simulate in SCENARIOS.items():
-            trip = RequestFile(f"{name}.json", parse_request(trip_request(f"rec-{name}", simulate=simulate)))
+            trip = RequestFile(f"{name}.json", parse_request(saga_request(f"rec-{name}", simulate=simulate)))
             (report,) = runner.run([trip])
             events = json.loads(history_json(runner.histories[report.execution_arn]))
             document = {"report": report.model_dump(mode="json"), "events": events}

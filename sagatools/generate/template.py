@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, ResourceNames, Step
-from saga.definition import SAGA
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, ResourceNames, Step, pascal
+from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD
 
 HEADER = (
@@ -112,6 +112,13 @@ def _role(names: ResourceNames, steps: list[Step]) -> dict[str, Any]:
     }
 
 
+def _package_patterns() -> list[str]:
+    """Only our Python goes in: the engine, the handlers and the app's package (with its parents' __init__)."""
+    parts = APP.split(".")
+    parents = [f"{'/'.join(parts[:depth])}/__init__.py" for depth in range(1, len(parts))]
+    return ["!**", "functions/**", "saga/**", *parents, f"{'/'.join(parts)}/**", "!**/__pycache__/**"]
+
+
 def steps_template() -> dict[str, Any]:
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
@@ -128,6 +135,11 @@ def steps_template() -> dict[str, Any]:
     return {
         # The saga's name: its state machine is <service>-<stage>-<name>, from statemachine/<name>.asl.json.
         "sagaName": SAGA.name,
+        # The saga's id field: the key of every table, the saga log's included.
+        "idField": ID_FIELD,
+        # Powertools metrics go to this CloudWatch namespace (the saga's name, in PascalCase).
+        "metricsNamespace": pascal(SAGA.name.replace("-", "_")),
+        "packagePatterns": _package_patterns(),
         "functions": {step.function: _function(step) for step in STEPS},
         "resources": {"Resources": resources, "Outputs": outputs},
         # The Resource lists of the state machines' InvokeFunction permissions.

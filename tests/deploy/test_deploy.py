@@ -20,7 +20,7 @@ from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
 from sagatools.emulation.environment import REGION
 from sagatools.runtest import cli as runner
-from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, trip_request
+from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, saga_request
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -118,7 +118,7 @@ def test_runner_refuses_simulate_where_fault_injection_is_off(stage_stack, tmp_p
     create_stack(stage_stack, fault_injection=False)
     assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
     path = tmp_path / "faulty.json"
-    path.write_text(json.dumps(trip_request("t-prod", simulate={"book_car": "fail"})))
+    path.write_text(json.dumps(saga_request("t-prod", simulate={"book_car": "fail"})))
     code, out, err = run_runtest(str(path), "--stage", "dev", "--region", REGION, "--json")
     assert (code, out) == (2, "")
     assert "fault injection is off" in err
@@ -269,7 +269,7 @@ def test_a_throttled_account_slows_the_runner_down_but_loses_no_result(stage_sta
     paths = []
     for n in range(3):
         path = tmp_path / f"throttled-{n}.json"
-        path.write_text(json.dumps(trip_request(f"throttled-{n}")))
+        path.write_text(json.dumps(saga_request(f"throttled-{n}")))
         paths.append(str(path))
     code, out, err = run_runtest(*paths, "--stage", "dev", "--region", REGION, "--json")
     assert code == 0, err

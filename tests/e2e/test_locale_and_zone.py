@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, trip_request
+from tests.helpers import ROOT, saga_request
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def run_runtest(tmp_path: Path, *args: str, **environment: str) -> subprocess.Co
 def foreign_names(tmp_path) -> str:
     """A trip whose traveller and car companies have names ISO-8859-1 cannot write; the first company
     refuses, so the alternative that books is named in the summary and in the handler log."""
-    request = trip_request("t-locale", recovery={"mode": "forward"}, simulate={"book_car": "fail:1"})
+    request = saga_request("t-locale", recovery={"mode": "forward"}, simulate={"book_car": "fail:1"})
     request["traveller"]["name"] = TRAVELLER
     request["car"].update(company=COMPANY, alternatives=[ALTERNATIVE])
     path = tmp_path / "foreign.json"
@@ -86,7 +86,7 @@ def test_json_on_an_ascii_stdout_stays_valid_json_with_the_names_intact(tmp_path
 def test_a_time_zone_the_libraries_refuse_is_shown_as_utc_without_a_traceback(tmp_path):
     # Given TZ=XYZ+24:30: legal POSIX, but 24.5 hours from UTC, past what a Python tzinfo may say
     request = tmp_path / "trip.json"
-    request.write_text(json.dumps(trip_request("t-zone")), encoding="utf-8")
+    request.write_text(json.dumps(saga_request("t-zone")), encoding="utf-8")
     # When a saga runs
     done = run_runtest(tmp_path, str(request), TZ="XYZ+24:30")
     # Then it commits and is reported as usual, its page too

@@ -22,7 +22,7 @@ from sagatools.cli import output_dir
 from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
 from sagatools.request_files import MAX_FILE_BYTES, RequestFile
-from tests.helpers import ROOT, running, trip_request
+from tests.helpers import ROOT, running, saga_request
 
 RUNNER = [sys.executable, "-m", "sagatools.runtest"]
 
@@ -42,7 +42,7 @@ def run_process(*args: str, timeout: float = 60, **kwargs) -> subprocess.Complet
 @pytest.fixture
 def good(tmp_path) -> str:
     path = tmp_path / "good.json"
-    path.write_text(json.dumps(trip_request("t-good")))
+    path.write_text(json.dumps(saga_request("t-good")))
     return str(path)
 
 
@@ -88,7 +88,7 @@ def test_a_directory_and_an_oversized_file_are_refused(tmp_path, write, good):
 
 def test_deep_nesting_and_huge_numbers_are_clean_errors_naming_every_bad_file(write, good):
     nested = write("nested.json", "[" * 100_000 + "]" * 100_000)
-    request = trip_request("t-deep")
+    request = saga_request("t-deep")
     simulate_nested = write(
         "in-simulate.json", json.dumps(request)[:-1] + ', "simulate": ' + "[" * 5000 + "]" * 5000 + "}"
     )
@@ -115,7 +115,7 @@ def test_deep_nesting_and_huge_numbers_are_clean_errors_naming_every_bad_file(wr
     ids=["from_", "spaces", "nul", "escape", "tab-only", "trailing-newline"],
 )
 def test_the_model_refuses_what_the_readme_says_it_refuses(change, field, write):
-    request = trip_request("t-loose")
+    request = saga_request("t-loose")
     change(request)
     code, _, err = run_main(write("loose.json", json.dumps(request)))
     assert code == 2
@@ -125,15 +125,15 @@ def test_the_model_refuses_what_the_readme_says_it_refuses(change, field, write)
 
 
 def test_duplicate_keys_are_refused(write):
-    text = json.dumps(trip_request("t-dup")).replace('"saga_id": "t-dup"', '"saga_id": "t-dup", "saga_id": "t-other"')
+    text = json.dumps(saga_request("t-dup")).replace('"saga_id": "t-dup"', '"saga_id": "t-dup", "saga_id": "t-other"')
     code, _, err = run_main(write("dup.json", text))
     assert code == 2
     assert 'duplicate key "saga_id"' in err
 
 
 def test_one_trip_id_with_two_requests_in_a_batch_is_refused_before_anything_runs(write, tmp_path):
-    first = write("a.json", json.dumps(trip_request("t-same")))
-    second = write("b.json", json.dumps(trip_request("t-same", simulate={"book_car": "fail"})))
+    first = write("a.json", json.dumps(saga_request("t-same")))
+    second = write("b.json", json.dumps(saga_request("t-same", simulate={"book_car": "fail"})))
     code, out, err = run_main(first, second, "--report", str(tmp_path / "pages"))
     assert code == 2
     assert out == ""
@@ -142,8 +142,8 @@ def test_one_trip_id_with_two_requests_in_a_batch_is_refused_before_anything_run
 
 
 def test_one_trip_id_with_the_same_request_twice_stays_a_reuse(write):
-    first = write("a.json", json.dumps(trip_request("t-twice")))
-    second = write("b.json", json.dumps(trip_request("t-twice")))
+    first = write("a.json", json.dumps(saga_request("t-twice")))
+    second = write("b.json", json.dumps(saga_request("t-twice")))
     code, out, _ = run_main(first, second, "--json")
     results = json.loads(out)
     assert code == 0
@@ -228,7 +228,7 @@ def test_trips_the_timeout_leaves_no_time_to_start_are_reported_not_started(stac
 def load_trip_file_request(saga_id: str):
     from saga.models import parse_request
 
-    return parse_request(trip_request(saga_id))
+    return parse_request(saga_request(saga_id))
 
 
 def test_unfinished_sagas_exit_1_and_say_unfinished_without_a_none_duration(write):
@@ -316,7 +316,7 @@ def test_a_signal_at_any_phase_ends_cleanly(signal_number, code, word, delay, tm
     files = []
     for n in range(20):
         path = tmp_path / f"t{n}.json"
-        path.write_text(json.dumps(trip_request(f"t-signal-{n}", simulate={"book_car": "fail"})))
+        path.write_text(json.dumps(saga_request(f"t-signal-{n}", simulate={"book_car": "fail"})))
         files.append(str(path))
     process = subprocess.Popen(
         [*RUNNER, *files, "--report", str(tmp_path / "pages")],
@@ -339,7 +339,7 @@ def test_a_signal_at_any_moment_of_start_up_never_prints_a_traceback(tmp_path):
     # 200 tries through runtest.sh, spread over its first 0.3 s (the shell, the interpreter's own start,
     # the first imports): SIGINT and SIGTERM in turn, four at a time.
     path = tmp_path / "trip.json"
-    path.write_text(json.dumps(trip_request("t-start-up", simulate={"book_car": "fail"})))
+    path.write_text(json.dumps(saga_request("t-start-up", simulate={"book_car": "fail"})))
     tries = [(n * 0.3 / 200, (signal.SIGINT, signal.SIGTERM)[n % 2]) for n in range(200)]
 
     def one(attempt: tuple[float, signal.Signals]) -> tuple[int, str, signal.Signals]:
@@ -377,7 +377,7 @@ def start_batch(tmp_path, size: int = 60) -> tuple[subprocess.Popen[str], list[i
     files = []
     for n in range(size):
         path = tmp_path / f"t{n}.json"
-        path.write_text(json.dumps(trip_request(f"t-shard-{n}", simulate={"book_car": "fail"})))
+        path.write_text(json.dumps(saga_request(f"t-shard-{n}", simulate={"book_car": "fail"})))
         files.append(str(path))
     process = subprocess.Popen(
         [*RUNNER, *files, "--json", "--report", str(tmp_path / "pages")],
@@ -419,7 +419,7 @@ def test_the_handler_logs_of_a_batch_on_every_core_are_whole_lines(to_stderr, tm
     for n in range(24):  # commits, rollbacks and retries, so every handler logs and publishes metrics
         path = tmp_path / f"t{n}.json"
         faults = [None, {"book_car": "fail"}, {"book_flight": "transient:2"}][n % 3]
-        path.write_text(json.dumps(trip_request(f"t-log-{n}", simulate=faults)))
+        path.write_text(json.dumps(saga_request(f"t-log-{n}", simulate=faults)))
         files.append(str(path))
     report = str(tmp_path / "pages")
     done = run_process(*files, "--json", "--report", report, *(["--logs"] if to_stderr else []), timeout=120)
@@ -492,12 +492,12 @@ def test_file_names_reach_the_terminal_escaped(write):
 
 
 def test_a_big_batch_ends_with_counts_and_names_the_trips_that_need_a_look(write, tmp_path):
-    files = [write(f"ok{n}.json", json.dumps(trip_request(f"t-ok-{n}"))) for n in range(10)]
+    files = [write(f"ok{n}.json", json.dumps(saga_request(f"t-ok-{n}"))) for n in range(10)]
     files += [
-        write(f"rb{n}.json", json.dumps(trip_request(f"t-rb-{n}", simulate={"book_car": "fail"}))) for n in range(5)
+        write(f"rb{n}.json", json.dumps(saga_request(f"t-rb-{n}", simulate={"book_car": "fail"}))) for n in range(5)
     ]
     stuck = {"book_car": "fail", "cancel_flight": "fail"}
-    files += [write(f"st{n}.json", json.dumps(trip_request(f"t-stuck-{n}", simulate=stuck))) for n in range(3)]
+    files += [write(f"st{n}.json", json.dumps(saga_request(f"t-stuck-{n}", simulate=stuck))) for n in range(3)]
     code, out, _ = run_main(*files, "--report", str(tmp_path / "pages"))
     assert code == 1
     assert "18 sagas: 10 COMMITTED, 5 ROLLED_BACK, 3 NEEDS_ATTENTION" in out

@@ -24,7 +24,7 @@ from tests.helpers import (
     book_step,
     cancel_step,
     is_compensation,
-    trip_request,
+    saga_request,
 )
 
 BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:5"]
@@ -71,7 +71,7 @@ def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tupl
 @pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CASES)
 def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
     saga_id = f"m-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
-    request = trip_request(saga_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
+    request = saga_request(saga_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
     (report,) = runner.run([RequestFile(f"{saga_id}.json", parse_request(request))])
 
     outcome, bookings, compensations = expected(book, book_fault, cancel, cancel_fault)

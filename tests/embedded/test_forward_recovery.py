@@ -20,14 +20,14 @@ from sagatools.results import Outcome, SagaResult, SagaReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.request_files import RequestFile
 from sagatools.view.recovery import forward_summary
-from tests.helpers import assert_log_agrees_with_tables, failing_dynamodb_calls, trip_request
+from tests.helpers import assert_log_agrees_with_tables, failing_dynamodb_calls, saga_request
 
 pytestmark = pytest.mark.skipif(SAGA.pivot is None, reason="the saga has no pivot")
 
 RETRIABLE = RETRIABLES[-1] if RETRIABLES else BOOKINGS[-1]
 POLICY = RETRIABLE.spec.forward_retry
 ALTERNATIVES = ["Zoom Cars", "Ride Co", "Wheels Ltd"]
-COMPANY = trip_request()[RETRIABLE.resource].get(RETRIABLE.spec.alternatives_for or "", "")
+COMPANY = saga_request()[RETRIABLE.resource].get(RETRIABLE.spec.alternatives_for or "", "")
 AT_OR_BEFORE_PIVOT = [step for step in BOOKINGS if not step.is_retriable]
 CANCELS = {step.name for step in COMPENSATIONS}
 
@@ -42,11 +42,11 @@ def runner() -> Iterator[SagaRunner]:
 
 def forward_request(saga_id: str, fault: str | None, deadline: int | None = None, alternatives: bool = True) -> dict:
     recovery = {"mode": "forward", **({"deadline_seconds": deadline} if deadline else {})}
-    section = dict(trip_request()[RETRIABLE.resource])
+    section = dict(saga_request()[RETRIABLE.resource])
     if alternatives and RETRIABLE.spec.alternatives_for:
         section["alternatives"] = ALTERNATIVES
     simulate = {RETRIABLE.name: fault} if fault else None
-    return trip_request(saga_id, simulate=simulate, recovery=recovery, **{RETRIABLE.resource: section})
+    return saga_request(saga_id, simulate=simulate, recovery=recovery, **{RETRIABLE.resource: section})
 
 
 def run(runner: SagaRunner, request: dict) -> SagaResult:

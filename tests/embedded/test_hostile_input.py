@@ -18,10 +18,10 @@ from saga.errors import InvalidRequest
 from saga.models import RequestModel, parse_request
 from sagatools.emulation.in_process_lambda import LocalLambdaContext
 from sagatools.request_files import RequestFileError, load_request_file
-from tests.helpers import trip_request
+from tests.helpers import saga_request
 
 # The sample with every optional part too (forward recovery, alternatives), so each is mutated.
-BASE = trip_request("hostile", recovery={"mode": "forward", "deadline_seconds": 600})
+BASE = saga_request("hostile", recovery={"mode": "forward", "deadline_seconds": 600})
 BASE["car"]["alternatives"] = ["Zoom Cars", "Ride Co"]
 OPTIONAL = {
     ("recovery",),

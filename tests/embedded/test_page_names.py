@@ -15,13 +15,13 @@ from sagatools.emulation.environment import EMBEDDED_STAGE, REGION
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.view.html_page import write_page
-from tests.helpers import LAST, book_step, trip_request
+from tests.helpers import LAST, book_step, saga_request
 
 
 def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, run_saga, reader, monkeypatch, tmp_path):
     # Given trip X, stuck and then resolved by X-resolve-1, and another trip whose id is X-resolve-1
     monkeypatch.setenv("RUNTEST_DIR", str(tmp_path))  # where runtest.sh and attention.sh put pages unless told
-    request = trip_request("t-named", simulate={book_step(LAST): "fail", COMPENSATIONS[0].name: "fail"})
+    request = saga_request("t-named", simulate={book_step(LAST): "fail", COMPENSATIONS[0].name: "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
     name = resolution_name(request["saga_id"], 1)
     again = {k: v for k, v in request.items() if k != "simulate"}
@@ -31,7 +31,7 @@ def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, ru
     watcher = ExecutionWatcher(stack.stepfunctions, machine, 0.005)
     description = watcher.wait({arn: request["saga_id"]}, time.monotonic() + 60)[arn]
     resolution = build_report(name, request["saga_id"], description, [], reader, False, resolution_outcome_of)
-    namesake = run_saga(trip_request(name))
+    namesake = run_saga(saga_request(name))
     assert namesake.outcome is Outcome.COMMITTED
     # When runtest.sh writes the namesake's page and attention.sh the resolution's, into the same folder
     saga_history = ExecutionWatcher(stack.stepfunctions, stack.state_machine_arn, 0.005).history(namesake.execution_arn)

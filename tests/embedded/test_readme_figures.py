@@ -31,7 +31,7 @@ from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
 from sagatools.view.terminal import COMPACT_ABOVE
 from tests.embedded.test_fault_matrix import CASES
 from tests.embedded.test_soak import DUPLICATES, SOAK_TRIPS
-from tests.helpers import ROOT, book_step, cancel_step, trip_request
+from tests.helpers import ROOT, book_step, cancel_step, saga_request
 
 # The hand-written documentation: the README and its pages (BENCHMARKS.md is written by ./build.sh bench).
 PAGES = [ROOT / "README.md", *sorted(path for path in (ROOT / "docs").glob("*.md") if path.name != "BENCHMARKS.md")]
@@ -146,9 +146,9 @@ def test_the_readme_counts_states_as_the_sagas_enter_them(run_saga):
     )
     success, at_car, at_hotel, at_flight = map(int, counts)
     assert stated(r"the normal saga path is unchanged \((\d+) transitions on success\)") == (str(success),)
-    assert run_saga(trip_request("fig-success")).transitions == success
+    assert run_saga(saga_request("fig-success")).transitions == success
     for resource, expected in ((HOTEL, at_hotel), (FLIGHT, at_flight), (CAR, at_car)):
-        refused = run_saga(trip_request(f"fig-refused-{resource}", simulate={book_step(resource): "fail"}))
+        refused = run_saga(saga_request(f"fig-refused-{resource}", simulate={book_step(resource): "fail"}))
         assert (refused.outcome, refused.transitions) == (Outcome.ROLLED_BACK, expected), resource
     # With n steps, a success enters n + 1 states and a rollback at the last step 2n + 1.
     assert stated(r"a success enters n \+ (\d+) states and a rollback at the last step 2n \+ (\d+)") == ("1", "1")
@@ -162,7 +162,7 @@ def test_the_readme_counts_states_as_the_sagas_enter_them(run_saga):
             r" \(its (\d+) retries\)"
         ),
     )
-    stuck = run_saga(trip_request("fig-stuck", simulate={book_step(CAR): "fail", cancel_step(FLIGHT): "fail"}))
+    stuck = run_saga(saga_request("fig-stuck", simulate={book_step(CAR): "fail", cancel_step(FLIGHT): "fail"}))
     assert stuck.outcome is Outcome.NEEDS_ATTENTION
     assert (stuck.transitions, stuck.billed_transitions) == (states, billed) == (at_car + 1, at_car + 1 + retries)
     assert retries == compensation_of(FLIGHT).retry.max_attempts
@@ -178,9 +178,9 @@ def test_the_readme_counts_forward_recovery_as_it_runs(run_saga):
     )
     assert stated(r"`forward-lost-response-car` \(commits, (\d+) billed\)") == (str(lost_billed),)
     forward = {"mode": "forward", "deadline_seconds": FORWARD_DEADLINE_SECONDS[1]}
-    lost = run_saga(trip_request("fig-lost", simulate={book_step(CAR): "crash_after_write"}, recovery=forward))
+    lost = run_saga(saga_request("fig-lost", simulate={book_step(CAR): "crash_after_write"}, recovery=forward))
     assert (lost.outcome, lost.transitions, lost.billed_transitions) == (Outcome.COMMITTED, lost_states, lost_billed)
-    car = trip_request("fig-alternative", simulate={book_step(CAR): "fail:1"}, recovery=forward)
+    car = saga_request("fig-alternative", simulate={book_step(CAR): "fail:1"}, recovery=forward)
     car[CAR]["alternatives"] = ["Another Car Co"]
     taken = run_saga(car)
     assert (taken.outcome, taken.transitions) == (Outcome.COMMITTED, alternative_states)
@@ -207,14 +207,14 @@ def test_the_readme_counts_a_resolutions_states_as_it_runs(stack, run_saga, read
             r"A resolution that succeeds enters (\d+) states .{0,120}? one that finishes a trip forward enters (\d+)"
         ),
     )
-    stuck = trip_request("fig-resolve", simulate={book_step(CAR): "fail", cancel_step(HOTEL): "fail"})
+    stuck = saga_request("fig-resolve", simulate={book_step(CAR): "fail", cancel_step(HOTEL): "fail"})
     assert run_saga(stuck).outcome is Outcome.NEEDS_ATTENTION
-    assert _resolve(stack, reader, trip_request("fig-resolve"), "fig-resolve-resolve-1", "backward") == backward
+    assert _resolve(stack, reader, saga_request("fig-resolve"), "fig-resolve-resolve-1", "backward") == backward
     assert RETRIABLES, "the forward count needs a step past the pivot"
     recovery = {"mode": "forward", "deadline_seconds": FORWARD_DEADLINE_SECONDS[0]}
-    unfinished = trip_request("fig-finish", simulate={book_step(CAR): "transient:20"}, recovery=recovery)
+    unfinished = saga_request("fig-finish", simulate={book_step(CAR): "transient:20"}, recovery=recovery)
     assert run_saga(unfinished).outcome is Outcome.NEEDS_ATTENTION
-    again = trip_request("fig-finish", recovery=recovery)
+    again = saga_request("fig-finish", recovery=recovery)
     assert _resolve(stack, reader, again, "fig-finish-resolve-1", "forward") == forward
 
 

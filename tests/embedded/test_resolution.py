@@ -29,7 +29,7 @@ from sagatools.exit_codes import EXIT_OK, EXIT_REFUSED
 from sagatools.results import Outcome, SagaReader, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
-from tests.helpers import LAST, RESOURCES, book_step, cancel_step, trip_request
+from tests.helpers import LAST, RESOURCES, book_step, cancel_step, saga_request
 
 STUCK = [step.resource for step in COMPENSATIONS]
 
@@ -56,7 +56,7 @@ def resolve_with_history(stack, reader, request: dict, name: str, direction: str
 def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back, stack, run_saga, reader):
     # Given a saga whose cancel_<resource> stayed stuck
     faults = {book_step(LAST): "fail", cancel_step(resource): "fail"}
-    request = trip_request(f"t-res-{resource}-{provider_back}", simulate=faults)
+    request = saga_request(f"t-res-{resource}-{provider_back}", simulate=faults)
     saga = run_saga(request)
     assert saga.outcome is Outcome.NEEDS_ATTENTION
     # When it is resolved, without the fault (the provider is back) or with it
@@ -89,7 +89,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
 
 
 def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_saga, reader):
-    request = trip_request("t-res-clean", simulate={book_step(LAST): "fail"})
+    request = saga_request("t-res-clean", simulate={book_step(LAST): "fail"})
     assert run_saga(request).outcome is Outcome.ROLLED_BACK
     result = resolve(stack, reader, {k: v for k, v in request.items() if k != "simulate"}, "t-res-clean-resolve-1")
     assert result.outcome is Outcome.RESOLVED
@@ -97,13 +97,13 @@ def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_s
 
 
 def test_the_normal_saga_path_is_unchanged_by_the_resolution_machine(run_saga):
-    assert run_saga(trip_request("t-res-normal")).transitions == len(RESOURCES) + 1
+    assert run_saga(saga_request("t-res-normal")).transitions == len(RESOURCES) + 1
 
 
 def _unfinished_forward(run_saga, saga_id: str) -> dict:
     """A forward saga whose step past the pivot every provider refused: NEEDS_ATTENTION, nothing undone."""
     step = RETRIABLES[-1]
-    request = trip_request(saga_id, simulate={step.name: "fail"}, recovery={"mode": "forward"})
+    request = saga_request(saga_id, simulate={step.name: "fail"}, recovery={"mode": "forward"})
     saga = run_saga(request)
     assert saga.outcome is Outcome.NEEDS_ATTENTION
     (record,) = saga.needs_attention
@@ -159,7 +159,7 @@ def test_an_unfinished_forward_trip_is_rolled_back_when_asked(stack, run_saga, r
 def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, run_saga, reader):
     # Given a trip whose cancel of the first resource stayed stuck, resolved with or without the fault
     resource = BOOKINGS[0].resource
-    request = trip_request(f"t-page-{provider_back}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
+    request = saga_request(f"t-page-{provider_back}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
     again = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
     result, events = resolve_with_history(stack, reader, again, f"{request['saga_id']}-resolve-1")
@@ -259,7 +259,7 @@ def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stac
     # Given a saga that flagged a stuck compensation and still runs the next one (held there)
     stuck, next_one = COMPENSATIONS[-2], COMPENSATIONS[-1]
     saga_id = "t-busy"
-    request = trip_request(saga_id, simulate={book_step(LAST): "fail", stuck.name: "fail"})
+    request = saga_request(saga_id, simulate={book_step(LAST): "fail", stuck.name: "fail"})
     with held_handler_write(saga_id, next_one.name, "START") as (reached, release):
         saga = stack.stepfunctions.start_execution(
             stateMachineArn=stack.state_machine_arn, name=saga_id, input=json.dumps(request)

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from sagatools.runtest.cli import main
-from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, trip_request
+from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, saga_request
 
 
 def run_main(*args: str) -> tuple[int, str, str]:
@@ -53,8 +53,8 @@ def test_success_file_commits_and_human_output_shows_states_and_summary():
 
 
 def test_json_for_several_files_is_an_array_in_input_order(write_request):
-    first = write_request("b.json", trip_request("t-b", simulate={"book_flight": "fail"}))
-    second = write_request("a.json", trip_request("t-a"))
+    first = write_request("b.json", saga_request("t-b", simulate={"book_flight": "fail"}))
+    second = write_request("a.json", saga_request("t-a"))
     code, out, _ = run_main(first, second, "--json")
     results = json.loads(out)
     assert code == 0
@@ -77,15 +77,15 @@ def test_json_for_several_files_is_an_array_in_input_order(write_request):
 
 
 def test_needs_attention_exits_1(write_request):
-    path = write_request("stuck.json", trip_request("t-stuck", simulate={"book_car": "fail", "cancel_car": "fail"}))
+    path = write_request("stuck.json", saga_request("t-stuck", simulate={"book_car": "fail", "cancel_car": "fail"}))
     code, out, _ = run_main(path, "--json")
     assert code == 1
     assert json.loads(out)["outcome"] == "NEEDS_ATTENTION"
 
 
 def test_one_invalid_file_means_nothing_runs_and_stdout_stays_empty(write_request):
-    good = write_request("good.json", trip_request("t-good"))
-    bad_request = trip_request("t-bad")
+    good = write_request("good.json", saga_request("t-good"))
+    bad_request = saga_request("t-bad")
     bad_request["hotel"]["check_out"] = "2026-11-01"
     bad = write_request("bad.json", bad_request)
     code, out, err = run_main(good, bad, "--json")
@@ -115,7 +115,7 @@ def test_missing_file_and_bad_arguments_exit_2():
 
 
 def test_every_execution_gets_an_html_report(write_request, tmp_path):
-    path = write_request("car.json", trip_request("t-report", simulate={"book_car": "fail"}))
+    path = write_request("car.json", saga_request("t-report", simulate={"book_car": "fail"}))
     code, out, err = run_main(path, "--json", "--report", str(tmp_path / "reports"))
     result = json.loads(out)
     page = tmp_path / "reports" / "t-report.html"

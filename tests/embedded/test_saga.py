@@ -19,7 +19,7 @@ from tests.helpers import (
     resource_of,
     rollback_states,
     success_states,
-    trip_request,
+    saga_request,
 )
 
 BOOK_ORDER = RESOURCES  # in booking order
@@ -51,7 +51,7 @@ def assert_consistent(report: SagaResult) -> None:
 
 def test_success_commits_every_booking_in_one_state_per_step_and_booked(run_saga):
     # Given a valid trip with no faults / When its saga runs
-    report = run_saga(trip_request("t-ok"))
+    report = run_saga(saga_request("t-ok"))
     # Then every resource is booked, in order, in n + 1 states (4 for the trip's three steps)
     assert (report.status, report.outcome) == ("SUCCEEDED", Outcome.COMMITTED)
     assert report.bookings == dict.fromkeys(RESOURCES, "CONFIRMED")
@@ -63,7 +63,7 @@ def test_success_commits_every_booking_in_one_state_per_step_and_booked(run_saga
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
     # Given a provider that refuses the booking / When the saga runs
-    report = run_saga(trip_request(f"t-refuse-{resource}", simulate={book_step(resource): "fail"}))
+    report = run_saga(saga_request(f"t-refuse-{resource}", simulate={book_step(resource): "fail"}))
     # Then it rolls back: the failed step and every earlier one cancelled, in reverse order
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.ROLLED_BACK, "SagaRolledBack")
     assert compensations(report) == expected_compensations(resource)
@@ -73,7 +73,7 @@ def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
 
 def test_refusal_at_the_last_step_takes_two_states_per_step_and_rolled_back(run_saga):
     # 7 for the trip's three steps: each request, each compensation, RolledBack; no state more
-    report = run_saga(trip_request("t-seven", simulate={book_step(LAST): "fail"}))
+    report = run_saga(saga_request("t-seven", simulate={book_step(LAST): "fail"}))
     assert report.states == rollback_states(LAST)
     assert report.transitions == 2 * len(RESOURCES) + 1 == report.billed_transitions
 
@@ -82,17 +82,17 @@ def test_billed_transitions_count_every_retry_as_aws_bills_it(run_saga):
     # Given a compensation stuck behind a refusal at the last step (8 states and 13 billed for the
     # trip's three steps: the rollback's 7 and its Flag state, plus the stuck compensation's 5 retries)
     stuck_step = COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
-    stuck = run_saga(trip_request("t-billed", simulate={book_step(LAST): "fail", stuck_step.name: "fail"}))
+    stuck = run_saga(saga_request("t-billed", simulate={book_step(LAST): "fail", stuck_step.name: "fail"}))
     retries = stuck_step.retry.max_attempts
     assert (stuck.transitions, stuck.billed_transitions) == (2 * len(RESOURCES) + 2, 2 * len(RESOURCES) + 2 + retries)
     # and a success is billed exactly its states
-    assert run_saga(trip_request("t-billed-ok")).billed_transitions == len(RESOURCES) + 1
+    assert run_saga(saga_request("t-billed-ok")).billed_transitions == len(RESOURCES) + 1
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
     # Given a step that commits its booking and dies before answering / When the saga runs
-    report = run_saga(trip_request(f"t-crash-{resource}", simulate={book_step(resource): "crash_after_write"}))
+    report = run_saga(saga_request(f"t-crash-{resource}", simulate={book_step(resource): "crash_after_write"}))
     # Then the booking it wrote is found and cancelled like the others
     assert report.outcome is Outcome.ROLLED_BACK
     booked = [e for e in report.saga_log if e.step == book_step(resource) and e.event == "END"]
@@ -105,7 +105,7 @@ def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_transient_booking_error_recovers_forward(resource, run_saga):
     # Given a provider that fails twice, then works / When the saga runs
-    report = run_saga(trip_request(f"t-blip-{resource}", simulate={book_step(resource): "transient:2"}))
+    report = run_saga(saga_request(f"t-blip-{resource}", simulate={book_step(resource): "transient:2"}))
     # Then the step is retried forward and the saga commits
     assert report.outcome is Outcome.COMMITTED
     attempts = [e.attempt for e in report.saga_log if e.step == book_step(resource) and e.event == "START"]
@@ -114,7 +114,7 @@ def test_transient_booking_error_recovers_forward(resource, run_saga):
 
 
 def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
-    report = run_saga(trip_request("t-waits", simulate={"book_hotel": "transient:2"}))
+    report = run_saga(saga_request("t-waits", simulate={"book_hotel": "transient:2"}))
     assert report.outcome is Outcome.COMMITTED
     waits = stack.retry_clock.requested_waits
     # IntervalSeconds 1, BackoffRate 2, FULL jitter: each wait is at most 1 s, then 2 s.
@@ -127,7 +127,7 @@ def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
 def test_transient_compensation_is_retried(resource, run_saga):
     # Given a rollback whose compensation fails five times / When the saga runs
     report = run_saga(
-        trip_request(f"t-cblip-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "transient:5"})
+        saga_request(f"t-cblip-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "transient:5"})
     )
     # Then the compensation is retried until it succeeds, and the rollback is clean
     assert report.outcome is Outcome.ROLLED_BACK
@@ -141,7 +141,7 @@ def test_transient_compensation_is_retried(resource, run_saga):
 def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, run_saga, reader):
     # Given a rollback whose compensation never succeeds / When the saga runs
     report = run_saga(
-        trip_request(f"t-stuck-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
+        saga_request(f"t-stuck-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
     )
     # Then the trip is flagged for an operator, and the other compensations still run
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
@@ -157,8 +157,8 @@ def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, r
 def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
     # Given one stuck saga and one clean rollback
     run_sagas(
-        trip_request("t-attn-1", simulate={"book_flight": "fail", "cancel_hotel": "fail"}),
-        trip_request("t-fine", simulate={"book_flight": "fail"}),
+        saga_request("t-attn-1", simulate={"book_flight": "fail", "cancel_hotel": "fail"}),
+        saga_request("t-fine", simulate={"book_flight": "fail"}),
     )
     # When the operator queries the attention index / Then only the stuck trip is listed
     found = stack.dynamodb.query(
@@ -172,7 +172,7 @@ def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
 
 def test_invalid_request_fails_fast_without_compensation(stack, reader):
     # The runner refuses invalid requests before starting; a direct StartExecution must be refused too.
-    request = trip_request("t-bad")
+    request = saga_request("t-bad")
     request["flight"]["to"] = request["flight"]["from"]
     import json
 
@@ -191,7 +191,7 @@ def test_invalid_request_fails_fast_without_compensation(stack, reader):
 
 
 def test_same_trip_started_twice_books_once(run_sagas):
-    first, second = run_sagas(trip_request("t-dup"), trip_request("t-dup"))
+    first, second = run_sagas(saga_request("t-dup"), saga_request("t-dup"))
     assert first.execution_arn == second.execution_arn
     assert second.reused_execution
     assert [e.event for e in first.saga_log if e.step == "book_hotel"] == ["START", "END"]
@@ -199,8 +199,8 @@ def test_same_trip_started_twice_books_once(run_sagas):
 
 def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
     # Given a trip that ran / When the same request is run again
-    (first,) = run_sagas(trip_request("t-again"))
-    (again,) = run_sagas(trip_request("t-again"))
+    (first,) = run_sagas(saga_request("t-again"))
+    (again,) = run_sagas(saga_request("t-again"))
     # Then the first saga is reported, not a second one
     assert again.execution_arn == first.execution_arn
     assert again.reused_execution
@@ -210,8 +210,8 @@ def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
 
 def test_same_trip_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
     # Given a trip that ran / When another request under the same trip id is started
-    (first,) = run_sagas(trip_request("t-other"))
-    (other,) = run_sagas(trip_request("t-other", simulate={book_step(LAST): "fail"}))
+    (first,) = run_sagas(saga_request("t-other"))
+    (other,) = run_sagas(saga_request("t-other", simulate={book_step(LAST): "fail"}))
     # Then it is reported a conflict, not started, as Step Functions refuses a second input under one name
     assert (other.outcome, other.status, other.error) == (Outcome.CONFLICT, "NOT_STARTED", "ExecutionAlreadyExists")
     assert "t-other already names an execution of a different request" in (other.cause or "")
@@ -232,7 +232,7 @@ def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):
         for step in STEPS:
             if rng.random() < 0.2:
                 simulate[step.name] = rng.choice(modes["cancel" if step.is_compensation else "book"])
-        requests.append(trip_request(f"t-mix-{n:02d}", simulate=simulate))
+        requests.append(saga_request(f"t-mix-{n:02d}", simulate=simulate))
     reports = run_sagas(*requests)
     assert len(reports) == 32
     for report in reports:

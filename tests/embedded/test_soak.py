@@ -26,7 +26,7 @@ from tests.helpers import (
     is_booking,
     resource_of,
     step_of_state,
-    trip_request,
+    saga_request,
 )
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def random_requests(count: int, rng: random.Random) -> list[dict]:
                 simulate[book_step(resource_name)] = rng.choice(BOOK_FAULTS)
             if rng.random() < 0.15:
                 simulate[cancel_step(resource_name)] = rng.choice(CANCEL_FAULTS)
-        requests.append(trip_request(f"soak-{n:04d}", simulate=simulate))
+        requests.append(saga_request(f"soak-{n:04d}", simulate=simulate))
     return requests
 
 

@@ -24,7 +24,7 @@ from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
 from sagatools.request_files import RequestFile
 from sagatools.view.terminal import compact_summary
-from tests.helpers import LAST, book_step, run_in_a_fresh_interpreter, trip_request
+from tests.helpers import LAST, book_step, run_in_a_fresh_interpreter, saga_request
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -37,7 +37,7 @@ START_EXECUTION = "provide-client-params.sfn.StartExecution"  # botocore's event
 
 
 def trip(saga_id: str, **fields: Any) -> RequestFile:
-    return RequestFile(f"{saga_id}.json", parse_request(trip_request(saga_id, **fields)))
+    return RequestFile(f"{saga_id}.json", parse_request(saga_request(saga_id, **fields)))
 
 
 OTHER = trip(TAKEN, simulate={book_step(LAST): "fail"})  # the other process's request under the same trip id
@@ -142,7 +142,7 @@ def request_files(tmp_path) -> list[str]:
     paths = []
     for saga_id in BATCH:
         path = tmp_path / f"{saga_id}.json"
-        path.write_text(json.dumps(trip_request(saga_id)))
+        path.write_text(json.dumps(saga_request(saga_id)))
         paths.append(str(path))
     return paths
 

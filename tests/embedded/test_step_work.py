@@ -10,7 +10,7 @@ from saga import catalogue
 from saga.catalogue import BOOKINGS
 from saga.spec import StepWork
 from sagatools.results import Outcome
-from tests.helpers import trip_request
+from tests.helpers import saga_request
 
 if TYPE_CHECKING:
     from saga.spec import StepCall
@@ -38,7 +38,7 @@ def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeyp
     monkeypatch.setattr(catalogue, "step", step)
     # When a saga whose last request is refused runs
     saga_id = "t-own-work"
-    request = trip_request(saga_id, simulate={BOOKINGS[-1].name: "fail"})
+    request = saga_request(saga_id, simulate={BOOKINGS[-1].name: "fail"})
     result = run_saga(request)
     # Then the action was called once, with the step's key and its section, and the compensation after it
     assert result.outcome is Outcome.ROLLED_BACK

@@ -16,7 +16,7 @@ from saga.saga_log import LogEvent
 from sagatools.asl import MACHINES, load_definition
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.results import Outcome
-from tests.helpers import trip_request
+from tests.helpers import saga_request
 
 TRANSIENT = [
     ("ProvisionedThroughputExceededException", None),
@@ -62,7 +62,7 @@ def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, sta
     saga_id = f"t-{code[:12]}-{reason or ''}".lower()
     injected = inject_once("TransactWriteItems", saga_id, code, reason)
     # When the saga runs
-    result = run_saga(trip_request(saga_id))
+    result = run_saga(saga_request(saga_id))
     # Then the step is retried and the saga commits; the log shows the failed attempt and its retry
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
@@ -78,7 +78,7 @@ def test_a_transient_fault_in_a_saga_log_write_is_retried_to_a_commit(code, reas
     saga_id = f"t-log-{code[:12]}".lower()
     injected = inject_once("PutItem", saga_id, code, reason, step="book_car")
     # When the saga runs / Then it commits: the step failed before it acted and was retried
-    result = run_saga(trip_request(saga_id))
+    result = run_saga(saga_request(saga_id))
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
     assert [(e.event, e.attempt) for e in result.saga_log if e.step == "book_car"] == [
@@ -90,7 +90,7 @@ def test_a_transient_fault_in_a_saga_log_write_is_retried_to_a_commit(code, reas
 def test_a_compensation_whose_write_conflicts_is_retried_not_flagged(stack, run_saga):
     saga_id = "t-cancel-conflict"
     injected = inject_once("TransactWriteItems", saga_id, "TransactionConflictException", None, step="cancel_flight")
-    result = run_saga(trip_request(saga_id, simulate={"book_car": "fail"}))
+    result = run_saga(saga_request(saga_id, simulate={"book_car": "fail"}))
     assert injected == ["TransactionConflictException"]
     assert result.outcome is Outcome.ROLLED_BACK
     assert result.needs_attention == []

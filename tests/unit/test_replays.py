@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from saga.errors import BookingAlreadyCancelled
-from tests.helpers import RESOURCES, trip_request
+from tests.helpers import RESOURCES, saga_request
 
 # (calls in order, final booking status). A cancel always wins over a booking, whenever it arrives.
 SEQUENCES = {
@@ -26,7 +26,7 @@ def test_replayed_and_reordered_calls_end_in_the_intended_state(sequence, resour
     saga_id = f"r-{resource}-{sequence.replace(' ', '-').replace(',', '')}"
     for attempt, action in enumerate(calls):
         try:
-            invoke_step(f"{action}_{resource}", trip_request(saga_id), retry_count=attempt)
+            invoke_step(f"{action}_{resource}", saga_request(saga_id), retry_count=attempt)
         except BookingAlreadyCancelled:
             assert action == "book", "only a late booking may be refused"
     assert reader.bookings(saga_id)[resource] == final

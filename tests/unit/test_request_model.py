@@ -8,11 +8,11 @@ import pytest
 
 from saga.errors import InvalidRequest
 from saga.models import parse_request
-from tests.helpers import trip_request
+from tests.helpers import saga_request
 
 
 def broken(change) -> dict:
-    request = copy.deepcopy(trip_request("t-model"))
+    request = copy.deepcopy(saga_request("t-model"))
     change(request)
     return request
 
@@ -104,8 +104,8 @@ def test_bad_request_is_refused_naming_the_field(case):
 
 def test_a_near_duplicate_alternative_is_refused_in_one_sentence_showing_both_spellings():
     # Given the company "Drive Inc" and an alternative that is it in lower case
-    request = trip_request(
-        "t-near", car={**trip_request()["car"], "company": "Drive Inc", "alternatives": ["drive inc"]}
+    request = saga_request(
+        "t-near", car={**saga_request()["car"], "company": "Drive Inc", "alternatives": ["drive inc"]}
     )
     # When the request is parsed, then it is refused in one line naming the field and both spellings
     with pytest.raises(InvalidRequest) as refused:
@@ -116,12 +116,12 @@ def test_a_near_duplicate_alternative_is_refused_in_one_sentence_showing_both_sp
 
 
 def test_alternatives_that_name_other_companies_are_accepted():
-    car = {**trip_request()["car"], "company": "Drive Inc", "alternatives": ["Drive Inc 2", "Drive Co"]}
-    assert parse_request(trip_request("t-distinct", car=car)).car.alternatives == ["Drive Inc 2", "Drive Co"]
+    car = {**saga_request()["car"], "company": "Drive Inc", "alternatives": ["Drive Inc 2", "Drive Co"]}
+    assert parse_request(saga_request("t-distinct", car=car)).car.alternatives == ["Drive Inc 2", "Drive Co"]
 
 
 def test_return_is_optional_and_same_day_car_is_fine():
-    request = trip_request("t-ok")
+    request = saga_request("t-ok")
     request["flight"].pop("return")
     request["car"]["drop_off"] = request["car"]["pick_up"]
     assert parse_request(request).flight.return_ is None
@@ -129,31 +129,31 @@ def test_return_is_optional_and_same_day_car_is_fine():
 
 @pytest.mark.parametrize("mode", ["fail", "crash_after_write", "transient:1", "transient:5"])
 def test_every_booking_fault_is_accepted(mode):
-    assert parse_request(trip_request("t", simulate={"book_flight": mode})).fault_for("book_flight")
+    assert parse_request(saga_request("t", simulate={"book_flight": mode})).fault_for("book_flight")
 
 
 def test_recovery_is_backward_unless_the_request_says_forward():
-    assert parse_request(trip_request("t")).recovery_mode.mode == "backward"
-    forward = parse_request(trip_request("t", recovery={"mode": "forward"})).recovery_mode
+    assert parse_request(saga_request("t")).recovery_mode.mode == "backward"
+    forward = parse_request(saga_request("t", recovery={"mode": "forward"})).recovery_mode
     assert (forward.mode, forward.deadline_seconds) == ("forward", 3600)
 
 
 @pytest.mark.parametrize("deadline", [60, 86400])
 def test_the_deadline_bounds_are_accepted(deadline):
     recovery = {"mode": "forward", "deadline_seconds": deadline}
-    assert parse_request(trip_request("t", recovery=recovery)).recovery_mode.deadline_seconds == deadline
+    assert parse_request(saga_request("t", recovery=recovery)).recovery_mode.deadline_seconds == deadline
 
 
 def test_forward_recovery_accepts_up_to_20_passing_faults_and_backward_up_to_5():
-    forward = trip_request("t", recovery={"mode": "forward"}, simulate={"book_car": "transient:20"})
+    forward = saga_request("t", recovery={"mode": "forward"}, simulate={"book_car": "transient:20"})
     assert parse_request(forward).fault_for("book_car").failing_attempts == 20
     with pytest.raises(InvalidRequest, match=r"transient:1\.\.20 in forward recovery"):
-        parse_request(trip_request("t", simulate={"book_car": "transient:20"}))
+        parse_request(saga_request("t", simulate={"book_car": "transient:20"}))
 
 
 @pytest.mark.parametrize("refusing", [1, 2, 3, 4])
 def test_fail_k_refuses_the_first_k_providers(refusing):
-    request = parse_request(trip_request("t", simulate={"book_car": f"fail:{refusing}"}))
+    request = parse_request(saga_request("t", simulate={"book_car": f"fail:{refusing}"}))
     fault = request.fault_for("book_car")
     assert (fault.mode, fault.refusing_providers) == ("fail", refusing)
     assert request.fault_for("book_hotel") is None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from saga.models import parse_request
 from sagatools.runtest.shards import SAGAS_PER_SHARD, partition, shard_count
 from sagatools.request_files import RequestFile
-from tests.helpers import trip_request
+from tests.helpers import saga_request
 
 
 def trips(*trip_ids: str) -> list[RequestFile]:
-    return [RequestFile(f"{n}.json", parse_request(trip_request(saga_id))) for n, saga_id in enumerate(trip_ids)]
+    return [RequestFile(f"{n}.json", parse_request(saga_request(saga_id))) for n, saga_id in enumerate(trip_ids)]
 
 
 def test_every_request_of_one_trip_id_is_in_one_shard_in_the_batch_order():

@@ -15,7 +15,7 @@ from saga.errors import (
 )
 from saga.models import parse_step_invocation
 from saga.saga_log import LogEntry, LogEvent
-from tests.helpers import RESOURCES, book_step, cancel_step, trip_request
+from tests.helpers import RESOURCES, book_step, cancel_step, saga_request
 
 pytestmark = pytest.mark.parametrize("resource", RESOURCES)
 
@@ -26,7 +26,7 @@ def log_events(reader, saga_id: str) -> list[tuple[str, str, int]]:
 
 def test_book_confirms_and_logs_start_and_end(resource, invoke_step, reader):
     # Given a new trip / When the resource is booked
-    result = invoke_step(book_step(resource), trip_request("t-book"))
+    result = invoke_step(book_step(resource), saga_request("t-book"))
     # Then it is CONFIRMED and the log holds START then END of attempt 1
     assert result["status"] == "CONFIRMED"
     assert result["already_done"] is False
@@ -35,8 +35,8 @@ def test_book_confirms_and_logs_start_and_end(resource, invoke_step, reader):
 
 
 def test_book_twice_returns_the_existing_booking(resource, invoke_step, reader):
-    first = invoke_step(book_step(resource), trip_request("t-twice"))
-    second = invoke_step(book_step(resource), trip_request("t-twice"), retry_count=1)
+    first = invoke_step(book_step(resource), saga_request("t-twice"))
+    second = invoke_step(book_step(resource), saga_request("t-twice"), retry_count=1)
     assert second["already_done"] is True
     assert second["reference"] == first["reference"]
     assert reader.bookings("t-twice")[resource] == "CONFIRMED"
@@ -44,34 +44,34 @@ def test_book_twice_returns_the_existing_booking(resource, invoke_step, reader):
 
 
 def test_cancel_twice_is_idempotent(resource, invoke_step, reader):
-    invoke_step(book_step(resource), trip_request("t-cancel2"))
-    first = invoke_step(cancel_step(resource), trip_request("t-cancel2"))
-    second = invoke_step(cancel_step(resource), trip_request("t-cancel2"), retry_count=1)
+    invoke_step(book_step(resource), saga_request("t-cancel2"))
+    first = invoke_step(cancel_step(resource), saga_request("t-cancel2"))
+    second = invoke_step(cancel_step(resource), saga_request("t-cancel2"), retry_count=1)
     assert (first["already_done"], second["already_done"]) == (False, True)
     assert reader.bookings("t-cancel2")[resource] == "CANCELLED"
 
 
 def test_cancel_before_book_prevents_late_booking(resource, invoke_step, reader):
     # Given a cancel that arrives before its booking: it leaves a CANCELLED tombstone
-    invoke_step(cancel_step(resource), trip_request("t-late"))
+    invoke_step(cancel_step(resource), saga_request("t-late"))
     assert reader.bookings("t-late")[resource] == "CANCELLED"
     # When the late booking arrives / Then it is refused and the trip stays CANCELLED
     with pytest.raises(BookingAlreadyCancelled):
-        invoke_step(book_step(resource), trip_request("t-late"))
+        invoke_step(book_step(resource), saga_request("t-late"))
     assert reader.bookings("t-late")[resource] == "CANCELLED"
     assert log_events(reader, "t-late")[-1] == (book_step(resource), "FAILED", 1)
 
 
 def test_book_after_cancel_of_a_booking_stays_cancelled(resource, invoke_step, reader):
-    invoke_step(book_step(resource), trip_request("t-replay"))
-    invoke_step(cancel_step(resource), trip_request("t-replay"))
+    invoke_step(book_step(resource), saga_request("t-replay"))
+    invoke_step(cancel_step(resource), saga_request("t-replay"))
     with pytest.raises(BookingAlreadyCancelled):
-        invoke_step(book_step(resource), trip_request("t-replay"), retry_count=1)
+        invoke_step(book_step(resource), saga_request("t-replay"), retry_count=1)
     assert reader.bookings("t-replay")[resource] == "CANCELLED"
 
 
 def test_crash_after_write_commits_the_booking_and_its_end(resource, invoke_step, reader):
-    request = trip_request("t-crash", simulate={book_step(resource): "crash_after_write"})
+    request = saga_request("t-crash", simulate={book_step(resource): "crash_after_write"})
     with pytest.raises(CrashAfterWrite):
         invoke_step(book_step(resource), request)
     assert reader.bookings("t-crash")[resource] == "CONFIRMED"
@@ -79,7 +79,7 @@ def test_crash_after_write_commits_the_booking_and_its_end(resource, invoke_step
 
 
 def test_refused_booking_writes_no_booking_but_logs_the_attempt(resource, invoke_step, reader):
-    request = trip_request("t-refused", simulate={book_step(resource): "fail"})
+    request = saga_request("t-refused", simulate={book_step(resource): "fail"})
     with pytest.raises(BookingRefused):
         invoke_step(book_step(resource), request)
     assert reader.bookings("t-refused")[resource] is None
@@ -87,7 +87,7 @@ def test_refused_booking_writes_no_booking_but_logs_the_attempt(resource, invoke
 
 
 def test_transient_fault_fails_the_first_attempts_only(resource, invoke_step, reader):
-    request = trip_request("t-transient", simulate={cancel_step(resource): "transient:2"})
+    request = saga_request("t-transient", simulate={cancel_step(resource): "transient:2"})
     for retry_count in (0, 1):
         with pytest.raises(TransientProviderError):
             invoke_step(cancel_step(resource), request, retry_count=retry_count)
@@ -103,7 +103,7 @@ def test_transient_fault_fails_the_first_attempts_only(resource, invoke_step, re
 
 
 def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
-    request = trip_request("t-stuck", simulate={cancel_step(resource): "fail"})
+    request = saga_request("t-stuck", simulate={cancel_step(resource): "fail"})
     for retry_count in range(7):
         with pytest.raises(CancellationFailed):
             invoke_step(cancel_step(resource), request, retry_count=retry_count)
@@ -111,7 +111,7 @@ def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
 
 
 def test_invalid_request_is_refused_before_any_write(resource, invoke_step, settings, dynamodb):
-    request = trip_request("t-invalid")
+    request = saga_request("t-invalid")
     request["hotel"]["check_out"] = request["hotel"]["check_in"]
     with pytest.raises(InvalidRequest, match=r"hotel\.check_out"):
         invoke_step(book_step(resource), request)
@@ -121,7 +121,7 @@ def test_invalid_request_is_refused_before_any_write(resource, invoke_step, sett
 
 def test_log_end_is_written_with_its_booking_in_one_transaction(resource, reader):
     # Given a booking whose log END cannot be written (its key is taken): the transaction is cancelled
-    invocation = parse_step_invocation({"request": trip_request("t-atomic"), "retry_count": 0})
+    invocation = parse_step_invocation({"request": saga_request("t-atomic"), "retry_count": 0})
     end = LogEntry(
         saga_id="t-atomic", step=book_step(resource), event=LogEvent.END, at="2026-01-01T00:00:00.000000Z", attempt=1
     )
