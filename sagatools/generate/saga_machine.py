@@ -180,7 +180,7 @@ def booking_saga() -> dict[str, Any]:
         "Type": "Fail",
         "Error": ROLLED_BACK_ERROR,
         "Comment": "Backward recovery finished: every compensation succeeded, nothing is left confirmed.",
-        "CausePath": "States.Format('A step failed ({}); every booking was cancelled.', $.failure.Error)",
+        "CausePath": "States.Format('A step failed ({}); every step was undone.', $.failure.Error)",
     }
     states["NeedsAttention"] = {
         "Type": "Fail",
@@ -195,7 +195,7 @@ def booking_saga() -> dict[str, Any]:
             "Comment": "Forward recovery: past the pivot a step could not be finished (refused everywhere, or out of"
             f" time); nothing was undone, and the {SAGA.noun} is flagged for an operator to finish or roll back.",
             "CausePath": f"States.Format('Past the pivot a step could not be finished ({{}}); the {SAGA.noun} keeps its"
-            " bookings and needs an operator.', $.failure.Error)",
+            f" {SAGA.records} and needs an operator.', $.failure.Error)",
         }
     states["RequestRefused"] = {
         "Type": "Fail",
