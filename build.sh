@@ -9,7 +9,7 @@
 #                                                or its name typed; its tables' deletion protection is lifted)
 #   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
 #   ./build.sh diagram                           the state machines as Mermaid diagrams (generate writes README's)
-#   ./build.sh screenshot                        run test-booking-fail.json, screenshot its report (docs/)
+#   ./build.sh screenshot                        run the app's samples/fail.json, screenshot its report (docs/)
 #   ./build.sh package [STAGE]                   package the templates offline (build/package/; every stage by default)
 #   ./build.sh lint                              ruff (lint and format), mypy and shellcheck
 #   ./build.sh lock                              write the lock files (requirements*.lock) from the pins in
@@ -33,10 +33,34 @@ PACKAGED_STAGES=(dev prod local)
 # January 2027 will need Node 22; the pinned one runs on the Node we have. Its own switch turns that off.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
+app_dir() {
+  # The served app's folder (saga/definition.py's APP), relative to the project.
+  .venv/bin/python -c 'from sagatools.project import PROJECT_ROOT, app_folder; print(app_folder().relative_to(PROJECT_ROOT))'
+}
+
+app_folders() {
+  # Every app of the project: a top-level folder with a definition.py (saga/ holds the one setting), and
+  # the served one wherever it is.
+  local definition app
+  app=$(app_dir)
+  for definition in */definition.py; do
+    [ "$definition" = saga/definition.py ] || [ "${definition%/definition.py}" = "$app" ] || echo "${definition%/definition.py}"
+  done
+  echo "$app"
+}
+
+app_tests() {
+  # The apps' own tests (each folder's tests/: its rules), which run whichever app is served.
+  local app
+  for app in $(app_folders); do [ ! -d "$app/tests" ] || echo "$app/tests"; done
+}
+
 lint() {
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
-  .venv/bin/mypy
+  # The engine (pyproject.toml's mypy files) and every app.
+  # shellcheck disable=SC2046 # one word per folder
+  .venv/bin/mypy saga functions sagatools $(app_folders)
   ensure_debian_package shellcheck shellcheck "the shell scripts' lint"
   if command -v shellcheck >/dev/null 2>&1; then
     shellcheck -x build.sh runtest.sh deploy-stepfunc.sh attention.sh scripts/venv.sh scripts/tool.sh .ci/run
@@ -159,7 +183,8 @@ case "$command" in
       shift
       case "$tier" in
         # No network (pytest-socket), one process: a few seconds.
-        unit) exec .venv/bin/python -m pytest -p no:xdist tests/unit "$@" ;;
+        # shellcheck disable=SC2046 # one word per folder
+        unit) exec .venv/bin/python -m pytest -p no:xdist tests/unit $(app_tests) "$@" ;;
         embedded | deploy | e2e)
           [ "$tier" = "embedded" ] || node_tools # osls packages and deploys there
           exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "tests/$tier" "$@"
@@ -175,7 +200,11 @@ case "$command" in
     ensure_debian_package chromium chromium "the browser test"
     # Two workers (CI has 2 cores), whole modules each (their module-scoped stacks are built once), started
     # in the order tests/conftest.py gives (longest first), not xdist's most-tests-first.
-    .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"
+    # shellcheck disable=SC2046 # one word per folder
+    .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests $(app_tests) "$@"
+    # The engine's tests again, on a second app of the tests' own (tests/second_app.py), in a copy of the project
+    # whose one setting names it: they name no app, so they pass unchanged.
+    .venv/bin/python -m tests.second_app
     ;;
   generate)
     [ $# -le 1 ] || usage
@@ -192,8 +221,8 @@ case "$command" in
     ensure_venv requirements-tools.txt
     ensure_debian_package chromium chromium "the browser test"
     rm -rf build/screenshot
-    # The page's path comes from the run's own --json result (named after the file's trip id).
-    page=$(./runtest.sh test-booking-fail.json --report build/screenshot --json 2>/dev/null |
+    # The page's path comes from the run's own --json result (named after the file's saga id).
+    page=$(./runtest.sh "$(app_dir)/samples/fail.json" --report build/screenshot --json 2>/dev/null |
       .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["report"])')
     .venv/bin/python -c 'import sys; from pathlib import Path; from sagatools.view.browser import screenshot; print(screenshot(Path(sys.argv[1]), Path("docs/rolled-back-saga.png"), 1300, 900))' "$page"
     ;;

@@ -31,7 +31,7 @@ from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.bench_start_up import measure_start_up, start_up_markdown
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.project import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT, app_folder
 from sagatools.request_files import RequestFile
 from sagatools.results import SagaReader
 from sagatools.runtest.runner import SagaRunner
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from sagatools.view.terminal import ProgressObserver
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
-BASE_REQUEST = json.loads((PROJECT_ROOT / "test-booking-success.json").read_text(encoding="utf-8"))
+BASE_REQUEST = json.loads((app_folder() / "samples" / "success.json").read_text(encoding="utf-8"))
 # A success, a rollback at each step, and a compensation stuck behind a refusal at the last step.
 _LAST, _STUCK = BOOKINGS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
 SCENARIOS: dict[str, dict[str, str] | None] = {

@@ -24,6 +24,7 @@ from saga.keys import ID_FIELD
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.emulation.execution_environment import FunctionVersion
 from sagatools.emulation.warm_lambda import WarmLambda
+from sagatools.project import PROJECT_ROOT, app_folder
 from sagatools.serverless_config import load_service_config
 from sagatools.working_tree import copy_working_tree
 
@@ -42,7 +43,8 @@ def timed(project: Path, *command: str) -> float:
 def _saga_walls(project: Path, count: int) -> list[float]:
     """Wall time of `count` success sagas, one at a time, each a runtest.sh call on the local stage."""
     walls = []
-    base = json.loads((project / "test-booking-success.json").read_text(encoding="utf-8"))
+    sample = project / app_folder().relative_to(PROJECT_ROOT) / "samples" / "success.json"
+    base = json.loads(sample.read_text(encoding="utf-8"))
     for n in range(count):
         path = project / f"bench-local-{n}.json"
         path.write_text(json.dumps({**base, ID_FIELD: f"bench-local-{n}"}), encoding="utf-8")

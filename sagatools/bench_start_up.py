@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagatools.bench_local import timed
-from sagatools.project import PROJECT_ROOT
+from sagatools.project import PROJECT_ROOT, app_folder
 
-ONE_SAGA = PROJECT_ROOT / "test-booking-success.json"
+ONE_SAGA = app_folder() / "samples" / "success.json"
 VENV_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 
 
@@ -44,7 +44,7 @@ def start_up_markdown(start_up: StartUp, batch_50: list[float]) -> list[str]:
     return [
         "## Start-up",
         "",
-        f'`./runtest.sh test-booking-success.json --json` and `.venv/bin/python -c "import boto3"`, run in turn '
+        f'`./runtest.sh <app>/samples/success.json --json` and `.venv/bin/python -c "import boto3"`, run in turn '
         f"{start_up.runs} times (warm venv, the run cache in `.runtest/cache/` made): wall time of each process.",
         "",
         "| command | median s | fastest s |",
