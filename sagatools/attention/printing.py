@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, TextIO
 
-from saga.keys import ID_FIELD, NOUN
+from saga.keys import ID_FIELD, NOUN, RECORDS_KEY
 from saga.saga_log import AttentionKind, AttentionRecord, AttentionState
 from sagatools.terminal_text import shown
 
@@ -54,7 +54,7 @@ def _what_to_do(record: AttentionRecord) -> str:
 def print_saga(view: SagaView, out: TextIO) -> None:
     print(f"{shown(view.saga_id)}: {view.outcome}", file=out)
     bookings = ", ".join(f"{resource} {status.value if status else '-'}" for resource, status in view.bookings.items())
-    print(f"  bookings    {bookings}", file=out)
+    print(f"  {RECORDS_KEY:<12}{bookings}", file=out)
     for record in view.attention:
         closed = f" by {record.resolved_by} at {record.resolved_at}" if record.resolved_by else ""
         what = "left to do, forward" if record.kind is AttentionKind.UNFINISHED_FORWARD else "stuck"

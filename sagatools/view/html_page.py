@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from saga.keys import RECORDS_KEY
 from saga.saga_log import AttentionState
 from sagatools.history import as_datetime, normalise
 from sagatools.view.graph import COLOURS, graph_svg, state_views
@@ -106,7 +107,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <h2>State machine</h2>
 <div class="legend">{legend}</div>
 {graph_svg(definition, views, report.states)}
-<h2>Bookings</h2>
+<h2>{RECORDS_KEY.capitalize()}</h2>
 <table><tr><th>resource</th><th>status</th></tr>{bookings}</table>
 <h2>Saga log</h2>
 <table><tr><th>at</th><th>step</th><th>event</th><th>attempt</th><th>provider</th><th>detail</th></tr>{log_rows}</table>

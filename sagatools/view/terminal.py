@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from saga.catalogue import COMPENSATIONS
-from saga.keys import NOUN, NOUNS
+from saga.keys import NOUN, NOUNS, RECORDS_KEY
 from saga.saga_log import AttentionKind, LogEvent
 from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.history import StateRun, StateStatus
@@ -71,7 +71,7 @@ def summary(report: SagaResult) -> str:
     lines = [
         f"{report.saga_id}: {outcome_name(report)}"
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
-        f"  bookings       {bookings}",
+        f"  {RECORDS_KEY:<15}{bookings}",
         f"  compensations  {', '.join(done) if done else 'none'}",
         f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}",
     ]
