@@ -6,12 +6,19 @@ import pytest
 from botocore.exceptions import ClientError
 
 from saga.bookings import BookingRepository, BookingUnchanged, get_bookings
-from saga.catalogue import RESOURCES, ResourceNames
+from saga.catalogue import RESOURCES, ResourceNames, compensation_of
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError, TransientDataAccessError
+from saga.keys import ID_FIELD
 from saga.models import BookingStatus
 from saga.saga_log import LogEntry, LogEvent, SagaLog
 from saga.settings import MisconfiguredFunction, Settings
+from tests.helpers import BASE_REQUEST, LAST, book_step, cancel_step
+
+# The first step's records, what its request stores, and the names of its request and compensation.
+FIRST = RESOURCES[0]
+DETAILS = BASE_REQUEST[FIRST]
+BOOK, CANCEL = book_step(FIRST), cancel_step(FIRST)
 
 
 def entry(step: str, event: LogEvent, at: str, attempt: int = 1, saga_id: str = "t-1") -> LogEntry:
@@ -24,56 +31,56 @@ def saga_log(settings, dynamodb) -> SagaLog:
 
 
 @pytest.fixture
-def hotels(settings, dynamodb, saga_log) -> BookingRepository:
-    return BookingRepository(RESOURCES[0], settings.bookings_table(RESOURCES[0]), saga_log, dynamodb)
+def records(settings, dynamodb, saga_log) -> BookingRepository:
+    return BookingRepository(FIRST, settings.bookings_table(FIRST), saga_log, dynamodb)
 
 
-def test_confirm_writes_the_booking_and_its_log_end_together(hotels, saga_log):
-    booking = hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
-    assert hotels.get("t-1") == booking
+def test_confirm_writes_the_booking_and_its_log_end_together(records, saga_log):
+    booking = records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
+    assert records.get("t-1") == booking
     assert booking.status is BookingStatus.CONFIRMED
-    assert [(e.step, e.event) for e in saga_log.entries("t-1")] == [("book_hotel", LogEvent.END)]
+    assert [(e.step, e.event) for e in saga_log.entries("t-1")] == [(BOOK, LogEvent.END)]
 
 
-def test_a_second_confirm_changes_nothing_and_says_what_is_there(hotels, saga_log):
-    first = hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+def test_a_second_confirm_changes_nothing_and_says_what_is_there(records, saga_log):
+    first = records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
     with pytest.raises(BookingUnchanged) as unchanged:
-        hotels.confirm("t-1", {"name": "Other"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:02Z", 2))
+        records.confirm("t-1", {**DETAILS, "other": "details"}, entry(BOOK, LogEvent.END, "2026-01-01T00:00:02Z", 2))
     assert unchanged.value.existing == first
     assert len(saga_log.entries("t-1")) == 1  # the refused change wrote no log entry either
 
 
-def test_cancel_without_a_booking_leaves_a_tombstone_that_refuses_a_late_confirm(hotels):
-    hotels.cancel("t-1", entry("cancel_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
-    tombstone = hotels.get("t-1")
+def test_cancel_without_a_booking_leaves_a_tombstone_that_refuses_a_late_confirm(records):
+    records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:01Z"))
+    tombstone = records.get("t-1")
     assert tombstone is not None
     assert tombstone.status is BookingStatus.CANCELLED
     assert tombstone.booked_at is None
     with pytest.raises(BookingUnchanged) as unchanged:
-        hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:02Z"))
+        records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:02Z"))
     assert unchanged.value.existing.status is BookingStatus.CANCELLED
 
 
-def test_cancel_twice_changes_nothing_the_second_time(hotels):
-    hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
-    hotels.cancel("t-1", entry("cancel_hotel", LogEvent.END, "2026-01-01T00:00:02Z"))
+def test_cancel_twice_changes_nothing_the_second_time(records):
+    records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
+    records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:02Z"))
     with pytest.raises(BookingUnchanged):
-        hotels.cancel("t-1", entry("cancel_hotel", LogEvent.END, "2026-01-01T00:00:03Z", 2))
-    cancelled = hotels.get("t-1")
+        records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:03Z", 2))
+    cancelled = records.get("t-1")
     assert cancelled is not None
     assert cancelled.cancelled_at == "2026-01-01T00:00:02Z"
 
 
-def test_a_change_whose_log_entry_exists_is_not_written(hotels, saga_log):
-    end = entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z")
+def test_a_change_whose_log_entry_exists_is_not_written(records, saga_log):
+    end = entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z")
     saga_log.append(end)
     with pytest.raises(DataAccessError):
-        hotels.confirm("t-1", {"name": "Inn"}, end)
-    assert hotels.get("t-1") is None
+        records.confirm("t-1", DETAILS, end)
+    assert records.get("t-1") is None
 
 
-def test_bookings_of_a_trip_come_back_per_resource(settings, dynamodb, saga_log, hotels):
-    hotels.confirm("t-1", {"name": "Inn"}, entry("book_hotel", LogEvent.END, "2026-01-01T00:00:01Z"))
+def test_the_records_of_a_saga_come_back_per_resource(settings, dynamodb, saga_log, records):
+    records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
     repositories = [BookingRepository(r, settings.bookings_table(r), saga_log, dynamodb) for r in RESOURCES]
     found = get_bookings(dynamodb, repositories, "t-1")
     assert {r: (b.status if b else None) for r, b in found.items()} == {
@@ -84,20 +91,20 @@ def test_bookings_of_a_trip_come_back_per_resource(settings, dynamodb, saga_log,
 
 def test_log_reads_back_in_write_order_start_before_end_at_the_same_instant(saga_log):
     at = "2026-01-01T00:00:01.000000Z"
-    saga_log.append(entry("book_hotel", LogEvent.END, at))
-    saga_log.append(entry("book_hotel", LogEvent.START, at))
-    saga_log.append(entry("book_flight", LogEvent.START, "2026-01-01T00:00:02.000000Z"))
+    saga_log.append(entry(BOOK, LogEvent.END, at))
+    saga_log.append(entry(BOOK, LogEvent.START, at))
+    saga_log.append(entry(CANCEL, LogEvent.START, "2026-01-01T00:00:02.000000Z"))
     assert [(e.step, e.event) for e in saga_log.entries("t-1")] == [
-        ("book_hotel", LogEvent.START),
-        ("book_hotel", LogEvent.END),
-        ("book_flight", LogEvent.START),
+        (BOOK, LogEvent.START),
+        (BOOK, LogEvent.END),
+        (CANCEL, LogEvent.START),
     ]
 
 
 def test_a_log_entry_is_never_overwritten(saga_log):
-    saga_log.append(entry("book_hotel", LogEvent.START, "2026-01-01T00:00:01Z"))
+    saga_log.append(entry(BOOK, LogEvent.START, "2026-01-01T00:00:01Z"))
     with pytest.raises(DataAccessError, match="ConditionalCheckFailed") as refused:
-        saga_log.append(entry("book_hotel", LogEvent.START, "2026-01-01T00:00:01Z"))
+        saga_log.append(entry(BOOK, LogEvent.START, "2026-01-01T00:00:01Z"))
     assert not isinstance(refused.value, TransientDataAccessError)  # a refusal, not a passing fault
 
 
@@ -143,25 +150,31 @@ def test_passing_dynamodb_faults_are_told_apart_from_refusals(response, transien
 
 
 def test_attention_records_are_read_apart_from_the_log(saga_log, dynamodb, settings):
-    saga_log.append(entry("cancel_car", LogEvent.FAILED, "2026-01-01T00:00:01Z"))
+    stuck = compensation_of(LAST)
+    saga_log.append(entry(stuck.name, LogEvent.FAILED, "2026-01-01T00:00:01Z"))
     dynamodb.put_item(
         TableName=settings.saga_log_table,
         Item={
-            "saga_id": {"S": "t-1"},
-            "sk": {"S": "ATTENTION#cancel_car"},
-            "step": {"S": "cancel_car"},
+            ID_FIELD: {"S": "t-1"},
+            "sk": {"S": stuck.attention_key},
+            "step": {"S": stuck.name},
             "attention": {"S": "OPEN"},
             "at": {"S": "2026-01-01T00:00:02Z"},
         },
     )
     entries, attention = saga_log.read("t-1")
-    assert [e.step for e in entries] == ["cancel_car"]
-    assert [(a.step, a.at) for a in attention] == [("cancel_car", "2026-01-01T00:00:02Z")]
+    assert [e.step for e in entries] == [stuck.name]
+    assert [(a.step, a.at) for a in attention] == [(stuck.name, "2026-01-01T00:00:02Z")]
+
+
+# Every table named, as a function's environment and as a stack's outputs name them.
+TABLES = {resource: f"table-{n}" for n, resource in enumerate(RESOURCES)}
+ENVIRONMENT = {**{ResourceNames(r).table_variable: table for r, table in TABLES.items()}, "SAGA_LOG_TABLE": "l"}
+OUTPUTS = {**{ResourceNames(r).table_output: table for r, table in TABLES.items()}, "SagaLogTableName": "l"}
 
 
 def test_settings_read_the_environment_and_the_stack_outputs_alike():
-    environment = {"HOTEL_TABLE": "h", "FLIGHT_TABLE": "f", "CAR_TABLE": "c", "SAGA_LOG_TABLE": "l"}
-    outputs = {"HotelTableName": "h", "FlightTableName": "f", "CarTableName": "c", "SagaLogTableName": "l"}
+    environment, outputs = ENVIRONMENT, OUTPUTS
     assert Settings.read({**environment, "FAULT_INJECTION": "false"}) == Settings.read(
         {**outputs, "FaultInjection": "false"}
     )
@@ -170,7 +183,7 @@ def test_settings_read_the_environment_and_the_stack_outputs_alike():
 
 @pytest.mark.parametrize("value", ["", "maybe", "on-ish"])
 def test_settings_refuse_an_unclear_fault_injection_naming_it(value):
-    environment = {"HOTEL_TABLE": "h", "FLIGHT_TABLE": "f", "CAR_TABLE": "c", "SAGA_LOG_TABLE": "l"}
+    environment = ENVIRONMENT
     with pytest.raises(MisconfiguredFunction, match="FAULT_INJECTION"):
         Settings.read({**environment, "FAULT_INJECTION": value})
 

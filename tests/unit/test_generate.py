@@ -12,12 +12,12 @@ import pytest
 
 from saga.catalogue import Action, Step
 from saga.definition import SAGA
+from saga.request_fields import IsoDate, Strict, Text
 from saga.spec import SagaSpec, StepSpec
 from sagatools.asl import SAGA_MACHINE
 from sagatools.generate.handlers import handler_module
 from sagatools.working_tree import copy_working_tree
-from tests.helpers import ROOT
-from trip.requests import CarRequest, FlightRequest, HotelRequest
+from tests.helpers import APP_DIR, ROOT
 
 RUFF = ROOT / ".venv" / "bin" / "ruff"
 PYPROJECT = ROOT / "pyproject.toml"
@@ -25,9 +25,9 @@ PYPROJECT = ROOT / "pyproject.toml"
 # (16 characters), long (40), with digits, one longer than a line (no wrapping can shorten its name), and
 # those at the edge of the line where ruff format splits the handler's call.
 RESOURCES = {
-    "short": "car",
+    "short": "tax",
     "16-characters": "travel_insurance",
-    "40-characters": "airport_lounge_access_with_priority_pass",
+    "40-characters": "express_delivery_with_signature_required",
     "digits": "room2_upgrade_v3",
     "longer-than-a-line": "x" * 130,
     # `handler = step_handler("book_…")` one character short of the line, and exactly the line.
@@ -36,9 +36,15 @@ RESOURCES = {
 }
 
 
+class Section(Strict):
+    """Any step's section: what it is and when."""
+
+    name: Text
+    on: IsoDate
+
+
 def saga_of(*resources: str) -> SagaSpec:
-    models = [HotelRequest, FlightRequest, CarRequest]
-    return SagaSpec(name="any-saga", steps=tuple(StepSpec(r, models[n % 3]) for n, r in enumerate(resources)))
+    return SagaSpec(name="any-saga", steps=tuple(StepSpec(r, Section) for r in resources))
 
 
 def steps_of(saga: SagaSpec) -> list[Step]:
@@ -81,7 +87,7 @@ def renamed(tmp_path: Path) -> Path:
     """A copy of the project whose saga is renamed in its definition, with hand-written ASL files beside the
     generated ones."""
     project = copy_working_tree(tmp_path / "project")
-    definition = project / "trip" / "definition.py"
+    definition = project / APP_DIR.relative_to(ROOT) / "definition.py"
     text = definition.read_text(encoding="utf-8")
     assert f'name="{SAGA.name}"' in text
     definition.write_text(text.replace(f'name="{SAGA.name}"', f'name="{NEW_NAME}"'), encoding="utf-8")

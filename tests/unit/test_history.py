@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from saga.catalogue import COMPENSATIONS
+from saga.definition import SAGA
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
 from sagatools.history import StateRun, StateStatus, as_planned
 
@@ -23,5 +24,5 @@ def test_nothing_to_close_is_the_success_the_resolution_plans_for():
 
 
 def test_a_failure_caught_by_states_all_or_unnamed_stays_caught():
-    runs = [caught(CANCEL, "CancellationFailed"), caught(CLOSE, "DynamoDB.InternalServerError")]
+    runs = [caught(CANCEL, SAGA.errors.compensation_failed), caught(CLOSE, "DynamoDB.InternalServerError")]
     assert [run.status for run in as_planned(runs, RESOLUTION)] == [StateStatus.CAUGHT, StateStatus.CAUGHT]

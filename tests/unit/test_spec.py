@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import pytest
 
+from saga.request_fields import Alternatives, IsoDate, Strict, Text
 from saga.spec import FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, SagaSpec, StepKind, StepSpec
-from trip.requests import CarRequest, FlightRequest, HotelRequest
 
 C, P, R = StepKind.COMPENSATABLE, StepKind.PIVOT, StepKind.RETRIABLE
 
 
+class Section(Strict):
+    """A step's section with no alternatives."""
+
+    name: Text
+    on: IsoDate
+
+
+class WithAlternatives(Strict):
+    """A step's section naming its provider and other providers to try."""
+
+    provider: Text
+    alternatives: Alternatives | None = None
+
+
 def saga(*kinds: StepKind) -> SagaSpec:
-    models = [HotelRequest, FlightRequest, CarRequest, HotelRequest]
-    steps = tuple(StepSpec(f"step_{n}", models[n], kind=kind) for n, kind in enumerate(kinds))
+    steps = tuple(StepSpec(f"step_{n}", Section, kind=kind) for n, kind in enumerate(kinds))
     return SagaSpec(name="s", steps=steps)
 
 
@@ -29,10 +42,10 @@ def test_any_other_order_of_kinds_is_refused(kinds):
 
 def test_alternatives_need_a_retriable_step_whose_section_lists_them():
     with pytest.raises(ValueError, match="retriable"):
-        StepSpec("car", CarRequest, alternatives_for="company")
+        StepSpec("offer", WithAlternatives, alternatives_for="provider")
     with pytest.raises(ValueError, match="alternatives"):
-        StepSpec("hotel", HotelRequest, kind=R, alternatives_for="name")
-    assert StepSpec("car", CarRequest, kind=R, alternatives_for="company").alternatives_for == "company"
+        StepSpec("plain", Section, kind=R, alternatives_for="name")
+    assert StepSpec("offer", WithAlternatives, kind=R, alternatives_for="provider").alternatives_for == "provider"
 
 
 def test_the_forward_schedule_reaches_past_the_longest_deadline_without_jitter():
@@ -45,10 +58,11 @@ def test_the_forward_schedule_reaches_past_the_longest_deadline_without_jitter()
 def test_a_step_with_verbs_of_its_own_is_named_by_them_and_the_others_by_the_sagas():
     # Given a step that is charged and refunded, beside one that uses the saga's verbs
     from saga.catalogue import Action, Step
+    from saga.definition import SAGA
     from saga.spec import Verbs
 
-    charged = StepSpec("payment", HotelRequest, verbs=Verbs("charge", "refund", "refund"))
-    plain = StepSpec("hotel", HotelRequest)
+    charged = StepSpec("payment", Section, verbs=Verbs("charge", "refund", "refund"))
+    plain = StepSpec("plain_step", Section)
     # When the names are computed / Then each step goes by its own verbs, or the saga's
     charge, refund = Step(charged, Action.REQUEST, 1), Step(charged, Action.COMPENSATION, 1)
     assert (charge.name, charge.function, charge.state) == ("charge_payment", "chargePayment", "ChargePayment")
@@ -57,14 +71,14 @@ def test_a_step_with_verbs_of_its_own_is_named_by_them_and_the_others_by_the_sag
         "RefundPayment",
         "FlagPaymentRefundStuck",
     )
-    assert Step(plain, Action.COMPENSATION, 2).name == "cancel_hotel"
+    assert Step(plain, Action.COMPENSATION, 2).name == f"{SAGA.verbs.compensation}_plain_step"
 
 
 @pytest.mark.parametrize(
     ("verbs", "refused"),
     [
-        (("book", "book", "booking"), "different verbs"),
-        (("Book", "cancel", "x"), "lower-case"),
+        (("reserve", "reserve", "reservation"), "different verbs"),
+        (("Reserve", "release", "x"), "lower-case"),
         (("b_1", "c", "x"), "lower-case"),
     ],
 )
@@ -72,13 +86,13 @@ def test_verbs_that_cannot_make_distinct_names_are_refused(verbs, refused):
     from saga.spec import Verbs
 
     with pytest.raises(ValueError, match=refused):
-        StepSpec("hotel", HotelRequest, verbs=Verbs(*verbs))
+        StepSpec("plain_step", Section, verbs=Verbs(*verbs))
 
 
 @pytest.mark.parametrize(
     ("fields", "refused"),
     [
-        ({"done_state": "booked"}, "done_state"),
+        ({"done_state": "done"}, "done_state"),
         ({"done_state": "RolledBack"}, "done_state"),
         ({"records": "Orders"}, "records"),
         ({"records": "line-items"}, "records"),
@@ -86,4 +100,4 @@ def test_verbs_that_cannot_make_distinct_names_are_refused(verbs, refused):
 )
 def test_a_done_state_or_records_name_that_cannot_name_a_state_or_a_table_is_refused(fields, refused):
     with pytest.raises(ValueError, match=refused):
-        SagaSpec(name="s", steps=(StepSpec("hotel", HotelRequest),), **fields)
+        SagaSpec(name="s", steps=(StepSpec("plain_step", Section),), **fields)

@@ -1,16 +1,17 @@
-"""The six steps through their handlers, on plain moto DynamoDB, for each of hotel, flight and car."""
+"""Every step through its handler, on plain moto DynamoDB: the request and the compensation of each resource."""
 
 from __future__ import annotations
 
 import pytest
 
+from saga.definition import SAGA
 from saga.errors import (
-    BookingAlreadyCancelled,
-    BookingRefused,
-    CancellationFailed,
+    AlreadyCompensated,
+    CompensationFailed,
     CrashAfterWrite,
     DataAccessError,
     InvalidRequest,
+    StepRefused,
     TransientProviderError,
 )
 from saga.models import parse_step_invocation
@@ -25,7 +26,7 @@ def log_events(reader, saga_id: str) -> list[tuple[str, str, int]]:
 
 
 def test_book_confirms_and_logs_start_and_end(resource, invoke_step, reader):
-    # Given a new trip / When the resource is booked
+    # Given a new saga / When the resource's request runs
     result = invoke_step(book_step(resource), saga_request("t-book"))
     # Then it is CONFIRMED and the log holds START then END of attempt 1
     assert result["status"] == "CONFIRMED"
@@ -55,9 +56,10 @@ def test_cancel_before_book_prevents_late_booking(resource, invoke_step, reader)
     # Given a cancel that arrives before its booking: it leaves a CANCELLED tombstone
     invoke_step(cancel_step(resource), saga_request("t-late"))
     assert reader.bookings("t-late")[resource] == "CANCELLED"
-    # When the late booking arrives / Then it is refused and the trip stays CANCELLED
-    with pytest.raises(BookingAlreadyCancelled):
+    # When the late request arrives / Then it is refused, in the app's words, and the record stays CANCELLED
+    with pytest.raises(AlreadyCompensated) as refused:
         invoke_step(book_step(resource), saga_request("t-late"))
+    assert type(refused.value).__name__ == SAGA.errors.already_compensated
     assert reader.bookings("t-late")[resource] == "CANCELLED"
     assert log_events(reader, "t-late")[-1] == (book_step(resource), "FAILED", 1)
 
@@ -65,7 +67,7 @@ def test_cancel_before_book_prevents_late_booking(resource, invoke_step, reader)
 def test_book_after_cancel_of_a_booking_stays_cancelled(resource, invoke_step, reader):
     invoke_step(book_step(resource), saga_request("t-replay"))
     invoke_step(cancel_step(resource), saga_request("t-replay"))
-    with pytest.raises(BookingAlreadyCancelled):
+    with pytest.raises(AlreadyCompensated):
         invoke_step(book_step(resource), saga_request("t-replay"), retry_count=1)
     assert reader.bookings("t-replay")[resource] == "CANCELLED"
 
@@ -80,8 +82,9 @@ def test_crash_after_write_commits_the_booking_and_its_end(resource, invoke_step
 
 def test_refused_booking_writes_no_booking_but_logs_the_attempt(resource, invoke_step, reader):
     request = saga_request("t-refused", simulate={book_step(resource): "fail"})
-    with pytest.raises(BookingRefused):
+    with pytest.raises(StepRefused) as refused:
         invoke_step(book_step(resource), request)
+    assert type(refused.value).__name__ == SAGA.errors.refused
     assert reader.bookings("t-refused")[resource] is None
     assert log_events(reader, "t-refused") == [(book_step(resource), "START", 1), (book_step(resource), "FAILED", 1)]
 
@@ -105,16 +108,20 @@ def test_transient_fault_fails_the_first_attempts_only(resource, invoke_step, re
 def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
     request = saga_request("t-stuck", simulate={cancel_step(resource): "fail"})
     for retry_count in range(7):
-        with pytest.raises(CancellationFailed):
+        with pytest.raises(CompensationFailed) as failed:
             invoke_step(cancel_step(resource), request, retry_count=retry_count)
+        assert type(failed.value).__name__ == SAGA.errors.compensation_failed
     assert reader.bookings("t-stuck")[resource] is None
 
 
 def test_invalid_request_is_refused_before_any_write(resource, invoke_step, settings, dynamodb):
+    # Given a request whose first section breaks a rule (every step validates the whole request)
     request = saga_request("t-invalid")
-    request["hotel"]["check_out"] = request["hotel"]["check_in"]
-    with pytest.raises(InvalidRequest, match=r"hotel\.check_out"):
+    first = SAGA.steps[0].resource
+    request[first]["unexpected"] = 1
+    with pytest.raises(InvalidRequest, match=rf"{first}\.unexpected") as refused:
         invoke_step(book_step(resource), request)
+    assert type(refused.value).__name__ == SAGA.errors.invalid_request
     for table in (settings.saga_log_table, settings.bookings_table(resource)):
         assert dynamodb.scan(TableName=table)["Count"] == 0
 
