@@ -12,12 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from saga.catalogue import compensation_of, request_of
 from saga.models import parse_request
 from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, SagaReader
 from sagatools.runtest.runner import SagaRunner
-from sagatools.request_files import RequestFile
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,
@@ -31,8 +32,8 @@ BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:5"]
 CANCEL_FAULTS = ["transient:1", "transient:5", "fail"]
 _STATES = load_definition()["States"]
 # Attempts each step gets before it counts as failed, as the ASL says (first attempt + retries).
-BOOK_ATTEMPTS = 1 + _STATES["BookHotel"]["Retry"][0]["MaxAttempts"]
-CANCEL_ATTEMPTS = 1 + _STATES["CancelHotel"]["Retry"][0]["MaxAttempts"]
+BOOK_ATTEMPTS = {r: 1 + _STATES[request_of(r).state]["Retry"][0]["MaxAttempts"] for r in RESOURCES}
+CANCEL_ATTEMPTS = {r: 1 + _STATES[compensation_of(r).state]["Retry"][0]["MaxAttempts"] for r in RESOURCES}
 CASES = list(itertools.product(RESOURCES, BOOK_FAULTS, RESOURCES, CANCEL_FAULTS))
 
 
@@ -51,11 +52,13 @@ def transient_attempts(fault: str) -> int:
 def expected(book: str, book_fault: str, cancel: str, cancel_fault: str) -> tuple[Outcome, dict, list[str]]:
     """(outcome, bookings, compensations in order) for one case."""
     failing = transient_attempts(book_fault)
-    if book_fault.startswith("transient:") and failing < BOOK_ATTEMPTS:
+    if book_fault.startswith("transient:") and failing < BOOK_ATTEMPTS[book]:
         return Outcome.COMMITTED, dict.fromkeys(RESOURCES, "CONFIRMED"), []
     failed_at = RESOURCES.index(book)
     compensated = list(reversed(RESOURCES[: failed_at + 1]))
-    stuck = cancel in compensated and (cancel_fault == "fail" or transient_attempts(cancel_fault) >= CANCEL_ATTEMPTS)
+    stuck = cancel in compensated and (
+        cancel_fault == "fail" or transient_attempts(cancel_fault) >= CANCEL_ATTEMPTS[cancel]
+    )
     bookings: dict[str, str | None] = {}
     for index, resource in enumerate(RESOURCES):
         written = index < failed_at or (index == failed_at and book_fault == "crash_after_write")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from saga import catalogue
 from saga.catalogue import BOOKINGS
+from saga.keys import ID_FIELD
 from saga.spec import StepWork
 from sagatools.results import Outcome
 from tests.helpers import saga_request
@@ -48,7 +49,7 @@ def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeyp
         assert call.section == request[first.resource]
     # and the booking was stored under the reference the action returned
     item = stack.dynamodb.get_item(
-        TableName=stack.settings.bookings_table(first.resource), Key={"saga_id": {"S": saga_id}}
+        TableName=stack.settings.bookings_table(first.resource), Key={ID_FIELD: {"S": saga_id}}
     )["Item"]
     assert item["reference"]["S"] == f"OWN-{saga_id}/{first.resource}"
     assert item["status"]["S"] == "CANCELLED"
