@@ -13,18 +13,32 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from saga.catalogue import BOOKINGS, RESOURCES
+from saga.definition import SAGA
+from saga.keys import ID_FIELD, NOUN, NOUNS
 from saga.models import RequestModel
+from saga.request_fields import Text
 from sagatools.cli import output_dir
+from sagatools.request_files import MAX_FILE_BYTES, RequestFile
 from sagatools.runtest.cli import main
 from sagatools.runtest.runner import SagaRunner
-from sagatools.request_files import MAX_FILE_BYTES, RequestFile
-from tests.helpers import ROOT, running, saga_request
+from tests.helpers import BASE_REQUEST, LAST, ROOT, book_step, cancel_step, running, saga_request
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 RUNNER = [sys.executable, "-m", "sagatools.runtest"]
+# A refusal at the last step: the dearest rollback. With the compensation of the step before it stuck (the
+# last step's own in a saga of one step), the saga needs attention.
+REFUSED = {book_step(LAST): "fail"}
+STUCK_AT = RESOURCES[-2] if len(RESOURCES) > 1 else LAST
+STUCK = {**REFUSED, cancel_step(STUCK_AT): "fail"}
 
 
 def run_main(*args: str) -> tuple[int, str, str]:
@@ -64,7 +78,7 @@ def write(tmp_path):
 def test_a_device_is_refused_before_anything_is_read_from_it(device, good):
     done = run_process(good, device, timeout=30)
     assert done.returncode == 2
-    assert f"{device}: a character device, not a trip request file" in done.stderr
+    assert f"{device}: a character device, not a {NOUN} request file" in done.stderr
     assert done.stdout == ""
 
 
@@ -74,7 +88,7 @@ def test_a_named_pipe_is_refused_instead_of_waiting_for_a_writer(tmp_path, good)
     os.mkfifo(fifo)
     done = run_process(good, str(fifo), timeout=30)
     assert done.returncode == 2
-    assert "a named pipe, not a trip request file" in done.stderr
+    assert f"a named pipe, not a {NOUN} request file" in done.stderr
 
 
 def test_a_directory_and_an_oversized_file_are_refused(tmp_path, write, good):
@@ -82,7 +96,7 @@ def test_a_directory_and_an_oversized_file_are_refused(tmp_path, write, good):
     code, out, err = run_main(good, str(tmp_path), big)
     assert code == 2
     assert out == ""
-    assert "a directory, not a trip request file" in err
+    assert f"a directory, not a {NOUN} request file" in err
     assert "big.json: larger than" in err
 
 
@@ -92,27 +106,68 @@ def test_deep_nesting_and_huge_numbers_are_clean_errors_naming_every_bad_file(wr
     simulate_nested = write(
         "in-simulate.json", json.dumps(request)[:-1] + ', "simulate": ' + "[" * 5000 + "]" * 5000 + "}"
     )
-    huge = write("huge.json", json.dumps(request).replace('"saga_id"', '"n": ' + "9" * 5000 + ', "saga_id"'))
+    huge = write("huge.json", json.dumps(request).replace(f'"{ID_FIELD}"', '"n": ' + "9" * 5000 + f', "{ID_FIELD}"'))
     moderate = write("moderate.json", "[" * 200 + "]" * 200)
     code, out, err = run_main(good, nested, simulate_nested, huge, moderate)
     assert code == 2
     assert out == ""
     assert "Traceback" not in err
     for name in ("nested.json", "in-simulate.json", "huge.json", "moderate.json"):
-        assert f"{name}: not a trip request" in err, name
+        assert f"{name}: not a {NOUN} request" in err, name
+
+
+def sections() -> list[tuple[str, type[BaseModel]]]:
+    """The request's sections in order: those of no step, then each step's."""
+    return [*SAGA.sections.items(), *((step.resource, step.request) for step in SAGA.steps)]
+
+
+# The readable-text fields (saga.request_fields.Text) the success sample fills, as (section, field as written).
+TEXT_FIELDS = [
+    (section, field.alias or name)
+    for section, model in sections()
+    for name, field in model.model_fields.items()
+    if all(any(given is check for given in field.metadata) for check in Text.__metadata__)
+    and (field.alias or name) in BASE_REQUEST[section]
+]
+STEP_TEXT_FIELDS = [(section, name) for section, name in TEXT_FIELDS if section in RESOURCES]
+# A field read by its alias only (`from` for a Python name `from_`), as (section, alias, Python name).
+ALIASED = [
+    (section, field.alias, name)
+    for section, model in sections()
+    for name, field in model.model_fields.items()
+    if field.alias not in (None, name) and field.alias in BASE_REQUEST[section]
+]
+
+
+def set_text(where: tuple[str, str], value: str) -> Callable[[dict[str, Any]], None]:
+    section, name = where
+    return lambda request: request[section].__setitem__(name, value)
+
+
+def by_python_name(request: dict[str, Any]) -> None:
+    section, alias, name = ALIASED[0]
+    request[section][name] = request[section].pop(alias)
 
 
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda r: r["flight"].__setitem__("from_", r["flight"].pop("from")), "flight.from_"),
-        (lambda r: r["traveller"].__setitem__("name", "   "), "traveller.name"),
-        (lambda r: r["traveller"].__setitem__("name", "Ada\x00Lovelace"), "traveller.name"),
-        (lambda r: r["hotel"].__setitem__("name", "Inn\x1b[31m"), "hotel.name"),
-        (lambda r: r["car"].__setitem__("company", "\t"), "car.company"),
-        (lambda r: r.__setitem__("simulate", {"book_hotel": "transient:1\n"}), "simulate"),
+        pytest.param(
+            by_python_name,
+            ".".join(ALIASED[0][::2]) if ALIASED else "",
+            id="from_",
+            marks=pytest.mark.skipif(not ALIASED, reason="no field of the app's request is written by an alias"),
+        ),
+        pytest.param(set_text(TEXT_FIELDS[0], "   "), ".".join(TEXT_FIELDS[0]), id="spaces"),
+        pytest.param(set_text(TEXT_FIELDS[0], "Ada\x00Lovelace"), ".".join(TEXT_FIELDS[0]), id="nul"),
+        pytest.param(set_text(STEP_TEXT_FIELDS[0], "Inn\x1b[31m"), ".".join(STEP_TEXT_FIELDS[0]), id="escape"),
+        pytest.param(set_text(STEP_TEXT_FIELDS[-1], "\t"), ".".join(STEP_TEXT_FIELDS[-1]), id="tab-only"),
+        pytest.param(
+            lambda r: r.__setitem__("simulate", {book_step(RESOURCES[0]): "transient:1\n"}),
+            "simulate",
+            id="trailing-newline",
+        ),
     ],
-    ids=["from_", "spaces", "nul", "escape", "tab-only", "trailing-newline"],
 )
 def test_the_model_refuses_what_the_readme_says_it_refuses(change, field, write):
     request = saga_request("t-loose")
@@ -125,23 +180,25 @@ def test_the_model_refuses_what_the_readme_says_it_refuses(change, field, write)
 
 
 def test_duplicate_keys_are_refused(write):
-    text = json.dumps(saga_request("t-dup")).replace('"saga_id": "t-dup"', '"saga_id": "t-dup", "saga_id": "t-other"')
+    text = json.dumps(saga_request("t-dup")).replace(
+        f'"{ID_FIELD}": "t-dup"', f'"{ID_FIELD}": "t-dup", "{ID_FIELD}": "t-other"'
+    )
     code, _, err = run_main(write("dup.json", text))
     assert code == 2
-    assert 'duplicate key "saga_id"' in err
+    assert f'duplicate key "{ID_FIELD}"' in err
 
 
-def test_one_trip_id_with_two_requests_in_a_batch_is_refused_before_anything_runs(write, tmp_path):
+def test_one_saga_id_with_two_requests_in_a_batch_is_refused_before_anything_runs(write, tmp_path):
     first = write("a.json", json.dumps(saga_request("t-same")))
-    second = write("b.json", json.dumps(saga_request("t-same", simulate={"book_car": "fail"})))
+    second = write("b.json", json.dumps(saga_request("t-same", simulate=REFUSED)))
     code, out, err = run_main(first, second, "--report", str(tmp_path / "pages"))
     assert code == 2
     assert out == ""
-    assert "b.json: saga_id t-same is also in" in err
+    assert f"b.json: {ID_FIELD} t-same is also in" in err
     assert not list((tmp_path / "pages").glob("*.html"))
 
 
-def test_one_trip_id_with_the_same_request_twice_stays_a_reuse(write):
+def test_one_saga_id_with_the_same_request_twice_stays_a_reuse(write):
     first = write("a.json", json.dumps(saga_request("t-twice")))
     second = write("b.json", json.dumps(saga_request("t-twice")))
     code, out, _ = run_main(first, second, "--json")
@@ -204,28 +261,28 @@ class NeverEnding:
 
 
 def test_the_timeout_bounds_the_wait_and_unfinished_sagas_are_reported(stack, reader):
-    trips = [RequestFile(f"t-{n}.json", load_trip_file_request(f"t-slow-{n}")) for n in range(5)]
+    sagas = [RequestFile(f"t-{n}.json", parsed_request(f"t-slow-{n}")) for n in range(5)]
     runner = SagaRunner(NeverEnding(stack.stepfunctions), stack.state_machine_arn, reader, 0.05, timeout_seconds=1.0)
     started = time.monotonic()
-    results = runner.run(trips)
+    results = runner.run(sagas)
     waited = time.monotonic() - started
     assert waited < 1.0 + 5.0  # the stated overhead: describing the unfinished ones and reading their tables
     assert [r.outcome for r in results] == [None] * 5
 
 
-def test_trips_the_timeout_leaves_no_time_to_start_are_reported_not_started(stack, reader):
-    # Given more trips than can be started in the time given (each StartExecution takes milliseconds)
-    trips = [RequestFile(f"t-{n}.json", load_trip_file_request(f"t-late-{n}")) for n in range(40)]
+def test_sagas_the_timeout_leaves_no_time_to_start_are_reported_not_started(stack, reader):
+    # Given more sagas than can be started in the time given (each StartExecution takes milliseconds)
+    sagas = [RequestFile(f"t-{n}.json", parsed_request(f"t-late-{n}")) for n in range(40)]
     runner = SagaRunner(stack.stepfunctions, stack.state_machine_arn, reader, 0.05, timeout_seconds=0.01)
-    # When the run's time is up / Then the rest are not started, and say so; every trip has its result
-    results = runner.run(trips)
+    # When the run's time is up / Then the rest are not started, and say so; every saga has its result
+    results = runner.run(sagas)
     assert len(results) == 40
     not_started = [r for r in results if r.status == "NOT_STARTED"]
     assert not_started
     assert all(r.outcome is None and "timeout" in (r.cause or "") for r in not_started)
 
 
-def load_trip_file_request(saga_id: str):
+def parsed_request(saga_id: str):
     from saga.models import parse_request
 
     return parse_request(saga_request(saga_id))
@@ -246,13 +303,13 @@ def test_unfinished_sagas_exit_1_and_say_unfinished_without_a_none_duration(writ
         bookings={},
         saga_log=[],
         needs_attention=[],
-        states=["BookHotel", "BookFlight"],
+        states=[booking.state for booking in BOOKINGS[:2]],
         transitions=2,
         duration_ms=None,
     )
     assert "UNFINISHED" in summary(result)
     assert "None" not in summary(result)
-    assert any("t-u" in line and "BookFlight" in line for line in compact_summary([result] * 11))
+    assert any("t-u" in line and result.states[-1] in line for line in compact_summary([result] * 11))
 
 
 @pytest.mark.slow
@@ -316,7 +373,7 @@ def test_a_signal_at_any_phase_ends_cleanly(signal_number, code, word, delay, tm
     files = []
     for n in range(20):
         path = tmp_path / f"t{n}.json"
-        path.write_text(json.dumps(saga_request(f"t-signal-{n}", simulate={"book_car": "fail"})))
+        path.write_text(json.dumps(saga_request(f"t-signal-{n}", simulate=REFUSED)))
         files.append(str(path))
     process = subprocess.Popen(
         [*RUNNER, *files, "--report", str(tmp_path / "pages")],
@@ -338,8 +395,8 @@ def test_a_signal_at_any_phase_ends_cleanly(signal_number, code, word, delay, tm
 def test_a_signal_at_any_moment_of_start_up_never_prints_a_traceback(tmp_path):
     # 200 tries through runtest.sh, spread over its first 0.3 s (the shell, the interpreter's own start,
     # the first imports): SIGINT and SIGTERM in turn, four at a time.
-    path = tmp_path / "trip.json"
-    path.write_text(json.dumps(saga_request("t-start-up", simulate={"book_car": "fail"})))
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(saga_request("t-start-up", simulate=REFUSED)))
     tries = [(n * 0.3 / 200, (signal.SIGINT, signal.SIGTERM)[n % 2]) for n in range(200)]
 
     def one(attempt: tuple[float, signal.Signals]) -> tuple[int, str, signal.Signals]:
@@ -377,7 +434,7 @@ def start_batch(tmp_path, size: int = 60) -> tuple[subprocess.Popen[str], list[i
     files = []
     for n in range(size):
         path = tmp_path / f"t{n}.json"
-        path.write_text(json.dumps(saga_request(f"t-shard-{n}", simulate={"book_car": "fail"})))
+        path.write_text(json.dumps(saga_request(f"t-shard-{n}", simulate=REFUSED)))
         files.append(str(path))
     process = subprocess.Popen(
         [*RUNNER, *files, "--json", "--report", str(tmp_path / "pages")],
@@ -418,7 +475,7 @@ def test_the_handler_logs_of_a_batch_on_every_core_are_whole_lines(to_stderr, tm
     files = []
     for n in range(24):  # commits, rollbacks and retries, so every handler logs and publishes metrics
         path = tmp_path / f"t{n}.json"
-        faults = [None, {"book_car": "fail"}, {"book_flight": "transient:2"}][n % 3]
+        faults = [None, REFUSED, {book_step(STUCK_AT): "transient:2"}][n % 3]
         path.write_text(json.dumps(saga_request(f"t-log-{n}", simulate=faults)))
         files.append(str(path))
     report = str(tmp_path / "pages")
@@ -491,20 +548,17 @@ def test_file_names_reach_the_terminal_escaped(write):
 # Reading a big batch ----------------------------------------------------------------------------------
 
 
-def test_a_big_batch_ends_with_counts_and_names_the_trips_that_need_a_look(write, tmp_path):
+def test_a_big_batch_ends_with_counts_and_names_the_sagas_that_need_a_look(write, tmp_path):
     files = [write(f"ok{n}.json", json.dumps(saga_request(f"t-ok-{n}"))) for n in range(10)]
-    files += [
-        write(f"rb{n}.json", json.dumps(saga_request(f"t-rb-{n}", simulate={"book_car": "fail"}))) for n in range(5)
-    ]
-    stuck = {"book_car": "fail", "cancel_flight": "fail"}
-    files += [write(f"st{n}.json", json.dumps(saga_request(f"t-stuck-{n}", simulate=stuck))) for n in range(3)]
+    files += [write(f"rb{n}.json", json.dumps(saga_request(f"t-rb-{n}", simulate=REFUSED))) for n in range(5)]
+    files += [write(f"st{n}.json", json.dumps(saga_request(f"t-stuck-{n}", simulate=STUCK))) for n in range(3)]
     code, out, _ = run_main(*files, "--report", str(tmp_path / "pages"))
     assert code == 1
-    assert "18 sagas: 10 COMMITTED, 5 ROLLED_BACK, 3 NEEDS_ATTENTION" in out
+    assert f"18 {NOUNS}: 10 COMMITTED, 5 ROLLED_BACK, 3 NEEDS_ATTENTION" in out
     for n in range(3):
-        assert any(line.startswith(f"t-stuck-{n} ") and "cancel_flight" in line for line in out.splitlines())
-    assert "bookings       hotel" not in out  # no per-trip detail block for 18 trips
-    assert "t-rb-0" not in out.split("18 sagas:")[1]  # a clean rollback is counted, not listed
+        assert any(line.startswith(f"t-stuck-{n} ") and cancel_step(STUCK_AT) in line for line in out.splitlines())
+    assert "  compensations  " not in out  # no per-saga detail block for 18 sagas
+    assert "t-rb-0" not in out.split(f"18 {NOUNS}:")[1]  # a clean rollback is counted, not listed
 
 
 def test_a_file_of_thousands_of_unknown_fields_is_refused_quickly_in_a_screenful(write):
