@@ -8,8 +8,24 @@ import subprocess
 
 import pytest
 
+from saga.catalogue import BOOKINGS, RESOURCES, compensation_of, request_of
+from saga.definition import SAGA
+from saga.keys import ID_FIELD, RECORDS_KEY
 from sagatools.runtest.cli import main
-from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, saga_request
+from tests.helpers import (
+    FAIL_FILE,
+    LAST,
+    ROOT,
+    SUCCESS_FILE,
+    book_step,
+    cancel_step,
+    rollback_bookings,
+    rollback_states,
+    saga_request,
+    simulated_failure,
+)
+
+FAIL_ID = json.loads(FAIL_FILE.read_text())[ID_FIELD]
 
 
 def run_main(*args: str) -> tuple[int, str, str]:
@@ -30,43 +46,43 @@ def write_request(tmp_path):
 
 @pytest.mark.slow
 def test_fail_file_rolls_back_through_the_real_script():
-    # The README's command, as a user types it (venv already there in CI: build.sh test made it).
-    done = subprocess.run(
-        ["./runtest.sh", "test-booking-fail.json", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    # The README's command, as a user types it, on the app's fail sample (venv already there in CI: build.sh
+    # test made it).
+    sample = str(FAIL_FILE.relative_to(ROOT))
+    done = subprocess.run(["./runtest.sh", sample, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["outcome"] == "ROLLED_BACK"
     assert result["status"] == "FAILED"
-    failed_at = simulated_failure(ROOT / "test-booking-fail.json")
-    assert result["bookings"] == rollback_bookings(failed_at)
+    failed_at = simulated_failure(FAIL_FILE)
+    assert result[RECORDS_KEY] == rollback_bookings(failed_at)
     assert result["states"] == rollback_states(failed_at)
 
 
 def test_success_file_commits_and_human_output_shows_states_and_summary():
-    code, out, _ = run_main(str(ROOT / "test-booking-success.json"))
+    code, out, _ = run_main(str(SUCCESS_FILE))
     assert code == 0
-    assert "BookHotel" in out
-    assert "Booked" in out
+    assert BOOKINGS[0].state in out
+    assert SAGA.done_state in out
     assert "COMMITTED" in out
-    assert "hotel CONFIRMED, flight CONFIRMED, car CONFIRMED" in out
+    assert ", ".join(f"{resource} CONFIRMED" for resource in RESOURCES) in out
 
 
 def test_json_for_several_files_is_an_array_in_input_order(write_request):
-    first = write_request("b.json", saga_request("t-b", simulate={"book_flight": "fail"}))
+    first = write_request("b.json", saga_request("t-b", simulate={book_step(LAST): "fail"}))
     second = write_request("a.json", saga_request("t-a"))
     code, out, _ = run_main(first, second, "--json")
     results = json.loads(out)
     assert code == 0
-    assert [r["saga_id"] for r in results] == ["t-b", "t-a"]
+    assert [r[ID_FIELD] for r in results] == ["t-b", "t-a"]
     assert [r["outcome"] for r in results] == ["ROLLED_BACK", "COMMITTED"]
     keys = {
-        "saga_id",
+        ID_FIELD,
         "execution_arn",
         "status",
         "outcome",
         "error",
-        "bookings",
+        RECORDS_KEY,
         "saga_log",
         "states",
         "transitions",
@@ -77,7 +93,8 @@ def test_json_for_several_files_is_an_array_in_input_order(write_request):
 
 
 def test_needs_attention_exits_1(write_request):
-    path = write_request("stuck.json", saga_request("t-stuck", simulate={"book_car": "fail", "cancel_car": "fail"}))
+    stuck = {book_step(LAST): "fail", cancel_step(LAST): "fail"}
+    path = write_request("stuck.json", saga_request("t-stuck", simulate=stuck))
     code, out, _ = run_main(path, "--json")
     assert code == 1
     assert json.loads(out)["outcome"] == "NEEDS_ATTENTION"
@@ -86,12 +103,13 @@ def test_needs_attention_exits_1(write_request):
 def test_one_invalid_file_means_nothing_runs_and_stdout_stays_empty(write_request):
     good = write_request("good.json", saga_request("t-good"))
     bad_request = saga_request("t-bad")
-    bad_request["hotel"]["check_out"] = "2026-11-01"
+    field = next(iter(bad_request[LAST]))  # a field the last step's model requires, left out
+    del bad_request[LAST][field]
     bad = write_request("bad.json", bad_request)
     code, out, err = run_main(good, bad, "--json")
     assert (code, out) == (2, "")
     assert "bad.json" in err
-    assert "hotel.check_out" in err
+    assert f"{LAST}.{field}" in err
     assert "Traceback" not in err
 
 
@@ -110,31 +128,32 @@ def test_unreadable_requests_exit_2_with_one_clear_line(write_request, content, 
 def test_missing_file_and_bad_arguments_exit_2():
     assert run_main("no-such-file.json")[0] == 2
     assert run_main()[0] == 2
-    assert run_main(str(ROOT / "test-booking-success.json"), "--bogus")[0] == 2
-    assert run_main(str(ROOT / "test-booking-success.json"), "--profile", "p")[0] == 2
+    assert run_main(str(SUCCESS_FILE), "--bogus")[0] == 2
+    assert run_main(str(SUCCESS_FILE), "--profile", "p")[0] == 2
 
 
 def test_every_execution_gets_an_html_report(write_request, tmp_path):
-    path = write_request("car.json", saga_request("t-report", simulate={"book_car": "fail"}))
+    path = write_request("last.json", saga_request("t-report", simulate={book_step(LAST): "fail"}))
     code, out, err = run_main(path, "--json", "--report", str(tmp_path / "reports"))
     result = json.loads(out)
     page = tmp_path / "reports" / "t-report.html"
     assert code == 0
     assert result["report"] == str(page)
-    assert 'data-state="CancelCar" data-status="succeeded"' in page.read_text()
+    assert f'data-state="{compensation_of(LAST).state}" data-status="succeeded"' in page.read_text()
     assert "reports" in err
 
 
 def test_plain_output_when_not_a_terminal_names_each_state_and_the_report(tmp_path):
-    code, out, _ = run_main(str(ROOT / "test-booking-fail.json"), "--report", str(tmp_path))
+    code, out, _ = run_main(str(FAIL_FILE), "--report", str(tmp_path))
     assert code == 0
     lines = out.splitlines()
-    assert any(line.split()[1:3] == ["BookCar", "FAILED,"] for line in lines if line.startswith("trip-0001"))
-    assert f"report: {tmp_path / 'trip-0001.html'}" in lines
+    failed_state = request_of(simulated_failure(FAIL_FILE)).state
+    assert any(line.split()[1:3] == [failed_state, "FAILED,"] for line in lines if line.startswith(FAIL_ID))
+    assert f"report: {tmp_path / f'{FAIL_ID}.html'}" in lines
     assert "\x1b[" not in out  # no escape codes in a pipe
 
 
-def test_live_output_on_a_terminal_shows_each_trip_and_its_state():
+def test_live_output_on_a_terminal_shows_each_saga_and_its_state():
     from rich.console import Console
 
     from sagatools.history import StateRun, StateStatus
@@ -143,10 +162,11 @@ def test_live_output_on_a_terminal_shows_each_trip_and_its_state():
     screen = io.StringIO()
     live = LiveOutput(Console(file=screen, force_terminal=True, width=100))
     live.started(["t-one", "t-two"])
-    run = StateRun(name="BookFlight", state_type="Task", status=StateStatus.RUNNING, entered_at=None, attempts=2)
+    state = BOOKINGS[-1].state
+    run = StateRun(name=state, state_type="Task", status=StateStatus.RUNNING, entered_at=None, attempts=2)
     live.progress("t-one", [run], ended=False)
     live.close()
     text = screen.getvalue()
     assert "t-one" in text
-    assert "BookFlight" in text
+    assert state in text
     assert "t-two" in text
