@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
+from saga.keys import ID_FIELD
 from sagatools.deployed import local_commands, local_endpoint
 from sagatools.deployed.stage import Stage, StageError, explain
 from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
-from tests.helpers import proc_stat
+from tests.helpers import SUCCESS_FILE, proc_stat
 
 
 @pytest.fixture
@@ -172,11 +173,11 @@ def test_a_region_aws_does_not_have_is_one_sentence_everywhere(region, monkeypat
     from sagatools.runtest import cli as runner
 
     monkeypatch.setenv("AWS_REGION", region or "eu-west-1")
-    trip = tmp_path / "trip.json"
-    trip.write_text((local_endpoint.PROJECT_ROOT / "test-booking-success.json").read_text())
+    request = tmp_path / "request.json"
+    request.write_text(SUCCESS_FILE.read_text())
     arguments = ["--region", region] if region else []
     for tool, argv in (
-        (runner, [str(trip), "--stage", "local", *(arguments or ["--region", "no-such-9"])]),
+        (runner, [str(request), "--stage", "local", *(arguments or ["--region", "no-such-9"])]),
         (attention, ["list", "--stage", "local", *(arguments or ["--region", "no-such-9"])]),
     ):
         out, err = io.StringIO(), io.StringIO()
@@ -186,8 +187,8 @@ def test_a_region_aws_does_not_have_is_one_sentence_everywhere(region, monkeypat
         assert "Traceback" not in err.getvalue()
 
 
-@pytest.mark.parametrize("saga_id", ["", "a\x1b[2Jb", "x" * 65, "trip 1"])
-def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(saga_id):
+@pytest.mark.parametrize("saga_id", ["", "a\x1b[2Jb", "x" * 65, "saga 1"])
+def test_attention_refuses_a_saga_id_that_cannot_be_one_in_a_sentence(saga_id):
     from sagatools.attention import cli as attention
 
     for command in ("show", "resolve"):
@@ -195,7 +196,7 @@ def test_attention_refuses_a_trip_id_that_cannot_be_one_in_a_sentence(saga_id):
         assert attention.main([command, saga_id, "--stage", "local"], out, err) == 2
         assert "\x1b" not in err.getvalue()
         assert err.getvalue().count("\n") == 1
-        assert "trip id" in err.getvalue()
+        assert f"{ID_FIELD} '" in err.getvalue()
 
 
 class OneAnswerServer:

@@ -7,8 +7,10 @@ import subprocess
 
 import pytest
 
+from saga.catalogue import BOOKINGS
+from saga.keys import ID_FIELD
 from sagatools.working_tree import copy_working_tree
-from tests.helpers import ROOT
+from tests.helpers import BASE_REQUEST, ROOT, SUCCESS_FILE
 
 pytestmark = pytest.mark.slow  # each test runs a shell entry point end to end
 
@@ -60,15 +62,18 @@ def test_deploy_stepfunc_takes_region_and_profile_from_the_environment():
     assert "Using stage dev, region ap-south-1, profile nobody." in done.stderr
     assert "AWS profile 'nobody' is not configured" in done.stderr
     assert done.returncode == 0  # a dry run renders with assumed ARNs when there is no stack to read
-    assert '"StartAt": "BookHotel"' in done.stdout
+    assert f'"StartAt": "{BOOKINGS[0].state}"' in done.stdout
+
+
+PAGE = f"{BASE_REQUEST[ID_FIELD]}.html"  # the success sample's page
 
 
 def runtest_in(folder, environment, project=ROOT):
     """`project`'s ./runtest.sh on a copy of the success request, run from `folder` with a path relative to it."""
     folder.mkdir(exist_ok=True)
-    (folder / "trip.json").write_text((ROOT / "test-booking-success.json").read_text())
+    (folder / "request.json").write_text(SUCCESS_FILE.read_text())
     return subprocess.run(
-        [str(project / "runtest.sh"), "trip.json", "--json"],
+        [str(project / "runtest.sh"), "request.json", "--json"],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -83,13 +88,13 @@ def test_runtest_runs_from_any_directory_with_paths_relative_to_it(tmp_path):
     done = runtest_in(tmp_path, {name: value for name, value in os.environ.items() if name != "RUNTEST_DIR"})
     assert done.returncode == 0, done.stderr
     assert '"outcome": "COMMITTED"' in done.stdout
-    assert (tmp_path / ".runtest" / "reports" / "trip-0002.html").exists()
+    assert (tmp_path / ".runtest" / "reports" / PAGE).exists()
 
 
 def test_runtest_dir_moves_what_a_run_writes_where_it_is_not_told(tmp_path):
     done = runtest_in(tmp_path, {**os.environ, "RUNTEST_DIR": str(tmp_path / "elsewhere")})
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "elsewhere" / "reports" / "trip-0002.html").exists()
+    assert (tmp_path / "elsewhere" / "reports" / PAGE).exists()
     assert (tmp_path / "elsewhere" / "handlers.log").exists()
     assert not (tmp_path / ".runtest").exists()
 

@@ -33,7 +33,7 @@ def slow(event, context):
     return {"pid": os.getpid()}
 
 def fails(event, context):
-    raise ValueError("no such trip")
+    raise ValueError("no such thing")
 
 def dies(event, context):
     os._exit(3)
@@ -198,7 +198,7 @@ def test_an_unhandled_error_is_a_function_error_and_the_environment_stays(pool):
     version = function("fails")
     first, failed = invoke(pool, version, {})
     assert failed
-    assert (first["errorType"], first["errorMessage"]) == ("ValueError", "no such trip")
+    assert (first["errorType"], first["errorMessage"]) == ("ValueError", "no such thing")
     invoke(pool, version, {})
     assert pool.statistics.cold_starts == 1
 
