@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, TextIO
 
+from saga.catalogue import STEPS
 from saga.keys import ID_FIELD, NOUN, RECORDS_KEY
 from saga.saga_log import AttentionKind, AttentionRecord, AttentionState
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
     from sagatools.attention.stage_view import SagaView
+
+# Step names in one column: as wide as the saga's longest (at least 14, as book_x / cancel_x need).
+STEP_WIDTH = max(14, *(len(step.name) for step in STEPS))
 
 
 def short_cause(cause: str | None) -> str:
@@ -34,7 +38,7 @@ def print_list(records: list[AttentionRecord], include_resolved: bool, out: Text
         state = "" if record.attention is AttentionState.OPEN else f"  RESOLVED {record.resolved_at}"
         attempts = f", {record.attempts} more attempts by resolutions" if record.attempts else ""
         print(
-            f"{shown(record.saga_id):<24} {shown(record.step):<14} since {shown(record.at)}"
+            f"{shown(record.saga_id):<24} {shown(record.step):<{STEP_WIDTH}} since {shown(record.at)}"
             f"  {shown(str(record.error))}{attempts}{state}",
             file=out,
         )
@@ -75,6 +79,7 @@ def print_saga(view: SagaView, out: TextIO) -> None:
     for entry in view.saga_log:
         detail = f" ({shown(entry.detail)})" if entry.detail else ""
         print(
-            f"  log         {entry.at}  {entry.step:<14} {entry.event.value:<7} attempt {entry.attempt}{detail}",
+            f"  log         {entry.at}  {entry.step:<{STEP_WIDTH}} {entry.event.value:<7}"
+            f" attempt {entry.attempt}{detail}",
             file=out,
         )
