@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run booking sagas and show what happened.
+# Run sagas (request files of the app this project serves) and show what happened.
 #   ./runtest.sh FILE... [--json] [--report DIR] [--logs] [--timeout SECONDS]   on the embedded stack
 #   ./runtest.sh FILE... --stage S [--region R] [--profile P] [--json]          on a deployed stage
 # Creates .venv and installs requirements-tools.txt on first use. Works from any directory: FILE paths are
