@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, STEPS, compensation_of
+from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, compensation_of
 from saga.definition import SAGA
+from saga.keys import ID_FIELD
 from saga.saga_log import ATTENTION_INDEX
 from sagatools.results import Outcome, SagaResult
 from tests.helpers import (
@@ -18,8 +19,8 @@ from tests.helpers import (
     is_compensation,
     resource_of,
     rollback_states,
-    success_states,
     saga_request,
+    success_states,
 )
 
 BOOK_ORDER = RESOURCES  # in booking order
@@ -49,10 +50,10 @@ def assert_consistent(report: SagaResult) -> None:
     assert len(set(starts)) == len(starts), "an attempt was logged twice"
 
 
-def test_success_commits_every_booking_in_one_state_per_step_and_booked(run_saga):
-    # Given a valid trip with no faults / When its saga runs
+def test_success_commits_every_step_in_one_state_per_step_and_the_done_state(run_saga):
+    # Given a valid request with no faults / When its saga runs
     report = run_saga(saga_request("t-ok"))
-    # Then every resource is booked, in order, in n + 1 states (4 for the trip's three steps)
+    # Then every resource is booked, in order, in n + 1 states: each request and the done state
     assert (report.status, report.outcome) == ("SUCCEEDED", Outcome.COMMITTED)
     assert report.bookings == dict.fromkeys(RESOURCES, "CONFIRMED")
     assert report.states == success_states()
@@ -72,15 +73,15 @@ def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
 
 
 def test_refusal_at_the_last_step_takes_two_states_per_step_and_rolled_back(run_saga):
-    # 7 for the trip's three steps: each request, each compensation, RolledBack; no state more
+    # 2n + 1 for n steps: each request, each compensation, RolledBack; no state more
     report = run_saga(saga_request("t-seven", simulate={book_step(LAST): "fail"}))
     assert report.states == rollback_states(LAST)
     assert report.transitions == 2 * len(RESOURCES) + 1 == report.billed_transitions
 
 
 def test_billed_transitions_count_every_retry_as_aws_bills_it(run_saga):
-    # Given a compensation stuck behind a refusal at the last step (8 states and 13 billed for the
-    # trip's three steps: the rollback's 7 and its Flag state, plus the stuck compensation's 5 retries)
+    # Given a compensation stuck behind a refusal at the last step (2n + 2 states for n steps: the
+    # rollback's 2n + 1 and its Flag state; billed, those plus the stuck compensation's retries)
     stuck_step = COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
     stuck = run_saga(saga_request("t-billed", simulate={book_step(LAST): "fail", stuck_step.name: "fail"}))
     retries = stuck_step.retry.max_attempts
@@ -114,13 +115,15 @@ def test_transient_booking_error_recovers_forward(resource, run_saga):
 
 
 def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
-    report = run_saga(saga_request("t-waits", simulate={"book_hotel": "transient:2"}))
+    first = BOOKINGS[0]
+    report = run_saga(saga_request("t-waits", simulate={first.name: "transient:2"}))
     assert report.outcome is Outcome.COMMITTED
     waits = stack.retry_clock.requested_waits
-    # IntervalSeconds 1, BackoffRate 2, FULL jitter: each wait is at most 1 s, then 2 s.
+    # IntervalSeconds, BackoffRate, FULL jitter (1 s, 2, by default): each wait is at most 1 s, then 2 s.
+    assert first.retry.jitter
     assert len(waits) == 2
-    assert 0 <= waits[0] <= 1
-    assert 0 <= waits[1] <= 2
+    assert 0 <= waits[0] <= first.retry.delay(0)
+    assert 0 <= waits[1] <= first.retry.delay(1)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -143,7 +146,7 @@ def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, r
     report = run_saga(
         saga_request(f"t-stuck-{resource}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
     )
-    # Then the trip is flagged for an operator, and the other compensations still run
+    # Then the saga is flagged for an operator, and the other compensations still run
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.NEEDS_ATTENTION, "SagaNeedsAttention")
     assert [record.step for record in report.needs_attention] == [cancel_step(resource)]
     # every other compensation ran, still in reverse order
@@ -154,26 +157,28 @@ def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, r
     assert all(report.bookings[r] == "CANCELLED" for r in others)
 
 
-def test_operator_finds_trips_needing_attention_by_query(stack, run_sagas):
-    # Given one stuck saga and one clean rollback
+def test_operator_finds_sagas_needing_attention_by_query(stack, run_sagas):
+    # Given one stuck saga (its first compensation never succeeds) and one clean rollback
+    stuck = cancel_step(RESOURCES[0])
     run_sagas(
-        saga_request("t-attn-1", simulate={"book_flight": "fail", "cancel_hotel": "fail"}),
-        saga_request("t-fine", simulate={"book_flight": "fail"}),
+        saga_request("t-attn-1", simulate={book_step(LAST): "fail", stuck: "fail"}),
+        saga_request("t-fine", simulate={book_step(LAST): "fail"}),
     )
-    # When the operator queries the attention index / Then only the stuck trip is listed
+    # When the operator queries the attention index / Then only the stuck saga is listed
     found = stack.dynamodb.query(
         TableName=stack.settings.saga_log_table,
         IndexName=ATTENTION_INDEX,
         KeyConditionExpression="attention = :open",
         ExpressionAttributeValues={":open": {"S": "OPEN"}},
     )["Items"]
-    assert [(item["saga_id"]["S"], item["step"]["S"]) for item in found] == [("t-attn-1", "cancel_hotel")]
+    assert [(item[ID_FIELD]["S"], item["step"]["S"]) for item in found] == [("t-attn-1", stuck)]
 
 
 def test_invalid_request_fails_fast_without_compensation(stack, reader):
     # The runner refuses invalid requests before starting; a direct StartExecution must be refused too.
     request = saga_request("t-bad")
-    request["flight"]["to"] = request["flight"]["from"]
+    field = next(iter(request[LAST]))  # a field the last step's model requires, left out
+    del request[LAST][field]
     import json
 
     from sagatools.executions import execution_history
@@ -185,20 +190,21 @@ def test_invalid_request_fails_fast_without_compensation(stack, reader):
     while (description := stack.stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
         pass
     assert (description["status"], description["error"]) == ("FAILED", SAGA.errors.invalid_request)
-    assert "flight.to" in description["cause"]
-    assert states_entered(execution_history(stack.stepfunctions, arn)) == ["BookHotel", "RequestRefused"]
+    assert f"{LAST}.{field}" in description["cause"]
+    # the first step validates the whole request: refused there, before any step acted
+    assert states_entered(execution_history(stack.stepfunctions, arn)) == [BOOKINGS[0].state, "RequestRefused"]
     assert reader.log("t-bad") == []
 
 
-def test_same_trip_started_twice_books_once(run_sagas):
+def test_same_saga_started_twice_books_once(run_sagas):
     first, second = run_sagas(saga_request("t-dup"), saga_request("t-dup"))
     assert first.execution_arn == second.execution_arn
     assert second.reused_execution
-    assert [e.event for e in first.saga_log if e.step == "book_hotel"] == ["START", "END"]
+    assert [e.event for e in first.saga_log if e.step == BOOKINGS[0].name] == ["START", "END"]
 
 
-def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
-    # Given a trip that ran / When the same request is run again
+def test_same_saga_started_again_after_it_finished_reports_the_first(run_sagas):
+    # Given a saga that ran / When the same request is run again
     (first,) = run_sagas(saga_request("t-again"))
     (again,) = run_sagas(saga_request("t-again"))
     # Then the first saga is reported, not a second one
@@ -208,8 +214,8 @@ def test_same_trip_started_again_after_it_finished_reports_the_first(run_sagas):
     assert again.saga_log == first.saga_log
 
 
-def test_same_trip_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
-    # Given a trip that ran / When another request under the same trip id is started
+def test_same_saga_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
+    # Given a saga that ran / When another request under the same id is started
     (first,) = run_sagas(saga_request("t-other"))
     (other,) = run_sagas(saga_request("t-other", simulate={book_step(LAST): "fail"}))
     # Then it is reported a conflict, not started, as Step Functions refuses a second input under one name
@@ -220,7 +226,7 @@ def test_same_trip_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
     assert first.outcome is Outcome.COMMITTED
 
 
-def test_thirty_mixed_trips_concurrently_all_consistent(run_sagas):
+def test_thirty_mixed_sagas_concurrently_all_consistent(run_sagas):
     rng = random.Random(20261126)
     modes = {
         "book": ["fail", "crash_after_write", "transient:1", "transient:3"],
