@@ -58,7 +58,7 @@ def inject_once(operation: str, saga_id: str, code: str, reason: str | None, ste
 
 @pytest.mark.parametrize(("code", "reason"), TRANSIENT, ids=[f"{c}-{r}" if r else c for c, r in TRANSIENT])
 def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, stack, run_saga):
-    # Given the hotel booking's transaction (the first of the trip) meets a passing fault once
+    # Given the first step's transaction (the first of the saga) meets a passing fault once
     saga_id = f"t-{code[:12]}-{reason or ''}".lower()
     injected = inject_once("TransactWriteItems", saga_id, code, reason)
     # When the saga runs
@@ -66,31 +66,34 @@ def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, sta
     # Then the step is retried and the saga commits; the log shows the failed attempt and its retry
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
-    hotel = [(e.event, e.attempt) for e in result.saga_log if e.step == "book_hotel"]
-    assert hotel == [(LogEvent.START, 1), (LogEvent.FAILED, 1), (LogEvent.START, 2), (LogEvent.END, 2)]
+    first = [(e.event, e.attempt) for e in result.saga_log if e.step == BOOKINGS[0].name]
+    assert first == [(LogEvent.START, 1), (LogEvent.FAILED, 1), (LogEvent.START, 2), (LogEvent.END, 2)]
     failed = next(e for e in result.saga_log if e.event is LogEvent.FAILED)
     assert failed.detail.startswith("TransientDataAccessError")
 
 
 @pytest.mark.parametrize(("code", "reason"), TRANSIENT[:5], ids=[c for c, _ in TRANSIENT[:5]])
 def test_a_transient_fault_in_a_saga_log_write_is_retried_to_a_commit(code, reason, stack, run_saga):
-    # Given the START of the car booking cannot be written once
+    # Given the START of the last step cannot be written once
     saga_id = f"t-log-{code[:12]}".lower()
-    injected = inject_once("PutItem", saga_id, code, reason, step="book_car")
+    last = BOOKINGS[-1].name
+    injected = inject_once("PutItem", saga_id, code, reason, step=last)
     # When the saga runs / Then it commits: the step failed before it acted and was retried
     result = run_saga(saga_request(saga_id))
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
-    assert [(e.event, e.attempt) for e in result.saga_log if e.step == "book_car"] == [
+    assert [(e.event, e.attempt) for e in result.saga_log if e.step == last] == [
         (LogEvent.START, 2),
         (LogEvent.END, 2),
     ]
 
 
 def test_a_compensation_whose_write_conflicts_is_retried_not_flagged(stack, run_saga):
+    # Given a rollback at the last step whose second compensation (the only one, for one step) meets a conflict once
     saga_id = "t-cancel-conflict"
-    injected = inject_once("TransactWriteItems", saga_id, "TransactionConflictException", None, step="cancel_flight")
-    result = run_saga(saga_request(saga_id, simulate={"book_car": "fail"}))
+    compensation = COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)].name
+    injected = inject_once("TransactWriteItems", saga_id, "TransactionConflictException", None, step=compensation)
+    result = run_saga(saga_request(saga_id, simulate={BOOKINGS[-1].name: "fail"}))
     assert injected == ["TransactionConflictException"]
     assert result.outcome is Outcome.ROLLED_BACK
     assert result.needs_attention == []
