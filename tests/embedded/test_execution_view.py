@@ -1,7 +1,7 @@
 """The execution report: histories of the served app's saga, run on the embedded stack, coloured right, the
 page in real headless Chromium, and the README's diagram kept equal to the ASL.
 
-The histories are made here, one saga per scenario (trip/tests/test_replays.py replays the trip's recorded ones)."""
+The histories are made here, one saga per scenario, so the view is tested on whichever app is served."""
 
 from __future__ import annotations
 
