@@ -76,7 +76,8 @@ class Fault(Strict):
             return cls(mode="fail", refusing_providers=int(match.group(1)))
         allowed = ["fail", *([f"fail:1..{MAX_ALTERNATIVES + 1}"] if has_alternatives else [])]
         allowed += [*(["crash_after_write"] if is_booking else []), f"transient:1..{most}"]
-        hint = "" if recovery == "forward" else f"; transient:1..{MOST_TRANSIENT['forward']} in forward recovery"
+        forward_possible = SAGA.pivot is not None and recovery != "forward"
+        hint = f"; transient:1..{MOST_TRANSIENT['forward']} in forward recovery" if forward_possible else ""
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}{hint})")
 
 

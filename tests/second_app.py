@@ -37,7 +37,7 @@ def serve(project: Path, app: str) -> None:
     setting = project / "saga" / "definition.py"
     text, count = re.subn(r'^APP = "[^"]*"$', f'APP = "{app}"', setting.read_text(), flags=re.MULTILINE)
     if count != 1:
-        raise SystemExit(f"{setting}: no line APP = \"...\" to name the app in")
+        raise SystemExit(f'{setting}: no line APP = "..." to name the app in')
     setting.write_text(text)
 
 

@@ -116,7 +116,9 @@ def _package_patterns() -> list[str]:
     """Only our Python goes in: the engine, the handlers and the app's package (with its parents' __init__)."""
     parts = APP.split(".")
     parents = [f"{'/'.join(parts[:depth])}/__init__.py" for depth in range(1, len(parts))]
-    return ["!**", "functions/**", "saga/**", *parents, f"{'/'.join(parts)}/**", "!**/__pycache__/**"]
+    folder = "/".join(parts)
+    # The app's own tests stay home: they are not what runs.
+    return ["!**", "functions/**", "saga/**", *parents, f"{folder}/**", f"!{folder}/tests/**", "!**/__pycache__/**"]
 
 
 def steps_template() -> dict[str, Any]:
