@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name, compensation_of
+from saga.definition import SAGA
+from saga.keys import ID_FIELD
 from saga.models import BookingStatus
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
@@ -46,9 +48,9 @@ def resolve_with_history(stack, reader, request: dict, name: str, direction: str
         stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document)
     )["executionArn"]
     watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.005)
-    description = watcher.wait({arn: request["saga_id"]}, time.monotonic() + 120)[arn]
+    description = watcher.wait({arn: request[ID_FIELD]}, time.monotonic() + 120)[arn]
     events = watcher.history(arn)
-    return build_report(name, request["saga_id"], description, events, reader, False, resolution_outcome_of), events
+    return build_report(name, request[ID_FIELD], description, events, reader, False, resolution_outcome_of), events
 
 
 @pytest.mark.parametrize("resource", STUCK)
@@ -61,7 +63,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
     assert saga.outcome is Outcome.NEEDS_ATTENTION
     # When it is resolved, without the fault (the provider is back) or with it
     resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
-    result = resolve(stack, reader, resolution_request, f"{request['saga_id']}-resolve-1")
+    result = resolve(stack, reader, resolution_request, f"{request[ID_FIELD]}-resolve-1")
     (record,) = result.needs_attention
     step = cancel_step(resource)
     resolution_id = result.execution_arn
@@ -77,7 +79,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
         assert result.outcome is Outcome.NEEDS_ATTENTION
         assert (record.attention, record.error, record.attempts) == (
             AttentionState.OPEN,
-            "CancellationFailed",
+            SAGA.errors.compensation_failed,
             by_name(step).retry.attempts,
         )
         assert record.execution_id == resolution_id
@@ -88,7 +90,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
     assert starts[-1] == resolution_id
 
 
-def test_a_resolution_of_a_trip_with_nothing_open_changes_no_record(stack, run_saga, reader):
+def test_a_resolution_of_a_saga_with_nothing_open_changes_no_record(stack, run_saga, reader):
     request = saga_request("t-res-clean", simulate={book_step(LAST): "fail"})
     assert run_saga(request).outcome is Outcome.ROLLED_BACK
     result = resolve(stack, reader, {k: v for k, v in request.items() if k != "simulate"}, "t-res-clean-resolve-1")
@@ -119,12 +121,12 @@ def _unfinished_forward(run_saga, saga_id: str) -> dict:
     return request
 
 
-@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+@pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
 @pytest.mark.parametrize("provider_back", [True, False], ids=["finishes", "still-refused"])
-def test_an_unfinished_forward_trip_is_finished_forward(provider_back, stack, run_saga, reader):
+def test_an_unfinished_forward_saga_is_finished_forward(provider_back, stack, run_saga, reader):
     request = _unfinished_forward(run_saga, f"t-res-fwd-{provider_back}")
     resolution_request = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
-    result = resolve(stack, reader, resolution_request, f"{request['saga_id']}-resolve-1", "forward")
+    result = resolve(stack, reader, resolution_request, f"{request[ID_FIELD]}-resolve-1", "forward")
     (record,) = result.needs_attention
     if provider_back:
         assert result.outcome is Outcome.RESOLVED
@@ -142,11 +144,11 @@ def test_an_unfinished_forward_trip_is_finished_forward(provider_back, stack, ru
         assert result.bookings[RETRIABLES[-1].resource] is None
 
 
-@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
-def test_an_unfinished_forward_trip_is_rolled_back_when_asked(stack, run_saga, reader):
+@pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
+def test_an_unfinished_forward_saga_is_rolled_back_when_asked(stack, run_saga, reader):
     request = _unfinished_forward(run_saga, "t-res-fwd-rollback")
     resolution_request = {k: v for k, v in request.items() if k != "simulate"}
-    result = resolve(stack, reader, resolution_request, f"{request['saga_id']}-resolve-1", "backward")
+    result = resolve(stack, reader, resolution_request, f"{request[ID_FIELD]}-resolve-1", "backward")
     assert result.outcome is Outcome.RESOLVED
     assert set(result.bookings.values()) == {BookingStatus.CANCELLED}
     (record,) = result.needs_attention
@@ -157,17 +159,17 @@ def test_an_unfinished_forward_trip_is_rolled_back_when_asked(stack, run_saga, r
 
 @pytest.mark.parametrize("provider_back", [True, False], ids=["resolves", "still-stuck"])
 def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, run_saga, reader):
-    # Given a trip whose cancel of the first resource stayed stuck, resolved with or without the fault
+    # Given a saga whose compensation of the first resource stayed stuck, resolved with or without the fault
     resource = BOOKINGS[0].resource
     request = saga_request(f"t-page-{provider_back}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
     again = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
-    result, events = resolve_with_history(stack, reader, again, f"{request['saga_id']}-resolve-1")
+    result, events = resolve_with_history(stack, reader, again, f"{request[ID_FIELD]}-resolve-1")
     # When its page is drawn
     definition = load_definition(RESOLVE_ASL_PATH)
-    named = result.model_copy(update={"saga_id": f"{request['saga_id']}-resolve-1"})
+    named = result.model_copy(update={"saga_id": f"{request[ID_FIELD]}-resolve-1"})
     page = page_html(definition, events, named, "Resolution")
-    assert f"<h1>Resolution {request['saga_id']}-resolve-1 " in page
+    assert f"<h1>Resolution {request[ID_FIELD]}-resolve-1 " in page
     views = state_views(definition, events)
     drawn = {name: view.shown for name, view in views.items() if view.shown is not Shown.NOT_ENTERED}
     if provider_back:
@@ -255,6 +257,7 @@ def one_sentence(err: str) -> bool:
     return err.count("\n") == 1 and err.startswith("attention: ") and "Traceback" not in err
 
 
+@pytest.mark.skipif(len(COMPENSATIONS) < 2, reason="the app has one step: no compensation runs after a stuck one")
 def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stack, reader, tmp_path):
     # Given a saga that flagged a stuck compensation and still runs the next one (held there)
     stuck, next_one = COMPENSATIONS[-2], COMPENSATIONS[-1]
@@ -287,18 +290,18 @@ def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stac
     (record,) = reader.saga_log.read(saga_id)[1]
     assert (record.attention, record.resolved_by) == (AttentionState.OPEN, None)
 
-    # Given the saga has ended and a resolution of the trip runs (held at its first compensation)
+    # Given the saga has ended and a resolution of it runs (held at its first compensation)
     first = f"{saga_id}-resolve-1"
     with held_handler_write(first, COMPENSATIONS[0].name, "START") as (reached, release):
         resolving: list[tuple[int, str, str]] = []
         call = threading.Thread(target=lambda: resolving.append(attention_sh(stack, tmp_path, "resolve", saga_id)))
         call.start()
         assert reached.wait(timeout=30)
-        # When the operator closes the trip's records meanwhile
+        # When the operator closes the saga's records meanwhile
         closing = attention_sh(stack, tmp_path, "close", saga_id, "--reason", "x")
         release.set()
         call.join(timeout=60)
-    # Then the close is refused in one sentence naming the resolution, and the resolution resolves the trip
+    # Then the close is refused in one sentence naming the resolution, and the resolution resolves the saga
     code, out, err = closing
     assert (code, out) == (EXIT_REFUSED, ""), err
     assert one_sentence(err), err
@@ -313,7 +316,7 @@ def test_resolve_and_close_refuse_while_the_saga_or_a_resolution_still_runs(stac
 @contextmanager
 def first_writes_at_once(stack, calls: int) -> Iterator[None]:
     """Each of `calls` threads' first DynamoDB write through the stack's client (attention.sh's, not the
-    handlers') waits for the others': they have all read the trip, and none has acted yet."""
+    handlers') waits for the others': they have all read the saga, and none has acted yet."""
     barrier, seen = threading.Barrier(calls, timeout=20), set()
 
     def together(**_kwargs: Any) -> None:
@@ -334,12 +337,12 @@ def first_writes_at_once(stack, calls: int) -> Iterator[None]:
 DONE = {"forward": "finished forward", "backward": "rolled back"}
 
 
-@pytest.mark.skipif(not RETRIABLES, reason="the saga has no pivot")
+@pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
 def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_what_it_did(
     stack, run_saga, reader, tmp_path
 ):
-    # Given a trip left unfinished past its pivot
-    saga_id = _unfinished_forward(run_saga, "t-race")["saga_id"]
+    # Given a saga left unfinished past its pivot
+    saga_id = _unfinished_forward(run_saga, "t-race")[ID_FIELD]
     # When one operator finishes it forward and another rolls it back, at once
     asked = {"forward": ["resolve", saga_id, "--json"], "backward": ["resolve", saga_id, "--roll-back", "--json"]}
     answers: dict[str, tuple[int, str, str]] = {}
@@ -354,7 +357,7 @@ def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_wh
             call.start()
         for call in calls:
             call.join(timeout=120)
-    # Then exactly one resolution ran, and the trip went its way
+    # Then exactly one resolution ran, and the saga went its way
     executions = stack.stepfunctions.list_executions(stateMachineArn=stack.resolution_state_machine_arn)["executions"]
     assert [e["name"] for e in executions] == [f"{saga_id}-resolve-1"]
     (ran,) = executions
@@ -366,7 +369,7 @@ def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_wh
     # and its caller is told RESOLVED, exit 0
     code, out, err = answers[winner]
     assert (code, json.loads(out)["outcome"]) == (EXIT_OK, "RESOLVED"), err
-    # while the other is told, with a refusal's exit code, that the trip went the other way, by which execution
+    # while the other is told, with a refusal's exit code, that the saga went the other way, by which execution
     code, out, err = answers[loser]
     assert code == EXIT_REFUSED, err
     said = f"{saga_id} was {DONE[winner]} by another call's resolution {ran['name']}, not {DONE[loser]}"
