@@ -13,14 +13,24 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.exceptions import ServiceException
 
-from saga.catalogue import BOOKINGS, RESOURCES, ResourceNames
-from sagatools.asl import RESOLVE_MACHINE
+from saga.catalogue import BOOKINGS, RESOURCES, ResourceNames, compensation_of
+from saga.keys import RECORDS_KEY
+from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
 from sagatools.deployed import deploy
 from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
 from sagatools.emulation.environment import REGION
 from sagatools.runtest import cli as runner
-from tests.helpers import ROOT, rollback_bookings, rollback_states, simulated_failure, saga_request
+from tests.helpers import (
+    FAIL_FILE,
+    LAST,
+    SUCCESS_FILE,
+    book_step,
+    rollback_bookings,
+    rollback_states,
+    saga_request,
+    simulated_failure,
+)
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -43,7 +53,7 @@ def create_stack(
         "Resources": {
             "SagaStateMachineLogGroup": {
                 "Type": "AWS::Logs::LogGroup",
-                "Properties": {"LogGroupName": "/aws/vendedlogs/states/lambda-saga-pattern-dev-booking-saga"},
+                "Properties": {"LogGroupName": f"/aws/vendedlogs/states/lambda-saga-pattern-dev-{SAGA_MACHINE.suffix}"},
             }
         },
         "Outputs": {
@@ -88,12 +98,12 @@ def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(st
     assert described["loggingConfiguration"]["level"] == "ALL"
     assert described["loggingConfiguration"]["includeExecutionData"] is True
     assert described["tracingConfiguration"] == {"enabled": True}
-    assert outputs["BookHotelFunctionArn"] in described["definition"]
+    assert outputs[BOOKINGS[0].arn_output] in described["definition"]
     assert "${" not in described["definition"]
 
     resolution = client.describe_state_machine(stateMachineArn=machines[outputs["ResolveStateMachineName"]])
     assert resolution["roleArn"] == outputs["ResolveStateMachineRoleArn"]
-    assert outputs["CancelCarFunctionArn"] in resolution["definition"]
+    assert outputs[compensation_of(LAST).arn_output] in resolution["definition"]
     assert "${" not in resolution["definition"]
 
     code, out, _ = run_deploy("stepfunctions", "dev", REGION)
@@ -105,12 +115,12 @@ def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(st
 def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
     create_stack(stage_stack)
     assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
-    code, out, err = run_runtest(str(ROOT / "test-booking-fail.json"), "--stage", "dev", "--region", REGION, "--json")
+    code, out, err = run_runtest(str(FAIL_FILE), "--stage", "dev", "--region", REGION, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["outcome"] == "ROLLED_BACK"
-    failed_at = simulated_failure(ROOT / "test-booking-fail.json")
-    assert result["bookings"] == rollback_bookings(failed_at)
+    failed_at = simulated_failure(FAIL_FILE)
+    assert result[RECORDS_KEY] == rollback_bookings(failed_at)
     assert result["transitions"] == len(rollback_states(failed_at))
 
 
@@ -118,7 +128,7 @@ def test_runner_refuses_simulate_where_fault_injection_is_off(stage_stack, tmp_p
     create_stack(stage_stack, fault_injection=False)
     assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
     path = tmp_path / "faulty.json"
-    path.write_text(json.dumps(saga_request("t-prod", simulate={"book_car": "fail"})))
+    path.write_text(json.dumps(saga_request("t-prod", simulate={book_step(LAST): "fail"})))
     code, out, err = run_runtest(str(path), "--stage", "dev", "--region", REGION, "--json")
     assert (code, out) == (2, "")
     assert "fault injection is off" in err
@@ -131,7 +141,7 @@ def test_missing_stack_and_missing_state_machine_are_one_sentence_each(stage_sta
     assert "Traceback" not in err
 
     create_stack(stage_stack)
-    code, _, err = run_runtest(str(ROOT / "test-booking-success.json"), "--stage", "dev", "--region", REGION)
+    code, _, err = run_runtest(str(SUCCESS_FILE), "--stage", "dev", "--region", REGION)
     assert code == 2
     assert "state machine of stage dev is not deployed" in err
 
