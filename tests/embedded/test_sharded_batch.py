@@ -9,35 +9,64 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
+from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, compensation_of, request_of
+from saga.definition import SAGA
+from saga.keys import ID_FIELD
 from saga.models import parse_request
-from sagatools.results import SagaResult, SagaReader
+from sagatools.request_files import RequestFile
+from sagatools.results import SagaReader, SagaResult
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded
-from sagatools.request_files import RequestFile
-from tests.helpers import ROOT, run_in_a_fresh_interpreter
+from tests.helpers import run_in_a_fresh_interpreter, saga_request
 
 if TYPE_CHECKING:
     from sagatools.emulation.embedded import EmbeddedStack
     from sagatools.history import StateRun
 
-# Every shipped scenario (commits, rollbacks, stuck compensations, forward recovery), and every third
-# repeated at the end of the batch with the same trip id (it must find the first one's execution).
-SCENARIOS = [
-    *sorted((ROOT / "examples").glob("*.json")),
-    ROOT / "test-booking-success.json",
-    ROOT / "test-booking-fail.json",
-]
+
+def scenarios() -> list[dict[str, Any]]:
+    """A request of every kind the saga can end in: a commit, a refusal at each step, a lost response, a passing
+    fault, a compensation retried and one stuck, and forward recovery's cases where the app has a pivot."""
+    first, last = BOOKINGS[0], BOOKINGS[-1]
+    simulated: list[dict[str, str] | None] = [
+        None,
+        *({step.name: "fail"} for step in BOOKINGS),
+        {last.name: "crash_after_write"},
+        {BOOKINGS[len(BOOKINGS) // 2].name: "transient:2"},
+        {last.name: "fail", compensation_of(first.resource).name: "transient:2"},
+        {last.name: "fail", COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)].name: "fail"},
+    ]
+    requests = [saga_request(simulate=simulate) for simulate in simulated]
+    if RETRIABLES and SAGA.pivot is not None:
+        past = RETRIABLES[-1]
+        section = dict(saga_request()[past.resource])
+        if past.spec.alternatives_for:
+            section["alternatives"] = ["Other Provider 1", "Other Provider 2"]
+        # retried to success, a lost response, out of time (8 retries outlast the default hour), refused by
+        # every provider, refused at the pivot (a rollback), and taken by an alternative
+        faults = ["transient:6", "crash_after_write", "transient:8", "fail"]
+        forward = [{past.name: fault} for fault in faults] + [{request_of(SAGA.pivot.resource).name: "fail"}]
+        forward += [{past.name: "fail:1"}] if past.spec.alternatives_for else []
+        requests += [
+            saga_request(simulate=simulate, recovery={"mode": "forward"}, **{past.resource: section})
+            for simulate in forward
+        ]
+    return requests
+
+
+# Every scenario, and every third repeated at the end of the batch with the same id (it must find the first
+# one's execution).
+SCENARIOS = scenarios()
 _TIME = re.compile(r'"(\d{4}-\d\d-\d\dT[^"]*)"')
 _DURATIONS = re.compile(r'"(duration_ms|waited_ms|forward_waited_seconds)": [\d.]+')
 
 
 def batch(prefix: str) -> list[RequestFile]:
-    trips = []
-    for n, path in enumerate(SCENARIOS):
-        request = json.loads(path.read_text())
-        request["saga_id"] = f"{prefix}-{n:02d}"
-        trips.append(RequestFile(f"{n:02d}.json", parse_request(request)))
-    return trips + [RequestFile(f"again-{trip.path}", trip.request) for trip in trips[1::3]]
+    files = [
+        RequestFile(f"{n:02d}.json", parse_request({**request, ID_FIELD: f"{prefix}-{n:02d}"}))
+        for n, request in enumerate(SCENARIOS)
+    ]
+    return files + [RequestFile(f"again-{file.path}", file.request) for file in files[1::3]]
 
 
 def runner_of(stack: EmbeddedStack):
@@ -59,8 +88,8 @@ class Heard:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def started(self, trip_ids: list[str]) -> None:
-        self.calls.append(("started", trip_ids))
+    def started(self, saga_ids: list[str]) -> None:
+        self.calls.append(("started", saga_ids))
 
     def progress(self, saga_id: str, runs: list[StateRun], ended: bool) -> None:
         self.calls.append(("progress", (saga_id, [run.name for run in runs], ended)))
@@ -76,8 +105,8 @@ def check_a_sharded_batch_reports_what_one_process_reports() -> None:
     from sagatools.emulation.embedded import EmbeddedStack
 
     with EmbeddedStack() as stack:
-        make, heard, trips = runner_of(stack), Heard(), batch("shard")
-        sharded = run_sharded(stack, make, trips, heard, 2, None)
+        make, heard, files = runner_of(stack), Heard(), batch("shard")
+        sharded = run_sharded(stack, make, files, heard, 2, None)
         assert sharded is not None
         reports, histories = sharded
         assert stack.lambdas.invocations == 0  # every handler ran in a shard's process, none in this one
@@ -92,13 +121,13 @@ def check_a_sharded_batch_reports_what_one_process_reports() -> None:
     for report in reports:
         other = alone.histories[report.execution_arn.replace("shard-", "one-")]
         assert [e["type"] for e in histories[report.execution_arn]] == [e["type"] for e in other]
-    # the observer heard one start, of the whole batch in its order, then every trip's end
+    # the observer heard one start, of the whole batch in its order, then every saga's end
     kinds = [kind for kind, _ in heard.calls]
     assert kinds[0] == "started"
     assert kinds.count("started") == 1
-    assert heard.calls[0][1] == list(dict.fromkeys(trip.request.saga_id for trip in trips))
+    assert heard.calls[0][1] == list(dict.fromkeys(file.request.saga_id for file in files))
     ended = {saga_id for kind, (saga_id, *_, done) in heard.calls[1:] if done}
-    assert ended == {trip.request.saga_id for trip in trips}
+    assert ended == {file.request.saga_id for file in files}
 
 
 def test_a_sharded_batch_reports_what_one_process_reports():
