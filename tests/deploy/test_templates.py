@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from saga.catalogue import COMPENSATIONS, RESOURCES, RETRIABLES, STEPS, ResourceNames
+from saga.definition import APP
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow  # packages the templates with osls when build/package is missing
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.slow  # packages the templates with osls when build/pac
 STAGES = ["dev", "prod"]
 FUNCTIONS = [step.function_resource for step in STEPS]
 TABLES = [ResourceNames(resource).table_resource for resource in RESOURCES] + ["SagaLogTable"]
+# Each resource's role, and the table of its records.
+TABLE_OF_ROLE = {names.role_resource: names.table_resource for names in map(ResourceNames, RESOURCES)}
 # Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
 WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",
@@ -136,8 +139,8 @@ def test_each_function_touches_only_its_own_table_and_the_saga_log(stage):
         if role == "SagaStateMachineRole":
             assert (tables, actions) == ({"SagaLogTable"}, ["dynamodb:PutItem"])
         else:
-            resource = role.removesuffix("StepsRole")
-            assert tables <= {f"{resource}BookingsTable", "SagaLogTable"}, role
+            # a step's role: its own table; the resolution's: the saga log only
+            assert tables <= {TABLE_OF_ROLE.get(role, "SagaLogTable"), "SagaLogTable"}, role
             assert set(actions) <= {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"}, role
 
 
@@ -201,10 +204,14 @@ def test_outputs_name_every_placeholder_of_the_asl(stage):
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_package_holds_only_the_handlers_and_the_domain_package(stage):
+def test_package_holds_only_the_handlers_and_the_app_package(stage):
     with zipfile.ZipFile(package_dir(stage) / "lambda-saga-pattern.zip") as archive:
         names = archive.namelist()
-    assert {name.split("/")[0] for name in names} == {"functions", "saga", "trip"}
+    # the engine, the handlers, the app's package and, for an app in a subpackage, its parents' __init__.py
+    app = APP.replace(".", "/")
+    parents = {f"{app.rsplit('/', depth)[0]}/__init__.py" for depth in range(1, app.count("/") + 1)}
+    assert {name for name in names if not name.startswith(("functions/", "saga/", f"{app}/"))} == parents
+    assert f"{app}/definition.py" in names
     assert {step.handler_file for step in STEPS} <= set(names)
     assert "saga/steps.py" in names
 
