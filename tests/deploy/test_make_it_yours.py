@@ -1,25 +1,27 @@
 """Adding a step is the definition, the request model, the sample requests and ./build.sh generate.
 
-In a copy of the tree, a fourth step (insurance, after the car, with its own table) is added by
-exactly those edits; then its sagas run on the embedded stack and its dev template is packaged.
+In a copy of the tree, a step (insurance, after the last, with its own table) is added to the served app by
+exactly those edits in its folder; then its sagas run on the embedded stack and its dev template is packaged.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from saga.catalogue import RESOURCES, pascal
-from saga.definition import SAGA
+from saga.catalogue import BOOKINGS, RESOURCES, Action, ResourceNames, Step, compensation_of, pascal
+from saga.definition import APP, SAGA
+from saga.keys import ID_FIELD, RECORDS_KEY
+from saga.spec import StepKind, StepSpec
 from sagatools.asl import MACHINES, RESOLVE_MACHINE
 from sagatools.working_tree import copy_working_tree
-from tests.helpers import ROOT
+from tests.helpers import APP_DIR, LAST, ROOT
 
 pytestmark = pytest.mark.slow  # a copy of the tree, three runtest.sh runs and an osls package
 
@@ -35,26 +37,36 @@ class {NEW_TITLE}Request(Strict):
 """
 INSURANCE = {"policy": "Travel Plus", "cover_from": "2026-12-01", "cover_to": "2026-12-04"}
 AFTER = [*RESOURCES, NEW]  # the resources of the saga with the new step
-# What a user writes by hand: the definition, the request model, the sample request files.
-HAND_EDITED = ("trip/definition.py", "trip/requests.py", "test-booking-success.json", "test-booking-fail.json")
+# After the pivot a step is retriable (the definition refuses anything else there).
+KIND = StepKind.RETRIABLE if SAGA.pivot is not None else StepKind.COMPENSATABLE
+# The new step's request and compensation, named as the catalogue names every step (the saga's verbs).
+NEW_SPEC = StepSpec(NEW, BaseModel, kind=KIND)
+NEW_REQUEST = Step(NEW_SPEC, Action.REQUEST, len(AFTER))
+NEW_COMPENSATION = Step(NEW_SPEC, Action.COMPENSATION, len(AFTER))
+NEW_NAMES = ResourceNames(NEW)
+# What a user writes by hand, all in the served app's folder: the definition, the request model, the sample
+# request files (and the examples, where the app has them).
+FOLDER = APP_DIR.relative_to(ROOT)
+REQUEST_FILES = sorted(
+    str(path.relative_to(ROOT)) for folder in ("samples", "examples") for path in (APP_DIR / folder).glob("*.json")
+)
+HAND_EDITED = (str(FOLDER / "definition.py"), str(FOLDER / "requests.py"), *REQUEST_FILES)
 
 
 def add_insurance_step(project: Path) -> None:
-    definition = project / "trip" / "definition.py"
+    definition = project / FOLDER / "definition.py"
     lines = definition.read_text().splitlines(keepends=True)
     last_step = max(n for n, line in enumerate(lines) if line.startswith("        StepSpec("))
-    # After the pivot a step is retriable (the definition refuses anything else there).
-    kind = ", kind=StepKind.RETRIABLE" if SAGA.pivot is not None else ""
+    kind = ", kind=StepKind.RETRIABLE" if KIND is StepKind.RETRIABLE else ""
     lines.insert(last_step + 1, f'        StepSpec("{NEW}", {NEW_TITLE}Request{kind}),\n')
-    first_import = next(n for n, line in enumerate(lines) if line.startswith("from trip.requests import"))
-    lines.insert(first_import, f"from trip.requests import {NEW_TITLE}Request\n")
+    first_import = next(n for n, line in enumerate(lines) if line.startswith(f"from {APP}.requests import"))
+    lines.insert(first_import, f"from {APP}.requests import {NEW_TITLE}Request\n")
     definition.write_text("".join(lines))
-    requests = project / "trip" / "requests.py"
+    requests = project / FOLDER / "requests.py"
     requests.write_text(requests.read_text() + REQUEST_MODEL)
-    for sample in [project / "test-booking-success.json", project / "test-booking-fail.json"]:
-        sample.write_text(json.dumps(with_insurance(json.loads(sample.read_text())), indent=2) + "\n")
-    for example in sorted((project / "examples").glob("*.json")):
-        example.write_text(json.dumps(with_insurance(json.loads(example.read_text())), indent=2) + "\n")
+    for name in REQUEST_FILES:
+        path = project / name
+        path.write_text(json.dumps(with_insurance(json.loads(path.read_text())), indent=2) + "\n")
 
 
 def with_insurance(request: dict[str, Any]) -> dict[str, Any]:
@@ -91,21 +103,21 @@ GIT_AUTHOR = {
 
 
 SCENARIOS = {
-    "t-four-ok": None,
-    "t-four-refused": {f"book_{NEW}": "fail"},
-    "t-four-stuck": {f"book_{NEW}": "fail", f"cancel_{NEW}": "fail"},
+    "t-added-ok": None,
+    "t-added-refused": {NEW_REQUEST.name: "fail"},
+    "t-added-stuck": {NEW_REQUEST.name: "fail", NEW_COMPENSATION.name: "fail"},
 }
 
 
 @pytest.fixture(scope="module")
 def results(project: Path) -> dict[str, dict[str, Any]]:
-    """The three sagas, run by one runtest.sh on one embedded stack, by trip id."""
+    """The three sagas, run by one runtest.sh on one embedded stack, by saga id."""
     paths = []
     folder = project / ".runtest" / "requests"  # ignored by git, like every run's output
     folder.mkdir(parents=True, exist_ok=True)
     for saga_id, simulate in SCENARIOS.items():
-        request = json.loads((project / "test-booking-success.json").read_text())
-        request["saga_id"] = saga_id
+        request = json.loads((project / FOLDER / "samples" / "success.json").read_text())
+        request[ID_FIELD] = saga_id
         if simulate:
             request["simulate"] = simulate
         path = folder / f"{saga_id}.json"
@@ -113,7 +125,7 @@ def results(project: Path) -> dict[str, dict[str, Any]]:
         paths.append(str(path))
     done = run(project, "./runtest.sh", *paths, "--json")
     assert done.returncode in (0, 1), done.stderr
-    return {result["saga_id"]: result for result in json.loads(done.stdout)}
+    return {result[ID_FIELD]: result for result in json.loads(done.stdout)}
 
 
 def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_generated(project):
@@ -125,43 +137,38 @@ def test_the_generated_files_agree_and_only_the_hand_edits_differ_from_what_is_g
         *(str(machine.asl_path.relative_to(ROOT)) for machine in MACHINES),
         "serverless.steps.yml",
         "README.md",
-        f"functions/book_{NEW}.py",
-        f"functions/cancel_{NEW}.py",
+        NEW_REQUEST.handler_file,
+        NEW_COMPENSATION.handler_file,
     }
-    examples = {f"examples/{path.name}" for path in (project / "examples").glob("*.json")}
-    assert paths == set(HAND_EDITED) | generated | examples
-    stat = run(project, "git", "diff", "--shortstat", "--", *HAND_EDITED, *sorted(examples)).stdout
-    # The README's figure for the change is this measurement: "(N lines in M files, the sample files included".
-    files = int(re.search(r"(\d+) files? changed", stat).group(1))  # type: ignore[union-attr]
-    lines = sum(int(n) for n in re.findall(r"(\d+) (?:insertion|deletion)", stat))
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert re.findall(r"\((\d+) lines in (\d+) files, the sample files included", readme) == [(str(lines), str(files))]
+    assert paths == set(HAND_EDITED) | generated
 
 
-def test_a_success_commits_four_bookings(results):
-    result = results["t-four-ok"]
+def test_a_success_commits_every_step_the_added_one_too(results):
+    result = results["t-added-ok"]
     assert result["outcome"] == "COMMITTED"
-    assert result["bookings"] == dict.fromkeys(AFTER, "CONFIRMED")
-    assert result["states"] == [f"Book{pascal(resource)}" for resource in AFTER] + ["Booked"]
-    assert result["billed_transitions"] == len(AFTER) + 1  # 5 with the trip's three steps and insurance
+    assert result[RECORDS_KEY] == dict.fromkeys(AFTER, "CONFIRMED")
+    assert result["states"] == [booking.state for booking in BOOKINGS] + [NEW_REQUEST.state, SAGA.done_state]
+    assert result["billed_transitions"] == len(AFTER) + 1  # n + 1 states with n steps
 
 
-def test_a_refusal_at_insurance_rolls_back_all_four_in_reverse_order(results):
-    result = results["t-four-refused"]
+def test_a_refusal_at_the_added_step_rolls_back_every_step_in_reverse_order(results):
+    result = results["t-added-refused"]
     assert result["outcome"] == "ROLLED_BACK"
-    assert result["bookings"] == dict.fromkeys(AFTER, "CANCELLED")
-    ends = [e["step"] for e in result["saga_log"] if e["event"] == "END" and e["step"].startswith("cancel_")]
-    assert ends == [f"cancel_{resource}" for resource in reversed(AFTER)]
-    assert result["billed_transitions"] == 2 * len(AFTER) + 1  # 9
+    assert result[RECORDS_KEY] == dict.fromkeys(AFTER, "CANCELLED")
+    compensations = [NEW_COMPENSATION.name, *(compensation_of(resource).name for resource in reversed(RESOURCES))]
+    ends = [e["step"] for e in result["saga_log"] if e["event"] == "END" and e["step"] in compensations]
+    assert ends == compensations
+    assert result["billed_transitions"] == 2 * len(AFTER) + 1  # 2n + 1 with n steps
 
 
-def test_a_stuck_insurance_compensation_is_flagged_and_the_other_three_cancelled(results):
-    result = results["t-four-stuck"]
+def test_a_stuck_compensation_of_the_added_step_is_flagged_and_the_others_cancelled(results):
+    result = results["t-added-stuck"]
     assert result["outcome"] == "NEEDS_ATTENTION"
-    assert [(r["step"], r["attention"]) for r in result["needs_attention"]] == [(f"cancel_{NEW}", "OPEN")]
-    assert {k: v for k, v in result["bookings"].items() if k != NEW} == dict.fromkeys(RESOURCES, "CANCELLED")
-    assert result["bookings"][NEW] != "CANCELLED"
-    assert f"Flag{NEW_TITLE}CancellationStuck" in result["states"]
+    assert [(r["step"], r["attention"]) for r in result["needs_attention"]] == [(NEW_COMPENSATION.name, "OPEN")]
+    records = result[RECORDS_KEY]
+    assert {k: v for k, v in records.items() if k != NEW} == dict.fromkeys(RESOURCES, "CANCELLED")
+    assert records[NEW] != "CANCELLED"
+    assert NEW_COMPENSATION.stuck_state in result["states"]
     assert result["states"][-1] == "NeedsAttention"
 
 
@@ -172,37 +179,37 @@ def test_the_packaged_dev_template_has_the_function_table_and_a_least_privilege_
         (project / "build" / "package" / "dev" / "cloudformation-template-update-stack.json").read_text()
     )
     resources = template["Resources"]
-    table = f"lambda-saga-pattern-dev-{NEW.replace('_', '-')}-bookings"
-    assert resources[f"{NEW_TITLE}BookingsTable"]["Type"] == "AWS::DynamoDB::Table"
-    assert resources[f"{NEW_TITLE}BookingsTable"]["Properties"]["TableName"] == table
-    for function in (f"Book{NEW_TITLE}LambdaFunction", f"Cancel{NEW_TITLE}LambdaFunction"):
+    table = f"lambda-saga-pattern-dev-{NEW_NAMES.table_suffix}"
+    assert resources[NEW_NAMES.table_resource]["Type"] == "AWS::DynamoDB::Table"
+    assert resources[NEW_NAMES.table_resource]["Properties"]["TableName"] == table
+    for function in (NEW_REQUEST.function_resource, NEW_COMPENSATION.function_resource):
         properties = resources[function]["Properties"]
-        assert properties["Role"] == {"Fn::GetAtt": [f"{NEW_TITLE}StepsRole", "Arn"]}
-        assert properties["Environment"]["Variables"][f"{NEW.upper()}_TABLE"] == table
-        assert "CAR_TABLE" not in properties["Environment"]["Variables"]
-    (policy,) = resources[f"{NEW_TITLE}StepsRole"]["Properties"]["Policies"]
+        assert properties["Role"] == {"Fn::GetAtt": [NEW_NAMES.role_resource, "Arn"]}
+        assert properties["Environment"]["Variables"][NEW_NAMES.table_variable] == table
+        assert ResourceNames(LAST).table_variable not in properties["Environment"]["Variables"]
+    (policy,) = resources[NEW_NAMES.role_resource]["Properties"]["Policies"]
     tables = {
         statement["Resource"]["Fn::GetAtt"][0]
         for statement in policy["PolicyDocument"]["Statement"]
         if any(action.startswith("dynamodb:") for action in statement["Action"])
     }
-    assert tables == {f"{NEW_TITLE}BookingsTable", "SagaLogTable"}
+    assert tables == {NEW_NAMES.table_resource, "SagaLogTable"}
     invoke = next(
         statement
         for statement in resources["SagaStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         if statement["Action"] == "lambda:InvokeFunction"
     )
-    assert {"Fn::GetAtt": [f"Book{NEW_TITLE}LambdaFunction", "Arn"]} in invoke["Resource"]
-    assert {f"Book{NEW_TITLE}FunctionArn", f"{NEW_TITLE}TableName"} <= template["Outputs"].keys()
+    assert {"Fn::GetAtt": [NEW_REQUEST.function_resource, "Arn"]} in invoke["Resource"]
+    assert {NEW_REQUEST.arn_output, NEW_NAMES.table_output} <= template["Outputs"].keys()
 
 
 def test_generate_check_names_every_generated_file_edited_by_hand(project):
-    edited = [str(RESOLVE_MACHINE.asl_path.relative_to(ROOT)), f"functions/cancel_{NEW}.py", "serverless.steps.yml"]
+    edited = [str(RESOLVE_MACHINE.asl_path.relative_to(ROOT)), NEW_COMPENSATION.handler_file, "serverless.steps.yml"]
     for name in edited:
         path = project / name
         path.write_text(path.read_text() + "\n")  # one more line: edited by hand
     stale = project / "functions" / "book_boat.py"
-    stale.write_text((project / "functions" / f"book_{NEW}.py").read_text())
+    stale.write_text((project / NEW_REQUEST.handler_file).read_text())
     check = run(project, "./build.sh", "generate", "--check")
     assert check.returncode == 1
     named = {
