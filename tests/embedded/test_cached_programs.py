@@ -1,13 +1,13 @@
 """The state machine as parsed, kept in the run cache (sagatools/emulation/speedups.py): a damaged entry
 makes a run slower, never wrong. A flipped bit in a stored program once rolled a saga back to
-NEEDS_ATTENTION with the hotel still CONFIRMED, failed it with States.Runtime, or mangled an error name."""
+NEEDS_ATTENTION with a booking still CONFIRMED, failed it with States.Runtime, or mangled an error name."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sagatools.emulation.speedups import PARSED_DEFINITIONS
-from tests.helpers import saga_request
+from tests.helpers import LAST, book_step, saga_request
 
 
 # The bits flipped, one at a time (each costs a parse, ~0.2 s): the top bit of every tenth byte of the
@@ -18,7 +18,7 @@ def bits_to_flip(size: int) -> list[int]:
 
 
 def what_it_did(result: Any) -> tuple[Any, ...]:
-    """Everything a run reports that does not name the trip or the clock."""
+    """Everything a run reports that does not name the saga or the clock."""
     return (
         result.status,
         result.outcome,
@@ -38,7 +38,7 @@ def test_a_stored_program_with_a_bit_flipped_is_parsed_again_and_the_saga_runs_a
     # Given a rollback run with a run cache of its own, which keeps the program moto parsed for it
     monkeypatch.setenv("RUNTEST_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(PARSED_DEFINITIONS, "_parsed", {})
-    uncached = what_it_did(run_saga(saga_request("t-uncached", simulate={"book_car": "fail"})))
+    uncached = what_it_did(run_saga(saga_request("t-uncached", simulate={book_step(LAST): "fail"})))
     assert uncached[1] == "ROLLED_BACK"
     [entry] = (tmp_path / "asl-programs").iterdir()
     good = entry.read_bytes()
@@ -48,6 +48,6 @@ def test_a_stored_program_with_a_bit_flipped_is_parsed_again_and_the_saga_runs_a
         entry.write_bytes(damaged)
         monkeypatch.setattr(PARSED_DEFINITIONS, "_parsed", {})  # a new process: only the disk is left
         # When the same saga runs on the program read from that entry
-        result = run_saga(saga_request(f"t-flipped-{bit}", simulate={"book_car": "fail"}))
+        result = run_saga(saga_request(f"t-flipped-{bit}", simulate={book_step(LAST): "fail"}))
         # Then it does exactly what the uncached run did
         assert what_it_did(result) == uncached, f"bit {bit}"

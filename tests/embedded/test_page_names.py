@@ -1,4 +1,4 @@
-"""Report pages never share a name: a trip whose id reads like another trip's resolution keeps its own page,
+"""Report pages never share a name: a saga whose id reads like another saga's resolution keeps its own page,
 and `attention.sh show` links each execution to its own."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import json
 import time
 
 from saga.catalogue import COMPENSATIONS
+from saga.keys import ID_FIELD
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
 from sagatools.attention.stage_view import StageView, resolution_name
 from sagatools.cli import report_dir
@@ -18,19 +19,19 @@ from sagatools.view.html_page import write_page
 from tests.helpers import LAST, book_step, saga_request
 
 
-def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, run_saga, reader, monkeypatch, tmp_path):
-    # Given trip X, stuck and then resolved by X-resolve-1, and another trip whose id is X-resolve-1
+def test_a_saga_named_like_another_sagas_resolution_keeps_its_own_page(stack, run_saga, reader, monkeypatch, tmp_path):
+    # Given saga X, stuck and then resolved by X-resolve-1, and another saga whose id is X-resolve-1
     monkeypatch.setenv("RUNTEST_DIR", str(tmp_path))  # where runtest.sh and attention.sh put pages unless told
     request = saga_request("t-named", simulate={book_step(LAST): "fail", COMPENSATIONS[0].name: "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
-    name = resolution_name(request["saga_id"], 1)
+    name = resolution_name(request[ID_FIELD], 1)
     again = {k: v for k, v in request.items() if k != "simulate"}
     document = json.dumps({"request": again, "requested_by": "test"})
     machine = stack.resolution_state_machine_arn
     arn = stack.stepfunctions.start_execution(stateMachineArn=machine, name=name, input=document)["executionArn"]
     watcher = ExecutionWatcher(stack.stepfunctions, machine, 0.005)
-    description = watcher.wait({arn: request["saga_id"]}, time.monotonic() + 60)[arn]
-    resolution = build_report(name, request["saga_id"], description, [], reader, False, resolution_outcome_of)
+    description = watcher.wait({arn: request[ID_FIELD]}, time.monotonic() + 60)[arn]
+    resolution = build_report(name, request[ID_FIELD], description, [], reader, False, resolution_outcome_of)
     namesake = run_saga(saga_request(name))
     assert namesake.outcome is Outcome.COMMITTED
     # When runtest.sh writes the namesake's page and attention.sh the resolution's, into the same folder
@@ -49,5 +50,5 @@ def test_a_trip_named_like_another_trips_resolution_keeps_its_own_page(stack, ru
     assert f"<h1>Resolution {name} " in resolution_page.read_text(encoding="utf-8")
     stage = Stage(name=EMBEDDED_STAGE, region=REGION, profile=None)
     view = StageView(stage, stack.stepfunctions, reader, stack.state_machine_arn, machine)
-    links = {execution.name: execution.report for execution in view.trip(request["saga_id"]).executions}
+    links = {execution.name: execution.report for execution in view.saga(request[ID_FIELD]).executions}
     assert links[name] == str(resolution_page)
