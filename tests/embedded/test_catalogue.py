@@ -10,6 +10,7 @@ import yaml
 
 from saga.catalogue import BOOKINGS, COMPENSATIONS, RESOURCES, STEPS, by_state
 from saga.definition import SAGA
+from saga.keys import ID_FIELD
 from saga.models import RequestModel
 from sagatools.asl import load_definition
 from sagatools.serverless_config import STEPS_YML, load_service_config
@@ -72,6 +73,7 @@ def test_the_request_has_a_required_section_per_step_in_order():
     fields = list(RequestModel.model_fields)
     recovery = ["recovery"] if SAGA.pivot is not None else []
     assert fields == ["saga_id", *SAGA.sections, *RESOURCES, *recovery, "simulate"]
+    assert RequestModel.model_fields["saga_id"].alias == ID_FIELD  # written as the app's id field
     assert all(RequestModel.model_fields[resource].is_required() for resource in RESOURCES)
 
 

@@ -14,10 +14,11 @@ import sys
 
 import pytest
 
+from saga.keys import ID_FIELD, RECORDS_KEY
 from sagatools.emulation import changes, lean_moto
 from sagatools.emulation.changes import MADE_FOR, Change, Mismatch, MotoUnsupported, checked, installed_moto
 from sagatools.emulation.embedded import EmbeddedStack
-from tests.helpers import ROOT
+from tests.helpers import FAIL_FILE, ROOT, SUCCESS_FILE
 
 PREVIOUS_MINOR = "5.1.22"  # the last release of the minor before the pinned one
 
@@ -76,14 +77,14 @@ def test_a_moto_whose_batch_status_moved_keeps_moto_batch(tmp_path):
 
 
 def _runtest(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    files = [str(ROOT / "test-booking-success.json"), str(ROOT / "test-booking-fail.json")]
+    files = [str(SUCCESS_FILE), str(FAIL_FILE)]
     return subprocess.run(
         [str(ROOT / "runtest.sh"), *files, "--json"], capture_output=True, text=True, env=env, timeout=300, check=False
     )
 
 
 def _outcomes(run: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, dict[str, str | None]]]:
-    return {trip["saga_id"]: (trip["outcome"], trip["bookings"]) for trip in json.loads(run.stdout)}
+    return {saga[ID_FIELD]: (saga["outcome"], saga[RECORDS_KEY]) for saga in json.loads(run.stdout)}
 
 
 def _newest_moto() -> str:
