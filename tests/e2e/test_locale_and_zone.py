@@ -20,7 +20,7 @@ from tests.helpers import ROOT, book_step, saga_request
 
 pytestmark = pytest.mark.slow
 
-COMPANY = "Łódź 李 Cars"
+COMPANY = "Łódź 李 Hire"
 ALTERNATIVE = "Zoom 李"
 # A step whose provider may refuse and another take it (in forward recovery): its providers get the names.
 WITH_ALTERNATIVES = next((step for step in SAGA.steps if step.alternatives_for), None)
@@ -69,7 +69,7 @@ def test_names_an_iso_8859_1_terminal_cannot_show_are_escaped_and_the_summary_de
     assert done.returncode == 0, done.stderr
     assert "t-locale: COMMITTED" in done.stdout
     assert "Zoom \\u674e" in done.stdout  # the provider that booked
-    assert "\\u0141ód\\u017a \\u674e Cars" in done.stdout  # the one that refused: ó is ISO-8859-1, written as it is
+    assert "\\u0141ód\\u017a \\u674e Hire" in done.stdout  # the one that refused: ó is ISO-8859-1, written as it is
     assert "Traceback" not in done.stderr
     assert "Logging error" not in done.stderr
     # and the handler log holds the names as they are, in UTF-8
