@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from saga.catalogue import SAGA_LOG_TABLE_OUTPUT, SAGA_LOG_TABLE_VARIABLE, TABLE_OUTPUTS
+from saga.keys import RECORDS_KEY
 from sagatools.asl import (
     MACHINES,
     RESOLVE_MACHINE,
@@ -185,7 +186,8 @@ def prepare_removal(stage: Stage, force: bool, out: TextIO, err: TextIO, confirm
     machines = [outputs[m.name_output] for m in MACHINES if m.name_output in outputs]
     print(f"Removing stage {stage.name} deletes stack {stage.stack_name}: the tables {', '.join(tables)}", file=out)
     print(
-        "  (with every booking and the saga log), the functions, roles and log groups, and the state machines "
+        f"  (with every one of their {RECORDS_KEY} and the saga log), the functions, roles and log groups, and the"
+        " state machines "
         f"{', '.join(machines)}.",
         file=out,
     )

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from saga.catalogue import COMPENSATIONS
-from saga.keys import NOUN, NOUNS, RECORDS_KEY
+from saga.keys import ID_FIELD, NOUN, NOUNS, RECORDS_KEY
 from saga.saga_log import AttentionKind, LogEvent
 from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.history import StateRun, StateStatus
@@ -108,7 +108,7 @@ def needs_a_look(report: SagaResult) -> str:
             or f"ended {shown(report.error or report.status)}"
         )
     elif report.outcome is Outcome.CONFLICT:
-        where = "not started: its saga_id names an execution of a different request; give it a new saga_id"
+        where = f"not started: its {ID_FIELD} names an execution of a different request; give it a new {ID_FIELD}"
     elif report.status == "NOT_STARTED":
         where = "not started: the --timeout ended first"
     else:
