@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+import trip
 from saga.models import describe_validation_error
 from trip.definition import SAGA as TRIP
 from trip.requests import CarRequest, FlightRequest, HotelRequest, Traveller
 
-TRIP_DIR = Path(__file__).resolve().parent.parent
+TRIP_DIR = Path(trip.__file__).resolve().parent  # the trip's, wherever a copy of these tests runs
 SUCCESS: dict[str, Any] = json.loads((TRIP_DIR / "samples" / "success.json").read_text())
 MODELS: dict[str, type[BaseModel]] = {
     "traveller": Traveller,
