@@ -15,7 +15,7 @@ import pytest
 if TYPE_CHECKING:
     # Imported where a fixture needs them: the unit tier starts without moto's Step Functions.
     from sagatools.emulation.embedded import EmbeddedStack
-    from sagatools.results import SagaResult, SagaReader
+    from sagatools.results import SagaReader, SagaResult
 
 _OWNER = "_RUNTEST_TESTS_FOLDER_OWNER"  # the pid of the process that made the folder, and removes it
 
@@ -92,9 +92,9 @@ def run_sagas(stack: EmbeddedStack) -> Callable[..., list[SagaResult]]:
     """Runs requests concurrently through the real ASL on the embedded stack, as runtest.sh does."""
     from saga.keys import ID_FIELD
     from saga.models import parse_request
+    from sagatools.request_files import RequestFile
     from sagatools.results import SagaReader
     from sagatools.runtest.runner import SagaRunner
-    from sagatools.request_files import RequestFile
 
     def run(*requests: dict[str, Any]) -> list[SagaResult]:
         runner = SagaRunner(

@@ -102,7 +102,7 @@ class SagaRunner:
                 Outcome.CONFLICT,
                 CONFLICT_ERROR,
                 f"not started: {ID_FIELD} {conflict.saga.request.saga_id} already names an execution of a different"
-                f" request on this stage ({conflict.execution_arn}); give this request a new saga_id",
+                f" request on this stage ({conflict.execution_arn}); give this request a new {ID_FIELD}",
             )
         return [results[id(saga)] for saga in sagas]
 
@@ -174,7 +174,7 @@ class SagaRunner:
         if not self._same_request(saga, execution_arn):
             raise UsageError(
                 f"{shown(saga.path)}: {ID_FIELD} {saga.request.saga_id} already ran on this stage with a different "
-                f"request ({execution_arn}); give this request a new saga_id"
+                f"request ({execution_arn}); give this request a new {ID_FIELD}"
             )
 
     def _same_request(self, saga: RequestFile, execution_arn: str) -> bool:

@@ -31,7 +31,7 @@ from sagatools.runtest.shards import SAGAS_PER_SHARD, shard_count
 from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
 from sagatools.view.terminal import COMPACT_ABOVE
 from tests.embedded.test_fault_matrix import CASES
-from tests.embedded.test_soak import DUPLICATES, SOAK_TRIPS
+from tests.embedded.test_soak import DUPLICATES, SOAK_SAGAS
 from tests.helpers import APP_DIR, ROOT, book_step, cancel_step, saga_request
 
 # The hand-written documentation: the README and its pages (BENCHMARKS.md is written by ./build.sh bench).
@@ -99,7 +99,7 @@ LIMITS = {
     r"\{refused, crash after write, transient:1, transient:5\} x every compensation x \{transient:1, transient:5, "
     r"stuck\}, (\d+) sagas": (len(CASES),),
     r"`tests/embedded/test_soak.py`: (\d+) trips with seeded random faults at once, (\d+) of them duplicates": (
-        SOAK_TRIPS,
+        SOAK_SAGAS,
         DUPLICATES,
     ),
     r"task timeouts are scaled (\d+)x": (TIMEOUT_SCALE,),

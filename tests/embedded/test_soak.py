@@ -34,7 +34,6 @@ pytestmark = pytest.mark.slow
 
 
 SOAK_SAGAS = int(os.environ.get("SOAK_SAGAS", "200"))
-SOAK_TRIPS = SOAK_SAGAS  # the former name, still imported by test_readme_figures.py: goes once it takes SOAK_SAGAS
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261126"))
 DUPLICATES = 10
 BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:2", "transient:5"]
