@@ -183,8 +183,10 @@ case "$command" in
       shift
       case "$tier" in
         # No network (pytest-socket), one process: a few seconds.
-        # shellcheck disable=SC2046 # one word per folder
-        unit) exec .venv/bin/python -m pytest -p no:xdist tests/unit $(app_tests) "$@" ;;
+        unit)
+          # shellcheck disable=SC2046 # one word per folder
+          exec .venv/bin/python -m pytest -p no:xdist tests/unit $(app_tests) "$@"
+          ;;
         embedded | deploy | e2e)
           [ "$tier" = "embedded" ] || node_tools # osls packages and deploys there
           exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "tests/$tier" "$@"
