@@ -39,7 +39,7 @@ def pascal(snake: str) -> str:
 class ResourceNames:
     """What one resource of the saga is called in the template, the environment and the stack."""
 
-    name: str  # as in the request and `bookings` of a result (snake_case)
+    name: str  # as in the request and `records` of a result (snake_case)
 
     @property
     def title(self) -> str:
@@ -191,18 +191,18 @@ class Step:
 
 
 # The requests in the order the saga makes them; compensations run in the reverse order.
-BOOKINGS: tuple[Step, ...] = tuple(
+REQUESTS: tuple[Step, ...] = tuple(
     Step(spec, Action.REQUEST, position) for position, spec in enumerate(SAGA.steps, start=1)
 )
 COMPENSATIONS: tuple[Step, ...] = tuple(
-    Step(request.spec, Action.COMPENSATION, request.position) for request in reversed(BOOKINGS)
+    Step(request.spec, Action.COMPENSATION, request.position) for request in reversed(REQUESTS)
 )
-STEPS: tuple[Step, ...] = BOOKINGS + COMPENSATIONS
+STEPS: tuple[Step, ...] = REQUESTS + COMPENSATIONS
 # The requests after the pivot, in order: what forward recovery finishes.
-RETRIABLES: tuple[Step, ...] = tuple(step for step in BOOKINGS if step.is_retriable)
-RESOURCES: tuple[str, ...] = tuple(spec.resource for spec in SAGA.steps)  # in booking order
-# As `simulate` lists them: the requests, then their compensations, both in booking order.
-STEP_NAMES: tuple[str, ...] = tuple(step.name for step in BOOKINGS + COMPENSATIONS[::-1])
+RETRIABLES: tuple[Step, ...] = tuple(step for step in REQUESTS if step.is_retriable)
+RESOURCES: tuple[str, ...] = tuple(spec.resource for spec in SAGA.steps)  # in record order
+# As `simulate` lists them: the requests, then their compensations, both in record order.
+STEP_NAMES: tuple[str, ...] = tuple(step.name for step in REQUESTS + COMPENSATIONS[::-1])
 
 
 def step(action: Action, resource: str) -> Step:
@@ -226,5 +226,5 @@ def by_state(state: str) -> Step | None:
     return next((s for s in STEPS if state in s.states), None)
 
 
-# Every stack output that names a table: each resource's bookings, then the saga log.
+# Every stack output that names a table: each resource's records, then the saga log.
 TABLE_OUTPUTS = (*(ResourceNames(resource).table_output for resource in RESOURCES), SAGA_LOG_TABLE_OUTPUT)

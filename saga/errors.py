@@ -39,7 +39,7 @@ class TransientProviderError(SagaError):
 
 
 class CrashAfterWrite(SagaError):
-    """The booking was committed but the step died before answering (the lost response)."""
+    """The record was committed but the step died before answering (the lost response)."""
 
 
 class CompensationFailed(SagaError):
@@ -52,7 +52,7 @@ class DataAccessError(SagaError):
 
 class TransientDataAccessError(DataAccessError):
     """DynamoDB throttled the call or it met a conflicting transaction: a passing fault, retried by the
-    state machine like TransientProviderError (a booking must never roll back for it)."""
+    state machine like TransientProviderError (a record must never roll back for it)."""
 
 
 class ForwardRetryableError(SagaError):

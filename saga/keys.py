@@ -1,6 +1,6 @@
 """The app's words for a saga's id and its records, as DynamoDB items, step results and `--json` carry them.
 
-In Python a saga's id is always `saga_id` and its records are `bookings`; written out they are the app's id
+In Python a saga's id is always `saga_id` and its records are `records`; written out they are the app's id
 field (SagaSpec.id_field, `order_id`) and its records' name (SagaSpec.records), so its public names stay its own.
 """
 
@@ -14,7 +14,7 @@ ID_FIELD = SAGA.id_field
 RECORDS_KEY = SAGA.records
 
 
-_WRITTEN_AS = {"saga_id": ID_FIELD, "bookings": RECORDS_KEY}
+_WRITTEN_AS = {"saga_id": ID_FIELD, "records": RECORDS_KEY}
 
 
 def _written_as(name: str) -> str:
@@ -22,7 +22,7 @@ def _written_as(name: str) -> str:
 
 
 class SagaKeyed(BaseModel):
-    """A record of one saga: `saga_id` (and `bookings`) in code, the app's words when read or written."""
+    """A record of one saga: `saga_id` (and `records`) in code, the app's words when read or written."""
 
     model_config = ConfigDict(
         frozen=True,

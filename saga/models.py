@@ -63,19 +63,19 @@ class Fault(Strict):
     @classmethod
     def parse(cls, step: str, value: str, recovery: str = "backward") -> Fault:
         found = by_name(step)
-        is_booking = found is not None and not found.is_compensation
-        has_alternatives = is_booking and found is not None and found.spec.alternatives_for is not None
+        is_request = found is not None and not found.is_compensation
+        has_alternatives = is_request and found is not None and found.spec.alternatives_for is not None
         most = MOST_TRANSIENT[recovery]
         if value == "fail":
             return cls(mode="fail")
-        if value == "crash_after_write" and is_booking:
+        if value == "crash_after_write" and is_request:
             return cls(mode="crash_after_write")
         if (match := _TRANSIENT.fullmatch(value)) and int(match.group(1)) <= most:
             return cls(mode="transient", failing_attempts=int(match.group(1)))
         if (match := _FAIL_FIRST.fullmatch(value)) and has_alternatives and int(match.group(1)) <= MAX_ALTERNATIVES + 1:
             return cls(mode="fail", refusing_providers=int(match.group(1)))
         allowed = ["fail", *([f"fail:1..{MAX_ALTERNATIVES + 1}"] if has_alternatives else [])]
-        allowed += [*(["crash_after_write"] if is_booking else []), f"transient:1..{most}"]
+        allowed += [*(["crash_after_write"] if is_request else []), f"transient:1..{most}"]
         forward_possible = SAGA.pivot is not None and recovery != "forward"
         hint = f"; transient:1..{MOST_TRANSIENT['forward']} in forward recovery" if forward_possible else ""
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}{hint})")
@@ -111,7 +111,7 @@ class SagaRequest(Strict):
         return Fault.parse(step, value, self.recovery_mode.mode) if value is not None else None
 
     def details_for(self, resource: str) -> dict[str, Any]:
-        """The section of the request a resource's booking stores, JSON-ready."""
+        """The section of the request a resource's record stores, JSON-ready."""
         section: BaseModel = getattr(self, resource)
         return section.model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -150,7 +150,7 @@ class StepInvocation(Strict):
         return self.retry_count + 1
 
 
-class BookingStatus(StrEnum):
+class RecordStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
     CANCELLED = "CANCELLED"
 
@@ -162,7 +162,7 @@ class StepResult(SagaKeyed):
 
     step: str
     resource: str
-    status: BookingStatus
+    status: RecordStatus
     reference: str
     attempt: int
     already_done: bool = False  # a retry or replay found its work done

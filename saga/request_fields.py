@@ -70,7 +70,7 @@ def _as_written(name: str, known: str) -> str:
 
 def other_providers(alternatives: list[str], provider: str | None, field: str) -> list[str]:
     """Alternatives are other providers: each named once, and none of them the request's own, however
-    written (else a booking could go to the provider that has just refused it)."""
+    written (else a record could go to the provider that has just refused it)."""
     own = None if provider is None else _provider_key(provider)
     seen: dict[str, str] = {}
     for name in alternatives:

@@ -1,8 +1,8 @@
 """The saga log (transaction log): START before every request and compensation, END or FAILED after.
 
 Items live in the saga log table under the saga id, sorted by a key that begins with the time of
-writing, so a Query returns them in the order they were written. The END of a booking change is not
-written here on its own: `BookingRepository` puts it in the same transaction as the change.
+writing, so a Query returns them in the order they were written. The END of a record change is not
+written here on its own: `RecordTable` puts it in the same transaction as the change.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class Settings(BaseModel):
     saga_log_table: str = Field(min_length=1, validation_alias=_names(SAGA_LOG_TABLE_VARIABLE, SAGA_LOG_TABLE_OUTPUT))
     # "true" or "false" as the template writes it; pydantic's bool parsing refuses anything unclear.
     fault_injection: bool = Field(validation_alias=_names("FAULT_INJECTION", "FaultInjection"))
-    # Resource -> its bookings table: a function is given only its own; a stack outputs them all.
+    # Resource -> its records table: a function is given only its own; a stack outputs them all.
     tables: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -71,7 +71,7 @@ class Settings(BaseModel):
                 return f"the output {alias.choices[1]}"
         return variable
 
-    def bookings_table(self, resource: str) -> str:
+    def records_table(self, resource: str) -> str:
         table = self.tables.get(resource)
         if not table:
             names = ResourceNames(resource)

@@ -167,7 +167,7 @@ class StepCall:
         return f"{self.saga_id}/{self.resource}"
 
 
-# A step's own work, as the app writes it. The action returns the reference its provider gives the booking;
+# A step's own work, as the app writes it. The action returns the reference its provider gives the record;
 # the compensation undoes it. The engine around them logs, records, retries and injects faults.
 StepAction = Callable[[StepCall], str]
 StepCompensation = Callable[[StepCall], None]
@@ -176,7 +176,7 @@ StepCompensation = Callable[[StepCall], None]
 @dataclass(frozen=True)
 class StepWork:
     """A step's own work, as the app writes it: the action (returns the reference the provider gives the
-    booking) and the compensation (undoes it)."""
+    record) and the compensation (undoes it)."""
 
     action: StepAction
     compensation: StepCompensation
@@ -200,7 +200,7 @@ class StepSpec:
     """One step of a saga: a resource, booked by a request and undone by its compensation."""
 
     resource: str  # snake_case: names the step, its table, its request section
-    request: type[BaseModel]  # the request's section for this resource, stored with the booking
+    request: type[BaseModel]  # the request's section for this resource, stored with the record
     kind: StepKind = StepKind.COMPENSATABLE
     # The field of its section that names the provider, when the section also lists `alternatives`
     # (other providers, tried in order when one refuses, in forward recovery).

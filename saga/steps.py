@@ -1,7 +1,7 @@
 """The steps of the saga: a request (book) and its compensation (cancel) for each resource.
 
 Each step writes START to the saga log before acting and END or FAILED after; the END of a change
-is committed with the change itself (see `BookingRepository`). Faults from the request's `simulate`
+is committed with the change itself (see `RecordTable`). Faults from the request's `simulate`
 section are injected here, at the provider boundary, so everything around them runs for real.
 """
 
@@ -14,7 +14,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError
 
 from saga import catalogue
-from saga.bookings import BookingRepository, BookingUnchanged
 from saga.catalogue import Action
 from saga.clients import dynamodb_client
 from saga.errors import (
@@ -32,14 +31,15 @@ from saga.errors import (
     TransientProviderError,
 )
 from saga.keys import NOUN
-from saga.models import BookingStatus, Fault, StepInvocation, StepResult
+from saga.models import Fault, RecordStatus, StepInvocation, StepResult
 from saga.observability import logger, metrics
+from saga.records import RecordTable, RecordUnchanged
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
 from saga.settings import Settings, get_settings
 from saga.spec import StepCall, StepKind
 
 if TYPE_CHECKING:
-    from saga.bookings import Booking
+    from saga.records import StepRecord
 
 
 class _Attempt:
@@ -56,7 +56,7 @@ class _Attempt:
         self.fault = self._fault(settings)
         client = dynamodb_client()
         self.saga_log = SagaLog(settings.saga_log_table, client)
-        self.bookings = BookingRepository(resource, settings.bookings_table(resource), self.saga_log, client)
+        self.records = RecordTable(resource, settings.records_table(resource), self.saga_log, client)
 
     @property
     def past_pivot(self) -> bool:
@@ -80,7 +80,7 @@ class _Attempt:
     def forward_retry(self, error: SagaError, committed: bool = False) -> SagaError:
         """Past the pivot, a passing fault: retried on the forward schedule, unless the next attempt would
         start after the deadline (on the saga's own clock: the schedule's waits, or the time since the
-        step was entered if that is longer, as on AWS). A `committed` booking whose answer was lost is
+        step was entered if that is longer, as on AWS). A `committed` record whose answer was lost is
         always retried: the retry only reads it back, and the saga must not be flagged with it booked."""
         policy = self.step.spec.forward_retry
         retries = self.invocation.retry_count
@@ -141,24 +141,24 @@ class _Attempt:
             )
         return None
 
-    def result(self, booking: Booking, already_done: bool) -> StepResult:
+    def result(self, record: StepRecord, already_done: bool) -> StepResult:
         return StepResult(
             saga_id=self.saga_id,
             step=self.name,
             resource=self.resource,
-            status=booking.status,
-            reference=booking.reference,
+            status=record.status,
+            reference=record.reference,
             attempt=self.invocation.attempt,
             already_done=already_done,
         )
 
 
 class _CommittedWriteError(DataAccessError):
-    """A log write failed after the booking itself was committed: a retry only reads the booking back."""
+    """A log write failed after the record itself was committed: a retry only reads the record back."""
 
 
 def book(resource: str, invocation: StepInvocation) -> StepResult:
-    """Book `resource` for the saga; a repeat returns the existing booking, a tombstone refuses it.
+    """Book `resource` for the saga; a repeat returns the existing record, a tombstone refuses it.
 
     Past the pivot in forward recovery, a refusal asks the next alternative provider, and a passing
     fault or a lost response is retried slowly until the deadline (see `_Attempt.forward_retry`), and so
@@ -173,7 +173,7 @@ def book(resource: str, invocation: StepInvocation) -> StepResult:
 
 
 def _forward_write_failure(attempt: _Attempt, error: Exception) -> SagaError:
-    """Past the pivot, a DynamoDB fault in one of the step's writes (its START, its FAILED, its booking, its
+    """Past the pivot, a DynamoDB fault in one of the step's writes (its START, its FAILED, its record, its
     "already booked" END), transient or not: retried forward to the deadline like a passing provider fault.
     The FAILED entry is logged if the table takes it; the retry is what matters."""
     committed = isinstance(error, _CommittedWriteError)
@@ -221,7 +221,7 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     # The step's own work (the app's code), then its record and END in one transaction.
     reference = work.action(StepCall(saga_id, resource, details, provider)) if work else None
     try:
-        booking = attempt.bookings.confirm(
+        record = attempt.records.confirm(
             saga_id,
             details,
             end,
@@ -234,8 +234,8 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     except TransientDataAccessError as error:
         # Logged as this attempt's FAILED; the state machine retries.
         raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
-    except BookingUnchanged as changed:
-        if changed.existing.status is BookingStatus.CANCELLED:
+    except RecordUnchanged as changed:
+        if changed.existing.status is RecordStatus.CANCELLED:
             raise attempt.fail(
                 LateAfterCompensation(f"{resource} of {saga_id} was cancelled before it was booked")
             ) from None
@@ -246,19 +246,19 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
                 raise
             raise _CommittedWriteError(str(error)) from None
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
-        logger.info("booking already confirmed", extra={"step": attempt.name, "reference": changed.existing.reference})
+        logger.info("request already confirmed", extra={"step": attempt.name, "reference": changed.existing.reference})
         return attempt.result(changed.existing, already_done=True)
-    metrics.add_metric(name="BookingConfirmed", unit=MetricUnit.Count, value=1)
-    logger.info("booking confirmed", extra={"step": attempt.name, "reference": booking.reference, "provider": provider})
+    metrics.add_metric(name="StepConfirmed", unit=MetricUnit.Count, value=1)
+    logger.info("request confirmed", extra={"step": attempt.name, "reference": record.reference, "provider": provider})
     if _loses_its_response(attempt):
-        crash = CrashAfterWrite(f"{attempt.name}: simulated crash after the booking was committed")
-        # Past the pivot the lost response is retried: the retry finds the booking and answers with it.
+        crash = CrashAfterWrite(f"{attempt.name}: simulated crash after the record was committed")
+        # Past the pivot the lost response is retried: the retry finds the record and answers with it.
         raise attempt.forward_retry(crash, committed=True) if attempt.past_pivot else crash
-    return attempt.result(booking, already_done=False)
+    return attempt.result(record, already_done=False)
 
 
 def cancel(resource: str, invocation: StepInvocation) -> StepResult:
-    """Cancel `resource` for the saga; always ends CANCELLED, even if the booking never arrived."""
+    """Cancel `resource` for the saga; always ends CANCELLED, even if the record never arrived."""
     attempt = _Attempt(Action.COMPENSATION, resource, invocation, get_settings())
     attempt.start()
     if error := attempt.injected_error(CompensationNotDone(f"{resource} provider did not cancel {attempt.saga_id}")):
@@ -267,16 +267,16 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
         work.compensation(StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)))
     try:
-        booking = attempt.bookings.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
+        record = attempt.records.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:
         raise attempt.fail(error) from None
-    except BookingUnchanged as changed:
+    except RecordUnchanged as changed:
         attempt.saga_log.append(attempt.entry(LogEvent.END, "already cancelled"))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         return attempt.result(changed.existing, already_done=True)
-    metrics.add_metric(name="BookingCancelled", unit=MetricUnit.Count, value=1)
-    logger.info("booking cancelled", extra={"step": attempt.name, "reference": booking.reference})
-    return attempt.result(booking, already_done=False)
+    metrics.add_metric(name="StepCompensated", unit=MetricUnit.Count, value=1)
+    logger.info("request compensated", extra={"step": attempt.name, "reference": record.reference})
+    return attempt.result(record, already_done=False)
 
 
 def run_step(step: catalogue.Step, invocation: StepInvocation) -> StepResult:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.client
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS
+from saga.catalogue import COMPENSATIONS, REQUESTS
 from saga.keys import ID_FIELD
 from saga.models import parse_request
 from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
 BASE_REQUEST = json.loads((app_folder() / "samples" / "success.json").read_text(encoding="utf-8"))
 # A success, a rollback at each step, and a compensation stuck behind a refusal at the last step.
-_LAST, _STUCK = BOOKINGS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
+_LAST, _STUCK = REQUESTS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
 SCENARIOS: dict[str, dict[str, str] | None] = {
     "success": None,
-    **{rollback_scenario(step.resource): {step.name: "fail"} for step in BOOKINGS},
+    **{rollback_scenario(step.resource): {step.name: "fail"} for step in REQUESTS},
     f"stuck compensation ({_LAST.resource} fails, {_STUCK.name} stuck)": {_LAST.name: "fail", _STUCK.name: "fail"},
 }
 LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))

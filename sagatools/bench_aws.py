@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import BOOKINGS
+from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
 from saga.saga_log import LogEvent
 from sagatools.executions import execution_history
@@ -82,7 +82,7 @@ def item_bytes(item: dict[str, Any]) -> int:
     return DYNAMODB_ITEM_OVERHEAD_BYTES + sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
 
 
-LAST_STEP = BOOKINGS[-1].resource.replace("_", " ")
+LAST_STEP = REQUESTS[-1].resource.replace("_", " ")
 
 
 def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
@@ -103,15 +103,15 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
     events = execution_history(stack.stepfunctions, report.execution_arn)
     invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
     # Write request units: a plain PutItem of a small item is 1; a transaction item is 2, and the
-    # END is committed with its booking change (2 items). Replayed ENDs are plain puts.
-    log_units = booking_units = 0
+    # END is committed with its record change (2 items). Replayed ENDs are plain puts.
+    log_units = record_units = 0
     for entry in report.saga_log:
         in_transaction = entry.event is LogEvent.END and not (entry.detail or "").startswith("already")
         log_units += 2 if in_transaction else 1
-        booking_units += 2 if in_transaction else 0
+        record_units += 2 if in_transaction else 0
     # An attention record is written to the saga log table and to its attention-index (a GSI write).
     log_units += 2 * len(report.needs_attention)
-    units = log_units + booking_units
+    units = log_units + record_units
     dollars = (
         report.billed_transitions * PRICES["state transition (Standard)"]
         + invocations * PRICES["Lambda request"]
@@ -139,7 +139,7 @@ def success_and_rollback(costs: list[dict[str, Any]]) -> tuple[dict[str, Any], d
     """The two rows the capacity and safeguard figures are drawn from: a success and a rollback at
     the last step (the dearest rollback)."""
     by_scenario = {row["scenario"]: row for row in costs}
-    return by_scenario["success"], by_scenario[rollback_scenario(BOOKINGS[-1].resource)]
+    return by_scenario["success"], by_scenario[rollback_scenario(REQUESTS[-1].resource)]
 
 
 def capacity(costs: list[dict[str, Any]]) -> list[str]:

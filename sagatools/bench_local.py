@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from saga.catalogue import BOOKINGS
+from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
 from sagatools.deployed.lambda_runtime import runtime_environment, runtime_python
 from sagatools.emulation.execution_environment import FunctionVersion
@@ -95,7 +95,7 @@ def measure_local_cloud() -> dict[str, Any]:
             walls = _saga_walls(project, SAGAS + 1)
             figures["saga_first_ms"] = walls[0]  # a cold start per request
             figures["saga_warm_median_ms"] = statistics.median(walls[1:])
-            handler = project / BOOKINGS[0].handler_file
+            handler = project / REQUESTS[0].handler_file
             handler.write_text(handler.read_text(encoding="utf-8") + "\n# changed for the redeploy measurement\n")
             figures["redeploy_s"] = timed(project, "./build.sh", "deploy", "local")
             figures["remove_s"] = timed(project, "./build.sh", "remove", "local")
@@ -132,7 +132,7 @@ def local_cloud_markdown(figures: dict[str, Any], embedded_success_ms: float) ->
         "",
         "| success saga | ms |",
         "|---|---|",
-        f"| local stage, first ({len(BOOKINGS)} cold starts) | {figures['saga_first_ms']:.0f} |",
+        f"| local stage, first ({len(REQUESTS)} cold starts) | {figures['saga_first_ms']:.0f} |",
         f"| local stage, warm, median of {SAGAS} | {figures['saga_warm_median_ms']:.0f} |",
         f"| embedded stack, median | {embedded_success_ms:.0f} |",
         f"| ratio local / embedded (target: within 3x) | {ratio:.1f} |",

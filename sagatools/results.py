@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, model_validator
 
-from saga.bookings import Booking, BookingRepository, get_bookings
-from saga.catalogue import BOOKINGS, RESOURCES, RETRIABLES
+from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES
 from saga.definition import SAGA
 from saga.errors import Refused
 from saga.keys import ID_FIELD, SagaKeyed
-from saga.models import BookingStatus, Recovery
+from saga.models import RecordStatus, Recovery
+from saga.records import RecordTable, StepRecord, get_records
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.history import state_runs
@@ -51,7 +51,7 @@ class RecoveryReport(BaseModel):
     forward_waited_seconds: float = 0  # what those retries waited on the saga's own clock (as on AWS)
     providers_tried: dict[str, list[str]] = {}  # resource -> the providers asked, in order
     providers_refused: dict[str, list[str]] = {}  # resource -> those of them that refused
-    booked_with: dict[str, str] = {}  # resource -> the provider that holds the confirmed booking
+    booked_with: dict[str, str] = {}  # resource -> the provider that holds the confirmed record
 
 
 class SagaResult(SagaKeyed):
@@ -63,7 +63,7 @@ class SagaResult(SagaKeyed):
     outcome: Outcome | None
     error: str | None
     cause: str | None
-    bookings: dict[str, BookingStatus | None]  # resource -> status, in step order
+    records: dict[str, RecordStatus | None]  # resource -> status, in step order
     saga_log: list[LogEntry]
     needs_attention: list[AttentionRecord]
     states: list[str]
@@ -130,32 +130,31 @@ def billed_transitions(events: list[dict[str, Any]]) -> int:
 
 
 class SagaReader:
-    """Reads a saga's bookings and saga log from the stage's tables."""
+    """Reads a saga's records and saga log from the stage's tables."""
 
     def __init__(self, settings: Settings, dynamodb: BaseClient) -> None:
         self.dynamodb = dynamodb
         self.saga_log = SagaLog(settings.saga_log_table, dynamodb)
         self.repositories = [
-            BookingRepository(resource, settings.bookings_table(resource), self.saga_log, dynamodb)
-            for resource in RESOURCES
+            RecordTable(resource, settings.records_table(resource), self.saga_log, dynamodb) for resource in RESOURCES
         ]
 
-    def bookings(self, saga_id: str) -> dict[str, BookingStatus | None]:
-        return statuses(self.booking_items(saga_id))
+    def records(self, saga_id: str) -> dict[str, RecordStatus | None]:
+        return statuses(self.record_items(saga_id))
 
-    def booking_items(self, saga_id: str) -> dict[str, Booking | None]:
-        return get_bookings(self.dynamodb, self.repositories, saga_id)
+    def record_items(self, saga_id: str) -> dict[str, StepRecord | None]:
+        return get_records(self.dynamodb, self.repositories, saga_id)
 
     def log(self, saga_id: str) -> list[LogEntry]:
         return self.saga_log.entries(saga_id)
 
 
-def statuses(bookings: dict[str, Booking | None]) -> dict[str, BookingStatus | None]:
-    return {resource: booking.status if booking else None for resource, booking in bookings.items()}
+def statuses(records: dict[str, StepRecord | None]) -> dict[str, RecordStatus | None]:
+    return {resource: record.status if record else None for resource, record in records.items()}
 
 
 def recovery_report(
-    execution_input: str | None, log: list[LogEntry], bookings: dict[str, Booking | None]
+    execution_input: str | None, log: list[LogEntry], records: dict[str, StepRecord | None]
 ) -> RecoveryReport | None:
     """What the request chose and, past the pivot, what forward recovery did (None for a saga without a pivot)."""
     if SAGA.pivot is None:
@@ -171,13 +170,13 @@ def recovery_report(
         recovery = Recovery()
     mode = recovery.mode
     booked_with = {
-        resource: booking.provider
-        for resource, booking in bookings.items()
-        if booking is not None and booking.provider and booking.status is BookingStatus.CONFIRMED
+        resource: record.provider
+        for resource, record in records.items()
+        if record is not None and record.provider and record.status is RecordStatus.CONFIRMED
     }
     tried: dict[str, list[str]] = {}
     refused: dict[str, list[str]] = {}
-    for step in BOOKINGS:
+    for step in REQUESTS:
         providers = [entry.provider for entry in log if entry.step == step.name and entry.event is LogEvent.START]
         names = list(dict.fromkeys(provider for provider in providers if provider))
         if len(names) > 1 or (names and step.spec.alternatives_for and mode == "forward"):
@@ -222,7 +221,7 @@ def build_report(
 ) -> SagaResult:
     """What an execution of the saga (or, with `resolution_outcome_of`, a resolution) did."""
     log, attention = reader.saga_log.read(saga_id)
-    bookings = reader.booking_items(saga_id)
+    records = reader.record_items(saga_id)
     status = description["status"]
     error = description.get("error")
     started, stopped = description.get("startDate"), description.get("stopDate")
@@ -235,7 +234,7 @@ def build_report(
         outcome=outcome(status, error),
         error=error,
         cause=description.get("cause"),
-        bookings=statuses(bookings),
+        records=statuses(records),
         saga_log=log,
         needs_attention=attention,
         states=states,
@@ -243,7 +242,7 @@ def build_report(
         billed_transitions=billed_transitions(events),
         duration_ms=_milliseconds(started, stopped),
         reused_execution=reused,
-        recovery=recovery_report(description.get("input"), log, bookings),
+        recovery=recovery_report(description.get("input"), log, records),
     )
 
 

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import BOOKINGS, RESOURCES, by_name, by_state, compensation_of, request_of
+from saga.catalogue import REQUESTS, RESOURCES, by_name, by_state, compensation_of, request_of
 from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD
-from saga.models import BookingStatus
+from saga.models import RecordStatus
 from saga.saga_log import LogEvent
 
 if TYPE_CHECKING:
@@ -53,14 +53,14 @@ def step_of_state(state: str) -> str:
 def assert_log_agrees_with_tables(result: SagaResult) -> None:
     """A booking is CANCELLED if its cancel ENDed, else CONFIRMED if its book ENDed, else absent."""
     ended = {entry.step for entry in result.saga_log if entry.event is LogEvent.END}
-    assert list(result.bookings) == list(RESOURCES)
+    assert list(result.records) == list(RESOURCES)
     for resource in RESOURCES:
         if compensation_of(resource).name in ended:
-            assert result.bookings[resource] is BookingStatus.CANCELLED, resource
+            assert result.records[resource] is RecordStatus.CANCELLED, resource
         elif request_of(resource).name in ended:
-            assert result.bookings[resource] is BookingStatus.CONFIRMED, resource
+            assert result.records[resource] is RecordStatus.CONFIRMED, resource
         else:
-            assert result.bookings[resource] is None, resource
+            assert result.records[resource] is None, resource
 
 
 def book_step(resource: str) -> str:
@@ -91,20 +91,20 @@ def is_booking(step_name: str) -> bool:
 # a success is each request and the done state; a rollback at step k is k requests, k compensations and
 # RolledBack. Nothing else: an extra state would cost every saga.
 def success_states() -> list[str]:
-    return [booking.state for booking in BOOKINGS] + [SAGA.done_state]
+    return [booking.state for booking in REQUESTS] + [SAGA.done_state]
 
 
 def rollback_states(failed_at: str) -> list[str]:
     """The states of a clean rollback after the request of `failed_at` failed."""
     upto = RESOURCES.index(failed_at) + 1
     return (
-        [booking.state for booking in BOOKINGS[:upto]]
+        [booking.state for booking in REQUESTS[:upto]]
         + [compensation_of(resource).state for resource in reversed(RESOURCES[:upto])]
         + ["RolledBack"]
     )
 
 
-def rollback_bookings(failed_at: str) -> dict[str, str | None]:
+def rollback_records(failed_at: str) -> dict[str, str | None]:
     """Every booking up to the failed one CANCELLED (a tombstone where it was never written), the later ones absent."""
     upto = RESOURCES.index(failed_at) + 1
     return {resource: ("CANCELLED" if index < upto else None) for index, resource in enumerate(RESOURCES)}

@@ -1,4 +1,4 @@
-"""What the operator reads of a stage: its two state machines, a saga's executions, bookings, saga log
+"""What the operator reads of a stage: its two state machines, a saga's executions, records, saga log
 and attention records."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from saga.keys import ID_FIELD, SagaKeyed
-from saga.models import BookingStatus
+from saga.models import RecordStatus
 from saga.saga_log import AttentionRecord, AttentionState, LogEntry
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.cli import report_dir
@@ -48,7 +48,7 @@ class SagaView(SagaKeyed):
     outcome: str
     executions: list[Execution]
     attention: list[AttentionRecord]
-    bookings: dict[str, BookingStatus | None]
+    records: dict[str, RecordStatus | None]
     saga_log: list[LogEntry] = Field(default_factory=list)
 
 
@@ -122,7 +122,7 @@ class StageView:
             else (Outcome.RESOLVED.value if attention else NOTHING_OPEN),
             executions=[_with_page(saga_id, execution) for execution in executions],
             attention=attention,
-            bookings=self.reader.bookings(saga_id),
+            records=self.reader.records(saga_id),
             saga_log=log,
         )
 

@@ -20,7 +20,7 @@ from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
 from sagatools.generate.asl_parts import GENERATED
 from sagatools.generate.handlers import MARKER, handler_modules
 from sagatools.generate.resolution_machine import resolve_stuck
-from sagatools.generate.saga_machine import booking_saga
+from sagatools.generate.saga_machine import saga_machine
 from sagatools.generate.template import render
 from sagatools.project import PROJECT_ROOT
 from sagatools.serverless_config import STEPS_YML
@@ -29,7 +29,7 @@ from sagatools.view.diagram import README, diagram_in_readme, forward_block, for
 
 def generated_files() -> dict[Path, str]:
     """Every generated file's path and the text the definition gives it (the README included)."""
-    machines = {SAGA_MACHINE: booking_saga(), RESOLVE_MACHINE: resolve_stuck()}
+    machines = {SAGA_MACHINE: saga_machine(), RESOLVE_MACHINE: resolve_stuck()}
     files = {machine.asl_path: json.dumps(asl, indent=2) + "\n" for machine, asl in machines.items()}
     files[STEPS_YML] = render()
     files.update({PROJECT_ROOT / path: text for path, text in handler_modules().items()})

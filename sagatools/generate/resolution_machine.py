@@ -142,7 +142,7 @@ def _close_record(step: Step, following: str) -> dict[str, Any]:
 
 def _finish_forward(states: dict[str, Any], first_close: str) -> None:
     """The resolution's forward path: each step past the pivot again, in order (idempotent: a booked one
-    answers with its booking), then their records closed; if one fails, its record stays open."""
+    answers with its record), then their records closed; if one fails, its record stays open."""
     for index, step in enumerate(RETRIABLES):
         keep = f"Keep{step.names.title}UnfinishedRecordOpen"
         task = lambda_task(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, Step
 from saga.definition import SAGA
 from saga.errors import (
     AlternativesExhausted,
@@ -36,17 +36,17 @@ def _listing(words: list[str]) -> str:
 
 
 def _resources() -> str:
-    return _listing([step.resource.replace("_", " ") for step in BOOKINGS])
+    return _listing([step.resource.replace("_", " ") for step in REQUESTS])
 
 
 def _what_it_does() -> str:
     """What the saga does, in its own verbs ('book a, b and c; on failure, cancel in reverse order'), each step's
     own verb where they differ."""
-    requests, compensations = {step.verb for step in BOOKINGS}, {step.verb for step in COMPENSATIONS}
+    requests, compensations = {step.verb for step in REQUESTS}, {step.verb for step in COMPENSATIONS}
     if len(requests) == 1:
         forward = f"{requests.pop()} {_resources()}"
     else:
-        forward = _listing([f"{step.verb} {step.resource.replace('_', ' ')}" for step in BOOKINGS])
+        forward = _listing([f"{step.verb} {step.resource.replace('_', ' ')}" for step in REQUESTS])
     backward = compensations.pop() if len(compensations) == 1 else "undo each"
     return f"{forward}; on failure, {backward} in reverse order"
 
@@ -102,17 +102,17 @@ def _next_compensation(compensation: Step, after_stuck: bool) -> str:
     return following.after_stuck_state if after_stuck else following.state
 
 
-def booking_saga() -> dict[str, Any]:
+def saga_machine() -> dict[str, Any]:
     """The saga: each request in order; on a failure, the compensations from that step back."""
     states: dict[str, Any] = {}
-    total = len(BOOKINGS)
-    for index, booking in enumerate(BOOKINGS):
+    total = len(REQUESTS)
+    for index, step in enumerate(REQUESTS):
         rollback = COMPENSATIONS[-1 - index].state
-        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": booking.failed_state or rollback}]
-        if booking.unfinished_state:
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": step.failed_state or rollback}]
+        if step.unfinished_state:
             catch[:0] = [
-                # Raised only in forward recovery: the saga keeps its bookings, an operator finishes it.
-                {"ErrorEquals": FORWARD_GIVE_UP, "ResultPath": "$.failure", "Next": booking.unfinished_state},
+                # Raised only in forward recovery: the saga keeps what it did, an operator finishes it.
+                {"ErrorEquals": FORWARD_GIVE_UP, "ResultPath": "$.failure", "Next": step.unfinished_state},
                 # Raised only in backward recovery: roll back, by the same path as before the pivot.
                 {"ErrorEquals": BACKWARD_FAILURES, "ResultPath": "$.failure", "Next": rollback},
             ]
@@ -122,26 +122,26 @@ def booking_saga() -> dict[str, Any]:
                 0, {"ErrorEquals": [SAGA.errors.invalid_request], "ResultPath": "$.failure", "Next": "RequestRefused"}
             )
         task = lambda_task(
-            booking,
+            step,
             f"Request {index + 1} of {total}. On any failure, compensate this step too: its outcome is unknown.",
             "$$.Execution.Input",
-            f"$.results.{booking.name}",
+            f"$.results.{step.name}",
             catch,
         )
-        task["Next"] = BOOKINGS[index + 1].state if index + 1 < total else SAGA.done_state
-        states[booking.state] = task
-        if booking.failed_state and booking.unfinished_state:
-            states[booking.failed_state] = {
+        task["Next"] = REQUESTS[index + 1].state if index + 1 < total else SAGA.done_state
+        states[step.state] = task
+        if step.failed_state and step.unfinished_state:
+            states[step.failed_state] = {
                 "Type": "Choice",
                 "Comment": f"Past the pivot: in forward recovery the {SAGA.noun} keeps its {SAGA.records}"
                 " and an operator finishes it; in backward recovery it rolls back.",
-                "Choices": [{**FORWARD_CHOSEN, "Next": booking.unfinished_state}],
+                "Choices": [{**FORWARD_CHOSEN, "Next": step.unfinished_state}],
                 "Default": rollback,
             }
-            states[booking.unfinished_state] = saga_log_task(
+            states[step.unfinished_state] = saga_log_task(
                 "Record durably what is left to do forward (the saga log table's attention index), then stop.",
                 "putItem",
-                {"Item": _attention_item(booking, AttentionKind.UNFINISHED_FORWARD, "$.failure")},
+                {"Item": _attention_item(step, AttentionKind.UNFINISHED_FORWARD, "$.failure")},
                 RECORD_RETRY,
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.flag_failure"},
                 "Unfinished",
@@ -205,7 +205,7 @@ def booking_saga() -> dict[str, Any]:
     }
     return {
         "Comment": f"{SAGA.noun.capitalize()} {SAGA.name.replace('-', ' ')}: {_what_it_does()}. {GENERATED}.",
-        "StartAt": BOOKINGS[0].state,
+        "StartAt": REQUESTS[0].state,
         "States": states,
     }
 

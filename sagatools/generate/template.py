@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, ResourceNames, Step, pascal
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, STEPS, ResourceNames, Step, pascal
 from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD
 
@@ -86,7 +86,7 @@ def _role(names: ResourceNames, steps: list[Step]) -> dict[str, Any]:
                             {
                                 # Put (book), Update (cancel), Get (why a conditional book failed);
                                 # transactions are authorised per action.
-                                "Sid": f"Own{names.title}Bookings",
+                                "Sid": f"Own{names.title}{pascal(SAGA.records)}",
                                 "Effect": "Allow",
                                 "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"],
                                 "Resource": _arn(names.table_resource),
@@ -124,16 +124,16 @@ def _package_patterns() -> list[str]:
 def steps_template() -> dict[str, Any]:
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
-    for booking in BOOKINGS:
-        names = booking.names
-        steps = [step for step in STEPS if step.resource == booking.resource]
+    for request in REQUESTS:
+        names = request.names
+        steps = [step for step in STEPS if step.resource == request.resource]
         resources[names.table_resource] = _table(names)
         resources[names.role_resource] = _role(names, steps)
     for step in STEPS:
         # deploy-stepfunc.sh fills the ASL's ${...} placeholders from these, by name.
         outputs[step.arn_output] = {"Value": _arn(step.function_resource)}
-    for booking in BOOKINGS:
-        outputs[booking.names.table_output] = {"Value": {"Ref": booking.names.table_resource}}
+    for request in REQUESTS:
+        outputs[request.names.table_output] = {"Value": {"Ref": request.names.table_resource}}
     return {
         # The saga's name: its state machine is <service>-<stage>-<name>, from statemachine/<name>.asl.json.
         "sagaName": SAGA.name,

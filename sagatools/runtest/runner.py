@@ -121,7 +121,7 @@ class SagaRunner:
             outcome=outcome,
             error=error,
             cause=cause or f"not started: the --timeout of {self.timeout_seconds:g} s ended first",
-            bookings={},
+            records={},
             saga_log=[],
             needs_attention=[],
             states=[],

@@ -3,7 +3,7 @@ process per shard of the batch, and each shard's sagas run on that process's cop
 
 Why: one process runs the interpreter, the handlers, moto and the runner under one interpreter lock, so a
 batch used one core of the machine. Why it answers as one stack would: every item the sagas write and read
-(bookings, saga log, attention records) is keyed by saga id, and an execution is named after its saga id,
+(records, saga log, attention records) is keyed by saga id, and an execution is named after its saga id,
 so the sagas of one id always go to the same shard (in the batch's order: a repeated saga still finds the
 execution of the first) and no saga can see another shard's state. Each shard's runner is the runner of an
 unsharded run; the parent only starts the shards, forwards their progress to the observer and puts their

@@ -11,7 +11,7 @@ import re
 import sys
 from typing import Any
 
-from saga.catalogue import BOOKINGS, RETRIABLES
+from saga.catalogue import REQUESTS, RETRIABLES
 from saga.spec import StepKind
 from sagatools.asl import MACHINES, SAGA_MACHINE, MachineSpec, load_definition
 from sagatools.project import PROJECT_ROOT
@@ -63,29 +63,29 @@ def forward_mermaid(definition: dict[str, Any]) -> str:
     states = definition["States"]
     lines = ["stateDiagram-v2", f"    [*] --> {definition['StartAt']}"]
     ends: list[str] = []
-    for booking in BOOKINGS:
-        task = states[booking.state]
-        label = ": PIVOT logged" if booking.spec.kind is StepKind.PIVOT else ""
-        lines.append(f"    {booking.state} --> {task['Next']}{label}")
-        if not booking.is_retriable:
-            lines.append(f"    {booking.state} --> BackwardRecovery: any error")
+    for step in REQUESTS:
+        task = states[step.state]
+        label = ": PIVOT logged" if step.spec.kind is StepKind.PIVOT else ""
+        lines.append(f"    {step.state} --> {task['Next']}{label}")
+        if not step.is_retriable:
+            lines.append(f"    {step.state} --> BackwardRecovery: any error")
             continue
         for rule in task["Retry"]:
-            if rule["ErrorEquals"] == list(booking.spec.forward_retry.errors):
+            if rule["ErrorEquals"] == list(step.spec.forward_retry.errors):
                 lines.append(
-                    f"    {booking.state} --> {booking.state}: {', '.join(rule['ErrorEquals'])} (retried"
+                    f"    {step.state} --> {step.state}: {', '.join(rule['ErrorEquals'])} (retried"
                     f" {rule['IntervalSeconds']} s x {rule['BackoffRate']:g}^n, at most {rule['MaxDelaySeconds']} s,"
                     " until the deadline)"
                 )
         for catch in task["Catch"]:
-            if catch["Next"] == booking.unfinished_state:
-                lines.append(f"    {booking.state} --> {catch['Next']}: {', '.join(catch['ErrorEquals'])}")
-            elif catch["Next"] == booking.failed_state:
-                lines.append(f"    {booking.state} --> {catch['Next']}: a failure it did not name")
-        choice = states[booking.failed_state]
-        lines.append(f"    {booking.failed_state} --> {choice['Choices'][0]['Next']}: recovery.mode is forward")
-        flag = states[booking.unfinished_state]
-        lines.append(f"    {booking.unfinished_state} --> {flag['Next']}")
+            if catch["Next"] == step.unfinished_state:
+                lines.append(f"    {step.state} --> {catch['Next']}: {', '.join(catch['ErrorEquals'])}")
+            elif catch["Next"] == step.failed_state:
+                lines.append(f"    {step.state} --> {catch['Next']}: a failure it did not name")
+        choice = states[step.failed_state]
+        lines.append(f"    {step.failed_state} --> {choice['Choices'][0]['Next']}: recovery.mode is forward")
+        flag = states[step.unfinished_state]
+        lines.append(f"    {step.unfinished_state} --> {flag['Next']}")
         ends.append(flag["Next"])
     for end in dict.fromkeys(ends):
         lines.append(f"    {end} --> [*]: {states[end].get('Error', 'failed')}")

@@ -1,4 +1,4 @@
-"""The state machine drawn as the Step Functions console draws it, in inline SVG: the booking chain, its
+"""The state machine drawn as the Step Functions console draws it, in inline SVG: the chain of requests, its
 compensations beside it row by row, each state coloured by what happened to it in one execution."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, Step
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, Step
 from sagatools.asl import successors
 from sagatools.history import StateRun, StateStatus, as_planned, normalise, state_runs
 
@@ -71,9 +71,9 @@ def state_views(definition: dict[str, Any], events: list[dict[str, Any]]) -> dic
 
 
 def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """(column, row) per state: the booking chain, its compensations beside it row by row, the rest after.
+    """(column, row) per state: the chain of requests, its compensations beside it row by row, the rest after.
 
-    The booking chain is followed from StartAt through Next; each state's row is the row of the booking
+    The chain of requests is followed from StartAt through Next; each state's row is the row of the request
     it runs (a compensation beside its request); terminal states sit below (Succeed) or above (Fail) their lane.
     """
     states = definition["States"]
@@ -81,8 +81,8 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
     while name in states and states[name]["Type"] == "Task" and name not in chain:
         chain.append(name)
         name = states[name].get("Next", "")
-    row_of_resource = {step.resource: index + 1 for index, step in enumerate(BOOKINGS)}
-    positions: dict[str, tuple[int, int]] = {booking: (0, index + 1) for index, booking in enumerate(chain)}
+    row_of_resource = {step.resource: index + 1 for index, step in enumerate(REQUESTS)}
+    positions: dict[str, tuple[int, int]] = {state: (0, index + 1) for index, state in enumerate(chain)}
     lanes: dict[str, int] = {}
     for name in _breadth_first(definition):
         if name in positions:

@@ -1,5 +1,5 @@
 """One self-contained HTML page per execution: the graph the Step Functions console draws, coloured by
-what happened, beside the event history, the bookings and the saga log.
+what happened, beside the event history, the records and the saga log.
 
 Reads only the ASL and `GetExecutionHistory` output (plus the runner's report of the tables), so the
 same page comes out for an embedded and a deployed execution. No network: inline SVG and CSS.
@@ -72,9 +72,9 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
         f'<span><i style="border-color:{stroke};background:{fill}"></i>{shown.value.replace("-", " ")}</span>'
         for shown, (stroke, fill) in COLOURS.items()
     )
-    bookings = "".join(
+    records = "".join(
         f"<tr><td>{resource}</td><td>{status.value if status else '-'}</td></tr>"
-        for resource, status in report.bookings.items()
+        for resource, status in report.records.items()
     )
     log_rows = "".join(
         f"<tr><td>{html.escape(e.at)}</td><td>{e.step}</td><td>{e.event}</td><td>{e.attempt}</td>"
@@ -108,7 +108,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <div class="legend">{legend}</div>
 {graph_svg(definition, views, report.states)}
 <h2>{RECORDS_KEY.capitalize()}</h2>
-<table><tr><th>resource</th><th>status</th></tr>{bookings}</table>
+<table><tr><th>resource</th><th>status</th></tr>{records}</table>
 <h2>Saga log</h2>
 <table><tr><th>at</th><th>step</th><th>event</th><th>attempt</th><th>provider</th><th>detail</th></tr>{log_rows}</table>
 <h2>Event history</h2>

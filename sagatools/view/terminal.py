@@ -56,9 +56,7 @@ def state_line(saga_id: str, run: StateRun) -> str:
 
 
 def summary(report: SagaResult) -> str:
-    bookings = ", ".join(
-        f"{resource} {status.value if status else '-'}" for resource, status in report.bookings.items()
-    )
+    records = ", ".join(f"{resource} {status.value if status else '-'}" for resource, status in report.records.items())
     compensations = {step.name for step in COMPENSATIONS}
     done = [
         f"{entry.step} (attempt {entry.attempt})"
@@ -71,7 +69,7 @@ def summary(report: SagaResult) -> str:
     lines = [
         f"{report.saga_id}: {outcome_name(report)}"
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
-        f"  {RECORDS_KEY:<15}{bookings}",
+        f"  {RECORDS_KEY:<15}{records}",
         f"  compensations  {', '.join(done) if done else 'none'}",
         f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}",
     ]

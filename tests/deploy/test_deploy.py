@@ -13,7 +13,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.exceptions import ServiceException
 
-from saga.catalogue import BOOKINGS, RESOURCES, ResourceNames, compensation_of
+from saga.catalogue import REQUESTS, RESOURCES, ResourceNames, compensation_of
 from saga.keys import RECORDS_KEY
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
 from sagatools.deployed import deploy
@@ -26,7 +26,7 @@ from tests.helpers import (
     LAST,
     SUCCESS_FILE,
     book_step,
-    rollback_bookings,
+    rollback_records,
     rollback_states,
     saga_request,
     simulated_failure,
@@ -98,7 +98,7 @@ def test_deploy_creates_then_updates_the_state_machine_from_the_stack_outputs(st
     assert described["loggingConfiguration"]["level"] == "ALL"
     assert described["loggingConfiguration"]["includeExecutionData"] is True
     assert described["tracingConfiguration"] == {"enabled": True}
-    assert outputs[BOOKINGS[0].arn_output] in described["definition"]
+    assert outputs[REQUESTS[0].arn_output] in described["definition"]
     assert "${" not in described["definition"]
 
     resolution = client.describe_state_machine(stateMachineArn=machines[outputs["ResolveStateMachineName"]])
@@ -120,7 +120,7 @@ def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
     result = json.loads(out)
     assert result["outcome"] == "ROLLED_BACK"
     failed_at = simulated_failure(FAIL_FILE)
-    assert result[RECORDS_KEY] == rollback_bookings(failed_at)
+    assert result[RECORDS_KEY] == rollback_records(failed_at)
     assert result["transitions"] == len(rollback_states(failed_at))
 
 
@@ -160,7 +160,7 @@ def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
     code, out, err = run_deploy("stepfunctions", "dev", REGION, "--dry-run")
     assert code == 0, err
     definition = json.loads(out)
-    assert definition["StartAt"] == BOOKINGS[0].state
+    assert definition["StartAt"] == REQUESTS[0].state
     assert "${" not in out
     assert stage_stack.stepfunctions.list_state_machines()["stateMachines"] == []
 

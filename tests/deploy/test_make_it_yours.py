@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from saga.catalogue import BOOKINGS, RESOURCES, Action, ResourceNames, Step, compensation_of, pascal
+from saga.catalogue import REQUESTS, RESOURCES, Action, ResourceNames, Step, compensation_of, pascal
 from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.spec import StepKind, StepSpec
@@ -147,7 +147,7 @@ def test_a_success_commits_every_step_the_added_one_too(results):
     result = results["t-added-ok"]
     assert result["outcome"] == "COMMITTED"
     assert result[RECORDS_KEY] == dict.fromkeys(AFTER, "CONFIRMED")
-    assert result["states"] == [booking.state for booking in BOOKINGS] + [NEW_REQUEST.state, SAGA.done_state]
+    assert result["states"] == [booking.state for booking in REQUESTS] + [NEW_REQUEST.state, SAGA.done_state]
     assert result["billed_transitions"] == len(AFTER) + 1  # n + 1 states with n steps
 
 

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from saga.catalogue import RESOURCES, RETRIABLES, ResourceNames, by_name, compensation_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, RECORDS_KEY
-from saga.models import BookingStatus, parse_request
+from saga.models import RecordStatus, parse_request
 from saga.spec import LAMBDA_FAULTS, LAMBDA_TIMEOUTS, StepCall
 from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
 from sagatools.results import Outcome, SagaResult
@@ -216,7 +216,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
     first = dynamodb.get_item(TableName=table(FIRST), Key={ID_FIELD: {"S": success.saga_id}}, ConsistentRead=True)[
         "Item"
     ]
-    assert first["status"]["S"] == BookingStatus.CONFIRMED
+    assert first["status"]["S"] == RecordStatus.CONFIRMED
     log = dynamodb.query(
         TableName=f"{SERVICE}-local-saga-log",
         KeyConditionExpression="#id = :t",
@@ -224,7 +224,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
         ExpressionAttributeValues={":t": {"S": rollback.saga_id}},
     )["Items"]
     assert len(log) == len(rollback.saga_log)
-    assert rollback.bookings[FIRST] is BookingStatus.CANCELLED
+    assert rollback.records[FIRST] is RecordStatus.CANCELLED
     assert [record.step for record in stuck.needs_attention]
     # but not with moto's usual fake credentials, nor with a guessed secret: refused, the stage unchanged
     fake = EndpointCredentials(FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
@@ -366,7 +366,7 @@ def test_deploy_run_inspect_redeploy_remove_stop(project, capsys):
             # (a loaded machine may fail a task the way Lambda or DynamoDB can, retried as on AWS: each such
             # retry is one more billed transition; the in-process embedded Lambda has none)
             faults = infrastructure_faults(url, staged.execution_arn)
-            assert (staged.outcome, staged.bookings, staged.billed_transitions - len(faults)) == (
+            assert (staged.outcome, staged.records, staged.billed_transitions - len(faults)) == (
                 Outcome(local["outcome"]),
                 local[RECORDS_KEY],
                 local["billed_transitions"],

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from saga.catalogue import BOOKINGS, RESOURCES
+from saga.catalogue import REQUESTS, RESOURCES
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, NOUN, NOUNS
 from saga.models import RequestModel
@@ -300,10 +300,10 @@ def test_unfinished_sagas_exit_1_and_say_unfinished_without_a_none_duration(writ
         outcome=None,
         error=None,
         cause=None,
-        bookings={},
+        records={},
         saga_log=[],
         needs_attention=[],
-        states=[booking.state for booking in BOOKINGS[:2]],
+        states=[booking.state for booking in REQUESTS[:2]],
         transitions=2,
         duration_ms=None,
     )

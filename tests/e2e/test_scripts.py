@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from saga.catalogue import BOOKINGS
+from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
 from sagatools.working_tree import copy_working_tree
 from tests.helpers import BASE_REQUEST, ROOT, SUCCESS_FILE
@@ -62,7 +62,7 @@ def test_deploy_stepfunc_takes_region_and_profile_from_the_environment():
     assert "Using stage dev, region ap-south-1, profile nobody." in done.stderr
     assert "AWS profile 'nobody' is not configured" in done.stderr
     assert done.returncode == 0  # a dry run renders with assumed ARNs when there is no stack to read
-    assert f'"StartAt": "{BOOKINGS[0].state}"' in done.stdout
+    assert f'"StartAt": "{REQUESTS[0].state}"' in done.stdout
 
 
 PAGE = f"{BASE_REQUEST[ID_FIELD]}.html"  # the success sample's page

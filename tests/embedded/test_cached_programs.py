@@ -24,7 +24,7 @@ def what_it_did(result: Any) -> tuple[Any, ...]:
         result.outcome,
         result.error,
         result.cause,
-        result.bookings,
+        result.records,
         [(entry.step, entry.event, entry.attempt) for entry in result.saga_log],
         [(record.step, record.kind, record.error) for record in result.needs_attention],
         result.states,

@@ -8,7 +8,7 @@ import typing
 import pytest
 import yaml
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RESOURCES, STEPS, by_state
+from saga.catalogue import COMPENSATIONS, REQUESTS, RESOURCES, STEPS, by_state
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.models import RequestModel
@@ -66,7 +66,7 @@ def test_the_request_accepts_faults_for_exactly_the_catalogue_steps():
     simulate = RequestModel.model_fields["simulate"].annotation
     step_name = typing.get_args(typing.get_args(simulate)[0])[0]
     assert set(typing.get_args(step_name)) == {step.name for step in STEPS}
-    assert BOOKINGS + COMPENSATIONS == STEPS
+    assert REQUESTS + COMPENSATIONS == STEPS
 
 
 def test_the_request_has_a_required_section_per_step_in_order():
@@ -78,7 +78,7 @@ def test_the_request_has_a_required_section_per_step_in_order():
 
 
 def test_every_step_has_two_steps_and_the_compensations_run_in_reverse():
-    assert [step.resource for step in BOOKINGS] == list(RESOURCES)
+    assert [step.resource for step in REQUESTS] == list(RESOURCES)
     assert [step.resource for step in COMPENSATIONS] == list(reversed(RESOURCES))
     assert len(STEPS) == 2 * len(SAGA.steps)
     # Only the compensation that runs first has no second state: nothing can be stuck before it.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RESOURCES, compensation_of, request_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, RESOURCES, compensation_of, request_of
 from saga.definition import SAGA
 from saga.models import parse_request
 from sagatools.asl import MACHINES, load_definition
@@ -51,7 +51,7 @@ def rollback_at(resource: str) -> dict[str, Shown]:
     one done, RolledBack failed; nothing later entered."""
     failed_at = RESOURCES.index(resource)
     shown: dict[str, Shown] = {SAGA.done_state: NOT, "NeedsAttention": NOT, "RolledBack": FAILED}
-    for index, step in enumerate(BOOKINGS):
+    for index, step in enumerate(REQUESTS):
         shown[step.state] = OK if index < failed_at else CAUGHT if index == failed_at else NOT
         shown[compensation_of(step.resource).state] = OK if index <= failed_at else NOT
     return shown
@@ -73,7 +73,7 @@ def stuck() -> dict[str, Shown]:
 
 EXPECTED: dict[str, dict[str, Shown]] = {
     "success": {
-        **{step.state: OK for step in BOOKINGS},
+        **{step.state: OK for step in REQUESTS},
         SAGA.done_state: OK,
         **{step.state: NOT for step in COMPENSATIONS},
         "RolledBack": NOT,

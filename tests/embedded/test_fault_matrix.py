@@ -79,14 +79,14 @@ def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
 
     outcome, bookings, compensations = expected(book, book_fault, cancel, cancel_fault)
     assert report.outcome is outcome
-    assert report.bookings == bookings
+    assert report.records == bookings
     first_starts = []
     for entry in report.saga_log:
         if is_compensation(entry.step) and entry.step not in first_starts:
             first_starts.append(entry.step)
     assert first_starts == [cancel_step(r) for r in compensations], "compensations out of reverse order"
     assert_log_agrees_with_tables(report)
-    confirmed = [r for r, status in report.bookings.items() if status == "CONFIRMED"]
+    confirmed = [r for r, status in report.records.items() if status == "CONFIRMED"]
     assert len(confirmed) in (0, len(RESOURCES)) or (outcome is Outcome.NEEDS_ATTENTION and confirmed == [cancel])
     if outcome is Outcome.NEEDS_ATTENTION:
         assert [record.step for record in report.needs_attention] == [cancel_step(cancel)]

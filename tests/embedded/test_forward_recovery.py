@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES
 from saga.keys import ID_FIELD
 from saga.models import parse_request
 from saga.request_fields import MAX_ALTERNATIVES
@@ -27,11 +27,11 @@ from tests.helpers import assert_log_agrees_with_tables, failing_dynamodb_calls,
 # A pivot with a step past it (RETRIABLES is empty without a pivot): what every test but the schedule's needs.
 needs_forward = pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
 
-RETRIABLE = RETRIABLES[-1] if RETRIABLES else BOOKINGS[-1]
+RETRIABLE = RETRIABLES[-1] if RETRIABLES else REQUESTS[-1]
 POLICY = RETRIABLE.spec.forward_retry
 ALTERNATIVES = [f"Other Provider {n}" for n in range(1, MAX_ALTERNATIVES + 1)]
 COMPANY = saga_request()[RETRIABLE.resource].get(RETRIABLE.spec.alternatives_for or "", "")
-AT_OR_BEFORE_PIVOT = [step for step in BOOKINGS if not step.is_retriable]
+AT_OR_BEFORE_PIVOT = [step for step in REQUESTS if not step.is_retriable]
 CANCELS = {step.name for step in COMPENSATIONS}
 
 
@@ -64,19 +64,19 @@ def assert_nothing_confirmed_was_undone(report: SagaResult) -> None:
     assert report.recovery.pivot_passed
     assert not [entry for entry in report.saga_log if entry.step in CANCELS]
     for step in AT_OR_BEFORE_PIVOT:
-        assert report.bookings[step.resource] == "CONFIRMED"
+        assert report.records[step.resource] == "CONFIRMED"
 
 
 def assert_committed(report: SagaResult) -> None:
     assert report.outcome is Outcome.COMMITTED
-    assert set(report.bookings.values()) == {"CONFIRMED"}
+    assert set(report.records.values()) == {"CONFIRMED"}
     assert report.needs_attention == []
 
 
 def assert_unfinished(report: SagaResult, error: str) -> None:
     """NEEDS_ATTENTION: the bookings up to the pivot CONFIRMED, the step past it not, its record open."""
     assert report.outcome is Outcome.NEEDS_ATTENTION
-    assert report.bookings[RETRIABLE.resource] is None
+    assert report.records[RETRIABLE.resource] is None
     (record,) = report.needs_attention
     assert (record.step, record.kind, record.error) == (RETRIABLE.name, AttentionKind.UNFINISHED_FORWARD, error)
 
@@ -102,7 +102,7 @@ def test_a_passing_fault_past_the_pivot_is_retried_until_it_succeeds_or_the_dead
     if commits_within(failing, deadline or 3600):
         assert_committed(report)
         assert report.recovery.forward_retries == failing
-        assert report.billed_transitions == len(BOOKINGS) + 1 + failing
+        assert report.billed_transitions == len(REQUESTS) + 1 + failing
         assert report.recovery.forward_waited_seconds == POLICY.waited(failing)
     else:
         assert_unfinished(report, "ForwardDeadlinePassed")
@@ -115,7 +115,7 @@ def test_a_lost_response_past_the_pivot_is_retried_and_commits_billed_one_retry_
     report = run(runner, forward_request("f-crash", "crash_after_write"))
     assert_nothing_confirmed_was_undone(report)
     assert_committed(report)
-    assert report.billed_transitions <= len(BOOKINGS) + 2  # a success's states and its retry
+    assert report.billed_transitions <= len(REQUESTS) + 2  # a success's states and its retry
     ends = report.log_of(RETRIABLE.name, LogEvent.END)
     assert [entry.detail for entry in ends] == [None, "already booked"]
 
@@ -134,7 +134,7 @@ def test_a_refusal_past_the_pivot_is_taken_by_the_next_alternative(runner, refus
     # and the summary line (the terminal's and the page's) says who took it and who refused
     line = forward_summary(report)
     assert f"{RETRIABLE.resource} by {providers[refusing]}; refused: {', '.join(providers[:refusing])}" in line
-    assert report.billed_transitions <= len(BOOKINGS) + 2
+    assert report.billed_transitions <= len(REQUESTS) + 2
 
 
 @needs_forward
@@ -168,9 +168,9 @@ def test_a_fault_at_or_before_the_pivot_rolls_back_exactly_as_backward_recovery(
     backward = {k: v for k, v in forward.items() if k != "recovery"}
     backward[ID_FIELD] = f"b-{step}-{fault.replace(':', '')}"
     ahead, behind = run(runner, forward), run(runner, backward)
-    assert (ahead.outcome, ahead.bookings, ahead.states, ahead.billed_transitions) == (
+    assert (ahead.outcome, ahead.records, ahead.states, ahead.billed_transitions) == (
         behind.outcome,
-        behind.bookings,
+        behind.records,
         behind.states,
         behind.billed_transitions,
     )
@@ -188,7 +188,7 @@ def test_in_backward_recovery_alternatives_are_accepted_and_not_used(runner):
     del request["recovery"]
     report = run(runner, request)
     assert report.outcome is Outcome.ROLLED_BACK
-    assert set(report.bookings.values()) == {"CANCELLED"}  # the refused one too: its cancel left a tombstone
+    assert set(report.records.values()) == {"CANCELLED"}  # the refused one too: its cancel left a tombstone
     assert not [entry for entry in report.saga_log if entry.event is LogEvent.PIVOT]
     assert report.recovery is not None
     assert report.recovery.mode == "backward"

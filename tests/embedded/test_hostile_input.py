@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saga.catalogue import BOOKINGS, STEP_NAMES, STEPS
+from saga.catalogue import REQUESTS, STEP_NAMES, STEPS
 from saga.definition import SAGA
 from saga.errors import InvalidRequest
 from saga.models import RequestModel, parse_request
@@ -198,7 +198,7 @@ def test_the_generated_requests_cover_every_section_and_field_of_the_model():
     ],
 )
 def test_handlers_refuse_malformed_events(stack, event):
-    first = BOOKINGS[0]
+    first = REQUESTS[0]
     handler = importlib.import_module(first.module).handler
     with pytest.raises(InvalidRequest):
         handler(event, LocalLambdaContext(first.name, "arn:aws:lambda:us-east-1:1:function:f", 256, 10))

@@ -14,7 +14,7 @@ from typing import get_args
 import pytest
 from pydantic import StringConstraints
 
-from saga.catalogue import BOOKINGS, RETRIABLES, compensation_of
+from saga.catalogue import REQUESTS, RETRIABLES, compensation_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.request_fields import MAX_ALTERNATIVES, SAGA_ID_PATTERN, Text
@@ -139,7 +139,7 @@ def test_a_limit_or_policy_the_readme_states_is_the_one_the_code_sets(pattern):
 
 @documented_app
 def test_the_forward_example_the_docs_name_has_the_faults_they_state():
-    (last,) = (step for step in BOOKINGS if step.spec.alternatives_for)
+    (last,) = (step for step in REQUESTS if step.spec.alternatives_for)
     (retried,) = stated(rf"`forward-retried-{last.resource}` \((\d+) passing faults, commits\)")
     example = json.loads((APP_DIR / "examples" / f"forward-retried-{last.resource}.json").read_text())
     assert example["simulate"][last.name] == f"transient:{retried}"
@@ -148,7 +148,7 @@ def test_the_forward_example_the_docs_name_has_the_faults_they_state():
 @documented_app
 def test_the_readme_counts_states_as_the_sagas_enter_them(run_saga):
     # The counts of "Failure semantics", each one the run of a request on the real ASL.
-    first, middle, last = (step.resource for step in BOOKINGS)
+    first, middle, last = (step.resource for step in REQUESTS)
     counts = stated(
         rf"States entered \(`transitions` in `--json`\): (\d+) on success, (\d+) for a failure at the {last} step "
         rf"\((\d+) at the {first} step, (\d+) at the {middle} step\)"
@@ -179,7 +179,7 @@ def test_the_readme_counts_states_as_the_sagas_enter_them(run_saga):
 
 @documented_app
 def test_the_readme_counts_forward_recovery_as_it_runs(run_saga):
-    last = BOOKINGS[-1].resource
+    last = REQUESTS[-1].resource
     lost_states, lost_billed, alternative_states = map(
         int,
         stated(
@@ -213,7 +213,7 @@ def _resolve(stack, reader, request: dict, name: str, direction: str) -> int:
 
 @documented_app
 def test_the_readme_counts_a_resolutions_states_as_it_runs(stack, run_saga, reader):
-    first, last = BOOKINGS[0].resource, BOOKINGS[-1].resource
+    first, last = REQUESTS[0].resource, REQUESTS[-1].resource
     backward, forward = map(
         int,
         stated(

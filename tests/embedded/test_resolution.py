@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, by_name, compensation_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compensation_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
-from saga.models import BookingStatus
+from saga.models import RecordStatus
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.attention import cli as attention
@@ -70,7 +70,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
     if provider_back:
         # Then every booking is cancelled and the record is closed, not deleted, by that execution
         assert result.outcome is Outcome.RESOLVED
-        assert set(result.bookings.values()) == {BookingStatus.CANCELLED}
+        assert set(result.records.values()) == {RecordStatus.CANCELLED}
         assert (record.step, record.attention, record.resolved_by) == (step, AttentionState.RESOLVED, resolution_id)
         ends = [e for e in result.saga_log if e.step == step and e.event is LogEvent.END]
         assert [e.execution_id for e in ends] == [resolution_id]
@@ -83,7 +83,7 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
             by_name(step).retry.attempts,
         )
         assert record.execution_id == resolution_id
-        assert result.bookings[resource] is not BookingStatus.CANCELLED
+        assert result.records[resource] is not RecordStatus.CANCELLED
     # and the saga log holds both attempts at the compensation, the saga's first
     starts = [e.execution_id for e in result.saga_log if e.step == step and e.event is LogEvent.START]
     assert starts[0] == saga.execution_arn
@@ -114,10 +114,10 @@ def _unfinished_forward(run_saga, saga_id: str) -> dict:
         AttentionKind.UNFINISHED_FORWARD,
         "AlternativesExhausted",
     )
-    assert [saga.bookings[s.resource] for s in BOOKINGS if not s.is_retriable] == [BookingStatus.CONFIRMED] * (
-        len(BOOKINGS) - len(RETRIABLES)
+    assert [saga.records[s.resource] for s in REQUESTS if not s.is_retriable] == [RecordStatus.CONFIRMED] * (
+        len(REQUESTS) - len(RETRIABLES)
     )
-    assert saga.bookings[step.resource] is None
+    assert saga.records[step.resource] is None
     return request
 
 
@@ -130,7 +130,7 @@ def test_an_unfinished_forward_saga_is_finished_forward(provider_back, stack, ru
     (record,) = result.needs_attention
     if provider_back:
         assert result.outcome is Outcome.RESOLVED
-        assert set(result.bookings.values()) == {BookingStatus.CONFIRMED}
+        assert set(result.records.values()) == {RecordStatus.CONFIRMED}
         assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
         assert not [e for e in result.saga_log if e.step in {c.name for c in COMPENSATIONS}]  # nothing undone
     else:
@@ -141,7 +141,7 @@ def test_an_unfinished_forward_saga_is_finished_forward(provider_back, stack, ru
             "AlternativesExhausted",
         )
         assert record.execution_id == result.execution_arn
-        assert result.bookings[RETRIABLES[-1].resource] is None
+        assert result.records[RETRIABLES[-1].resource] is None
 
 
 @pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
@@ -150,7 +150,7 @@ def test_an_unfinished_forward_saga_is_rolled_back_when_asked(stack, run_saga, r
     resolution_request = {k: v for k, v in request.items() if k != "simulate"}
     result = resolve(stack, reader, resolution_request, f"{request[ID_FIELD]}-resolve-1", "backward")
     assert result.outcome is Outcome.RESOLVED
-    assert set(result.bookings.values()) == {BookingStatus.CANCELLED}
+    assert set(result.records.values()) == {RecordStatus.CANCELLED}
     (record,) = result.needs_attention
     assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
     cancels = [e.step for e in result.saga_log if e.event is LogEvent.END and e.step in {c.name for c in COMPENSATIONS}]
@@ -160,7 +160,7 @@ def test_an_unfinished_forward_saga_is_rolled_back_when_asked(stack, run_saga, r
 @pytest.mark.parametrize("provider_back", [True, False], ids=["resolves", "still-stuck"])
 def test_a_resolutions_page_says_what_the_resolution_did(provider_back, stack, run_saga, reader):
     # Given a saga whose compensation of the first resource stayed stuck, resolved with or without the fault
-    resource = BOOKINGS[0].resource
+    resource = REQUESTS[0].resource
     request = saga_request(f"t-page-{provider_back}", simulate={book_step(LAST): "fail", cancel_step(resource): "fail"})
     assert run_saga(request).outcome is Outcome.NEEDS_ATTENTION
     again = {k: v for k, v in request.items() if k != "simulate"} if provider_back else request
@@ -364,8 +364,8 @@ def test_of_two_resolutions_at_once_the_other_way_one_runs_and_the_other_says_wh
     document = json.loads(stack.stepfunctions.describe_execution(executionArn=ran["executionArn"])["input"])
     winner = document["direction"]
     (loser,) = set(asked) - {winner}
-    booked = {"forward": BookingStatus.CONFIRMED, "backward": BookingStatus.CANCELLED}
-    assert set(reader.bookings(saga_id).values()) == {booked[winner]}
+    booked = {"forward": RecordStatus.CONFIRMED, "backward": RecordStatus.CANCELLED}
+    assert set(reader.records(saga_id).values()) == {booked[winner]}
     # and its caller is told RESOLVED, exit 0
     code, out, err = answers[winner]
     assert (code, json.loads(out)["outcome"]) == (EXIT_OK, "RESOLVED"), err

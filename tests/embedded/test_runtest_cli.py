@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from saga.catalogue import BOOKINGS, RESOURCES, compensation_of, request_of
+from saga.catalogue import REQUESTS, RESOURCES, compensation_of, request_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, RECORDS_KEY
 from sagatools.runtest.cli import main
@@ -19,7 +19,7 @@ from tests.helpers import (
     SUCCESS_FILE,
     book_step,
     cancel_step,
-    rollback_bookings,
+    rollback_records,
     rollback_states,
     saga_request,
     simulated_failure,
@@ -55,14 +55,14 @@ def test_fail_file_rolls_back_through_the_real_script():
     assert result["outcome"] == "ROLLED_BACK"
     assert result["status"] == "FAILED"
     failed_at = simulated_failure(FAIL_FILE)
-    assert result[RECORDS_KEY] == rollback_bookings(failed_at)
+    assert result[RECORDS_KEY] == rollback_records(failed_at)
     assert result["states"] == rollback_states(failed_at)
 
 
 def test_success_file_commits_and_human_output_shows_states_and_summary():
     code, out, _ = run_main(str(SUCCESS_FILE))
     assert code == 0
-    assert BOOKINGS[0].state in out
+    assert REQUESTS[0].state in out
     assert SAGA.done_state in out
     assert "COMMITTED" in out
     assert ", ".join(f"{resource} CONFIRMED" for resource in RESOURCES) in out
@@ -162,7 +162,7 @@ def test_live_output_on_a_terminal_shows_each_saga_and_its_state():
     screen = io.StringIO()
     live = LiveOutput(Console(file=screen, force_terminal=True, width=100))
     live.started(["t-one", "t-two"])
-    state = BOOKINGS[-1].state
+    state = REQUESTS[-1].state
     run = StateRun(name=state, state_type="Task", status=StateStatus.RUNNING, entered_at=None, attempts=2)
     live.progress("t-one", [run], ended=False)
     live.close()

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, STEPS, compensation_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, STEPS, compensation_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.saga_log import ATTENTION_INDEX
@@ -39,11 +39,11 @@ def expected_compensations(failed_at: str) -> list[str]:
 def assert_consistent(report: SagaResult) -> None:
     """All CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
     stuck = {resource_of(record.step) for record in report.needs_attention}
-    confirmed = {resource for resource, status in report.bookings.items() if status == "CONFIRMED"}
+    confirmed = {resource for resource, status in report.records.items() if status == "CONFIRMED"}
     if report.outcome is Outcome.COMMITTED:
-        assert confirmed == set(BOOK_ORDER), report.bookings
+        assert confirmed == set(BOOK_ORDER), report.records
     else:
-        assert confirmed <= stuck, (report.bookings, stuck)
+        assert confirmed <= stuck, (report.records, stuck)
     starts = [(e.step, e.attempt) for e in report.saga_log if e.event == "START"]
     ends = [(e.step, e.attempt) for e in report.saga_log if e.event != "START"]
     assert sorted(starts) == sorted(ends)
@@ -55,7 +55,7 @@ def test_success_commits_every_step_in_one_state_per_step_and_the_done_state(run
     report = run_saga(saga_request("t-ok"))
     # Then every resource is booked, in order, in n + 1 states: each request and the done state
     assert (report.status, report.outcome) == ("SUCCEEDED", Outcome.COMMITTED)
-    assert report.bookings == dict.fromkeys(RESOURCES, "CONFIRMED")
+    assert report.records == dict.fromkeys(RESOURCES, "CONFIRMED")
     assert report.states == success_states()
     assert report.transitions == len(RESOURCES) + 1
     assert [e.step for e in report.saga_log if e.event == "END"] == [book_step(r) for r in RESOURCES]
@@ -68,7 +68,7 @@ def test_refusal_rolls_back_in_reverse_order(resource, run_saga):
     # Then it rolls back: the failed step and every earlier one cancelled, in reverse order
     assert (report.status, report.outcome, report.error) == ("FAILED", Outcome.ROLLED_BACK, "SagaRolledBack")
     assert compensations(report) == expected_compensations(resource)
-    assert report.bookings[resource] == "CANCELLED"  # a tombstone: the refused booking was never written
+    assert report.records[resource] == "CANCELLED"  # a tombstone: the refused booking was never written
     assert_consistent(report)
 
 
@@ -98,7 +98,7 @@ def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
     assert report.outcome is Outcome.ROLLED_BACK
     booked = [e for e in report.saga_log if e.step == book_step(resource) and e.event == "END"]
     assert len(booked) == 1, "the crashed step committed its booking and was not retried"
-    assert report.bookings[resource] == "CANCELLED"
+    assert report.records[resource] == "CANCELLED"
     assert compensations(report) == expected_compensations(resource)
     assert_consistent(report)
 
@@ -115,7 +115,7 @@ def test_transient_booking_error_recovers_forward(resource, run_saga):
 
 
 def test_retry_waits_follow_the_asl_backoff_without_sleeping(stack, run_saga):
-    first = BOOKINGS[0]
+    first = REQUESTS[0]
     report = run_saga(saga_request("t-waits", simulate={first.name: "transient:2"}))
     assert report.outcome is Outcome.COMMITTED
     waits = stack.retry_clock.requested_waits
@@ -154,7 +154,7 @@ def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, r
     stuck_attempts = [e for e in report.saga_log if e.step == cancel_step(resource) and e.event == "FAILED"]
     assert len(stuck_attempts) == compensation_of(resource).retry.attempts  # the first attempt and every retry
     others = [r for r in RESOURCES if r != resource]
-    assert all(report.bookings[r] == "CANCELLED" for r in others)
+    assert all(report.records[r] == "CANCELLED" for r in others)
 
 
 def test_operator_finds_sagas_needing_attention_by_query(stack, run_sagas):
@@ -192,7 +192,7 @@ def test_invalid_request_fails_fast_without_compensation(stack, reader):
     assert (description["status"], description["error"]) == ("FAILED", SAGA.errors.invalid_request)
     assert f"{LAST}.{field}" in description["cause"]
     # the first step validates the whole request: refused there, before any step acted
-    assert states_entered(execution_history(stack.stepfunctions, arn)) == [BOOKINGS[0].state, "RequestRefused"]
+    assert states_entered(execution_history(stack.stepfunctions, arn)) == [REQUESTS[0].state, "RequestRefused"]
     assert reader.log("t-bad") == []
 
 
@@ -200,7 +200,7 @@ def test_same_saga_started_twice_books_once(run_sagas):
     first, second = run_sagas(saga_request("t-dup"), saga_request("t-dup"))
     assert first.execution_arn == second.execution_arn
     assert second.reused_execution
-    assert [e.event for e in first.saga_log if e.step == BOOKINGS[0].name] == ["START", "END"]
+    assert [e.event for e in first.saga_log if e.step == REQUESTS[0].name] == ["START", "END"]
 
 
 def test_same_saga_started_again_after_it_finished_reports_the_first(run_sagas):
@@ -222,7 +222,7 @@ def test_same_saga_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
     assert (other.outcome, other.status, other.error) == (Outcome.CONFLICT, "NOT_STARTED", "ExecutionAlreadyExists")
     assert "t-other already names an execution of a different request" in (other.cause or "")
     assert not other.reused_execution
-    assert other.bookings == {}
+    assert other.records == {}
     assert first.outcome is Outcome.COMMITTED
 
 
@@ -245,6 +245,6 @@ def test_thirty_mixed_sagas_concurrently_all_consistent(run_sagas):
         assert report.outcome is not None, report.saga_id
         assert_consistent(report)
         if report.outcome is Outcome.COMMITTED:
-            assert set(report.bookings.values()) == {"CONFIRMED"}
+            assert set(report.records.values()) == {"CONFIRMED"}
         if report.outcome is Outcome.NEEDS_ATTENTION:
             assert report.needs_attention

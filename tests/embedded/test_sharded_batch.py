@@ -9,7 +9,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, compensation_of, request_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, compensation_of, request_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.models import parse_request
@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 def scenarios() -> list[dict[str, Any]]:
     """A request of every kind the saga can end in: a commit, a refusal at each step, a lost response, a passing
     fault, a compensation retried and one stuck, and forward recovery's cases where the app has a pivot."""
-    first, last = BOOKINGS[0], BOOKINGS[-1]
+    first, last = REQUESTS[0], REQUESTS[-1]
     simulated: list[dict[str, str] | None] = [
         None,
-        *({step.name: "fail"} for step in BOOKINGS),
+        *({step.name: "fail"} for step in REQUESTS),
         {last.name: "crash_after_write"},
-        {BOOKINGS[len(BOOKINGS) // 2].name: "transient:2"},
+        {REQUESTS[len(REQUESTS) // 2].name: "transient:2"},
         {last.name: "fail", compensation_of(first.resource).name: "transient:2"},
         {last.name: "fail", COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)].name: "fail"},
     ]

@@ -71,7 +71,7 @@ def test_soak_concurrent_sagas_stay_consistent(stack, capsys):
         executions[report.saga_id].add(report.execution_arn)
         assert report.outcome is not None, report.saga_id
         assert_log_agrees_with_tables(report)
-        confirmed = {r for r, status in report.bookings.items() if status == "CONFIRMED"}
+        confirmed = {r for r, status in report.records.items() if status == "CONFIRMED"}
         stuck = {resource_of(record.step) for record in report.needs_attention}
         assert confirmed == set(RESOURCES) if report.outcome is Outcome.COMMITTED else confirmed <= stuck
         # no duplicated log entry, no double booking

@@ -100,7 +100,7 @@ def assert_reported_with_the_conflict(results: list[SagaResult], names: list[str
     assert (taken.outcome, taken.status, taken.error) == (Outcome.CONFLICT, "NOT_STARTED", "ExecutionAlreadyExists")
     assert f"{ID_FIELD} {TAKEN} already names an execution of a different request" in (taken.cause or "")
     assert f"give this request a new {ID_FIELD}" in (taken.cause or "")
-    assert (taken.bookings, taken.saga_log, taken.reused_execution) == ({}, [], False)  # none of the other's
+    assert (taken.records, taken.saga_log, taken.reused_execution) == ({}, [], False)  # none of the other's
 
 
 def test_a_saga_id_taken_while_the_batch_starts_is_a_conflict_reported_with_the_sagas_that_ran(stack):

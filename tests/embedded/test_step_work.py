@@ -7,7 +7,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from saga import catalogue
-from saga.catalogue import BOOKINGS
+from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
 from saga.spec import StepWork
 from sagatools.results import Outcome
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeypatch, stack, run_saga):
     # Given the first step's work is code of its own that notes every call
-    first = BOOKINGS[0]
+    first = REQUESTS[0]
     calls: list[tuple[str, StepCall]] = []
 
     def action(call: StepCall) -> str:
@@ -39,7 +39,7 @@ def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeyp
     monkeypatch.setattr(catalogue, "step", step)
     # When a saga whose last request is refused runs
     saga_id = "t-own-work"
-    request = saga_request(saga_id, simulate={BOOKINGS[-1].name: "fail"})
+    request = saga_request(saga_id, simulate={REQUESTS[-1].name: "fail"})
     result = run_saga(request)
     # Then the action was called once, with the step's key and its section, and the compensation after it
     assert result.outcome is Outcome.ROLLED_BACK
@@ -49,7 +49,7 @@ def test_a_steps_action_names_its_booking_and_its_compensation_undoes_it(monkeyp
         assert call.section == request[first.resource]
     # and the booking was stored under the reference the action returned
     item = stack.dynamodb.get_item(
-        TableName=stack.settings.bookings_table(first.resource), Key={ID_FIELD: {"S": saga_id}}
+        TableName=stack.settings.records_table(first.resource), Key={ID_FIELD: {"S": saga_id}}
     )["Item"]
     assert item["reference"]["S"] == f"OWN-{saga_id}/{first.resource}"
     assert item["status"]["S"] == "CANCELLED"

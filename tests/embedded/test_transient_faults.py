@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from saga.catalogue import BOOKINGS, COMPENSATIONS
+from saga.catalogue import COMPENSATIONS, REQUESTS
 from saga.clients import dynamodb_client
 from saga.saga_log import LogEvent
 from sagatools.asl import MACHINES, load_definition
@@ -66,7 +66,7 @@ def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, sta
     # Then the step is retried and the saga commits; the log shows the failed attempt and its retry
     assert injected == [code]
     assert result.outcome is Outcome.COMMITTED
-    first = [(e.event, e.attempt) for e in result.saga_log if e.step == BOOKINGS[0].name]
+    first = [(e.event, e.attempt) for e in result.saga_log if e.step == REQUESTS[0].name]
     assert first == [(LogEvent.START, 1), (LogEvent.FAILED, 1), (LogEvent.START, 2), (LogEvent.END, 2)]
     failed = next(e for e in result.saga_log if e.event is LogEvent.FAILED)
     assert failed.detail.startswith("TransientDataAccessError")
@@ -76,7 +76,7 @@ def test_a_transient_fault_in_a_booking_is_retried_to_a_commit(code, reason, sta
 def test_a_transient_fault_in_a_saga_log_write_is_retried_to_a_commit(code, reason, stack, run_saga):
     # Given the START of the last step cannot be written once
     saga_id = f"t-log-{code[:12]}".lower()
-    last = BOOKINGS[-1].name
+    last = REQUESTS[-1].name
     injected = inject_once("PutItem", saga_id, code, reason, step=last)
     # When the saga runs / Then it commits: the step failed before it acted and was retried
     result = run_saga(saga_request(saga_id))
@@ -93,7 +93,7 @@ def test_a_compensation_whose_write_conflicts_is_retried_not_flagged(stack, run_
     saga_id = "t-cancel-conflict"
     compensation = COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)].name
     injected = inject_once("TransactWriteItems", saga_id, "TransactionConflictException", None, step=compensation)
-    result = run_saga(saga_request(saga_id, simulate={BOOKINGS[-1].name: "fail"}))
+    result = run_saga(saga_request(saga_id, simulate={REQUESTS[-1].name: "fail"}))
     assert injected == ["TransactionConflictException"]
     assert result.outcome is Outcome.ROLLED_BACK
     assert result.needs_attention == []
@@ -102,7 +102,7 @@ def test_a_compensation_whose_write_conflicts_is_retried_not_flagged(stack, run_
 @pytest.mark.parametrize("machine", MACHINES, ids=[machine.suffix for machine in MACHINES])
 def test_every_step_retries_lambda_timeouts_and_transient_data_errors(machine):
     states = load_definition(machine.asl_path)["States"]
-    for step in BOOKINGS + COMPENSATIONS:
+    for step in REQUESTS + COMPENSATIONS:
         for state in step.states:
             if state in states:
                 retried = {error for retrier in states[state]["Retry"] for error in retrier["ErrorEquals"]}

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import saga.errors
-from saga.catalogue import BOOKINGS, COMPENSATIONS, RETRIABLES, STEPS, compensation_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, STEPS, compensation_of
 from saga.definition import SAGA
 from saga.errors import AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError
 from sagatools.asl import (
@@ -101,7 +101,7 @@ def test_every_task_has_retry_catch_and_a_timeout_above_the_function_timeout(nam
         assert retrier["JitterStrategy"] == ("NONE" if forward else "FULL")
 
 
-@pytest.mark.parametrize("name", [step.state for step in BOOKINGS])
+@pytest.mark.parametrize("name", [step.state for step in REQUESTS])
 def test_booking_steps_retry_transient_errors_at_least_twice_and_never_retry_refusals(name):
     retriers = TASKS[name]["Retry"]
     transient = [r for r in retriers if "TransientProviderError" in r["ErrorEquals"]]
@@ -128,11 +128,11 @@ def test_compensation_chain_is_the_reverse_of_the_booking_chain():
     while STATES[state]["Type"] == "Task":
         compensations.append(state)
         state = STATES[state]["Next"]
-    assert bookings == [step.state for step in BOOKINGS]
-    assert compensations == [compensation_of(step.resource).state for step in reversed(BOOKINGS)]
+    assert bookings == [step.state for step in REQUESTS]
+    assert compensations == [compensation_of(step.resource).state for step in reversed(REQUESTS)]
     # a failure at step k enters the chain at its own compensation, unless forward recovery gave up
     forward_gives_up = {AlternativesExhausted.__name__, ForwardDeadlinePassed.__name__, ForwardRetryableError.__name__}
-    for booking in BOOKINGS:
+    for booking in REQUESTS:
         for catch in STATES[booking.state]["Catch"]:
             if set(catch["ErrorEquals"]) == forward_gives_up:
                 assert booking.is_retriable

@@ -1,16 +1,16 @@
-"""BookingRepository, SagaLog and Settings on plain moto DynamoDB: the invariants are DynamoDB conditions."""
+"""RecordTable, SagaLog and Settings on plain moto DynamoDB: the invariants are DynamoDB conditions."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
 
-from saga.bookings import BookingRepository, BookingUnchanged, get_bookings
 from saga.catalogue import RESOURCES, ResourceNames, compensation_of
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError, TransientDataAccessError
 from saga.keys import ID_FIELD
-from saga.models import BookingStatus
+from saga.models import RecordStatus
+from saga.records import RecordTable, RecordUnchanged, get_records
 from saga.saga_log import LogEntry, LogEvent, SagaLog
 from saga.settings import MisconfiguredFunction, Settings
 from tests.helpers import BASE_REQUEST, LAST, book_step, cancel_step
@@ -31,20 +31,20 @@ def saga_log(settings, dynamodb) -> SagaLog:
 
 
 @pytest.fixture
-def records(settings, dynamodb, saga_log) -> BookingRepository:
-    return BookingRepository(FIRST, settings.bookings_table(FIRST), saga_log, dynamodb)
+def records(settings, dynamodb, saga_log) -> RecordTable:
+    return RecordTable(FIRST, settings.records_table(FIRST), saga_log, dynamodb)
 
 
 def test_confirm_writes_the_booking_and_its_log_end_together(records, saga_log):
     booking = records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
     assert records.get("t-1") == booking
-    assert booking.status is BookingStatus.CONFIRMED
+    assert booking.status is RecordStatus.CONFIRMED
     assert [(e.step, e.event) for e in saga_log.entries("t-1")] == [(BOOK, LogEvent.END)]
 
 
 def test_a_second_confirm_changes_nothing_and_says_what_is_there(records, saga_log):
     first = records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
-    with pytest.raises(BookingUnchanged) as unchanged:
+    with pytest.raises(RecordUnchanged) as unchanged:
         records.confirm("t-1", {**DETAILS, "other": "details"}, entry(BOOK, LogEvent.END, "2026-01-01T00:00:02Z", 2))
     assert unchanged.value.existing == first
     assert len(saga_log.entries("t-1")) == 1  # the refused change wrote no log entry either
@@ -54,17 +54,17 @@ def test_cancel_without_a_booking_leaves_a_tombstone_that_refuses_a_late_confirm
     records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:01Z"))
     tombstone = records.get("t-1")
     assert tombstone is not None
-    assert tombstone.status is BookingStatus.CANCELLED
+    assert tombstone.status is RecordStatus.CANCELLED
     assert tombstone.booked_at is None
-    with pytest.raises(BookingUnchanged) as unchanged:
+    with pytest.raises(RecordUnchanged) as unchanged:
         records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:02Z"))
-    assert unchanged.value.existing.status is BookingStatus.CANCELLED
+    assert unchanged.value.existing.status is RecordStatus.CANCELLED
 
 
 def test_cancel_twice_changes_nothing_the_second_time(records):
     records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
     records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:02Z"))
-    with pytest.raises(BookingUnchanged):
+    with pytest.raises(RecordUnchanged):
         records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:03Z", 2))
     cancelled = records.get("t-1")
     assert cancelled is not None
@@ -81,10 +81,10 @@ def test_a_change_whose_log_entry_exists_is_not_written(records, saga_log):
 
 def test_the_records_of_a_saga_come_back_per_resource(settings, dynamodb, saga_log, records):
     records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:01Z"))
-    repositories = [BookingRepository(r, settings.bookings_table(r), saga_log, dynamodb) for r in RESOURCES]
-    found = get_bookings(dynamodb, repositories, "t-1")
+    repositories = [RecordTable(r, settings.records_table(r), saga_log, dynamodb) for r in RESOURCES]
+    found = get_records(dynamodb, repositories, "t-1")
     assert {r: (b.status if b else None) for r, b in found.items()} == {
-        RESOURCES[0]: BookingStatus.CONFIRMED,
+        RESOURCES[0]: RecordStatus.CONFIRMED,
         **dict.fromkeys(RESOURCES[1:]),
     }
 
@@ -196,10 +196,10 @@ def test_settings_name_every_missing_variable():
     settings = Settings.read(
         {"FAULT_INJECTION": "true", "SAGA_LOG_TABLE": "log", ResourceNames(own).table_variable: "mine"}
     )
-    assert settings.bookings_table(own) == "mine"
+    assert settings.records_table(own) == "mine"
     for other in others:
         with pytest.raises(MisconfiguredFunction, match=ResourceNames(other).table_variable):
-            settings.bookings_table(other)
+            settings.records_table(other)
     assert settings.missing_tables() == others
 
 

@@ -34,10 +34,10 @@ def test_replayed_and_reordered_calls_end_in_the_intended_state(sequence, resour
             invoke_step(step_name(action, resource), saga_request(saga_id), retry_count=attempt)
         except AlreadyCompensated:
             assert action == "request", "only a late request may be refused"
-    assert reader.bookings(saga_id)[resource] == final
+    assert reader.records(saga_id)[resource] == final
     # the log has one START and one END/FAILED per call, in call order
     log = reader.log(saga_id)
     assert [e.step for e in log if e.event.value == "START"] == [step_name(a, resource) for a in calls]
     assert len(log) == 2 * len(calls)
     # the other resources were never touched
-    assert all(reader.bookings(saga_id)[r] is None for r in RESOURCES if r != resource)
+    assert all(reader.records(saga_id)[r] is None for r in RESOURCES if r != resource)

@@ -9,7 +9,7 @@ from typing import Any, get_args
 
 import pytest
 
-from saga.catalogue import BOOKINGS, compensation_of, request_of
+from saga.catalogue import REQUESTS, compensation_of, request_of
 from saga.definition import SAGA
 from saga.errors import InvalidRequest
 from saga.keys import ID_FIELD
@@ -72,8 +72,8 @@ CASES: dict[str, tuple[Any, str]] = {
     "unknown nested field": (lambda r: r[FIRST].update(unexpected=5), f"{FIRST}.unexpected: Extra inputs"),
     "section not an object": (lambda r: r.update({FIRST: "yes"}), FIRST),
     "unknown simulate step": (
-        lambda r: r.update(simulate={f"{BOOKINGS[0].verb}_unknown_step": "fail"}),
-        f"simulate.{BOOKINGS[0].verb}_unknown_step",
+        lambda r: r.update(simulate={f"{REQUESTS[0].verb}_unknown_step": "fail"}),
+        f"simulate.{REQUESTS[0].verb}_unknown_step",
     ),
     "simulate not an object": (lambda r: r.update(simulate="fail"), "simulate"),
     "unknown fault mode": (lambda r: r.update(simulate={request_of(LAST).name: "explode"}), "simulate"),
@@ -180,13 +180,13 @@ def test_the_id_is_read_back_as_saga_id_and_written_as_the_id_field():
 
 
 @pytest.mark.parametrize("mode", ["fail", "crash_after_write", "transient:1", f"transient:{MOST}"])
-@pytest.mark.parametrize("step", [booking.name for booking in BOOKINGS])
+@pytest.mark.parametrize("step", [booking.name for booking in REQUESTS])
 def test_every_fault_of_a_request_is_accepted(step, mode):
     assert parse_request(saga_request("t", simulate={step: mode})).fault_for(step)
 
 
 @pytest.mark.parametrize("mode", ["fail", "transient:1", f"transient:{MOST}"])
-@pytest.mark.parametrize("step", [compensation_of(booking.resource).name for booking in BOOKINGS])
+@pytest.mark.parametrize("step", [compensation_of(booking.resource).name for booking in REQUESTS])
 def test_every_fault_of_a_compensation_is_accepted(step, mode):
     assert parse_request(saga_request("t", simulate={step: mode})).fault_for(step)
 
@@ -251,4 +251,4 @@ def test_the_apps_request_files_are_valid():
     # The failing sample makes one request refuse; the successful one makes none refuse.
     assert simulated_failure(FAIL_FILE) in RESOURCES
     succeeding = parse_request(json.loads(SUCCESS_FILE.read_text()))
-    assert not any((fault := succeeding.fault_for(booking.name)) and fault.mode == "fail" for booking in BOOKINGS)
+    assert not any((fault := succeeding.fault_for(booking.name)) and fault.mode == "fail" for booking in REQUESTS)

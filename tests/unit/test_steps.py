@@ -31,7 +31,7 @@ def test_book_confirms_and_logs_start_and_end(resource, invoke_step, reader):
     # Then it is CONFIRMED and the log holds START then END of attempt 1
     assert result["status"] == "CONFIRMED"
     assert result["already_done"] is False
-    assert reader.bookings("t-book")[resource] == "CONFIRMED"
+    assert reader.records("t-book")[resource] == "CONFIRMED"
     assert log_events(reader, "t-book") == [(book_step(resource), "START", 1), (book_step(resource), "END", 1)]
 
 
@@ -40,7 +40,7 @@ def test_book_twice_returns_the_existing_booking(resource, invoke_step, reader):
     second = invoke_step(book_step(resource), saga_request("t-twice"), retry_count=1)
     assert second["already_done"] is True
     assert second["reference"] == first["reference"]
-    assert reader.bookings("t-twice")[resource] == "CONFIRMED"
+    assert reader.records("t-twice")[resource] == "CONFIRMED"
     assert [event for _, event, _ in log_events(reader, "t-twice")] == ["START", "END", "START", "END"]
 
 
@@ -49,18 +49,18 @@ def test_cancel_twice_is_idempotent(resource, invoke_step, reader):
     first = invoke_step(cancel_step(resource), saga_request("t-cancel2"))
     second = invoke_step(cancel_step(resource), saga_request("t-cancel2"), retry_count=1)
     assert (first["already_done"], second["already_done"]) == (False, True)
-    assert reader.bookings("t-cancel2")[resource] == "CANCELLED"
+    assert reader.records("t-cancel2")[resource] == "CANCELLED"
 
 
 def test_cancel_before_book_prevents_late_booking(resource, invoke_step, reader):
     # Given a cancel that arrives before its booking: it leaves a CANCELLED tombstone
     invoke_step(cancel_step(resource), saga_request("t-late"))
-    assert reader.bookings("t-late")[resource] == "CANCELLED"
+    assert reader.records("t-late")[resource] == "CANCELLED"
     # When the late request arrives / Then it is refused, in the app's words, and the record stays CANCELLED
     with pytest.raises(AlreadyCompensated) as refused:
         invoke_step(book_step(resource), saga_request("t-late"))
     assert type(refused.value).__name__ == SAGA.errors.already_compensated
-    assert reader.bookings("t-late")[resource] == "CANCELLED"
+    assert reader.records("t-late")[resource] == "CANCELLED"
     assert log_events(reader, "t-late")[-1] == (book_step(resource), "FAILED", 1)
 
 
@@ -69,14 +69,14 @@ def test_book_after_cancel_of_a_booking_stays_cancelled(resource, invoke_step, r
     invoke_step(cancel_step(resource), saga_request("t-replay"))
     with pytest.raises(AlreadyCompensated):
         invoke_step(book_step(resource), saga_request("t-replay"), retry_count=1)
-    assert reader.bookings("t-replay")[resource] == "CANCELLED"
+    assert reader.records("t-replay")[resource] == "CANCELLED"
 
 
 def test_crash_after_write_commits_the_booking_and_its_end(resource, invoke_step, reader):
     request = saga_request("t-crash", simulate={book_step(resource): "crash_after_write"})
     with pytest.raises(CrashAfterWrite):
         invoke_step(book_step(resource), request)
-    assert reader.bookings("t-crash")[resource] == "CONFIRMED"
+    assert reader.records("t-crash")[resource] == "CONFIRMED"
     assert log_events(reader, "t-crash") == [(book_step(resource), "START", 1), (book_step(resource), "END", 1)]
 
 
@@ -85,7 +85,7 @@ def test_refused_booking_writes_no_booking_but_logs_the_attempt(resource, invoke
     with pytest.raises(StepRefused) as refused:
         invoke_step(book_step(resource), request)
     assert type(refused.value).__name__ == SAGA.errors.refused
-    assert reader.bookings("t-refused")[resource] is None
+    assert reader.records("t-refused")[resource] is None
     assert log_events(reader, "t-refused") == [(book_step(resource), "START", 1), (book_step(resource), "FAILED", 1)]
 
 
@@ -111,7 +111,7 @@ def test_stuck_cancel_never_succeeds(resource, invoke_step, reader):
         with pytest.raises(CompensationFailed) as failed:
             invoke_step(cancel_step(resource), request, retry_count=retry_count)
         assert type(failed.value).__name__ == SAGA.errors.compensation_failed
-    assert reader.bookings("t-stuck")[resource] is None
+    assert reader.records("t-stuck")[resource] is None
 
 
 def test_invalid_request_is_refused_before_any_write(resource, invoke_step, settings, dynamodb):
@@ -122,7 +122,7 @@ def test_invalid_request_is_refused_before_any_write(resource, invoke_step, sett
     with pytest.raises(InvalidRequest, match=rf"{first}\.unexpected") as refused:
         invoke_step(book_step(resource), request)
     assert type(refused.value).__name__ == SAGA.errors.invalid_request
-    for table in (settings.saga_log_table, settings.bookings_table(resource)):
+    for table in (settings.saga_log_table, settings.records_table(resource)):
         assert dynamodb.scan(TableName=table)["Count"] == 0
 
 
@@ -137,4 +137,4 @@ def test_log_end_is_written_with_its_booking_in_one_transaction(resource, reader
     # When the booking is committed together with that same END / Then neither is written
     with pytest.raises(DataAccessError):
         repository.confirm("t-atomic", invocation.request.details_for(resource), end)
-    assert reader.bookings("t-atomic")[resource] is None
+    assert reader.records("t-atomic")[resource] is None

@@ -1,9 +1,9 @@
-"""Bookings of one resource of the saga (one table per resource), one item per saga.
+"""The records of one resource of the saga (one table per resource), one item per saga.
 
 Every invariant is a DynamoDB condition, never a read followed by a write:
-- book puts the booking only if no item exists for the saga (a CONFIRMED one makes the book a
+- book puts the record only if no item exists for the saga (a CONFIRMED one makes the book a
   no-op, a CANCELLED tombstone refuses it);
-- cancel sets CANCELLED whether or not the booking exists, leaving a tombstone when it does not.
+- cancel sets CANCELLED whether or not the record exists, leaving a tombstone when it does not.
 Each change is committed in one transaction with the saga log entry that records it.
 """
 
@@ -17,7 +17,7 @@ from saga.attributes import from_attributes, to_attributes
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError
 from saga.keys import ID_FIELD, SagaKeyed
-from saga.models import BookingStatus
+from saga.models import RecordStatus
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -25,30 +25,30 @@ if TYPE_CHECKING:
     from saga.saga_log import LogEntry, SagaLog
 
 
-class Booking(SagaKeyed):
+class StepRecord(SagaKeyed):
     resource: str
-    status: BookingStatus
+    status: RecordStatus
     reference: str
     booked_at: str | None = None  # absent on a tombstone: cancelled before it was ever booked
     cancelled_at: str | None = None
     details: dict[str, Any] | None = None
-    provider: str | None = None  # for a step with alternatives: the provider that took the booking
+    provider: str | None = None  # for a step with alternatives: the provider that took the record
 
 
-class BookingUnchanged(Exception):
-    """The change was not made, because its condition did not hold: `existing` is the booking as it is."""
+class RecordUnchanged(Exception):
+    """The change was not made, because its condition did not hold: `existing` is the record as it is."""
 
-    def __init__(self, existing: Booking) -> None:
+    def __init__(self, existing: StepRecord) -> None:
         super().__init__(existing.status)
         self.existing = existing
 
 
-def booking_reference(resource: str, saga_id: str) -> str:
-    # Deterministic, so a retried or replayed step names the same booking.
+def record_reference(resource: str, saga_id: str) -> str:
+    # Deterministic, so a retried or replayed step names the same record.
     return f"{resource.upper()}-{saga_id}"
 
 
-class BookingRepository:
+class RecordTable:
     def __init__(self, resource: str, table: str, saga_log: SagaLog, client: BaseClient) -> None:
         self.resource = resource
         self.table = table
@@ -63,14 +63,14 @@ class BookingRepository:
         provider: str | None = None,
         also_log: tuple[LogEntry, ...] = (),
         reference: str | None = None,
-    ) -> Booking:
-        """Create the CONFIRMED booking and log `end` (and `also_log`), atomically; BookingUnchanged if an
+    ) -> StepRecord:
+        """Create the CONFIRMED record and log `end` (and `also_log`), atomically; RecordUnchanged if an
         item exists."""
-        booking = Booking(
+        record = StepRecord(
             saga_id=saga_id,
             resource=self.resource,
-            status=BookingStatus.CONFIRMED,
-            reference=reference or booking_reference(self.resource, saga_id),
+            status=RecordStatus.CONFIRMED,
+            reference=reference or record_reference(self.resource, saga_id),
             booked_at=end.at,
             details=details,
             provider=provider,
@@ -78,18 +78,18 @@ class BookingRepository:
         change = {
             "Put": {
                 "TableName": self.table,
-                "Item": to_attributes(booking.model_dump(mode="json")),
+                "Item": to_attributes(record.model_dump(mode="json")),
                 "ConditionExpression": f"attribute_not_exists({ID_FIELD})",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
         self._commit(saga_id, change, end, also_log)
-        return booking
+        return record
 
-    def cancel(self, saga_id: str, end: LogEntry) -> Booking:
-        """Mark the booking CANCELLED (a tombstone if there was none) and log `end`, atomically.
+    def cancel(self, saga_id: str, end: LogEntry) -> StepRecord:
+        """Mark the record CANCELLED (a tombstone if there was none) and log `end`, atomically.
 
-        BookingUnchanged if it was already cancelled, in which case nothing is written.
+        RecordUnchanged if it was already cancelled, in which case nothing is written.
         """
         change = {
             "Update": {
@@ -103,30 +103,30 @@ class BookingRepository:
                 "ConditionExpression": "attribute_not_exists(#status) OR #status <> :cancelled",
                 "ExpressionAttributeNames": {"#status": "status", "#resource": "resource", "#reference": "reference"},
                 "ExpressionAttributeValues": {
-                    ":cancelled": {"S": BookingStatus.CANCELLED.value},
+                    ":cancelled": {"S": RecordStatus.CANCELLED.value},
                     ":at": {"S": end.at},
                     ":resource": {"S": self.resource},
-                    ":reference": {"S": booking_reference(self.resource, saga_id)},
+                    ":reference": {"S": record_reference(self.resource, saga_id)},
                 },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
         self._commit(saga_id, change, end)
-        return Booking(
+        return StepRecord(
             saga_id=saga_id,
             resource=self.resource,
-            status=BookingStatus.CANCELLED,
-            reference=booking_reference(self.resource, saga_id),
+            status=RecordStatus.CANCELLED,
+            reference=record_reference(self.resource, saga_id),
             cancelled_at=end.at,
         )
 
-    def get(self, saga_id: str) -> Booking | None:
+    def get(self, saga_id: str) -> StepRecord | None:
         try:
             reply = self._client.get_item(TableName=self.table, Key={ID_FIELD: {"S": saga_id}}, ConsistentRead=True)
         except ClientError as error:
             raise data_access_error(f"reading {self.table}", error) from error
         item = reply.get("Item")
-        return Booking.model_validate(from_attributes(item)) if item else None
+        return StepRecord.model_validate(from_attributes(item)) if item else None
 
     def _commit(self, saga_id: str, change: dict[str, Any], end: LogEntry, also_log: tuple[LogEntry, ...] = ()) -> None:
         logged = [{"Put": self._saga_log.put_request(entry)} for entry in (end, *also_log)]
@@ -137,29 +137,29 @@ class BookingRepository:
             first = reasons[0] if reasons else {}
             if first.get("Code") == "ConditionalCheckFailed":
                 existing = from_attributes(first["Item"]) if first.get("Item") else self._existing(saga_id)
-                raise BookingUnchanged(Booking.model_validate(existing)) from None
+                raise RecordUnchanged(StepRecord.model_validate(existing)) from None
             raise data_access_error(f"writing {self.table} and {self._saga_log.table}", error) from error
 
     def _existing(self, saga_id: str) -> dict[str, Any]:
-        booking = self.get(saga_id)
-        if booking is None:
-            raise DataAccessError(f"{self.resource} booking of {saga_id} failed its condition but is absent")
-        return booking.model_dump()
+        record = self.get(saga_id)
+        if record is None:
+            raise DataAccessError(f"{self.resource} record of {saga_id} failed its condition but is absent")
+        return record.model_dump()
 
 
-def get_bookings(client: BaseClient, repositories: list[BookingRepository], saga_id: str) -> dict[str, Booking | None]:
-    """A saga's booking in each repository's table, in one BatchGetItem (strongly consistent)."""
+def get_records(client: BaseClient, repositories: list[RecordTable], saga_id: str) -> dict[str, StepRecord | None]:
+    """A saga's record in each repository's table, in one BatchGetItem (strongly consistent)."""
     tables = {repository.table: repository.resource for repository in repositories}
     key = {"Keys": [{ID_FIELD: {"S": saga_id}}], "ConsistentRead": True}
     pending: dict[str, Any] = dict.fromkeys(tables, key)
-    found: dict[str, Booking | None] = dict.fromkeys(tables.values())
+    found: dict[str, StepRecord | None] = dict.fromkeys(tables.values())
     try:
         while pending:
             reply = client.batch_get_item(RequestItems=pending)
             for table, items in reply["Responses"].items():
                 for item in items:
-                    found[tables[table]] = Booking.model_validate(from_attributes(item))
+                    found[tables[table]] = StepRecord.model_validate(from_attributes(item))
             pending = reply.get("UnprocessedKeys") or {}
     except ClientError as error:
-        raise data_access_error(f"reading bookings of {saga_id}", error) from error
+        raise data_access_error(f"reading records of {saga_id}", error) from error
     return found
