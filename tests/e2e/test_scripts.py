@@ -122,7 +122,7 @@ def test_the_install_compiles_the_checkout_and_runtest_honours_pythondontwriteby
     copy = copy_working_tree(tmp_path / "project")
     subprocess.run(["bash", "-c", "source scripts/venv.sh && compile_checkout"], cwd=copy, check=True, timeout=120)
     compiled = {path.name.split(".")[0] for path in (copy / "saga").glob("__pycache__/*.pyc")}
-    assert {"steps", "saga_log", "bookings"} <= compiled
+    assert {"steps", "saga_log", "records"} <= compiled
     (results,) = (copy / "sagatools").glob("__pycache__/results.*.pyc")
     results.unlink()
     # When a saga runs where PYTHONDONTWRITEBYTECODE is set
