@@ -31,7 +31,7 @@ class LogEvent(StrEnum):
     START = "START"
     END = "END"
     FAILED = "FAILED"
-    # Forward recovery: the pivot succeeded (written with its END): from here the saga finishes the saga.
+    # Forward recovery: the pivot succeeded (written with its END): from here the saga is finished, not undone.
     PIVOT = "PIVOT"
 
 

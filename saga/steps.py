@@ -81,7 +81,7 @@ class _Attempt:
         """Past the pivot, a passing fault: retried on the forward schedule, unless the next attempt would
         start after the deadline (on the saga's own clock: the schedule's waits, or the time since the
         step was entered if that is longer, as on AWS). A `committed` record whose answer was lost is
-        always retried: the retry only reads it back, and the saga must not be flagged with it booked."""
+        always retried: the retry only reads it back, and the saga must not be flagged with it done."""
         policy = self.step.spec.forward_retry
         retries = self.invocation.retry_count
         elapsed = policy.waited(retries)
