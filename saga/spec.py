@@ -123,14 +123,42 @@ class StepKind(StrEnum):
     RETRIABLE = "retriable"  # after the pivot: retried, or done another way, until it succeeds
 
 
+def _done(verb: str) -> str:
+    """A verb's past participle by the common rules (reserved, charged, cancelled, carried); an irregular
+    one is given (Verbs.request_done, Verbs.compensation_done)."""
+    if verb.endswith("e"):
+        return f"{verb}d"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return f"{verb[:-1]}ied"
+    vowels = [letter for letter in verb if letter in "aeiou"]
+    short = len(vowels) == 1 and verb[-1] not in "aeiouwxy" and verb[-2:-1] in "aeiou"  # ship, drop
+    if short or (verb.endswith("l") and verb[-2:-1] in "aeiou" and verb[-3:-2] not in "aeiou"):
+        return f"{verb}{verb[-1]}ed"
+    return f"{verb}ed"
+
+
 @dataclass(frozen=True)
 class Verbs:
     """The words a step's names are made of: book_x, cancel_x, FlagXCancellationStuck. A saga has one set;
-    a step may have its own (reserve/release, charge/refund)."""
+    a step may have its own (reserve/release, charge/refund): request, compensation and the compensation's
+    noun (`Verbs("charge", "refund", "refund")`), and, where the common rule does not make them, what each
+    has done (`request_done="shipped"`), as the saga log and messages say it ("already booked")."""
 
     request: str = "book"
     compensation: str = "cancel"
     compensation_noun: str = "cancellation"
+    request_done: str | None = None
+    compensation_done: str | None = None
+
+    @property
+    def requested(self) -> str:
+        """What the request has done: booked."""
+        return self.request_done or _done(self.request)
+
+    @property
+    def compensated(self) -> str:
+        """What the compensation has done: cancelled."""
+        return self.compensation_done or _done(self.compensation)
 
 
 @dataclass(frozen=True)
@@ -187,7 +215,13 @@ _VERB = re.compile(r"[a-z]+")
 
 
 def _check_verbs(verbs: Verbs, owner: str) -> None:
-    words = {"request": verbs.request, "compensation": verbs.compensation, "compensation_noun": verbs.compensation_noun}
+    words = {
+        "request": verbs.request,
+        "compensation": verbs.compensation,
+        "compensation_noun": verbs.compensation_noun,
+        "request_done": verbs.requested,
+        "compensation_done": verbs.compensated,
+    }
     for role, word in words.items():
         if not _VERB.fullmatch(word):
             raise ValueError(f"{owner}: verb {role} {word!r}: use lower-case letters only")

@@ -49,6 +49,7 @@ class _Attempt:
     def __init__(self, action: Action, resource: str, invocation: StepInvocation, settings: Settings) -> None:
         self.step = catalogue.step(action, resource)
         self.name = self.step.name
+        self.verbs = self.step.verbs  # the step's own words, for what it logs and raises
         self.resource = resource
         self.invocation = invocation
         self.saga_id = invocation.request.saga_id
@@ -174,7 +175,7 @@ def book(resource: str, invocation: StepInvocation) -> StepResult:
 
 def _forward_write_failure(attempt: _Attempt, error: Exception) -> SagaError:
     """Past the pivot, a DynamoDB fault in one of the step's writes (its START, its FAILED, its record, its
-    "already booked" END), transient or not: retried forward to the deadline like a passing provider fault.
+    "already done" END), transient or not: retried forward to the deadline like a passing provider fault.
     The FAILED entry is logged if the table takes it; the retry is what matters."""
     committed = isinstance(error, _CommittedWriteError)
     forward = attempt.forward_retry(SagaError(f"{type(error).__name__}: {error}"), committed=committed)
@@ -190,7 +191,8 @@ def _book(attempt: _Attempt) -> StepResult:
     providers = attempt.providers()
     for index, provider in enumerate(providers):
         attempt.start(provider)
-        refusal = Refused(f"{provider or resource} refused the {resource} of {NOUN} {attempt.saga_id}")
+        who = provider or f"the {resource} provider"
+        refusal = Refused(f"{who} refused the {resource} of {NOUN} {attempt.saga_id}")
         error = attempt.injected_error(refusal, index)
         if error is refusal and attempt.past_pivot and index + 1 < len(providers):
             attempt.fail(error, provider)
@@ -199,7 +201,7 @@ def _book(attempt: _Attempt) -> StepResult:
             attempt.fail(error, provider)
             tried = ", ".join(str(p) for p in providers)
             raise attempt.fail(
-                AlternativesExhausted(f"every provider refused the {resource} of {attempt.saga_id} ({tried})")
+                AlternativesExhausted(f"every provider refused the {resource} of {NOUN} {attempt.saga_id} ({tried})")
             )
         if error is not None:
             raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider)
@@ -237,10 +239,14 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     except RecordUnchanged as changed:
         if changed.existing.status is RecordStatus.CANCELLED:
             raise attempt.fail(
-                LateAfterCompensation(f"{resource} of {saga_id} was cancelled before it was booked")
+                LateAfterCompensation(
+                    f"the {resource} of {NOUN} {saga_id} was {attempt.verbs.compensated} before it was"
+                    f" {attempt.verbs.requested}"
+                )
             ) from None
         try:
-            attempt.saga_log.append(attempt.entry(LogEvent.END, "already booked", changed.existing.provider))
+            done = f"already {attempt.verbs.requested}"
+            attempt.saga_log.append(attempt.entry(LogEvent.END, done, changed.existing.provider))
         except DataAccessError as error:
             if not attempt.past_pivot:
                 raise
@@ -261,7 +267,10 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     """Cancel `resource` for the saga; always ends CANCELLED, even if the record never arrived."""
     attempt = _Attempt(Action.COMPENSATION, resource, invocation, get_settings())
     attempt.start()
-    if error := attempt.injected_error(CompensationNotDone(f"{resource} provider did not cancel {attempt.saga_id}")):
+    undone = CompensationNotDone(
+        f"the {resource} provider did not {attempt.verbs.compensation} the {resource} of {NOUN} {attempt.saga_id}"
+    )
+    if error := attempt.injected_error(undone):
         raise attempt.fail(error)
     if work := attempt.step.spec.work:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
@@ -271,7 +280,7 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     except TransientDataAccessError as error:
         raise attempt.fail(error) from None
     except RecordUnchanged as changed:
-        attempt.saga_log.append(attempt.entry(LogEvent.END, "already cancelled"))
+        attempt.saga_log.append(attempt.entry(LogEvent.END, f"already {attempt.verbs.compensated}"))
         metrics.add_metric(name="StepReplayed", unit=MetricUnit.Count, value=1)
         return attempt.result(changed.existing, already_done=True)
     metrics.add_metric(name="StepCompensated", unit=MetricUnit.Count, value=1)

@@ -39,10 +39,20 @@ class Outcome(StrEnum):
     CONFLICT = "CONFLICT"
 
 
+def _recovery_key(name: str) -> str:
+    return f"{SAGA.verbs.requested}_with" if name == "done_with" else name
+
+
 class RecoveryReport(BaseModel):
     """How the saga recovered: its mode and, in forward recovery, what it did past the pivot."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=_recovery_key,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
 
     mode: str  # backward or forward, as the request chose
     deadline_seconds: int | None = None  # forward: how long after the pivot it kept trying
@@ -51,7 +61,8 @@ class RecoveryReport(BaseModel):
     forward_waited_seconds: float = 0  # what those retries waited on the saga's own clock (as on AWS)
     providers_tried: dict[str, list[str]] = {}  # resource -> the providers asked, in order
     providers_refused: dict[str, list[str]] = {}  # resource -> those of them that refused
-    booked_with: dict[str, str] = {}  # resource -> the provider that holds the confirmed record
+    # resource -> the provider that holds the confirmed record (in `--json`: booked_with, in the saga's verb)
+    done_with: dict[str, str] = {}
 
 
 class SagaResult(SagaKeyed):
@@ -169,7 +180,7 @@ def recovery_report(
     except (ValidationError, AttributeError):
         recovery = Recovery()
     mode = recovery.mode
-    booked_with = {
+    done_with = {
         resource: record.provider
         for resource, record in records.items()
         if record is not None and record.provider and record.status is RecordStatus.CONFIRMED
@@ -190,7 +201,7 @@ def recovery_report(
             ]
             refused[step.resource] = list(dict.fromkeys(provider for provider in refusals if provider))
     if mode != "forward":
-        return RecoveryReport(mode=mode, booked_with=booked_with)
+        return RecoveryReport(mode=mode, done_with=done_with)
     retriable = {step.name for step in RETRIABLES}
     attempts: dict[str, int] = {}
     for entry in log:
@@ -206,7 +217,7 @@ def recovery_report(
         ),
         providers_tried=tried,
         providers_refused=refused,
-        booked_with=booked_with,
+        done_with=done_with,
     )
 
 

@@ -94,7 +94,8 @@ def resolve_stuck() -> dict[str, Any]:
         )
     states["Resolved"] = {
         "Type": "Succeed",
-        "Comment": f"Every compensation succeeded: the {SAGA.noun} is fully cancelled and its records are closed.",
+        "Comment": f"Every compensation succeeded: the {SAGA.noun} is fully {SAGA.verbs.compensated} and its records"
+        " are closed.",
     }
     states["StillNeedsAttention"] = {
         "Type": "Fail",

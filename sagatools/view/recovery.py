@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from saga.catalogue import request_of
 from saga.saga_log import AttentionKind, AttentionRecord
 from sagatools.terminal_text import shown
 
@@ -32,8 +33,8 @@ def forward_summary(report: SagaResult) -> str | None:
             f" ({recovery.forward_waited_seconds:.0f} s waited on the saga's clock)"
         )
     for resource in recovery.providers_tried:
-        booked = recovery.booked_with.get(resource)
+        booked = recovery.done_with.get(resource)
         refused = [shown(provider) for provider in recovery.providers_refused.get(resource, [])]
-        took = f"{resource} by {shown(booked)}" if booked else f"{resource} not booked"
+        took = f"{resource} by {shown(booked)}" if booked else f"{resource} not {request_of(resource).verbs.requested}"
         parts.append(f"{took}{'; refused: ' + ', '.join(refused) if refused else ''}")
     return "; ".join(parts)

@@ -6,6 +6,7 @@ exactly those edits in its folder; then its sagas run on the embedded stack and 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -55,12 +56,28 @@ HAND_EDITED = (str(FOLDER / "definition.py"), str(FOLDER / "requests.py"), *REQU
 
 def add_insurance_step(project: Path) -> None:
     definition = project / FOLDER / "definition.py"
-    lines = definition.read_text().splitlines(keepends=True)
-    last_step = max(n for n, line in enumerate(lines) if line.startswith("        StepSpec("))
+    text = definition.read_text()
+    tree = ast.parse(text)
+    # After the last element of SagaSpec(steps=(...)), however it is written (one line or several).
+    (steps,) = [
+        keyword.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "SagaSpec"
+        for keyword in node.keywords
+        if keyword.arg == "steps" and isinstance(keyword.value, ast.Tuple)
+    ]
+    last = steps.elts[-1]
+    lines = text.splitlines(keepends=True)
     kind = ", kind=StepKind.RETRIABLE" if KIND is StepKind.RETRIABLE else ""
-    lines.insert(last_step + 1, f'        StepSpec("{NEW}", {NEW_TITLE}Request{kind}),\n')
-    first_import = next(n for n, line in enumerate(lines) if line.startswith(f"from {APP}.requests import"))
-    lines.insert(first_import, f"from {APP}.requests import {NEW_TITLE}Request\n")
+    assert last.end_lineno is not None
+    assert last.end_col_offset is not None
+    line = lines[last.end_lineno - 1]
+    added = f', StepSpec("{NEW}", {NEW_TITLE}Request{kind})'
+    lines[last.end_lineno - 1] = line[: last.end_col_offset] + added + line[last.end_col_offset :]
+    # Its request model imported after the definition's last import.
+    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert imports[-1].end_lineno is not None
+    lines.insert(imports[-1].end_lineno, f"from {APP}.requests import {NEW_TITLE}Request\n")
     definition.write_text("".join(lines))
     requests = project / FOLDER / "requests.py"
     requests.write_text(requests.read_text() + REQUEST_MODEL)

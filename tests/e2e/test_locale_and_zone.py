@@ -88,7 +88,7 @@ def test_json_on_an_ascii_stdout_stays_valid_json_with_the_names_intact(tmp_path
     assert result["outcome"] == "COMMITTED"
     assert WITH_ALTERNATIVES is not None
     assert result["recovery"]["providers_refused"] == {WITH_ALTERNATIVES.resource: [COMPANY]}
-    assert result["recovery"]["booked_with"] == {WITH_ALTERNATIVES.resource: ALTERNATIVE}
+    assert result["recovery"][f"{SAGA.verbs.requested}_with"] == {WITH_ALTERNATIVES.resource: ALTERNATIVE}
     assert "Traceback" not in done.stderr
 
 

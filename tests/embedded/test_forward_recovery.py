@@ -117,7 +117,7 @@ def test_a_lost_response_past_the_pivot_is_retried_and_commits_billed_one_retry_
     assert_committed(report)
     assert report.billed_transitions <= len(REQUESTS) + 2  # a success's states and its retry
     ends = report.log_of(RETRIABLE.name, LogEvent.END)
-    assert [entry.detail for entry in ends] == [None, "already booked"]
+    assert [entry.detail for entry in ends] == [None, f"already {RETRIABLE.verbs.requested}"]
 
 
 @needs_forward
@@ -129,7 +129,7 @@ def test_a_refusal_past_the_pivot_is_taken_by_the_next_alternative(runner, refus
     assert_committed(report)
     providers = [COMPANY, *ALTERNATIVES]
     assert report.recovery.providers_tried == {RETRIABLE.resource: providers[: refusing + 1]}
-    assert report.recovery.booked_with == {RETRIABLE.resource: providers[refusing]}
+    assert report.recovery.done_with == {RETRIABLE.resource: providers[refusing]}
     assert report.recovery.providers_refused == {RETRIABLE.resource: providers[:refusing]}
     # and the summary line (the terminal's and the page's) says who took it and who refused
     line = forward_summary(report)
@@ -202,7 +202,7 @@ RETRIABLE_WRITES = {
     "start": ("PutItem", None, ('"START"',)),
     "booking": ("TransactWriteItems", None, ()),
     "failed": ("PutItem", f"transient:{FAILING_WRITES}", ('"FAILED"',)),
-    "already-booked-end": ("PutItem", "crash_after_write", ("already booked",)),
+    "already-done-end": ("PutItem", "crash_after_write", ("already ",)),
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent.parent
 DIRECTORY = HERE / "data" / "histories"
 DEFINITION = DIRECTORY / "booking-saga.asl.json"
 SUCCESS = HERE.parent / "samples" / "success.json"
@@ -61,7 +62,9 @@ def main() -> None:
             (report,) = runner.run([trip])
             events = json.loads(history_json(runner.histories[report.execution_arn]))
             document = {"report": report.model_dump(mode="json"), "events": events}
-            (DIRECTORY / f"{name}.json").write_text(json.dumps(document, indent=1) + "\n")
+            # Stack traces name files relative to the project: nothing recorded holds this machine's paths.
+            text = json.dumps(document, indent=1).replace(json.dumps(f"{PROJECT}/")[1:-1], "")
+            (DIRECTORY / f"{name}.json").write_text(text + "\n")
             print(f"recorded {name}: {report.outcome}")
 
 

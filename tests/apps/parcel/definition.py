@@ -9,7 +9,9 @@ from tests.apps.parcel.requests import CourierRequest, PostageRequest, Recipient
 SAGA = SagaSpec(
     name="parcel-saga",
     steps=(
-        StepSpec("postage", PostageRequest, verbs=Verbs("buy", "refund", "refund"), work=postage.WORK),
+        StepSpec(
+            "postage", PostageRequest, verbs=Verbs("buy", "refund", "refund", request_done="bought"), work=postage.WORK
+        ),
         StepSpec("courier", CourierRequest, verbs=Verbs("hire", "dismiss", "dismissal"), work=courier.WORK),
     ),
     sections={"recipient": Recipient},
