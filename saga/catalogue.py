@@ -200,8 +200,8 @@ COMPENSATIONS: tuple[Step, ...] = tuple(
 STEPS: tuple[Step, ...] = REQUESTS + COMPENSATIONS
 # The requests after the pivot, in order: what forward recovery finishes.
 RETRIABLES: tuple[Step, ...] = tuple(step for step in REQUESTS if step.is_retriable)
-RESOURCES: tuple[str, ...] = tuple(spec.resource for spec in SAGA.steps)  # in record order
-# As `simulate` lists them: the requests, then their compensations, both in record order.
+RESOURCES: tuple[str, ...] = tuple(spec.resource for spec in SAGA.steps)  # in request order
+# As `simulate` lists them: the requests, then their compensations, both in request order.
 STEP_NAMES: tuple[str, ...] = tuple(step.name for step in REQUESTS + COMPENSATIONS[::-1])
 
 

@@ -3,19 +3,12 @@
 The Lambda runtime reports an unhandled exception's class name as `errorType`, and Step Functions
 uses that as the error name: in the execution history, and in the ASL's `ErrorEquals` where a step's
 Retry or Catch treats an error by name (the others reach a Catch through `States.ALL`).
-tests/unit/test_asl.py fails if the ASL names an error that is not a class here.
+tests/unit/test_asl.py fails if the ASL names an error that is not a class here (or in saga/named_errors.py).
 
-Four of them an app may call in its own words (saga.spec.ErrorNames): the classes the steps raise for those
-are made here, once, under the names the app's definition gives them.
+Four of them an app may call in its own words (saga.spec.ErrorNames): saga/named_errors.py makes the classes
+the steps raise for those. This module imports nothing of the app, so the app's own step code may raise
+these (`StepRefused`, `TransientProviderError`): the step turns them into the app's names.
 """
-
-from __future__ import annotations
-
-from typing import TypeVar
-
-from saga.definition import SAGA
-
-_Error = TypeVar("_Error", bound=Exception)
 
 
 class SagaError(Exception):
@@ -67,17 +60,3 @@ class ForwardDeadlinePassed(SagaError):
 
 class AlternativesExhausted(SagaError):
     """Past the pivot, in forward recovery: the provider and every alternative refused."""
-
-
-def _named(base: type[_Error], name: str) -> type[_Error]:
-    """`base` under the name the app gives it (itself when the app keeps the engine's name)."""
-    if name == base.__name__:
-        return base
-    return type(name, (base,), {"__doc__": base.__doc__, "__module__": __name__})
-
-
-# The classes the steps raise, named as the app's definition says (SagaSpec.errors).
-RequestInvalid = _named(InvalidRequest, SAGA.errors.invalid_request)
-Refused = _named(StepRefused, SAGA.errors.refused)
-LateAfterCompensation = _named(AlreadyCompensated, SAGA.errors.already_compensated)
-CompensationNotDone = _named(CompensationFailed, SAGA.errors.compensation_failed)

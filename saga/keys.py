@@ -14,7 +14,10 @@ ID_FIELD = SAGA.id_field
 RECORDS_KEY = SAGA.records
 
 
-_WRITTEN_AS = {"saga_id": ID_FIELD, "records": RECORDS_KEY}
+# When a record's request was done and undone, in the saga's verbs: booked_at, cancelled_at.
+DONE_AT = f"{SAGA.verbs.requested}_at"
+UNDONE_AT = f"{SAGA.verbs.compensated}_at"
+_WRITTEN_AS = {"saga_id": ID_FIELD, "records": RECORDS_KEY, "done_at": DONE_AT, "undone_at": UNDONE_AT}
 
 
 def _written_as(name: str) -> str:

@@ -25,8 +25,8 @@ from pydantic import (
 
 from saga.catalogue import STEP_NAMES, by_name
 from saga.definition import SAGA
-from saga.errors import RequestInvalid
 from saga.keys import ID_FIELD, SagaKeyed
+from saga.named_errors import RequestInvalid
 from saga.request_fields import MAX_ALTERNATIVES, SagaId, Strict
 from saga.spec import FORWARD_DEADLINE_SECONDS
 

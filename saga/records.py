@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from saga.attributes import from_attributes, to_attributes
 from saga.dynamodb_errors import data_access_error
 from saga.errors import DataAccessError
-from saga.keys import ID_FIELD, SagaKeyed
+from saga.keys import ID_FIELD, UNDONE_AT, SagaKeyed
 from saga.models import RecordStatus
 
 if TYPE_CHECKING:
@@ -29,8 +29,10 @@ class StepRecord(SagaKeyed):
     resource: str
     status: RecordStatus
     reference: str
-    booked_at: str | None = None  # absent on a tombstone: cancelled before it was ever booked
-    cancelled_at: str | None = None
+    # When the request was done and when it was undone, written as `<the saga's verb, done>_at` (booked_at,
+    # cancelled_at); done_at is absent on a tombstone (undone before it was ever done).
+    done_at: str | None = None
+    undone_at: str | None = None
     details: dict[str, Any] | None = None
     provider: str | None = None  # for a step with alternatives: the provider that took the record
 
@@ -71,7 +73,7 @@ class RecordTable:
             resource=self.resource,
             status=RecordStatus.CONFIRMED,
             reference=reference or record_reference(self.resource, saga_id),
-            booked_at=end.at,
+            done_at=end.at,
             details=details,
             provider=provider,
         )
@@ -79,7 +81,9 @@ class RecordTable:
             "Put": {
                 "TableName": self.table,
                 "Item": to_attributes(record.model_dump(mode="json")),
-                "ConditionExpression": f"attribute_not_exists({ID_FIELD})",
+                # By name: the app's id field may be one of DynamoDB's reserved words (number, key, name).
+                "ConditionExpression": "attribute_not_exists(#id)",
+                "ExpressionAttributeNames": {"#id": ID_FIELD},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
@@ -96,12 +100,17 @@ class RecordTable:
                 "TableName": self.table,
                 "Key": {ID_FIELD: {"S": saga_id}},
                 "UpdateExpression": (
-                    "SET #status = :cancelled, cancelled_at = :at,"
+                    "SET #status = :cancelled, #undone_at = :at,"
                     " #resource = if_not_exists(#resource, :resource),"
                     " #reference = if_not_exists(#reference, :reference)"
                 ),
                 "ConditionExpression": "attribute_not_exists(#status) OR #status <> :cancelled",
-                "ExpressionAttributeNames": {"#status": "status", "#resource": "resource", "#reference": "reference"},
+                "ExpressionAttributeNames": {
+                    "#status": "status",
+                    "#undone_at": UNDONE_AT,
+                    "#resource": "resource",
+                    "#reference": "reference",
+                },
                 "ExpressionAttributeValues": {
                     ":cancelled": {"S": RecordStatus.CANCELLED.value},
                     ":at": {"S": end.at},
@@ -117,7 +126,7 @@ class RecordTable:
             resource=self.resource,
             status=RecordStatus.CANCELLED,
             reference=record_reference(self.resource, saga_id),
-            cancelled_at=end.at,
+            undone_at=end.at,
         )
 
     def get(self, saga_id: str) -> StepRecord | None:

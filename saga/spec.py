@@ -123,9 +123,15 @@ class StepKind(StrEnum):
     RETRIABLE = "retriable"  # after the pivot: retried, or done another way, until it succeeds
 
 
+# Past participles the common rules do not make, of verbs a saga's steps often use.
+_IRREGULAR = {"do": "done", "undo": "undone", "buy": "bought", "pay": "paid", "send": "sent", "sell": "sold"}
+
+
 def _done(verb: str) -> str:
-    """A verb's past participle by the common rules (reserved, charged, cancelled, carried); an irregular
+    """A verb's past participle by the common rules (reserved, charged, cancelled, carried); another irregular
     one is given (Verbs.request_done, Verbs.compensation_done)."""
+    if verb in _IRREGULAR:
+        return _IRREGULAR[verb]
     if verb.endswith("e"):
         return f"{verb}d"
     if verb.endswith("y") and verb[-2:-1] not in "aeiou":
@@ -144,9 +150,9 @@ class Verbs:
     noun (`Verbs("charge", "refund", "refund")`), and, where the common rule does not make them, what each
     has done (`request_done="shipped"`), as the saga log and messages say it ("already booked")."""
 
-    request: str = "book"
-    compensation: str = "cancel"
-    compensation_noun: str = "cancellation"
+    request: str = "do"
+    compensation: str = "undo"
+    compensation_noun: str = "undoing"
     request_done: str | None = None
     compensation_done: str | None = None
 
@@ -159,6 +165,24 @@ class Verbs:
     def compensated(self) -> str:
         """What the compensation has done: cancelled."""
         return self.compensation_done or _done(self.compensation)
+
+
+# What the engine stores beside a saga's id in its items (the records, the saga log, its attention records and
+# claims) and the request's own fields: the id field cannot take one of these names.
+RECORD_ATTRIBUTES = frozenset(
+    {
+        *("sk", "recovery", "simulate", "resource", "status", "reference", "details", "provider"),
+        *("step", "event", "at", "attempt", "execution_id", "detail", "attention", "kind", "error", "cause"),
+        *("attempts", "resolved_at", "resolved_by", "execution", "version"),
+    }
+)
+# The errors whose names are the engine's own: an app's ErrorNames cannot take them (nor Step Functions' own).
+ENGINE_ERRORS = frozenset(
+    {
+        *("SagaError", "TransientProviderError", "CrashAfterWrite", "DataAccessError", "TransientDataAccessError"),
+        *("ForwardRetryableError", "ForwardDeadlinePassed", "AlternativesExhausted"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +202,8 @@ class ErrorNames:
                 raise ValueError(f"error name {name!r}: a PascalCase class name")
         if len(set(names)) != len(names):
             raise ValueError(f"every error needs its own name: {names}")
+        if taken := sorted(set(names) & ENGINE_ERRORS):
+            raise ValueError(f"error names {taken} are the engine's own errors: name yours otherwise")
 
 
 @dataclass(frozen=True)
@@ -283,6 +309,11 @@ class SagaSpec:
     errors: ErrorNames = field(default_factory=ErrorNames)
 
     @property
+    def record(self) -> str:
+        """What one of its records is called (records' singular): booking."""
+        return f"{self.records[:-3]}y" if self.records.endswith("ies") else self.records.removesuffix("s")
+
+    @property
     def nouns(self) -> str:
         """The noun's plural, as messages use it."""
         return f"{self.noun}es" if self.noun.endswith(("s", "x", "ch", "sh")) else f"{self.noun}s"
@@ -309,6 +340,11 @@ class SagaSpec:
             raise ValueError(f"every step needs its own resource: {resources}")
         if clash := set(resources) & {*self.sections, self.id_field, "recovery", "simulate"}:
             raise ValueError(f"a request section cannot be named like a step or a field: {sorted(clash)}")
+        if self.id_field in {*self.sections, *RECORD_ATTRIBUTES}:
+            raise ValueError(
+                f"saga {self.name}: id_field {self.id_field!r} is already the name of a section or of an attribute the"
+                " engine stores beside it"
+            )
         kinds = [step.kind for step in self.steps]
         order = list(StepKind)  # compensatable, pivot, retriable: the order the steps must come in
         in_order = [order.index(kind) for kind in kinds] == sorted(order.index(kind) for kind in kinds)

@@ -18,20 +18,19 @@ from saga.catalogue import Action
 from saga.clients import dynamodb_client
 from saga.errors import (
     AlternativesExhausted,
-    CompensationNotDone,
+    CompensationFailed,
     CrashAfterWrite,
     DataAccessError,
     ForwardDeadlinePassed,
     ForwardRetryableError,
-    LateAfterCompensation,
-    Refused,
-    RequestInvalid,
     SagaError,
+    StepRefused,
     TransientDataAccessError,
     TransientProviderError,
 )
 from saga.keys import NOUN
 from saga.models import Fault, RecordStatus, StepInvocation, StepResult
+from saga.named_errors import CompensationNotDone, LateAfterCompensation, Refused, RequestInvalid
 from saga.observability import logger, metrics
 from saga.records import RecordTable, RecordUnchanged
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
@@ -192,8 +191,13 @@ def _book(attempt: _Attempt) -> StepResult:
     for index, provider in enumerate(providers):
         attempt.start(provider)
         who = provider or f"the {resource} provider"
-        refusal = Refused(f"{who} refused the {resource} of {NOUN} {attempt.saga_id}")
+        refusal: SagaError = Refused(f"{who} refused the {resource} of {NOUN} {attempt.saga_id}")
         error = attempt.injected_error(refusal, index)
+        if error is None:
+            try:
+                return _confirm(attempt, provider)
+            except StepRefused as said_no:  # the app's own work: its provider said no
+                error = refusal = said_no if isinstance(said_no, Refused) else Refused(str(said_no))
         if error is refusal and attempt.past_pivot and index + 1 < len(providers):
             attempt.fail(error, provider)
             continue  # forward recovery: ask the next alternative
@@ -203,9 +207,7 @@ def _book(attempt: _Attempt) -> StepResult:
             raise attempt.fail(
                 AlternativesExhausted(f"every provider refused the {resource} of {NOUN} {attempt.saga_id} ({tried})")
             )
-        if error is not None:
-            raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider)
-        return _confirm(attempt, provider)
+        raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider)
     raise AssertionError("unreachable: the last provider either books or raises")  # pragma: no cover
 
 
@@ -221,7 +223,12 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     details = attempt.invocation.request.details_for(resource)
     work = attempt.step.spec.work
     # The step's own work (the app's code), then its record and END in one transaction.
-    reference = work.action(StepCall(saga_id, resource, details, provider)) if work else None
+    try:
+        reference = work.action(StepCall(saga_id, resource, details, provider)) if work else None
+    except StepRefused:
+        raise  # a refusal: the caller asks the next provider, or fails the step
+    except SagaError as error:  # a passing fault of the provider (TransientProviderError): retried
+        raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
     try:
         record = attempt.records.confirm(
             saga_id,
@@ -274,7 +281,14 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
         raise attempt.fail(error)
     if work := attempt.step.spec.work:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
-        work.compensation(StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)))
+        call = StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource))
+        try:
+            work.compensation(call)
+        except CompensationFailed as error:  # under the app's name: the state machine retries it, then flags it
+            undone = error if isinstance(error, CompensationNotDone) else CompensationNotDone(str(error))
+            raise attempt.fail(undone) from None
+        except SagaError as error:
+            raise attempt.fail(error) from None
     try:
         record = attempt.records.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:

@@ -31,7 +31,7 @@ PRICES = {
     "DynamoDB PITR, per GB-month": 0.20,
 }
 LAMBDA_MEMORY_GB = 0.25  # serverless.yml: memorySize 256
-ASSUMED_AWS_INVOCATION_MS = 50  # a handler's two DynamoDB round sagas on AWS; locally they are in-process
+ASSUMED_AWS_INVOCATION_MS = 50  # a handler's two DynamoDB calls over the network on AWS; locally they are in-process
 DYNAMODB_ITEM_OVERHEAD_BYTES = 100  # DynamoDB bills 100 bytes of indexing overhead per stored item
 
 

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, m
 
 from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES
 from saga.definition import SAGA
-from saga.errors import Refused
 from saga.keys import ID_FIELD, SagaKeyed
 from saga.models import RecordStatus, Recovery
+from saga.named_errors import Refused
 from saga.records import RecordTable, StepRecord, get_records
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR

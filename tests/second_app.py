@@ -49,7 +49,8 @@ def main(pytest_args: list[str]) -> int:
         subprocess.run([python, "-m", "sagatools.generate"], cwd=project, check=True, stdout=subprocess.DEVNULL)
         print(f"second app: {SECOND_APP}, in a copy of the project", flush=True)
         # Paths given: those tests only (while working); otherwise the representative set.
-        paths = [] if any(not arg.startswith("-") for arg in pytest_args) else list(REPRESENTATIVE)
+        named = any((project / arg.split("::")[0]).exists() for arg in pytest_args if not arg.startswith("-"))
+        paths = [] if named else list(REPRESENTATIVE)
         command = [python, "-m", "pytest", "-n", "2", "--dist", "loadfile", *paths, *pytest_args]
         return subprocess.run(command, cwd=project).returncode
 

@@ -58,7 +58,7 @@ def _what_to_do(record: AttentionRecord) -> str:
 def print_saga(view: SagaView, out: TextIO) -> None:
     print(f"{shown(view.saga_id)}: {view.outcome}", file=out)
     records = ", ".join(f"{resource} {status.value if status else '-'}" for resource, status in view.records.items())
-    print(f"  {RECORDS_KEY:<12}{records}", file=out)
+    print(f"  {RECORDS_KEY:<{max(12, len(RECORDS_KEY) + 1)}}{records}", file=out)
     for record in view.attention:
         closed = f" by {record.resolved_by} at {record.resolved_at}" if record.resolved_by else ""
         what = "left to do, forward" if record.kind is AttentionKind.UNFINISHED_FORWARD else "stuck"

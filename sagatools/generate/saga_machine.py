@@ -15,12 +15,11 @@ from saga.errors import (
     CrashAfterWrite,
     ForwardDeadlinePassed,
     ForwardRetryableError,
-    LateAfterCompensation,
-    Refused,
     TransientDataAccessError,
     TransientProviderError,
 )
 from saga.keys import ID_FIELD
+from saga.named_errors import LateAfterCompensation, Refused
 from saga.saga_log import AttentionKind
 from sagatools.asl import NEEDS_ATTENTION_ERROR, ROLLED_BACK_ERROR
 from sagatools.generate.asl_parts import (
@@ -180,7 +179,8 @@ def saga_machine() -> dict[str, Any]:
         "Type": "Fail",
         "Error": ROLLED_BACK_ERROR,
         "Comment": "Backward recovery finished: every compensation succeeded, nothing is left confirmed.",
-        "CausePath": "States.Format('A step failed ({}); every step was undone.', $.failure.Error)",
+        "CausePath": f"States.Format('A step failed ({{}}); every {SAGA.record} was {SAGA.verbs.compensated}.',"
+        " $.failure.Error)",
     }
     states["NeedsAttention"] = {
         "Type": "Fail",

@@ -69,7 +69,7 @@ def summary(report: SagaResult) -> str:
     lines = [
         f"{report.saga_id}: {outcome_name(report)}"
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
-        f"  {RECORDS_KEY:<15}{records}",
+        f"  {RECORDS_KEY:<{max(15, len(RECORDS_KEY) + 1)}}{records}",
         f"  compensations  {', '.join(done) if done else 'none'}",
         f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}",
     ]

@@ -8,6 +8,7 @@ import re
 import pytest
 
 import saga.errors
+import saga.named_errors
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, STEPS, compensation_of
 from saga.definition import SAGA
 from saga.errors import AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError
@@ -26,7 +27,10 @@ STATES = DEFINITION["States"]
 TASKS = {name: state for name, state in STATES.items() if state["Type"] == "Task"}
 # By the class's own name (the app's, for the four it renames): the name Lambda reports as errorType.
 ERROR_NAMES = {
-    cls.__name__ for _, cls in inspect.getmembers(saga.errors, inspect.isclass) if issubclass(cls, Exception)
+    cls.__name__
+    for module in (saga.errors, saga.named_errors)
+    for _, cls in inspect.getmembers(module, inspect.isclass)
+    if issubclass(cls, Exception)
 }
 
 

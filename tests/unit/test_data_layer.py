@@ -55,7 +55,7 @@ def test_cancel_without_a_booking_leaves_a_tombstone_that_refuses_a_late_confirm
     tombstone = records.get("t-1")
     assert tombstone is not None
     assert tombstone.status is RecordStatus.CANCELLED
-    assert tombstone.booked_at is None
+    assert tombstone.done_at is None
     with pytest.raises(RecordUnchanged) as unchanged:
         records.confirm("t-1", DETAILS, entry(BOOK, LogEvent.END, "2026-01-01T00:00:02Z"))
     assert unchanged.value.existing.status is RecordStatus.CANCELLED
@@ -68,7 +68,7 @@ def test_cancel_twice_changes_nothing_the_second_time(records):
         records.cancel("t-1", entry(CANCEL, LogEvent.END, "2026-01-01T00:00:03Z", 2))
     cancelled = records.get("t-1")
     assert cancelled is not None
-    assert cancelled.cancelled_at == "2026-01-01T00:00:02Z"
+    assert cancelled.undone_at == "2026-01-01T00:00:02Z"
 
 
 def test_a_change_whose_log_entry_exists_is_not_written(records, saga_log):

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from saga.request_fields import Alternatives, IsoDate, Strict, Text
-from saga.spec import FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, SagaSpec, StepKind, StepSpec
+from saga.spec import (
+    ENGINE_ERRORS,
+    FORWARD_DEADLINE_SECONDS,
+    FORWARD_RETRY,
+    RECORD_ATTRIBUTES,
+    ErrorNames,
+    SagaSpec,
+    StepKind,
+    StepSpec,
+    Verbs,
+)
 
 C, P, R = StepKind.COMPENSATABLE, StepKind.PIVOT, StepKind.RETRIABLE
 
@@ -101,3 +111,41 @@ def test_verbs_that_cannot_make_distinct_names_are_refused(verbs, refused):
 def test_a_done_state_or_records_name_that_cannot_name_a_state_or_a_table_is_refused(fields, refused):
     with pytest.raises(ValueError, match=refused):
         SagaSpec(name="s", steps=(StepSpec("plain_step", Section),), **fields)
+
+
+@pytest.mark.parametrize("id_field", ["sk", "status", "step", "recovery", "simulate", "who"])
+def test_an_id_field_named_like_an_attribute_stored_beside_it_or_a_section_is_refused(id_field):
+    with pytest.raises(ValueError, match="id_field"):
+        SagaSpec(name="s", steps=(StepSpec("plain_step", Section),), sections={"who": Section}, id_field=id_field)
+
+
+def test_the_attributes_an_id_field_cannot_take_are_every_field_stored_beside_it():
+    from saga.records import StepRecord
+    from saga.saga_log import AttentionRecord, LogEntry
+    from sagatools.attention.claim import Claim
+
+    stored = {name for model in (StepRecord, LogEntry, AttentionRecord, Claim) for name in model.model_fields}
+    # the id itself, and when the record was done and undone (named after the saga's verbs, never an id field)
+    assert stored - {"saga_id", "done_at", "undone_at"} <= RECORD_ATTRIBUTES
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE_ERRORS))
+def test_an_error_name_of_the_engine_s_own_cannot_be_an_app_s(name):
+    with pytest.raises(ValueError, match="engine's own errors"):
+        ErrorNames(refused=name)
+
+
+@pytest.mark.parametrize(
+    ("verbs", "done", "undone"),
+    [
+        (Verbs(), "done", "undone"),
+        (Verbs("book", "cancel", "cancellation"), "booked", "cancelled"),
+        (Verbs("charge", "refund", "refund"), "charged", "refunded"),
+        (Verbs("ship", "recall", "recall"), "shipped", "recalled"),
+        (Verbs("carry", "drop", "drop"), "carried", "dropped"),
+        (Verbs("buy", "refund", "refund"), "bought", "refunded"),
+        (Verbs("lend", "reclaim", "reclaim", request_done="lent"), "lent", "reclaimed"),
+    ],
+)
+def test_what_a_request_and_its_compensation_have_done_reads_as_english(verbs, done, undone):
+    assert (verbs.requested, verbs.compensated) == (done, undone)
