@@ -24,6 +24,8 @@ from saga.errors import (
     ForwardDeadlinePassed,
     ForwardRetryableError,
     LateAfterCompensation,
+    ProviderKeyCancelled,
+    ProviderKeyUnknown,
     Refused,
     RequestInvalid,
     SagaError,
@@ -33,6 +35,7 @@ from saga.errors import (
 from saga.keys import NOUN
 from saga.models import Fault, RecordStatus, StepInvocation, StepResult
 from saga.observability import logger, metrics
+from saga.providers import LATE
 from saga.records import RecordTable, RecordUnchanged
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
 from saga.settings import Settings, get_settings
@@ -40,6 +43,7 @@ from saga.spec import StepCall, StepKind
 
 if TYPE_CHECKING:
     from saga.records import StepRecord
+    from saga.spec import StepCompensation
 
 
 class _Attempt:
@@ -211,15 +215,43 @@ def _loses_its_response(attempt: _Attempt) -> bool:
     return attempt.fault is not None and attempt.fault.mode == "crash_after_write"
 
 
+def _answers_late(attempt: _Attempt) -> bool:
+    """`late`: the first attempt's request reaches the provider, which books it only after the compensation for
+    its key reached it; the step never hears its answer. (A retry, past the pivot, finds it and books it.)"""
+    return attempt.fault is not None and attempt.fault.mode == LATE and attempt.invocation.attempt == 1
+
+
+def _act(attempt: _Attempt, call: StepCall, provider: str | None) -> str | None:
+    """The step's own work (the app's code): the reference its provider gives, or None for a step without work."""
+    work = attempt.step.spec.work
+    if work is None:
+        return None
+    try:
+        return work.action(call)
+    except ProviderKeyCancelled as error:
+        # The provider cancelled the key already (the compensation reached it first): refused, for good.
+        raise attempt.fail(LateAfterCompensation(str(error)), provider) from None
+    except TransientDataAccessError as error:
+        raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
+
+
 def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     saga_id, resource = attempt.saga_id, attempt.resource
     end = attempt.entry(LogEvent.END, provider=provider)
     # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
     pivot = (attempt.entry(LogEvent.PIVOT, f"forward recovery from here: the {NOUN} is finished, not undone"),)
     details = attempt.invocation.request.details_for(resource)
-    work = attempt.step.spec.work
+    late = _answers_late(attempt)
+    call = StepCall(saga_id, resource, details, provider, simulate=LATE if late else None)
     # The step's own work (the app's code), then its record and END in one transaction.
-    reference = work.action(StepCall(saga_id, resource, details, provider)) if work else None
+    reference = _act(attempt, call, provider)
+    if late:
+        lost = CrashAfterWrite(
+            f"{attempt.name}: simulated late answer: the provider took the request and books it only after its"
+            " compensation reached it"
+        )
+        # Past the pivot the retry asks again, with the same key: the provider books it then, and answers.
+        raise attempt.fail(attempt.forward_retry(lost, committed=True) if attempt.past_pivot else lost, provider)
     try:
         record = attempt.records.confirm(
             saga_id,
@@ -236,9 +268,12 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
         raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
     except RecordUnchanged as changed:
         if changed.existing.status is RecordStatus.CANCELLED:
-            raise attempt.fail(
-                LateAfterCompensation(f"{resource} of {saga_id} was cancelled before it was booked")
-            ) from None
+            late_request = LateAfterCompensation(f"{resource} of {saga_id} was cancelled before it was booked")
+            if work := attempt.step.spec.work:
+                # Its action reached the provider after the compensation did (a provider that keeps no tombstone
+                # took it): undone again, by key, so nothing is left booked there.
+                _undo(attempt, work.compensation, StepCall(saga_id, resource, details))
+            raise attempt.fail(late_request) from None
         try:
             attempt.saga_log.append(attempt.entry(LogEvent.END, "already booked", changed.existing.provider))
         except DataAccessError as error:
@@ -265,7 +300,11 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
         raise attempt.fail(error)
     if work := attempt.step.spec.work:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
-        work.compensation(StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)))
+        _undo(
+            attempt,
+            work.compensation,
+            StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)),
+        )
     try:
         record = attempt.records.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:
@@ -277,6 +316,17 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     metrics.add_metric(name="StepCompensated", unit=MetricUnit.Count, value=1)
     logger.info("request compensated", extra={"step": attempt.name, "reference": record.reference})
     return attempt.result(record, already_done=False)
+
+
+def _undo(attempt: _Attempt, compensation: StepCompensation, call: StepCall) -> None:
+    """The app's compensation, by the step's key. A provider without a final answer for the key yet (it cannot cancel
+    a key it has not booked) makes it the app's CompensationFailed: retried, never assumed done."""
+    try:
+        compensation(call)
+    except ProviderKeyUnknown as error:
+        raise attempt.fail(CompensationNotDone(str(error))) from None
+    except DataAccessError as error:
+        raise attempt.fail(error) from None
 
 
 def run_step(step: catalogue.Step, invocation: StepInvocation) -> StepResult:
