@@ -4,8 +4,8 @@ A step is named in the saga log and `simulate` (book_x), under `functions:` in t
 template (bookX), by its handler (functions/book_x.handler), as a Task state of the ASL (BookX), as
 a stack output and ASL placeholder (BookXFunctionArn) and, for a compensation that stays stuck, as
 the key of its attention record (ATTENTION#cancel_x) written by its Flag state. Its resource names
-a table (X_TABLE, XTableName) and a role. The conventions are here and only here; everything else
-asks this module.
+a table (X_TABLE, XTableName), its provider's ledger (X_PROVIDER_TABLE, XProviderTableName) and a role.
+The conventions are here and only here; everything else asks this module.
 """
 
 from __future__ import annotations
@@ -64,6 +64,26 @@ class ResourceNames:
     def table_suffix(self) -> str:
         """Its table is <service>-<stage>-<suffix>."""
         return f"{self.name.replace('_', '-')}-{SAGA.records}"
+
+    @property
+    def provider_table_variable(self) -> str:
+        """The environment variable that names its provider's ledger (a simulated provider: saga/providers.py)."""
+        return f"{self.name.upper()}_PROVIDER_TABLE"
+
+    @property
+    def provider_table_output(self) -> str:
+        """The stack output that names its provider's ledger."""
+        return f"{self.title}ProviderTableName"
+
+    @property
+    def provider_table_resource(self) -> str:
+        """Its provider's ledger's CloudFormation logical id."""
+        return f"{self.title}ProviderTable"
+
+    @property
+    def provider_table_suffix(self) -> str:
+        """Its provider's ledger is <service>-<stage>-<suffix>."""
+        return f"{self.name.replace('_', '-')}-provider"
 
     @property
     def role_resource(self) -> str:
@@ -226,5 +246,10 @@ def by_state(state: str) -> Step | None:
     return next((s for s in STEPS if state in s.states), None)
 
 
-# Every stack output that names a table: each resource's records, then the saga log.
-TABLE_OUTPUTS = (*(ResourceNames(resource).table_output for resource in RESOURCES), SAGA_LOG_TABLE_OUTPUT)
+# Every stack output that names a table: each resource's records, each resource's provider's ledger, then the
+# saga log.
+TABLE_OUTPUTS = (
+    *(ResourceNames(resource).table_output for resource in RESOURCES),
+    *(ResourceNames(resource).provider_table_output for resource in RESOURCES),
+    SAGA_LOG_TABLE_OUTPUT,
+)

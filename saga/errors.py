@@ -60,3 +60,14 @@ class ForwardDeadlinePassed(SagaError):
 
 class AlternativesExhausted(SagaError):
     """Past the pivot, in forward recovery: the provider and every alternative refused."""
+
+
+class ProviderKeyCancelled(SagaError):
+    """A provider refused a step's key because it cancelled that key already (saga/providers.py): the step raises
+    the app's AlreadyCompensated instead, so a late request does not come back to life."""
+
+
+class ProviderKeyUnknown(SagaError):
+    """A provider that cannot cancel a key it has not booked was asked to, while a booking for it may still be on its
+    way (saga/providers.py): the compensation raises the app's CompensationFailed instead and is retried, so the
+    engine finds out rather than assumes."""

@@ -1,8 +1,9 @@
 """Typed configuration, read from a function's environment or from a stage's stack outputs.
 
 Each setting has two names: the environment variable the Serverless template gives a function
-(SAGA_LOG_TABLE, and X_TABLE for the table of the resource x its steps book) and the stack output
-that carries the same value (SagaLogTableName, XTableName; saga/catalogue.py computes the names).
+(SAGA_LOG_TABLE, X_TABLE for the table of the resource x its steps book, X_PROVIDER_TABLE for the ledger of
+its simulated provider) and the stack output that carries the same value (SagaLogTableName, XTableName,
+XProviderTableName; saga/catalogue.py computes the names).
 The tooling reads a deployed stage's settings from its outputs through the same model, so both
 parse every value the same way.
 """
@@ -35,19 +36,24 @@ class Settings(BaseModel):
     fault_injection: bool = Field(validation_alias=_names("FAULT_INJECTION", "FaultInjection"))
     # Resource -> its records table: a function is given only its own; a stack outputs them all.
     tables: dict[str, str] = Field(default_factory=dict)
+    # Resource -> the ledger of its simulated provider (saga/providers.py), given and output alike.
+    provider_tables: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _tables_by_resource(cls, values: Any) -> Any:
         if not isinstance(values, Mapping):
             return values
-        tables = {}
+        tables, provider_tables = {}, {}
         for resource in RESOURCES:
             names = ResourceNames(resource)
             table = values.get(names.table_variable, values.get(names.table_output))
             if table is not None:
                 tables[resource] = table
-        return {**values, "tables": tables}
+            ledger = values.get(names.provider_table_variable, values.get(names.provider_table_output))
+            if ledger is not None:
+                provider_tables[resource] = ledger
+        return {**values, "tables": tables, "provider_tables": provider_tables}
 
     @classmethod
     def read(cls, values: Mapping[str, str], *, outputs: bool = False) -> Settings:
@@ -80,9 +86,24 @@ class Settings(BaseModel):
             )
         return table
 
+    def provider_table(self, resource: str) -> str:
+        table = self.provider_tables.get(resource)
+        if not table:
+            names = ResourceNames(resource)
+            raise MisconfiguredFunction(
+                f"settings incomplete: {names.provider_table_variable} (or the output {names.provider_table_output})"
+                " is not set"
+            )
+        return table
+
     def missing_tables(self) -> list[str]:
-        """The resources whose table is not set (a stack's outputs must name them all)."""
-        return [resource for resource in RESOURCES if not self.tables.get(resource)]
+        """The stack outputs of the tables that are not set (a stack's outputs must name them all)."""
+        missing = []
+        for resource in RESOURCES:
+            names = ResourceNames(resource)
+            missing += [names.table_output] if not self.tables.get(resource) else []
+            missing += [names.provider_table_output] if not self.provider_tables.get(resource) else []
+        return missing
 
 
 @cache

@@ -214,6 +214,9 @@ class StepCall:
     resource: str  # the step's resource
     section: dict[str, Any]  # the step's section of the request, as validated by its model
     provider: str | None = None  # past the pivot, with alternatives: the provider asked this time
+    # The fault injected into this call for a simulated provider (saga/providers.py: "late"); a real client
+    # ignores it.
+    simulate: str | None = None
 
     @property
     def key(self) -> str:
@@ -329,9 +332,10 @@ class SagaSpec:
             "NeedsAttention",
         }:
             raise ValueError(f"saga {self.name}: done_state {self.done_state!r}: a PascalCase state name of its own")
-        if not re.fullmatch(r"[a-z][a-z0-9]*", self.records):
+        if not re.fullmatch(r"[a-z][a-z0-9]*", self.records) or self.records == "provider":
             raise ValueError(
-                f"saga {self.name}: records {self.records!r}: lower-case letters and digits (a plural noun)"
+                f"saga {self.name}: records {self.records!r}: lower-case letters and digits (a plural noun; not"
+                " 'provider', which names each step's provider's ledger)"
             )
         resources = [step.resource for step in self.steps]
         if not resources:

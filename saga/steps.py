@@ -23,6 +23,8 @@ from saga.errors import (
     DataAccessError,
     ForwardDeadlinePassed,
     ForwardRetryableError,
+    ProviderKeyCancelled,
+    ProviderKeyUnknown,
     SagaError,
     StepRefused,
     TransientDataAccessError,
@@ -32,6 +34,7 @@ from saga.keys import NOUN
 from saga.models import Fault, RecordStatus, StepInvocation, StepResult
 from saga.named_errors import CompensationNotDone, LateAfterCompensation, Refused, RequestInvalid
 from saga.observability import logger, metrics
+from saga.providers import LATE
 from saga.records import RecordTable, RecordUnchanged
 from saga.saga_log import LogEntry, LogEvent, SagaLog, utc_now
 from saga.settings import Settings, get_settings
@@ -39,6 +42,7 @@ from saga.spec import StepCall, StepKind
 
 if TYPE_CHECKING:
     from saga.records import StepRecord
+    from saga.spec import StepCompensation
 
 
 class _Attempt:
@@ -215,20 +219,45 @@ def _loses_its_response(attempt: _Attempt) -> bool:
     return attempt.fault is not None and attempt.fault.mode == "crash_after_write"
 
 
+def _answers_late(attempt: _Attempt) -> bool:
+    """`late`: the first attempt's request reaches the provider, which books it only after the compensation for
+    its key reached it; the step never hears its answer. (A retry, past the pivot, finds it and books it.)"""
+    return attempt.fault is not None and attempt.fault.mode == LATE and attempt.invocation.attempt == 1
+
+
+def _act(attempt: _Attempt, call: StepCall, provider: str | None) -> str | None:
+    """The step's own work (the app's code): the reference its provider gives, or None for a step without work."""
+    work = attempt.step.spec.work
+    if work is None:
+        return None
+    try:
+        return work.action(call)
+    except ProviderKeyCancelled as error:
+        # The provider cancelled the key already (the compensation reached it first): refused, for good.
+        raise attempt.fail(LateAfterCompensation(str(error)), provider) from None
+    except StepRefused:
+        raise  # a refusal: the caller asks the next provider, or fails the step
+    except SagaError as error:  # a passing fault of the provider (TransientProviderError), a table's: retried
+        raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
+
+
 def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
     saga_id, resource = attempt.saga_id, attempt.resource
     end = attempt.entry(LogEvent.END, provider=provider)
     # The pivot's END and the PIVOT entry commit together: the point of no return is never half-written.
     pivot = (attempt.entry(LogEvent.PIVOT, f"forward recovery from here: the {NOUN} is finished, not undone"),)
     details = attempt.invocation.request.details_for(resource)
-    work = attempt.step.spec.work
+    late = _answers_late(attempt)
+    call = StepCall(saga_id, resource, details, provider, simulate=LATE if late else None)
     # The step's own work (the app's code), then its record and END in one transaction.
-    try:
-        reference = work.action(StepCall(saga_id, resource, details, provider)) if work else None
-    except StepRefused:
-        raise  # a refusal: the caller asks the next provider, or fails the step
-    except SagaError as error:  # a passing fault of the provider (TransientProviderError): retried
-        raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
+    reference = _act(attempt, call, provider)
+    if late:
+        lost = CrashAfterWrite(
+            f"{attempt.name}: simulated late answer: the provider took the request and books it only after its"
+            " compensation reached it"
+        )
+        # Past the pivot the retry asks again, with the same key: the provider books it then, and answers.
+        raise attempt.fail(attempt.forward_retry(lost, committed=True) if attempt.past_pivot else lost, provider)
     try:
         record = attempt.records.confirm(
             saga_id,
@@ -245,12 +274,15 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
         raise attempt.fail(attempt.forward_retry(error) if attempt.past_pivot else error, provider) from None
     except RecordUnchanged as changed:
         if changed.existing.status is RecordStatus.CANCELLED:
-            raise attempt.fail(
-                LateAfterCompensation(
-                    f"the {resource} of {NOUN} {saga_id} was {attempt.verbs.compensated} before it was"
-                    f" {attempt.verbs.requested}"
-                )
-            ) from None
+            late_request = LateAfterCompensation(
+                f"the {resource} of {NOUN} {saga_id} was {attempt.verbs.compensated} before it was"
+                f" {attempt.verbs.requested}"
+            )
+            if work := attempt.step.spec.work:
+                # Its action reached the provider after the compensation did (a provider that keeps no tombstone
+                # took it): undone again, by key, so nothing is left booked there.
+                _undo(attempt, work.compensation, StepCall(saga_id, resource, details))
+            raise attempt.fail(late_request) from None
         try:
             done = f"already {attempt.verbs.requested}"
             attempt.saga_log.append(attempt.entry(LogEvent.END, done, changed.existing.provider))
@@ -281,14 +313,11 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
         raise attempt.fail(error)
     if work := attempt.step.spec.work:
         # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
-        call = StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource))
-        try:
-            work.compensation(call)
-        except CompensationFailed as error:  # under the app's name: the state machine retries it, then flags it
-            undone = error if isinstance(error, CompensationNotDone) else CompensationNotDone(str(error))
-            raise attempt.fail(undone) from None
-        except SagaError as error:
-            raise attempt.fail(error) from None
+        _undo(
+            attempt,
+            work.compensation,
+            StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)),
+        )
     try:
         record = attempt.records.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:
@@ -300,6 +329,20 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     metrics.add_metric(name="StepCompensated", unit=MetricUnit.Count, value=1)
     logger.info("request compensated", extra={"step": attempt.name, "reference": record.reference})
     return attempt.result(record, already_done=False)
+
+
+def _undo(attempt: _Attempt, compensation: StepCompensation, call: StepCall) -> None:
+    """The app's compensation, by the step's key. A provider without a final answer for the key yet (it cannot cancel
+    a key it has not booked) makes it the app's CompensationFailed: retried, never assumed done."""
+    try:
+        compensation(call)
+    except ProviderKeyUnknown as error:
+        raise attempt.fail(CompensationNotDone(str(error))) from None
+    except CompensationFailed as error:  # under the app's name: the state machine retries it, then flags it
+        undone = error if isinstance(error, CompensationNotDone) else CompensationNotDone(str(error))
+        raise attempt.fail(undone) from None
+    except SagaError as error:
+        raise attempt.fail(error) from None
 
 
 def run_step(step: catalogue.Step, invocation: StepInvocation) -> StepResult:

@@ -11,13 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
 
 from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, SagaKeyed
 from saga.models import RecordStatus, Recovery
 from saga.named_errors import Refused
+from saga.providers import ledger_states, simulated_provider
 from saga.records import RecordTable, StepRecord, get_records
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR
@@ -75,6 +76,8 @@ class SagaResult(SagaKeyed):
     error: str | None
     cause: str | None
     records: dict[str, RecordStatus | None]  # resource -> status, in step order
+    # resource -> the reservation its provider's own ledger holds for this saga's key, in step order
+    providers: dict[str, RecordStatus | None] = Field(default_factory=dict)
     saga_log: list[LogEntry]
     needs_attention: list[AttentionRecord]
     states: list[str]
@@ -106,6 +109,17 @@ class SagaResult(SagaKeyed):
     @field_serializer("needs_attention")
     def _attention_without_id(self, records: list[AttentionRecord]) -> list[dict[str, Any]]:
         return [record.model_dump(mode="json", exclude={"saga_id"}) for record in records]
+
+    def provider_disagreements(self) -> list[str]:
+        """The resources booked at one of the saga's records and its provider's ledger and not at the other, in
+        step order (of the steps whose work calls a simulated provider: saga/providers.py)."""
+        return [
+            resource
+            for resource, status in self.records.items()
+            if resource in self.providers
+            and simulated_provider(resource) is not None
+            and (status is RecordStatus.CONFIRMED) != (self.providers[resource] is RecordStatus.CONFIRMED)
+        ]
 
     def log_of(self, step: str, event: LogEvent | None = None) -> list[LogEntry]:
         """The saga log entries of one step (and one event), in write order."""
@@ -141,7 +155,7 @@ def billed_transitions(events: list[dict[str, Any]]) -> int:
 
 
 class SagaReader:
-    """Reads a saga's records and saga log from the stage's tables."""
+    """Reads a saga's records, its saga log and its providers' ledgers from the stage's tables."""
 
     def __init__(self, settings: Settings, dynamodb: BaseClient) -> None:
         self.dynamodb = dynamodb
@@ -149,6 +163,7 @@ class SagaReader:
         self.repositories = [
             RecordTable(resource, settings.records_table(resource), self.saga_log, dynamodb) for resource in RESOURCES
         ]
+        self.provider_tables = {resource: settings.provider_table(resource) for resource in RESOURCES}
 
     def records(self, saga_id: str) -> dict[str, RecordStatus | None]:
         return statuses(self.record_items(saga_id))
@@ -158,6 +173,11 @@ class SagaReader:
 
     def log(self, saga_id: str) -> list[LogEntry]:
         return self.saga_log.entries(saga_id)
+
+    def providers(self, saga_id: str) -> dict[str, RecordStatus | None]:
+        """Each step's reservation for the saga at its provider (its own ledger, by the step's key), in step order."""
+        states = ledger_states(self.dynamodb, self.provider_tables, saga_id)
+        return {resource: RecordStatus(state) if state else None for resource, state in states.items()}
 
 
 def statuses(records: dict[str, StepRecord | None]) -> dict[str, RecordStatus | None]:
@@ -246,6 +266,7 @@ def build_report(
         error=error,
         cause=description.get("cause"),
         records=statuses(records),
+        providers=reader.providers(saga_id),
         saga_log=log,
         needs_attention=attention,
         states=states,

@@ -17,7 +17,8 @@ from saga.catalogue import REQUESTS, RESOURCES, by_name, by_state, compensation_
 from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD
 from saga.models import RecordStatus
-from saga.saga_log import LogEvent
+from saga.providers import simulated_provider
+from saga.saga_log import AttentionState, LogEvent
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -61,6 +62,24 @@ def assert_log_agrees_with_tables(result: SagaResult) -> None:
             assert result.records[resource] is RecordStatus.CONFIRMED, resource
         else:
             assert result.records[resource] is None, resource
+
+
+def assert_providers_agree(result: SagaResult) -> None:
+    """Every provider's ledger agrees with the saga's records, for each step whose work calls a simulated provider:
+    booked at both or at neither, unless an open attention record names the step (`attention.sh resolve` ends it).
+    The summary and the page name exactly those that disagree."""
+    assert list(result.providers) == list(RESOURCES)
+    named = {resource_of(record.step) for record in result.needs_attention if record.attention is AttentionState.OPEN}
+    disagreeing = []
+    for resource in RESOURCES:
+        if simulated_provider(resource) is None:
+            continue
+        at_provider = result.providers[resource] is RecordStatus.CONFIRMED
+        in_records = result.records[resource] is RecordStatus.CONFIRMED
+        if at_provider != in_records:
+            assert resource in named, f"{resource}: {result.providers[resource]} at its provider, {result.records}"
+            disagreeing.append(resource)
+    assert result.provider_disagreements() == disagreeing
 
 
 def book_step(resource: str) -> str:

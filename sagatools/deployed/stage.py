@@ -28,7 +28,6 @@ from botocore.exceptions import (
     ConnectionError as BotoCoreConnectionError,
 )
 
-from saga.catalogue import ResourceNames
 from saga.settings import MisconfiguredFunction, Settings
 from sagatools.asl import SAGA_MACHINE, MachineSpec
 from sagatools.deployed.local_endpoint import EndpointNotRunning, owner_credentials, running_endpoint
@@ -202,8 +201,7 @@ def settings_from_outputs(outputs: dict[str, str]) -> Settings:
     try:
         settings = Settings.read(outputs, outputs=True)
         if missing := settings.missing_tables():
-            names = ", ".join(ResourceNames(resource).table_output for resource in missing)
-            raise MisconfiguredFunction(f"settings incomplete: no output {names}")
+            raise MisconfiguredFunction(f"settings incomplete: no output {', '.join(missing)}")
     except MisconfiguredFunction as error:
         raise StageError(f"The stack's outputs are incomplete ({error}): redeploy it with ./build.sh deploy.") from None
     return settings

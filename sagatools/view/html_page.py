@@ -19,7 +19,7 @@ from saga.keys import RECORDS_KEY
 from saga.saga_log import AttentionState
 from sagatools.history import as_datetime, normalise
 from sagatools.view.graph import COLOURS, graph_svg, state_views
-from sagatools.view.recovery import attention_line, forward_summary
+from sagatools.view.recovery import attention_line, disagreement_line, forward_summary
 
 if TYPE_CHECKING:
     from sagatools.results import SagaResult
@@ -72,10 +72,14 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
         f'<span><i style="border-color:{stroke};background:{fill}"></i>{shown.value.replace("-", " ")}</span>'
         for shown, (stroke, fill) in COLOURS.items()
     )
+    disagreeing, problem = report.provider_disagreements(), ' class="problem"'
     records = "".join(
-        f"<tr><td>{resource}</td><td>{status.value if status else '-'}</td></tr>"
+        f"<tr{problem if resource in disagreeing else ''}><td>{resource}</td>"
+        f"<td>{status.value if status else '-'}</td><td>{_at_provider(report, resource)}</td></tr>"
         for resource, status in report.records.items()
     )
+    disagreement = disagreement_line(report)
+    disagreement_html = f"<p><b>Disagreement:</b> {html.escape(disagreement)}</p>" if disagreement else ""
     log_rows = "".join(
         f"<tr><td>{html.escape(e.at)}</td><td>{e.step}</td><td>{e.event}</td><td>{e.attempt}</td>"
         f"<td>{html.escape(e.provider or '')}</td><td>{html.escape(e.detail or '')}</td></tr>"
@@ -108,7 +112,8 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <div class="legend">{legend}</div>
 {graph_svg(definition, views, report.states)}
 <h2>{RECORDS_KEY.capitalize()}</h2>
-<table><tr><th>resource</th><th>status</th></tr>{records}</table>
+<table><tr><th>resource</th><th>status</th><th>at its provider</th></tr>{records}</table>
+{disagreement_html}
 <h2>Saga log</h2>
 <table><tr><th>at</th><th>step</th><th>event</th><th>attempt</th><th>provider</th><th>detail</th></tr>{log_rows}</table>
 <h2>Event history</h2>
@@ -118,6 +123,12 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 </table>
 </body></html>
 """
+
+
+def _at_provider(report: SagaResult, resource: str) -> str:
+    """The step's reservation at its provider, as the provider's own ledger has it."""
+    status = report.providers.get(resource)
+    return status.value if status else "-"
 
 
 def page_path(directory: Path, name: str, what: str = "Saga") -> Path:

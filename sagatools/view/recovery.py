@@ -1,11 +1,13 @@
-"""What recovery did, in words: the same sentences in the terminal summary and on the HTML page."""
+"""What recovery did, in words: the same sentences in the terminal summary and on the HTML page (and where the
+providers' ledgers disagree with the saga's records)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from saga.catalogue import request_of
-from saga.saga_log import AttentionKind, AttentionRecord
+from saga.catalogue import by_name, request_of
+from saga.keys import RECORDS_KEY
+from saga.saga_log import AttentionKind, AttentionRecord, AttentionState
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
@@ -17,6 +19,28 @@ def attention_line(record: AttentionRecord) -> str:
     if record.kind is AttentionKind.UNFINISHED_FORWARD:
         return f"{record.step} left to do, forward ({shown(str(record.error))})"
     return f"{record.step} stayed stuck ({shown(str(record.error))})"
+
+
+def disagreement_line(report: SagaResult) -> str | None:
+    """Where a provider's ledger and the saga's records disagree (booked at one and not the other), in words; None
+    where they agree."""
+    disagreeing = report.provider_disagreements()
+    if not disagreeing:
+        return None
+    named = {
+        found.resource
+        for record in report.needs_attention
+        if record.attention is AttentionState.OPEN and (found := by_name(record.step)) is not None
+    }
+    parts = []
+    for resource in disagreeing:
+        at_provider, in_records = report.providers.get(resource), report.records.get(resource)
+        parts.append(
+            f"{resource} {at_provider.value if at_provider else 'none'} at its provider,"
+            f" {in_records.value if in_records else 'none'} in {RECORDS_KEY}"
+            + (" (an open attention record names it)" if resource in named else "")
+        )
+    return "; ".join(parts)
 
 
 def forward_summary(report: SagaResult) -> str | None:

@@ -24,7 +24,7 @@ from sagatools.asl import ROLLED_BACK_ERROR
 from sagatools.history import StateRun, StateStatus
 from sagatools.results import Outcome, SagaResult
 from sagatools.terminal_text import shown
-from sagatools.view.recovery import attention_line, forward_summary
+from sagatools.view.recovery import attention_line, disagreement_line, forward_summary
 
 _MARKS = {StateStatus.SUCCEEDED: "ok", StateStatus.CAUGHT: "FAILED, caught", StateStatus.FAILED: "FAILED"}
 LIVE_ROWS = 12  # running sagas shown in the live table; a batch beyond that shows the progress bar only
@@ -70,6 +70,7 @@ def summary(report: SagaResult) -> str:
         f"{report.saga_id}: {outcome_name(report)}"
         f"  (execution {report.status}{': ' + shown(report.error) if report.error else ''})",
         f"  {RECORDS_KEY:<{max(15, len(RECORDS_KEY) + 1)}}{records}",
+        *([f"  DISAGREEMENT   {disagreement}"] if (disagreement := disagreement_line(report)) else []),
         f"  compensations  {', '.join(done) if done else 'none'}",
         f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}",
     ]

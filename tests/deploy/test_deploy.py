@@ -13,7 +13,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.exceptions import ServiceException
 
-from saga.catalogue import REQUESTS, RESOURCES, ResourceNames, compensation_of
+from saga.catalogue import REQUESTS, RESOURCES, TABLE_OUTPUTS, ResourceNames, compensation_of
 from saga.keys import RECORDS_KEY
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
 from sagatools.deployed import deploy
@@ -43,6 +43,10 @@ def create_stack(
     outputs = {
         **stack.substitutions,
         **{ResourceNames(resource).table_output: table for resource, table in stack.settings.tables.items()},
+        **{
+            ResourceNames(resource).provider_table_output: table
+            for resource, table in stack.settings.provider_tables.items()
+        },
         "StateMachineName": stack.state_machine_name,
         "StateMachineRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-saga-pattern-dev-saga-state-machine",
         "ResolveStateMachineName": stack.machine_name(RESOLVE_MACHINE),
@@ -168,9 +172,8 @@ def test_dry_run_prints_a_complete_definition_and_deploys_nothing(stage_stack):
 def test_removing_prod_needs_force_and_then_lifts_the_tables_deletion_protection(monkeypatch):
     with EmbeddedStack(stage="prod", create_state_machine=False) as prod:
         outputs = create_stack(prod, stack_name="lambda-saga-pattern-prod")
-        tables = [outputs[ResourceNames(resource).table_output] for resource in RESOURCES] + [
-            outputs["SagaLogTableName"]
-        ]
+        tables = [outputs[output] for output in TABLE_OUTPUTS]  # the records, the providers' ledgers, the saga log
+        assert len(tables) == 2 * len(RESOURCES) + 1
         for table in tables:
             prod.dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
         monkeypatch.setattr("sys.stdin", io.StringIO("prod\n"))  # not a terminal: typing does not count

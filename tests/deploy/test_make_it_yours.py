@@ -197,12 +197,14 @@ def test_the_packaged_dev_template_has_the_function_table_and_a_least_privilege_
     )
     resources = template["Resources"]
     table = f"lambda-saga-pattern-dev-{NEW_NAMES.table_suffix}"
+    ledger = f"lambda-saga-pattern-dev-{NEW_NAMES.provider_table_suffix}"
     assert resources[NEW_NAMES.table_resource]["Type"] == "AWS::DynamoDB::Table"
     assert resources[NEW_NAMES.table_resource]["Properties"]["TableName"] == table
     for function in (NEW_REQUEST.function_resource, NEW_COMPENSATION.function_resource):
         properties = resources[function]["Properties"]
         assert properties["Role"] == {"Fn::GetAtt": [NEW_NAMES.role_resource, "Arn"]}
         assert properties["Environment"]["Variables"][NEW_NAMES.table_variable] == table
+        assert properties["Environment"]["Variables"][NEW_NAMES.provider_table_variable] == ledger
         assert ResourceNames(LAST).table_variable not in properties["Environment"]["Variables"]
     (policy,) = resources[NEW_NAMES.role_resource]["Properties"]["Policies"]
     tables = {
@@ -210,14 +212,15 @@ def test_the_packaged_dev_template_has_the_function_table_and_a_least_privilege_
         for statement in policy["PolicyDocument"]["Statement"]
         if any(action.startswith("dynamodb:") for action in statement["Action"])
     }
-    assert tables == {NEW_NAMES.table_resource, "SagaLogTable"}
+    assert tables == {NEW_NAMES.table_resource, NEW_NAMES.provider_table_resource, "SagaLogTable"}
     invoke = next(
         statement
         for statement in resources["SagaStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         if statement["Action"] == "lambda:InvokeFunction"
     )
     assert {"Fn::GetAtt": [NEW_REQUEST.function_resource, "Arn"]} in invoke["Resource"]
-    assert {NEW_REQUEST.arn_output, NEW_NAMES.table_output} <= template["Outputs"].keys()
+    outputs = {NEW_REQUEST.arn_output, NEW_NAMES.table_output, NEW_NAMES.provider_table_output}
+    assert outputs <= template["Outputs"].keys()
 
 
 def test_generate_check_names_every_generated_file_edited_by_hand(project):

@@ -23,9 +23,16 @@ pytestmark = pytest.mark.slow  # packages the templates with osls when build/pac
 
 STAGES = ["dev", "prod"]
 FUNCTIONS = [step.function_resource for step in STEPS]
-TABLES = [ResourceNames(resource).table_resource for resource in RESOURCES] + ["SagaLogTable"]
-# Each resource's role, and the table of its records.
-TABLE_OF_ROLE = {names.role_resource: names.table_resource for names in map(ResourceNames, RESOURCES)}
+TABLES = [
+    *(ResourceNames(resource).table_resource for resource in RESOURCES),
+    *(ResourceNames(resource).provider_table_resource for resource in RESOURCES),
+    "SagaLogTable",
+]
+# Each resource's role, and its own tables: its records and its provider's ledger.
+TABLES_OF_ROLE = {
+    names.role_resource: {names.table_resource, names.provider_table_resource}
+    for names in map(ResourceNames, RESOURCES)
+}
 # Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
 WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",
@@ -120,17 +127,17 @@ def test_each_state_machine_role_may_invoke_exactly_its_functions(stage, role, f
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_function_has_its_resource_role_and_only_its_own_table_in_its_environment(stage):
+def test_each_function_has_its_resource_role_and_only_its_own_tables_in_its_environment(stage):
     functions = resources(stage, "AWS::Lambda::Function")
     for step in STEPS:
         properties = functions[step.function_resource]["Properties"]
         assert properties["Role"] == {"Fn::GetAtt": [step.names.role_resource, "Arn"]}, step.name
         tables = {key for key in properties["Environment"]["Variables"] if key.endswith("_TABLE")}
-        assert tables == {step.names.table_variable, "SAGA_LOG_TABLE"}, step.name
+        assert tables == {step.names.table_variable, step.names.provider_table_variable, "SAGA_LOG_TABLE"}, step.name
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_function_touches_only_its_own_table_and_the_saga_log(stage):
+def test_each_function_touches_only_its_own_tables_and_the_saga_log(stage):
     for role, statement in allow_statements(stage):
         actions = as_list(statement["Action"])
         if not any(a.startswith("dynamodb:") for a in actions):
@@ -139,8 +146,8 @@ def test_each_function_touches_only_its_own_table_and_the_saga_log(stage):
         if role == "SagaStateMachineRole":
             assert (tables, actions) == ({"SagaLogTable"}, ["dynamodb:PutItem"])
         else:
-            # a step's role: its own table; the resolution's: the saga log only
-            assert tables <= {TABLE_OF_ROLE.get(role, "SagaLogTable"), "SagaLogTable"}, role
+            # a step's role: its own tables (its records, its provider's ledger); the resolution's: the saga log only
+            assert tables <= {*TABLES_OF_ROLE.get(role, set()), "SagaLogTable"}, role
             assert set(actions) <= {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"}, role
 
 
@@ -201,6 +208,7 @@ def test_outputs_name_every_placeholder_of_the_asl(stage):
     assert placeholders(ASL_PATH.read_text()) <= outputs.keys()
     assert {"StateMachineRoleArn", "StateMachineLogGroupArn", "StateMachineName"} <= outputs.keys()
     assert {ResourceNames(resource).table_output for resource in RESOURCES} <= outputs.keys()
+    assert {ResourceNames(resource).provider_table_output for resource in RESOURCES} <= outputs.keys()
 
 
 @pytest.mark.parametrize("stage", STAGES)

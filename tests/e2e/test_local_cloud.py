@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
@@ -25,6 +26,7 @@ from saga.catalogue import RESOURCES, RETRIABLES, ResourceNames, by_name, compen
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.models import RecordStatus, parse_request
+from saga.providers import SimulatedProvider
 from saga.spec import LAMBDA_FAULTS, LAMBDA_TIMEOUTS, StepCall
 from sagatools.fake_credentials import FAKE_CREDENTIALS, EndpointCredentials
 from sagatools.results import Outcome, SagaResult
@@ -84,11 +86,13 @@ def reworked(project: Path) -> bool:
 
 
 def reference_given(saga_id: str) -> str:
-    """What the last step's own work (as the working tree has it) answers for the success sample as `saga_id`."""
+    """What the last step's own work (as the working tree has it) answers for the success sample as `saga_id`, its
+    simulated provider (if it calls one) answering a new key with the reference it is given."""
     work = SAGA.steps[-1].work
     assert work is not None
     section = parse_request(saga_request(saga_id)).details_for(LAST)
-    return str(work.action(StepCall(saga_id, LAST, section)))
+    with mock.patch.object(SimulatedProvider, "book", lambda _provider, _call, reference: reference):
+        return str(work.action(StepCall(saga_id, LAST, section)))
 
 
 @pytest.fixture(scope="module")

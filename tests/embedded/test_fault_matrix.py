@@ -2,7 +2,8 @@
 
 Each case asserts the saga's invariant (every booking CONFIRMED, or none CONFIRMED but a stuck one, and
 every written booking CANCELLED), the expected outcome, the reverse order of the compensations in
-the saga log, and that the saga log agrees with the booking tables.
+the saga log, that the saga log agrees with the booking tables, and that every provider's own ledger agrees
+with them (booked at both or at neither, unless an open attention record names the step).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sagatools.runtest.runner import SagaRunner
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,
+    assert_providers_agree,
     book_step,
     cancel_step,
     is_compensation,
@@ -86,6 +88,7 @@ def test_fault_case(runner, book, book_fault, cancel, cancel_fault):
             first_starts.append(entry.step)
     assert first_starts == [cancel_step(r) for r in compensations], "compensations out of reverse order"
     assert_log_agrees_with_tables(report)
+    assert_providers_agree(report)
     confirmed = [r for r, status in report.records.items() if status == "CONFIRMED"]
     assert len(confirmed) in (0, len(RESOURCES)) or (outcome is Outcome.NEEDS_ATTENTION and confirmed == [cancel])
     if outcome is Outcome.NEEDS_ATTENTION:

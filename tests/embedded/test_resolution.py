@@ -31,7 +31,7 @@ from sagatools.exit_codes import EXIT_OK, EXIT_REFUSED
 from sagatools.results import Outcome, SagaReader, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
-from tests.helpers import LAST, RESOURCES, book_step, cancel_step, saga_request
+from tests.helpers import LAST, RESOURCES, assert_providers_agree, book_step, cancel_step, saga_request
 
 STUCK = [step.resource for step in COMPENSATIONS]
 
@@ -84,6 +84,9 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
         )
         assert record.execution_id == resolution_id
         assert result.records[resource] is not RecordStatus.CANCELLED
+    # and every provider's ledger agrees with the bookings, but where the open record names the step
+    assert_providers_agree(saga)
+    assert_providers_agree(result)
     # and the saga log holds both attempts at the compensation, the saga's first
     starts = [e.execution_id for e in result.saga_log if e.step == step and e.event is LogEvent.START]
     assert starts[0] == saga.execution_arn
@@ -142,6 +145,7 @@ def test_an_unfinished_forward_saga_is_finished_forward(provider_back, stack, ru
         )
         assert record.execution_id == result.execution_arn
         assert result.records[RETRIABLES[-1].resource] is None
+    assert_providers_agree(result)
 
 
 @pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
@@ -155,6 +159,7 @@ def test_an_unfinished_forward_saga_is_rolled_back_when_asked(stack, run_saga, r
     assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
     cancels = [e.step for e in result.saga_log if e.event is LogEvent.END and e.step in {c.name for c in COMPENSATIONS}]
     assert cancels == [c.name for c in COMPENSATIONS]  # every compensation, in reverse order
+    assert_providers_agree(result)
 
 
 @pytest.mark.parametrize("provider_back", [True, False], ids=["resolves", "still-stuck"])

@@ -11,6 +11,7 @@ import pytest
 from saga.catalogue import REQUESTS, RESOURCES, compensation_of, request_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, RECORDS_KEY
+from saga.providers import simulated_provider
 from sagatools.runtest.cli import main
 from tests.helpers import (
     FAIL_FILE,
@@ -83,6 +84,7 @@ def test_json_for_several_files_is_an_array_in_input_order(write_request):
         "outcome",
         "error",
         RECORDS_KEY,
+        "providers",
         "saga_log",
         "states",
         "transitions",
@@ -90,6 +92,10 @@ def test_json_for_several_files_is_an_array_in_input_order(write_request):
     }
     assert keys <= results[0].keys()
     assert {"step", "event", "at", "attempt"} <= results[0]["saga_log"][0].keys()
+    # each step's reservation at its provider, in step order: booked there for the commit, cancelled for the rollback
+    assert list(results[1]["providers"]) == list(RESOURCES)
+    assert results[1]["providers"] == {r: "CONFIRMED" if simulated_provider(r) else None for r in RESOURCES}
+    assert set(results[0]["providers"].values()) <= {"CANCELLED", None}
 
 
 def test_needs_attention_exits_1(write_request):

@@ -9,11 +9,13 @@ import pytest
 from saga.catalogue import COMPENSATIONS, REQUESTS, STEPS, compensation_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
+from saga.providers import simulated_provider
 from saga.saga_log import ATTENTION_INDEX
 from sagatools.results import Outcome, SagaResult
 from tests.helpers import (
     LAST,
     RESOURCES,
+    assert_providers_agree,
     book_step,
     cancel_step,
     is_compensation,
@@ -37,7 +39,8 @@ def expected_compensations(failed_at: str) -> list[str]:
 
 
 def assert_consistent(report: SagaResult) -> None:
-    """All CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end."""
+    """All CONFIRMED, or none CONFIRMED but those whose cancel is flagged stuck; every START has its end; every
+    provider's ledger agrees with the records."""
     stuck = {resource_of(record.step) for record in report.needs_attention}
     confirmed = {resource for resource, status in report.records.items() if status == "CONFIRMED"}
     if report.outcome is Outcome.COMMITTED:
@@ -48,6 +51,7 @@ def assert_consistent(report: SagaResult) -> None:
     ends = [(e.step, e.attempt) for e in report.saga_log if e.event != "START"]
     assert sorted(starts) == sorted(ends)
     assert len(set(starts)) == len(starts), "an attempt was logged twice"
+    assert_providers_agree(report)
 
 
 def test_success_commits_every_step_in_one_state_per_step_and_the_done_state(run_saga):
@@ -59,6 +63,9 @@ def test_success_commits_every_step_in_one_state_per_step_and_the_done_state(run
     assert report.states == success_states()
     assert report.transitions == len(RESOURCES) + 1
     assert [e.step for e in report.saga_log if e.event == "END"] == [book_step(r) for r in RESOURCES]
+    # and booked at each provider too, by the step's key
+    assert report.providers == {r: "CONFIRMED" if simulated_provider(r) else None for r in RESOURCES}
+    assert_providers_agree(report)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -155,6 +162,7 @@ def test_stuck_compensation_needs_attention_and_the_others_still_run(resource, r
     assert len(stuck_attempts) == compensation_of(resource).retry.attempts  # the first attempt and every retry
     others = [r for r in RESOURCES if r != resource]
     assert all(report.records[r] == "CANCELLED" for r in others)
+    assert_providers_agree(report)
 
 
 def test_operator_finds_sagas_needing_attention_by_query(stack, run_sagas):

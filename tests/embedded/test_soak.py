@@ -22,6 +22,7 @@ from sagatools.runtest.runner import SagaRunner
 from tests.helpers import (
     RESOURCES,
     assert_log_agrees_with_tables,
+    assert_providers_agree,
     book_step,
     cancel_step,
     is_booking,
@@ -71,6 +72,7 @@ def test_soak_concurrent_sagas_stay_consistent(stack, capsys):
         executions[report.saga_id].add(report.execution_arn)
         assert report.outcome is not None, report.saga_id
         assert_log_agrees_with_tables(report)
+        assert_providers_agree(report)
         confirmed = {r for r, status in report.records.items() if status == "CONFIRMED"}
         stuck = {resource_of(record.step) for record in report.needs_attention}
         assert confirmed == set(RESOURCES) if report.outcome is Outcome.COMMITTED else confirmed <= stuck

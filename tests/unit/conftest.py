@@ -44,7 +44,10 @@ def dynamodb(_tables: Any) -> Iterator[Any]:
     yield _tables
     for request in CONFIG.create_table_requests():
         keys = [schema["AttributeName"] for schema in request["KeySchema"]]
-        items = _tables.scan(TableName=request["TableName"], ProjectionExpression=", ".join(keys))["Items"]
+        names = {f"#key{n}": key for n, key in enumerate(keys)}  # a key may be a reserved word (`key`)
+        items = _tables.scan(
+            TableName=request["TableName"], ProjectionExpression=", ".join(names), ExpressionAttributeNames=names
+        )["Items"]
         for start in range(0, len(items), 25):  # BatchWriteItem's most
             deletes = [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
             _tables.batch_write_item(RequestItems={request["TableName"]: deletes})

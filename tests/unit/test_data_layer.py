@@ -169,8 +169,17 @@ def test_attention_records_are_read_apart_from_the_log(saga_log, dynamodb, setti
 
 # Every table named, as a function's environment and as a stack's outputs name them.
 TABLES = {resource: f"table-{n}" for n, resource in enumerate(RESOURCES)}
-ENVIRONMENT = {**{ResourceNames(r).table_variable: table for r, table in TABLES.items()}, "SAGA_LOG_TABLE": "l"}
-OUTPUTS = {**{ResourceNames(r).table_output: table for r, table in TABLES.items()}, "SagaLogTableName": "l"}
+LEDGERS = {resource: f"ledger-{n}" for n, resource in enumerate(RESOURCES)}
+ENVIRONMENT = {
+    **{ResourceNames(r).table_variable: table for r, table in TABLES.items()},
+    **{ResourceNames(r).provider_table_variable: table for r, table in LEDGERS.items()},
+    "SAGA_LOG_TABLE": "l",
+}
+OUTPUTS = {
+    **{ResourceNames(r).table_output: table for r, table in TABLES.items()},
+    **{ResourceNames(r).provider_table_output: table for r, table in LEDGERS.items()},
+    "SagaLogTableName": "l",
+}
 
 
 def test_settings_read_the_environment_and_the_stack_outputs_alike():
@@ -178,6 +187,8 @@ def test_settings_read_the_environment_and_the_stack_outputs_alike():
     assert Settings.read({**environment, "FAULT_INJECTION": "false"}) == Settings.read(
         {**outputs, "FaultInjection": "false"}
     )
+    read = Settings.read({**outputs, "FaultInjection": "false"})
+    assert (read.tables, read.provider_tables, read.missing_tables()) == (TABLES, LEDGERS, [])
     assert Settings.read({**environment, "FAULT_INJECTION": "true"}).fault_injection is True
 
 
@@ -193,14 +204,26 @@ def test_settings_name_every_missing_variable():
         Settings.read({"FAULT_INJECTION": "true"})
     # A function is given only its own resource's table: asking for another names the variable.
     own, *others = RESOURCES
+    names = ResourceNames(own)
     settings = Settings.read(
-        {"FAULT_INJECTION": "true", "SAGA_LOG_TABLE": "log", ResourceNames(own).table_variable: "mine"}
+        {
+            "FAULT_INJECTION": "true",
+            "SAGA_LOG_TABLE": "log",
+            names.table_variable: "mine",
+            names.provider_table_variable: "my ledger",
+        }
     )
-    assert settings.records_table(own) == "mine"
+    assert (settings.records_table(own), settings.provider_table(own)) == ("mine", "my ledger")
     for other in others:
         with pytest.raises(MisconfiguredFunction, match=ResourceNames(other).table_variable):
             settings.records_table(other)
-    assert settings.missing_tables() == others
+        with pytest.raises(MisconfiguredFunction, match=ResourceNames(other).provider_table_variable):
+            settings.provider_table(other)
+    assert settings.missing_tables() == [
+        output
+        for other in others
+        for output in (ResourceNames(other).table_output, ResourceNames(other).provider_table_output)
+    ]
 
 
 def test_a_setting_that_is_missing_is_named_as_it_is_called_where_it_is_read():

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from saga.providers import SimulatedProvider
 from saga.spec import StepWork
 
 if TYPE_CHECKING:
     from saga.spec import StepCall
 
+POSTAL_SERVICE = SimulatedProvider("postage", name="the postal service")
+
 
 def buy_label(call: StepCall) -> str:
     """The postal service sells one label per key: a repeat names the same label."""
-    return f"LABEL-{call.key}"
+    return POSTAL_SERVICE.book(call, f"LABEL-{call.key}")
 
 
 def refund_label(call: StepCall) -> None:
-    """Nothing to ask of the postal service here: the saga's record of the label is what is refunded."""
+    """Refunded by key; a key it never sold stays refused from now on."""
+    POSTAL_SERVICE.cancel(call)
 
 
 WORK = StepWork(action=buy_label, compensation=refund_label)
