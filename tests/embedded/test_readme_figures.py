@@ -96,8 +96,8 @@ LIMITS = {
         last_in + 1,
         int(FORWARD_RETRY.waited(last_in + 1)),
     ),
-    r"\{refused, crash after write, transient:1, transient:5\} x every compensation x \{transient:1, transient:5, "
-    r"stuck\}, (\d+) sagas": (len(CASES),),
+    r"\{refused, crash after write, late, transient:1, transient:5\} x every compensation x \{transient:1, "
+    r"transient:5, stuck\}, (\d+) sagas": (len(CASES),),
     r"`tests/embedded/test_soak.py`: (\d+) trips with seeded random faults at once, (\d+) of them duplicates": (
         SOAK_SAGAS,
         DUPLICATES,
