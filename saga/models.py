@@ -56,7 +56,9 @@ class Recovery(Strict):
 class Fault(Strict):
     """One injected fault, parsed from a `simulate` value."""
 
-    mode: Literal["fail", "crash_after_write", "transient"]
+    # late: the provider takes the request and books it only after the compensation for its key reached it
+    # (saga/providers.py); the step never hears its answer.
+    mode: Literal["fail", "crash_after_write", "late", "transient"]
     failing_attempts: int = 0  # for transient: the first N attempts fail
     refusing_providers: int | None = None  # for fail:K, the first K providers refuse (fail: all of them)
 
@@ -70,12 +72,14 @@ class Fault(Strict):
             return cls(mode="fail")
         if value == "crash_after_write" and is_request:
             return cls(mode="crash_after_write")
+        if value == "late" and is_request:
+            return cls(mode="late")
         if (match := _TRANSIENT.fullmatch(value)) and int(match.group(1)) <= most:
             return cls(mode="transient", failing_attempts=int(match.group(1)))
         if (match := _FAIL_FIRST.fullmatch(value)) and has_alternatives and int(match.group(1)) <= MAX_ALTERNATIVES + 1:
             return cls(mode="fail", refusing_providers=int(match.group(1)))
         allowed = ["fail", *([f"fail:1..{MAX_ALTERNATIVES + 1}"] if has_alternatives else [])]
-        allowed += [*(["crash_after_write"] if is_request else []), f"transient:1..{most}"]
+        allowed += [*(["crash_after_write", "late"] if is_request else []), f"transient:1..{most}"]
         forward_possible = SAGA.pivot is not None and recovery != "forward"
         hint = f"; transient:1..{MOST_TRANSIENT['forward']} in forward recovery" if forward_possible else ""
         raise ValueError(f"{value!r} is not a fault for {step} (allowed: {', '.join(allowed)}{hint})")

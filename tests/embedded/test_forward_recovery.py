@@ -22,7 +22,7 @@ from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, SagaReader, SagaResult
 from sagatools.runtest.runner import SagaRunner
 from sagatools.view.recovery import forward_summary
-from tests.helpers import assert_log_agrees_with_tables, failing_dynamodb_calls, saga_request
+from tests.helpers import assert_log_agrees_with_tables, assert_providers_agree, failing_dynamodb_calls, saga_request
 
 # A pivot with a step past it (RETRIABLES is empty without a pivot): what every test but the schedule's needs.
 needs_forward = pytest.mark.skipif(not RETRIABLES, reason="the app has no pivot with a step past it")
@@ -160,17 +160,30 @@ def test_without_alternatives_a_refusal_past_the_pivot_needs_attention(runner):
 
 
 @needs_forward
+def test_a_late_answer_past_the_pivot_is_retried_with_the_same_key_and_commits(runner):
+    # Given a provider past the pivot that takes the request and answers late (the saga hears nothing)
+    report = run(runner, forward_request("f-late", "late"))
+    # Then the retry asks again with the same key: the provider books it then, once, and the saga commits
+    assert_nothing_confirmed_was_undone(report)
+    assert_committed(report)
+    assert report.recovery.forward_retries == 1
+    assert report.billed_transitions == len(REQUESTS) + 2
+    assert_providers_agree(report)
+
+
+@needs_forward
 @pytest.mark.parametrize("step", [step.name for step in AT_OR_BEFORE_PIVOT])
-@pytest.mark.parametrize("fault", ["fail", "crash_after_write", "transient:1", "transient:5"])
+@pytest.mark.parametrize("fault", ["fail", "crash_after_write", "late", "transient:1", "transient:5"])
 def test_a_fault_at_or_before_the_pivot_rolls_back_exactly_as_backward_recovery(runner, step, fault):
     forward = forward_request(f"f-{step}-{fault.replace(':', '')}", None)
     forward["simulate"] = {step: fault}
     backward = {k: v for k, v in forward.items() if k != "recovery"}
     backward[ID_FIELD] = f"b-{step}-{fault.replace(':', '')}"
     ahead, behind = run(runner, forward), run(runner, backward)
-    assert (ahead.outcome, ahead.records, ahead.states, ahead.billed_transitions) == (
+    assert (ahead.outcome, ahead.records, ahead.providers, ahead.states, ahead.billed_transitions) == (
         behind.outcome,
         behind.records,
+        behind.providers,
         behind.states,
         behind.billed_transitions,
     )

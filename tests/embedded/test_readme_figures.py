@@ -139,8 +139,8 @@ def test_a_limit_or_policy_the_readme_states_is_the_one_the_code_sets(pattern):
 def test_the_fault_matrix_is_as_large_as_the_docs_say():
     # Its size follows from the steps: the figure stated is the documented app's.
     pattern = (
-        r"\{refused, crash after write, transient:1, transient:5\} x every compensation x \{transient:1, transient:5, "
-        r"stuck\}, (\d+) sagas"
+        r"\{refused, crash after write, late, transient:1, transient:5\} x every compensation x \{transient:1, "
+        r"transient:5, stuck\}, (\d+) sagas"
     )
     assert tuple(map(int, stated(pattern))) == (len(CASES),)
 

@@ -20,6 +20,7 @@ from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compens
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.models import RecordStatus
+from saga.providers import simulated_provider
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.attention import cli as attention
@@ -31,6 +32,7 @@ from sagatools.exit_codes import EXIT_OK, EXIT_REFUSED
 from sagatools.results import Outcome, SagaReader, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
+from sagatools.view.terminal import summary
 from tests.helpers import LAST, RESOURCES, assert_providers_agree, book_step, cancel_step, saga_request
 
 STUCK = [step.resource for step in COMPENSATIONS]
@@ -91,6 +93,35 @@ def test_a_stuck_compensation_is_resolved_or_stays_open(resource, provider_back,
     starts = [e.execution_id for e in result.saga_log if e.step == step and e.event is LogEvent.START]
     assert starts[0] == saga.execution_arn
     assert starts[-1] == resolution_id
+
+
+# A step whose provider cannot cancel a key it has not booked (none: the test is skipped).
+UNKNOWN_KEYS = next(
+    (r for r in RESOURCES if (p := simulated_provider(r)) is not None and not p.cancels_unknown_keys), None
+)
+
+
+@pytest.mark.skipif(UNKNOWN_KEYS is None, reason="no provider of the app keeps no tombstones")
+def test_a_late_booking_its_stuck_compensation_left_at_the_provider_is_named_then_resolved(stack, run_saga, reader):
+    # Given a late booking at a provider that cannot cancel a key it has not booked, and a compensation that reaches
+    # it only on its last attempt: "unknown key", then the booking lands, and no attempt is left to cancel it
+    assert UNKNOWN_KEYS is not None
+    attempts = compensation_of(UNKNOWN_KEYS).retry.attempts
+    faults = {book_step(UNKNOWN_KEYS): "late", cancel_step(UNKNOWN_KEYS): f"transient:{attempts - 1}"}
+    request = saga_request("t-res-late", simulate=faults)
+    saga = run_saga(request)
+    # Then the saga needs attention, and the reservation left at the provider is the disagreement its record names
+    assert saga.outcome is Outcome.NEEDS_ATTENTION
+    assert (saga.providers[UNKNOWN_KEYS], saga.records[UNKNOWN_KEYS]) == (RecordStatus.CONFIRMED, None)
+    assert saga.provider_disagreements() == [UNKNOWN_KEYS]
+    assert_providers_agree(saga)
+    assert "DISAGREEMENT" in summary(saga)
+    # When it is resolved (the provider is back) / Then it is cancelled by key, and the ledger agrees again
+    result = resolve(stack, reader, {k: v for k, v in request.items() if k != "simulate"}, "t-res-late-resolve-1")
+    assert result.outcome is Outcome.RESOLVED
+    assert (result.providers[UNKNOWN_KEYS], result.records[UNKNOWN_KEYS]) == (RecordStatus.CANCELLED,) * 2
+    assert result.provider_disagreements() == []
+    assert_providers_agree(result)
 
 
 def test_a_resolution_of_a_saga_with_nothing_open_changes_no_record(stack, run_saga, reader):

@@ -111,6 +111,26 @@ def test_crash_after_write_rolls_back_the_written_booking(resource, run_saga):
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
+def test_a_late_booking_never_outlives_its_compensation(resource, run_saga):
+    # Given a provider that takes the request but books it only after its compensation reached it / When the saga runs
+    report = run_saga(saga_request(f"t-late-{resource}", simulate={book_step(resource): "late"}))
+    # Then the saga never heard its answer: it rolls back, by the states of a refusal there
+    assert report.outcome is Outcome.ROLLED_BACK
+    assert report.states == rollback_states(resource)
+    assert compensations(report) == expected_compensations(resource)
+    # and nothing is left booked, at the provider or in the records
+    provider = simulated_provider(resource)
+    assert (report.records[resource], report.providers[resource]) == ("CANCELLED", "CANCELLED" if provider else None)
+    # A provider that cannot cancel a key it has not booked answered the first cancel "unknown key", and its
+    # booking landed: the compensation's retry cancelled it (one billed transition more); the others refused it.
+    retried = provider is not None and not provider.cancels_unknown_keys
+    attempts = [e.attempt for e in report.saga_log if e.step == cancel_step(resource) and e.event == "START"]
+    assert attempts == ([1, 2] if retried else [1])
+    assert report.billed_transitions == report.transitions + retried
+    assert_consistent(report)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
 def test_transient_booking_error_recovers_forward(resource, run_saga):
     # Given a provider that fails twice, then works / When the saga runs
     report = run_saga(saga_request(f"t-blip-{resource}", simulate={book_step(resource): "transient:2"}))
@@ -237,7 +257,7 @@ def test_same_saga_id_with_another_request_is_a_conflict_not_a_reuse(run_sagas):
 def test_thirty_mixed_sagas_concurrently_all_consistent(run_sagas):
     rng = random.Random(20261126)
     modes = {
-        "book": ["fail", "crash_after_write", "transient:1", "transient:3"],
+        "book": ["fail", "crash_after_write", "late", "transient:1", "transient:3"],
         "cancel": ["transient:1", "transient:5", "fail"],
     }
     requests = []

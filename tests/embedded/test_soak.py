@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 SOAK_SAGAS = int(os.environ.get("SOAK_SAGAS", "200"))
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20261126"))
 DUPLICATES = 10
-BOOK_FAULTS = ["fail", "crash_after_write", "transient:1", "transient:2", "transient:5"]
+BOOK_FAULTS = ["fail", "crash_after_write", "late", "transient:1", "transient:2", "transient:5"]
 CANCEL_FAULTS = ["transient:1", "transient:3", "transient:5", "fail"]
 
 

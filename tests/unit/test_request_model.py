@@ -81,6 +81,10 @@ CASES: dict[str, tuple[Any, str]] = {
         lambda r: r.update(simulate={compensation_of(LAST).name: "crash_after_write"}),
         compensation_of(LAST).name,
     ),
+    "late on a compensation": (
+        lambda r: r.update(simulate={compensation_of(FIRST).name: "late"}),
+        compensation_of(FIRST).name,
+    ),
     "transient out of range": (
         lambda r: r.update(simulate={request_of(LAST).name: f"transient:{MOST + 1}"}),
         "simulate",
@@ -179,7 +183,7 @@ def test_the_id_is_read_back_as_saga_id_and_written_as_the_id_field():
     assert request.model_dump(by_alias=True)[ID_FIELD] == "t-written"
 
 
-@pytest.mark.parametrize("mode", ["fail", "crash_after_write", "transient:1", f"transient:{MOST}"])
+@pytest.mark.parametrize("mode", ["fail", "crash_after_write", "late", "transient:1", f"transient:{MOST}"])
 @pytest.mark.parametrize("step", [booking.name for booking in REQUESTS])
 def test_every_fault_of_a_request_is_accepted(step, mode):
     assert parse_request(saga_request("t", simulate={step: mode})).fault_for(step)

@@ -84,6 +84,32 @@ def test_a_refused_car_rolls_the_trip_back_in_seven_billed_transitions(run: Any)
     assert [entry.detail.split(":")[0] for entry in failed] == ["BookingRefused"]
 
 
+def test_a_late_car_is_cancelled_by_the_retry_of_its_cancellation_and_nothing_is_left_booked(run: Any) -> None:
+    # The car company takes the rental but books it only after the cancellation reached it; it cannot cancel a
+    # key it has not booked, so it answers the first cancel "unknown key", the rental lands, and the retry cancels it.
+    report = run(trip("trip-late-car", {"book_car": "late"}))
+    assert report.states == [
+        "BookHotel",
+        "BookFlight",
+        "BookCar",
+        "CancelCar",
+        "CancelFlight",
+        "CancelHotel",
+        "RolledBack",
+    ]
+    assert (report.transitions, report.billed_transitions) == (7, 8)
+    dumped = report.model_dump(mode="json")
+    assert dumped["bookings"] == dumped["providers"] == dict.fromkeys(["hotel", "flight", "car"], "CANCELLED")
+    failed = [entry.detail.split(":")[0] for entry in report.saga_log if entry.event == "FAILED"]
+    assert failed == ["CrashAfterWrite", "CancellationFailed"]
+
+
+def test_a_late_hotel_is_refused_by_the_hotel_chain_after_its_cancellation(run: Any) -> None:
+    report = run(trip("trip-late-hotel", {"book_hotel": "late"}))
+    assert (report.states, report.billed_transitions) == (["BookHotel", "CancelHotel", "RolledBack"], 3)
+    assert report.model_dump(mode="json")["providers"] == {"hotel": "CANCELLED", "flight": None, "car": None}
+
+
 def test_a_stuck_flight_cancellation_is_eight_states_and_thirteen_billed(run: Any) -> None:
     # the rollback's 7 and its Flag state, plus the stuck cancellation's 5 retries
     report = run(trip("trip-thirteen", {"book_car": "fail", "cancel_flight": "fail"}))
