@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from saga.attributes import from_attributes
 from saga.clients import dynamodb_client
+from saga.errors import ProviderKeyCancelled, ProviderKeyUnknown
 from saga.spec import StepCall
 
 if TYPE_CHECKING:
@@ -106,8 +107,6 @@ class SimulatedProvider:
         except _ConditionFailed as failed:
             item = failed.item or {}
             if item.get("status") != CONFIRMED:
-                from saga.errors import ProviderKeyCancelled
-
                 raise ProviderKeyCancelled(f"{self.name} refuses {call.key}: it cancelled that key already") from None
         return str(item["reference"])
 
@@ -131,8 +130,6 @@ class SimulatedProvider:
             return  # cancelled already, or never received: nothing is booked and nothing will be
         # Its booking is still pending: the cancel is answered "unknown key", and the booking lands after it.
         self._land(call.key)
-        from saga.errors import ProviderKeyUnknown
-
         raise ProviderKeyUnknown(f"{self.name} cannot cancel {call.key}: it has not booked it (yet)")
 
     def state(self, key: str) -> str | None:
