@@ -17,15 +17,22 @@ RECORDS_KEY = SAGA.records
 # When a record's request was done and undone, in the saga's verbs: booked_at, cancelled_at.
 DONE_AT = f"{SAGA.verbs.requested}_at"
 UNDONE_AT = f"{SAGA.verbs.compensated}_at"
-_WRITTEN_AS = {"saga_id": ID_FIELD, "records": RECORDS_KEY, "done_at": DONE_AT, "undone_at": UNDONE_AT}
+_WRITTEN_AS = {
+    "saga_id": ID_FIELD,
+    "records": RECORDS_KEY,
+    "done_at": DONE_AT,
+    "undone_at": UNDONE_AT,
+    # forward recovery's provider that holds each confirmed record: booked_with
+    "done_with": f"{SAGA.verbs.requested}_with",
+}
 
 
 def _written_as(name: str) -> str:
     return _WRITTEN_AS.get(name, name)
 
 
-class SagaKeyed(BaseModel):
-    """A record of one saga: `saga_id` (and `records`) in code, the app's words when read or written."""
+class InAppWords(BaseModel):
+    """A model whose fields are the engine's names in code and the app's words when read or written."""
 
     model_config = ConfigDict(
         frozen=True,
@@ -34,6 +41,10 @@ class SagaKeyed(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=True,
     )
+
+
+class SagaKeyed(InAppWords):
+    """A record of one saga, keyed by its id (the app's id field when read or written)."""
 
     saga_id: str
 

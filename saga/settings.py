@@ -28,6 +28,13 @@ def _names(variable: str, output: str) -> AliasChoices:
     return AliasChoices(variable, output)
 
 
+def _set(tables: dict[str, str], resource: str, variable: str, output: str) -> str:
+    """The table of `resource`; MisconfiguredFunction naming its variable and output when it is not set."""
+    if not (table := tables.get(resource)):
+        raise MisconfiguredFunction(f"settings incomplete: {variable} (or the output {output}) is not set")
+    return table
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -78,23 +85,12 @@ class Settings(BaseModel):
         return variable
 
     def records_table(self, resource: str) -> str:
-        table = self.tables.get(resource)
-        if not table:
-            names = ResourceNames(resource)
-            raise MisconfiguredFunction(
-                f"settings incomplete: {names.table_variable} (or the output {names.table_output}) is not set"
-            )
-        return table
+        names = ResourceNames(resource)
+        return _set(self.tables, resource, names.table_variable, names.table_output)
 
     def provider_table(self, resource: str) -> str:
-        table = self.provider_tables.get(resource)
-        if not table:
-            names = ResourceNames(resource)
-            raise MisconfiguredFunction(
-                f"settings incomplete: {names.provider_table_variable} (or the output {names.provider_table_output})"
-                " is not set"
-            )
-        return table
+        names = ResourceNames(resource)
+        return _set(self.provider_tables, resource, names.provider_table_variable, names.provider_table_output)
 
     def missing_tables(self) -> list[str]:
         """The stack outputs of the tables that are not set (a stack's outputs must name them all)."""

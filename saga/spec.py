@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from saga import errors
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -177,11 +179,12 @@ RECORD_ATTRIBUTES = frozenset(
     }
 )
 # The errors whose names are the engine's own: an app's ErrorNames cannot take them (nor Step Functions' own).
+# Every class of saga/errors.py but the four an app renames (ErrorNames' defaults).
+_RENAMED = {errors.InvalidRequest, errors.StepRefused, errors.AlreadyCompensated, errors.CompensationFailed}
 ENGINE_ERRORS = frozenset(
-    {
-        *("SagaError", "TransientProviderError", "CrashAfterWrite", "DataAccessError", "TransientDataAccessError"),
-        *("ForwardRetryableError", "ForwardDeadlinePassed", "AlternativesExhausted"),
-    }
+    error.__name__
+    for error in vars(errors).values()
+    if isinstance(error, type) and issubclass(error, Exception) and error not in _RENAMED
 )
 
 

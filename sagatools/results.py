@@ -11,11 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
+from pydantic import Field, ValidationError, field_serializer, model_validator
 
 from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES
 from saga.definition import SAGA
-from saga.keys import ID_FIELD, SagaKeyed
+from saga.keys import ID_FIELD, InAppWords, SagaKeyed
 from saga.models import RecordStatus, Recovery
 from saga.named_errors import Refused
 from saga.providers import ledger_states, simulated_provider
@@ -40,30 +40,18 @@ class Outcome(StrEnum):
     CONFLICT = "CONFLICT"
 
 
-def _recovery_key(name: str) -> str:
-    return f"{SAGA.verbs.requested}_with" if name == "done_with" else name
-
-
-class RecoveryReport(BaseModel):
+class RecoveryReport(InAppWords):
     """How the saga recovered: its mode and, in forward recovery, what it did past the pivot."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        alias_generator=_recovery_key,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
 
     mode: str  # backward or forward, as the request chose
     deadline_seconds: int | None = None  # forward: how long after the pivot it kept trying
     pivot_passed: bool = False  # forward: the PIVOT entry is in the saga log
     forward_retries: int = 0  # retries of the steps past the pivot
     forward_waited_seconds: float = 0  # what those retries waited on the saga's own clock (as on AWS)
-    providers_tried: dict[str, list[str]] = {}  # resource -> the providers asked, in order
-    providers_refused: dict[str, list[str]] = {}  # resource -> those of them that refused
+    providers_tried: dict[str, list[str]] = Field(default_factory=dict)  # resource -> the providers asked, in order
+    providers_refused: dict[str, list[str]] = Field(default_factory=dict)  # resource -> those of them that refused
     # resource -> the provider that holds the confirmed record (in `--json`: booked_with, in the saga's verb)
-    done_with: dict[str, str] = {}
+    done_with: dict[str, str] = Field(default_factory=dict)
 
 
 class SagaResult(SagaKeyed):

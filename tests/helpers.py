@@ -209,3 +209,19 @@ def endpoint_client(
     import boto3
 
     return boto3.client(service, endpoint_url=url, region_name=region, config=config, **credentials.keywords())
+
+
+def browser_or_skip() -> None:
+    """Headless Chromium for a page test: skipped where it is missing, but a failure in CI (which installs it)."""
+    import os
+
+    import pytest
+
+    from sagatools.view.browser import BrowserMissing, chromium
+
+    try:
+        chromium()
+    except BrowserMissing as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}: ./build.sh test installs it in CI")
+        pytest.skip(str(missing))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,11 @@ from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.request_files import RequestFile
 from sagatools.results import SagaReader, SagaResult
 from sagatools.runtest.runner import SagaRunner
-from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
+from sagatools.view.browser import rendered_dom, screenshot
 from sagatools.view.diagram import README, diagram_in_readme, readme_block
 from sagatools.view.graph import COLOURS, Shown, state_views
 from sagatools.view.html_page import history_json, page_html, write_page
-from tests.helpers import LAST, ROOT, rollback_states, saga_request
+from tests.helpers import LAST, ROOT, browser_or_skip, rollback_states, saga_request
 
 DEFINITION = load_definition()
 OK, RETRIED, CAUGHT, FAILED, NOT = (Shown.SUCCEEDED, Shown.RETRIED, Shown.CAUGHT, Shown.FAILED, Shown.NOT_ENTERED)
@@ -133,15 +132,6 @@ def test_page_draws_every_state_and_highlights_the_path_taken(histories):
     assert taken == list(itertools.pairwise(path))
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
-
-
-def browser_or_skip() -> None:
-    try:
-        chromium()
-    except BrowserMissing as missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}: ./build.sh test installs it in CI")
-        pytest.skip(str(missing))
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ is read in the served app's words, so these hold whatever app the engine serves.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,10 @@ from typing import Any
 import pytest
 
 from sagatools.results import SagaResult
-from sagatools.view.browser import BrowserMissing, chromium, rendered_dom, screenshot
+from sagatools.view.browser import rendered_dom, screenshot
 from sagatools.view.graph import COLOURS, Shown, state_views
 from sagatools.view.html_page import page_html, write_page
+from tests.helpers import browser_or_skip
 from trip.definition import SAGA as TRIP
 
 HISTORIES = Path(__file__).resolve().parent / "data" / "histories"
@@ -117,15 +117,6 @@ def test_page_draws_every_state_and_highlights_the_path_taken() -> None:
     ]
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
-
-
-def browser_or_skip() -> None:
-    try:
-        chromium()
-    except BrowserMissing as missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}: ./build.sh test installs it in CI")
-        pytest.skip(str(missing))
 
 
 @pytest.mark.slow
