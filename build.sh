@@ -76,7 +76,7 @@ lock_requirements() {
     --no-emit-index-url --no-emit-find-links --annotation-style=line)
   "${compile[@]}" -o requirements-dev.lock requirements-dev.txt
   local set
-  for set in requirements requirements-tools requirements-local; do
+  for set in requirements requirements-durable requirements-tools requirements-local; do
     "${compile[@]}" -c requirements-dev.lock -o "$set.lock" "$set.txt"
   done
   echo "locked: requirements*.lock (install with ./build.sh test or ./runtest.sh, which install from them)"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-SETS = ["requirements", "requirements-tools", "requirements-local", "requirements-dev"]
+SETS = ["requirements", "requirements-durable", "requirements-tools", "requirements-local", "requirements-dev"]
 _PIN = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;#]+)")
 _LOCKED = re.compile(r"^([a-z0-9_.-]+)==(\S+) \\$")
 
