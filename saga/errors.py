@@ -71,3 +71,13 @@ class ProviderKeyUnknown(SagaError):
     """A provider that cannot cancel a key it has not booked was asked to, while a booking for it may still be on its
     way (saga/providers.py): the compensation raises the app's CompensationFailed instead and is retried, so the
     engine finds out rather than assumes."""
+
+
+class SagaRolledBack(Exception):
+    """How a saga ends when every compensation it ran succeeded: the state machine's RolledBack state fails
+    with this name, the durable function raises it."""
+
+
+class SagaNeedsAttention(Exception):
+    """How a saga ends when an operator must act (a compensation stayed stuck, or past the pivot a step could
+    not be finished): its attention record says what."""

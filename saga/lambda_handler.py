@@ -12,13 +12,19 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from saga.catalogue import by_name
+from saga.catalogue import Step, by_name
 from saga.keys import ID_FIELD
 from saga.models import parse_step_invocation
 from saga.observability import logger, metrics, tracer
 from saga.steps import run_step
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def run_step_event(step: Step, event: dict[str, Any]) -> dict[str, Any]:
+    """One attempt at a step, from the event its coordinator passes (the state machine's Task Parameters, or
+    the durable function's step): what both coordinators' steps run."""
+    return run_step(step, parse_step_invocation(event)).model_dump(mode="json")
 
 
 def step_handler(name: str) -> Handler:
@@ -31,6 +37,6 @@ def step_handler(name: str) -> Handler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return run_step(step, parse_step_invocation(event)).model_dump(mode="json")
+        return run_step_event(step, event)
 
     return handler

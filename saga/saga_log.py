@@ -104,6 +104,12 @@ class SagaLog:
         except ClientError as error:
             raise data_access_error(f"writing {entry.step} {entry.event.value} to {self.table}", error) from error
 
+    def open_attention(self, record: AttentionRecord) -> None:
+        """Write an attention record as the state machine's Flag states do (a put: it replaces an earlier one of the
+        same step). The durable coordinator writes its own this way; the table's errors are left to the caller."""
+        item = {"sk": f"{ATTENTION_PREFIX}{record.step}", **record.model_dump(mode="json", exclude={"saga_id"})}
+        self._client.put_item(TableName=self.table, Item=to_attributes({ID_FIELD: record.saga_id, **item}))
+
     def close_attention(self, record: AttentionRecord, at: str, resolved_by: str) -> bool:
         """Close an open attention record (by an operator, not by a resolution); False if it was closed
         meanwhile. The table's own errors are left to the caller, which explains them."""

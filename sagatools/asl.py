@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from saga.definition import SAGA
+from saga.errors import SagaNeedsAttention, SagaRolledBack
 from sagatools.project import PROJECT_ROOT
 
 STATE_MACHINE_SUFFIX = SAGA.name
 # The Errors of the saga's Fail states: a clean rollback, and a saga left for an operator.
-ROLLED_BACK_ERROR = "SagaRolledBack"
-NEEDS_ATTENTION_ERROR = "SagaNeedsAttention"
+ROLLED_BACK_ERROR = SagaRolledBack.__name__
+NEEDS_ATTENTION_ERROR = SagaNeedsAttention.__name__
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class SagaResult(SagaKeyed):
     states: list[str]
     transitions: int  # states entered
     billed_transitions: int = 0  # what Standard workflows bill: states entered plus every retry of a task
+    # --coordinator durable: the durable operations AWS would meter (absent from the state machine's results)
+    durable_operations: int | None = Field(default=None, exclude_if=lambda count: count is None)
     duration_ms: int | None
     reused_execution: bool = False
     recovery: RecoveryReport | None = None

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import SAGA_LOG_TABLE_OUTPUT
-from saga.definition import SAGA
-from saga.spec import ErrorNames
+from saga.coordination import retried_errors
 
 if TYPE_CHECKING:
     from saga.catalogue import Step
@@ -34,14 +33,10 @@ DYNAMODB_PASSING_FAULTS = [
 ]
 
 
-# A retry policy names errors by the engine's names (saga.spec.ErrorNames); the ASL by the app's.
-_APP_ERROR_NAMES = dict(zip(vars(ErrorNames()).values(), vars(SAGA.errors).values(), strict=True))
-
-
 def retry_rule(policy: RetryPolicy) -> dict[str, Any]:
     """One ASL Retry rule of a policy, its errors called as the app calls them."""
     rule = policy.asl()
-    rule["ErrorEquals"] = [_APP_ERROR_NAMES.get(name, name) for name in policy.errors]
+    rule["ErrorEquals"] = retried_errors(policy)
     return rule
 
 

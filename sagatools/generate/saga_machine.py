@@ -9,17 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, Step
+from saga.coordination import BACKWARD_FAILURES, FORWARD_GIVE_UP, ROLLED_BACK_CAUSE, STUCK_CAUSE, UNFINISHED_CAUSE
 from saga.definition import SAGA
-from saga.errors import (
-    AlternativesExhausted,
-    CrashAfterWrite,
-    ForwardDeadlinePassed,
-    ForwardRetryableError,
-    TransientDataAccessError,
-    TransientProviderError,
-)
 from saga.keys import ID_FIELD
-from saga.named_errors import LateAfterCompensation, Refused
 from saga.saga_log import AttentionKind
 from sagatools.asl import NEEDS_ATTENTION_ERROR, ROLLED_BACK_ERROR
 from sagatools.generate.asl_parts import (
@@ -48,23 +40,6 @@ def _what_it_does() -> str:
         forward = _listing([f"{step.verb} {step.resource.replace('_', ' ')}" for step in REQUESTS])
     backward = compensations.pop() if len(compensations) == 1 else "undo each"
     return f"{forward}; on failure, {backward} in reverse order"
-
-
-# Past the pivot, what a step raises when forward recovery gives up, and what it raises only in backward
-# recovery. Anything else (Lambda's own faults, a timeout) meets a Choice on the request's mode.
-FORWARD_GIVE_UP = [error.__name__ for error in (AlternativesExhausted, ForwardDeadlinePassed, ForwardRetryableError)]
-
-
-BACKWARD_FAILURES = [
-    error.__name__
-    for error in (
-        Refused,
-        CrashAfterWrite,
-        TransientProviderError,
-        TransientDataAccessError,
-        LateAfterCompensation,
-    )
-]
 
 
 # True when the request asked for forward recovery (no `recovery`: backward, the default).
@@ -179,14 +154,13 @@ def saga_machine() -> dict[str, Any]:
         "Type": "Fail",
         "Error": ROLLED_BACK_ERROR,
         "Comment": "Backward recovery finished: every compensation succeeded, nothing is left confirmed.",
-        "CausePath": f"States.Format('A step failed ({{}}); every {SAGA.record} was {SAGA.verbs.compensated}.',"
-        " $.failure.Error)",
+        "CausePath": f"States.Format('{ROLLED_BACK_CAUSE}', $.failure.Error)",
     }
     states["NeedsAttention"] = {
         "Type": "Fail",
         "Error": NEEDS_ATTENTION_ERROR,
         "Comment": f"A compensation stayed stuck after its retries; the {SAGA.noun} is flagged for an operator.",
-        "Cause": f"A compensation could not complete; the {SAGA.noun} is recorded as needing attention.",
+        "Cause": STUCK_CAUSE,
     }
     if RETRIABLES:
         states["Unfinished"] = {
@@ -194,8 +168,7 @@ def saga_machine() -> dict[str, Any]:
             "Error": NEEDS_ATTENTION_ERROR,
             "Comment": "Forward recovery: past the pivot a step could not be finished (refused everywhere, or out of"
             f" time); nothing was undone, and the {SAGA.noun} is flagged for an operator to finish or roll back.",
-            "CausePath": f"States.Format('Past the pivot a step could not be finished ({{}}); the {SAGA.noun} keeps its"
-            f" {SAGA.records} and needs an operator.', $.failure.Error)",
+            "CausePath": f"States.Format('{UNFINISHED_CAUSE}', $.failure.Error)",
         }
     states["RequestRefused"] = {
         "Type": "Fail",

@@ -37,6 +37,7 @@ from sagatools.exit_codes import (
 )
 from sagatools.request_files import RequestFileError, load_request_files
 from sagatools.results import Outcome, SagaResult
+from sagatools.runtest.durable import run_durable
 from sagatools.runtest.shards import ShardError
 from sagatools.runtest.stacks import RunResult, run_embedded, run_on_stage
 from sagatools.terminal_text import shown, shown_lines
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 SHOW_REPORT_PATHS = 5  # beyond this many pages, name the folder
+COORDINATORS = ("stepfunctions", "durable")
 
 
 def exit_code(reports: list[SagaResult]) -> int:
@@ -85,6 +87,13 @@ def arguments_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--region", type=_name("--region"), help="AWS region of the stage")
     parser.add_argument("--profile", type=_name("--profile"), help="AWS profile to use")
+    parser.add_argument(
+        "--coordinator",
+        choices=COORDINATORS,
+        default=COORDINATORS[0],
+        help=f"what coordinates the {NOUNS} on the embedded stack: the state machine (stepfunctions, the default) or"
+        " the durable function (durable)",
+    )
     parser.add_argument("--logs", action="store_true", help="show the handlers' JSON logs on stderr")
     parser.add_argument(
         "--timeout",
@@ -136,10 +145,14 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
     try:
         if args.stage is None and (args.region or args.profile):
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
+        if args.stage is not None and args.coordinator != COORDINATORS[0]:
+            raise UsageError(f"--coordinator {args.coordinator} runs on the embedded stack only, not with --stage")
         prepare_report_directory(report_dir)
         sagas = load_request_files(args.files)
         human = None if args.json else human_output(out)
-        if args.stage is None:
+        if args.coordinator == "durable":
+            result = run_durable(sagas, human, args.logs, args.timeout, err)
+        elif args.stage is None:
             result = run_embedded(sagas, human, args.logs, args.timeout, err)
         else:
             stage = Stage.choose(args.stage, args.region, args.profile)

@@ -103,7 +103,7 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 <tr><td>status</td><td>{report.status}{" - " + html.escape(report.error) if report.error else ""}</td></tr>
 <tr><td>cause</td><td>{html.escape(report.cause or "")}</td></tr>
 <tr><td>path</td><td>{" &rarr; ".join(html.escape(s) for s in report.states)}</td></tr>
-<tr><td>transitions</td><td>{report.transitions} states entered, {report.billed_transitions} billed</td></tr>
+{_cost_row(report)}
 <tr><td>duration</td><td>{f"{report.duration_ms} ms" if report.duration_ms is not None else "still running"}</td></tr>
 {recovery}
 </table>
@@ -123,6 +123,15 @@ def page_html(definition: dict[str, Any], events: list[dict[str, Any]], report: 
 </table>
 </body></html>
 """
+
+
+def _cost_row(report: SagaResult) -> str:
+    """What the coordinator bills: the state machine's transitions, or the durable function's operations."""
+    if report.durable_operations is not None:
+        return f"<tr><td>durable operations</td><td>{report.durable_operations}</td></tr>"
+    return (
+        f"<tr><td>transitions</td><td>{report.transitions} states entered, {report.billed_transitions} billed</td></tr>"
+    )
 
 
 def _at_provider(report: SagaResult, resource: str) -> str:

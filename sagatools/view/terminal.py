@@ -72,7 +72,9 @@ def summary(report: SagaResult) -> str:
         f"  {RECORDS_KEY:<{max(15, len(RECORDS_KEY) + 1)}}{records}",
         *([f"  DISAGREEMENT   {disagreement}"] if (disagreement := disagreement_line(report)) else []),
         f"  compensations  {', '.join(done) if done else 'none'}",
-        f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}",
+        f"  transitions    {report.transitions} ({report.billed_transitions} billed)    duration {duration}"
+        if report.durable_operations is None
+        else f"  operations     {report.durable_operations} durable operations    duration {duration}",
     ]
     if report.cause and report.outcome is not Outcome.COMMITTED:
         lines.append(f"  cause          {shown(report.cause)}")

@@ -1,0 +1,196 @@
+"""The saga as one Lambda durable function, generic from the definition: the second coordinator.
+
+It does what the generated state machine does (sagatools/generate/saga_machine.py), in the same order and by the
+same rules (saga/coordination.py): each request in order; on a failure, the compensations from that step back, each
+retried and, if it stays stuck, flagged for an operator while the rest go on; past a pivot in forward recovery, the
+steps left finished or flagged as unfinished. Every step is a `context.step` (checkpointed; replayed, not run again,
+when the function resumes) that runs one attempt through the same step runtime as the state machine's Lambdas
+(saga/lambda_handler.py `run_step_event`): the saga log, the records, the tombstones, the idempotency keys, the
+providers and the fault injection are the ones both share. Each step is retried as the ASL retries it: the SDK
+suspends the function for the wait, so a retry schedule costs no compute.
+
+Each durable operation is named after the ASL state it stands for (BookX, CancelXAfterStuck, FlagXUndoingStuck), so
+its checkpoints read like the state machine's history. The saga ends as the state machine's Fail states do: it
+raises SagaRolledBack, SagaNeedsAttention or the app's invalid-request error, with the same cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, StepConfig
+from aws_durable_execution_sdk_python.exceptions import StepError
+from aws_durable_execution_sdk_python.retries import RetryDecision
+
+from saga.catalogue import COMPENSATIONS, REQUESTS, Step
+from saga.clients import dynamodb_client
+from saga.coordination import (
+    ROLLED_BACK_CAUSE,
+    STUCK_CAUSE,
+    UNFINISHED_CAUSE,
+    gives_up_forward,
+    retried_errors,
+    retry_policies,
+)
+from saga.definition import SAGA
+from saga.errors import SagaNeedsAttention, SagaRolledBack
+from saga.lambda_handler import run_step_event
+from saga.models import parse_request
+from saga.named_errors import RequestInvalid
+from saga.saga_log import AttentionKind, AttentionRecord, SagaLog, utc_now
+from saga.settings import get_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aws_durable_execution_sdk_python.types import StepContext
+
+    from saga.spec import RetryPolicy
+
+# Writing an attention record: retried on whatever fails, as the ASL's RECORD_RETRY (sagatools/generate/asl_parts.py).
+RECORD_RETRIES, RECORD_INTERVAL_SECONDS, RECORD_MOST_SECONDS = 5, 1, 8
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A step that failed after its retries: the error's name (as Lambda reports a handler's: its class's name) and
+    its message, as the state machine's `$.failure` holds them."""
+
+    error: str
+    message: str
+
+    @classmethod
+    def of(cls, failed: StepError) -> Failure:
+        return cls(failed.error_type.rpartition(".")[2], failed.message or "")
+
+    @property
+    def cause(self) -> str:
+        """The failure as the state machine's Flag states store it: `$.failure`, its Cause the handler's error."""
+        handler_error = {"errorType": self.error, "errorMessage": self.message, "stackTrace": []}
+        return json.dumps({"Error": self.error, "Cause": json.dumps(handler_error)})
+
+
+def retry_strategy(policies: tuple[RetryPolicy, ...]) -> Callable[[Exception, int], RetryDecision]:
+    """A Task's Retry rules as the SDK's retry strategy: the first rule that names the error retries it while the
+    step's retries are fewer than its MaxAttempts, after its backoff (with full jitter, or exactly). The ASL counts
+    retries per rule and the step's RetryCount across them; one step only ever meets one of its rules in a run
+    (backward recovery never raises ForwardRetryableError, forward recovery past the pivot raises nothing else)."""
+    rules = [(set(retried_errors(policy)), policy) for policy in policies]
+
+    def decide(error: Exception, attempts_made: int) -> RetryDecision:
+        name = type(error).__name__
+        policy = next((policy for names, policy in rules if name in names), None)
+        retries = attempts_made - 1
+        if policy is None or retries >= policy.max_attempts:
+            return RetryDecision.no_retry()
+        jitter = JitterStrategy.FULL if policy.jitter else JitterStrategy.NONE
+        return RetryDecision.retry(Duration(seconds=jitter.finalize_delay(policy.delay(retries))))
+
+    return decide
+
+
+def _record_retry(error: Exception, attempts_made: int) -> RetryDecision:
+    if attempts_made > RECORD_RETRIES:
+        return RetryDecision.no_retry()
+    delay = min(RECORD_INTERVAL_SECONDS * 2 ** (attempts_made - 1), RECORD_MOST_SECONDS)
+    return RetryDecision.retry(Duration(seconds=JitterStrategy.FULL.finalize_delay(delay)))
+
+
+class DurableSaga:
+    """One execution of the saga: the request it was started with, and the durable context that checkpoints it."""
+
+    def __init__(self, event: dict[str, Any], context: DurableContext) -> None:
+        self.event = event
+        self.context = context
+        self.request = parse_request(event)  # the app's invalid-request error, as the first step would raise it
+        self.execution_id = context.execution_context.durable_execution_arn
+        self.forward = self.request.recovery_mode.forward
+
+    def run(self) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for index, step in enumerate(REQUESTS):
+            try:
+                results[step.name] = self._attempts(step, step.state, self._entered(step))
+            except StepError as failed:
+                failure = Failure.of(failed)
+                if index == 0 and failure.error == SAGA.errors.invalid_request:
+                    raise RequestInvalid(failure.message) from None
+                if gives_up_forward(step, failure.error, self.forward):
+                    assert step.unfinished_state is not None
+                    self._flag(step, step.unfinished_state, AttentionKind.UNFINISHED_FORWARD, failure)
+                    raise SagaNeedsAttention(UNFINISHED_CAUSE.format(failure.error)) from None
+                self._roll_back(COMPENSATIONS[len(COMPENSATIONS) - 1 - index :], failure)
+        return {"state": SAGA.done_state, "results": results}
+
+    def _roll_back(self, compensations: tuple[Step, ...], failure: Failure) -> None:
+        """The compensations from the failed step back; one that stays stuck is flagged and the rest go on."""
+        stuck = False
+        for compensation in compensations:
+            state = compensation.after_stuck_state if stuck and compensation.after_stuck_state else compensation.state
+            try:
+                self._attempts(compensation, state)
+            except StepError as failed:
+                assert compensation.stuck_state is not None
+                self._flag(compensation, compensation.stuck_state, AttentionKind.STUCK_COMPENSATION, Failure.of(failed))
+                stuck = True
+        if stuck:
+            raise SagaNeedsAttention(STUCK_CAUSE)
+        raise SagaRolledBack(ROLLED_BACK_CAUSE.format(failure.error))
+
+    def _entered(self, step: Step) -> str | None:
+        """When a request past the pivot was first tried, in forward recovery (the ASL's $$.State.EnteredTime): its
+        deadline counts from there. Checkpointed, so every retry and replay reads the same time."""
+        if not (step.is_retriable and self.forward):
+            return None
+        entered: str = self.context.step(lambda _: utc_now(), name=f"{step.state}Entered")
+        return entered
+
+    def _attempts(self, step: Step, state: str, entered_at: str | None = None) -> dict[str, Any]:
+        """The step, attempted and retried as the ASL's Task `state` would: its result, or StepError."""
+
+        def attempt(step_context: StepContext) -> dict[str, Any]:
+            event: dict[str, Any] = {
+                "request": self.event,
+                "retry_count": step_context.attempt - 1,
+                "execution_id": self.execution_id,
+            }
+            if entered_at is not None:
+                event["entered_at"] = entered_at
+            return run_step_event(step, event)
+
+        result: dict[str, Any] = self.context.step(
+            attempt, name=state, config=StepConfig(retry_strategy=retry_strategy(retry_policies(step)))
+        )
+        return result
+
+    def _flag(self, step: Step, state: str, kind: AttentionKind, failure: Failure) -> None:
+        """Record durably that the saga needs an operator (its attention record), then go on whether or not the
+        write succeeded, as the state machine's Flag states do."""
+        saga_id = self.request.saga_id
+
+        def write(_: StepContext) -> None:
+            record = AttentionRecord(
+                saga_id=saga_id,
+                step=step.name,
+                at=utc_now(),
+                kind=kind,
+                error=failure.error,
+                cause=failure.cause,
+                execution_id=self.execution_id,
+            )
+            SagaLog(get_settings().saga_log_table, dynamodb_client()).open_attention(record)
+
+        # As the Flag state's Catch: the saga goes on to its end whether or not the record was written, and that end
+        # says it needs attention.
+        with contextlib.suppress(StepError):
+            self.context.step(write, name=state, config=StepConfig(retry_strategy=_record_retry))
+
+
+@durable_execution
+def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """The durable function: the saga's request in, its records' results out, or the saga's end raised."""
+    return DurableSaga(event, context).run()

@@ -1,0 +1,108 @@
+"""The durable coordinator on the embedded stack: saga/durable.py's function, run in this process by the testing
+SDK's runner with its waits skipped (an hour of forward retries takes seconds), its steps writing to the embedded
+stack's tables. Nothing of the SDK or of the function is changed: the runner is its own checkpoint service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+
+from saga.durable import handler
+
+if TYPE_CHECKING:
+    from aws_durable_execution_sdk_python_testing.model import Event
+
+# The SDK and its runner log every failed attempt with its traceback at ERROR: the saga log and the checkpoints
+# record them already.
+_SDK_LOGGERS = ("aws_durable_execution_sdk_python", "aws_durable_execution_sdk_python_testing")
+# A durable execution may run a year; the longest saga here (forward recovery's most deadline) is a day of retries.
+EXECUTION_TIMEOUT_SECONDS = 7 * 86400
+POLL_SECONDS = 0.002
+
+
+@dataclass
+class DurableRun:
+    """One durable execution of the saga, as its checkpoint service recorded it."""
+
+    execution_arn: str
+    status: str  # SUCCEEDED, FAILED, or RUNNING when the run's time ended first
+    error: str | None  # the error it ended with, by its class's name (SagaRolledBack), as Step Functions names it
+    cause: str | None
+    events: list[Event]  # its history: every checkpoint, in order
+    seconds: float  # wall time, the skipped waits not counted
+
+    @property
+    def operations(self) -> int:
+        """Durable operations as AWS meters them: the execution's start, and each step's attempts (each attempt is
+        checkpointed once: succeeded, failed, or failed with a retry scheduled)."""
+        return 1 + sum(1 for event in self.events if event.event_type in {"StepSucceeded", "StepFailed"})
+
+
+class DurableStack:
+    """A context manager: inside it, sagas run as durable executions of the saga's function, one at a time (the
+    embedded stack's handlers run one at a time too). Enter it inside an EmbeddedStack: that is where the steps'
+    tables are."""
+
+    def __init__(self, log_sink: IO[str]) -> None:
+        self.log_sink = log_sink
+        self._undo = contextlib.ExitStack()
+        self._runner: DurableFunctionTestRunner | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> DurableStack:
+        with contextlib.ExitStack() as undo:
+            for name in _SDK_LOGGERS:
+                sdk_log = logging.getLogger(name)
+                undo.callback(sdk_log.setLevel, sdk_log.level)
+                sdk_log.setLevel(logging.CRITICAL)
+            self._runner = undo.enter_context(DurableFunctionTestRunner(self._invoke, poll_interval=POLL_SECONDS))
+            undo.callback(setattr, self, "_runner", None)
+            self._undo = undo.pop_all()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._undo.close()
+
+    def _invoke(self, event: Any, context: Any) -> Any:
+        # What the function prints (Powertools' metrics) goes where the embedded handlers' output goes.
+        with contextlib.redirect_stdout(self.log_sink):
+            return handler(event, context)
+
+    def run(self, saga_id: str, request: dict[str, Any], timeout_seconds: float) -> DurableRun:
+        """Start the saga's durable execution of `request` (named after its id) and follow it to its end (or for
+        `timeout_seconds`)."""
+        assert self._runner is not None, "run inside the `with` block"
+        with self._lock:
+            began = time.perf_counter()
+            arn = self._runner.run_async(
+                input=json.dumps(request),
+                execution_timeout=EXECUTION_TIMEOUT_SECONDS,
+                function_name=handler.__module__,
+                execution_name=saga_id,
+            )
+            try:
+                result = self._runner.wait_for_result(arn, timeout=max(1, round(timeout_seconds)))
+            except TimeoutError:
+                result = None
+            seconds = time.perf_counter() - began
+            events = self._runner.get_execution_history(arn).events
+        if result is None:
+            return DurableRun(arn, "RUNNING", None, None, events, seconds)
+        error = result.error
+        status = result.execution_status.value if result.execution_status else result.status.value
+        return DurableRun(
+            execution_arn=arn,
+            status=status,
+            error=error.type.rpartition(".")[2] if error and error.type else None,
+            cause=error.message if error else None,
+            events=events,
+            seconds=seconds,
+        )

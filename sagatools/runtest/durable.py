@@ -1,0 +1,147 @@
+"""runtest.sh --coordinator durable: the sagas run as durable executions of the saga's durable function
+(saga/durable.py) on the embedded stack, one after another, and what each did is read back as for the state machine:
+the same SagaResult, its pages and progress drawn from the execution's checkpoints (sagatools/durable_history.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from saga.keys import ID_FIELD
+from sagatools.asl import load_definition
+from sagatools.cli import output_dir
+from sagatools.durable_history import state_history
+from sagatools.history import state_runs
+from sagatools.results import (
+    Outcome,
+    SagaReader,
+    SagaResult,
+    outcome_of,
+    recovery_report,
+    states_entered,
+    statuses,
+)
+from sagatools.runtest.runner import CONFLICT_ERROR, NOT_STARTED
+from sagatools.runtest.stacks import RunResult
+
+if TYPE_CHECKING:
+    from sagatools.emulation.durable import DurableRun
+    from sagatools.request_files import RequestFile
+    from sagatools.view.terminal import ProgressObserver
+
+
+def run_durable(
+    sagas: list[RequestFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
+) -> RunResult:
+    """Each saga as a durable execution, on the embedded stack's tables, within `timeout` seconds in all."""
+    # moto and the SDK's runner are heavy: imported only when they are needed.
+    from sagatools.emulation.durable import DurableStack
+    from sagatools.emulation.embedded import EmbeddedStack
+
+    with contextlib.ExitStack() as resources:
+        if show_logs:
+            log_sink: TextIO = err
+        else:
+            output_dir().mkdir(parents=True, exist_ok=True)
+            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w", encoding="utf-8"))
+        stack = resources.enter_context(EmbeddedStack(log_sink=log_sink, create_state_machine=False))
+        durable = resources.enter_context(DurableStack(log_sink))
+        reader = SagaReader(stack.settings, stack.dynamodb)
+        deadline = time.monotonic() + timeout
+        if human is not None:
+            human.started([saga.request.saga_id for saga in sagas])
+        reports: list[SagaResult] = []
+        histories: dict[str, list[dict[str, object]]] = {}
+        ran: dict[str, tuple[RequestFile, SagaResult]] = {}  # by saga id: a repeated id reports the same execution
+        for saga in sagas:
+            saga_id = saga.request.saga_id
+            if saga_id in ran:
+                first, report = ran[saga_id]
+                same = first.execution_input == saga.execution_input
+                reports.append(
+                    report.model_copy(update={"file": saga.path, "reused_execution": True})
+                    if same
+                    else _conflict(saga, report.execution_arn)
+                )
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                reports.append(_not_started(saga, timeout))
+                histories[reports[-1].execution_arn] = []
+                continue
+            run = durable.run(saga_id, json.loads(saga.execution_input), left)
+            history = state_history(run.events)
+            report = durable_report(saga, run, history, reader)
+            if human is not None:
+                human.progress(saga_id, state_runs(history), ended=run.status != "RUNNING")
+            histories[run.execution_arn] = history
+            ran[saga_id] = (saga, report)
+            reports.append(report)
+        return RunResult(reports, histories, load_definition())
+
+
+def durable_report(
+    saga: RequestFile, run: DurableRun, history: list[dict[str, object]], reader: SagaReader
+) -> SagaResult:
+    """What one durable execution of the saga did: its end, and the records, saga log and ledgers it left."""
+    saga_id = saga.request.saga_id
+    log, attention = reader.saga_log.read(saga_id)
+    records = reader.record_items(saga_id)
+    return SagaResult(
+        file=saga.path,
+        saga_id=saga_id,
+        execution_arn=run.execution_arn,
+        status=run.status,
+        outcome=outcome_of(run.status, run.error),
+        error=run.error,
+        cause=run.cause,
+        records=statuses(records),
+        providers=reader.providers(saga_id),
+        saga_log=log,
+        needs_attention=attention,
+        states=states_entered(history),  # the ASL states its operations stand for
+        transitions=0,  # a durable function has no states to enter: it is billed by durable_operations
+        billed_transitions=0,
+        duration_ms=round(run.seconds * 1000) if run.status != "RUNNING" else None,
+        recovery=recovery_report(saga.execution_input, log, records),
+        durable_operations=run.operations,
+    )
+
+
+def _not_started(saga: RequestFile, timeout: float) -> SagaResult:
+    arn = f"durable-execution/{saga.request.saga_id}/not-started"
+    return _unstarted(saga, arn, None, None, f"not started: the --timeout of {timeout:g} s ended first")
+
+
+def _conflict(saga: RequestFile, execution_arn: str) -> SagaResult:
+    return _unstarted(
+        saga,
+        execution_arn,
+        Outcome.CONFLICT,
+        CONFLICT_ERROR,
+        f"not started: {ID_FIELD} {saga.request.saga_id} already names an execution of a different request in this"
+        f" run ({execution_arn}); give this request a new {ID_FIELD}",
+    )
+
+
+def _unstarted(
+    saga: RequestFile, execution_arn: str, outcome: Outcome | None, error: str | None, cause: str
+) -> SagaResult:
+    return SagaResult(
+        file=saga.path,
+        saga_id=saga.request.saga_id,
+        execution_arn=execution_arn,
+        status=NOT_STARTED,
+        outcome=outcome,
+        error=error,
+        cause=cause,
+        records={},
+        saga_log=[],
+        needs_attention=[],
+        states=[],
+        transitions=0,
+        duration_ms=None,
+    )
