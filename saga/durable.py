@@ -41,6 +41,7 @@ from saga.errors import SagaNeedsAttention, SagaRolledBack
 from saga.lambda_handler import run_step_event
 from saga.models import parse_request
 from saga.named_errors import RequestInvalid
+from saga.observability import metrics
 from saga.saga_log import AttentionKind, AttentionRecord, SagaLog, utc_now
 from saga.settings import get_settings
 
@@ -190,7 +191,11 @@ class DurableSaga:
             self.context.step(write, name=state, config=StepConfig(retry_strategy=_record_retry))
 
 
-@durable_execution
-def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
-    """The durable function: the saga's request in, its records' results out, or the saga's end raised."""
+def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """The saga's run: its request in, its records' results out, or the saga's end raised."""
     return DurableSaga(event, context).run()
+
+
+# The durable function's handler: every invocation (the first, and each resumption after a wait) replays the saga
+# from its checkpoints and runs on from there; the steps' metrics are published at its end, as each step handler's.
+handler = metrics.log_metrics(durable_execution(saga))

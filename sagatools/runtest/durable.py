@@ -37,9 +37,7 @@ def run_durable(
     sagas: list[RequestFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
 ) -> RunResult:
     """Each saga as a durable execution, on the embedded stack's tables, within `timeout` seconds in all."""
-    # moto and the SDK's runner are heavy: imported only when they are needed.
-    from sagatools.emulation.durable import DurableStack
-    from sagatools.emulation.embedded import EmbeddedStack
+    from sagatools.emulation.embedded import EmbeddedStack  # moto is heavy: imported only when it is needed
 
     with contextlib.ExitStack() as resources:
         if show_logs:
@@ -48,6 +46,9 @@ def run_durable(
             output_dir().mkdir(parents=True, exist_ok=True)
             log_sink = resources.enter_context((output_dir() / "handlers.log").open("w", encoding="utf-8"))
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink, create_state_machine=False))
+        # Imported inside the stack, as Lambda imports the function: Powertools reads its settings at import.
+        from sagatools.emulation.durable import DurableStack
+
         durable = resources.enter_context(DurableStack(log_sink))
         reader = SagaReader(stack.settings, stack.dynamodb)
         deadline = time.monotonic() + timeout

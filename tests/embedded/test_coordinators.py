@@ -1,0 +1,119 @@
+"""One saga, two coordinators: each case of the fault matrix (tests/embedded/test_fault_matrix.py) run by the
+generated state machine and by the durable function (saga/durable.py) on one embedded stack, and compared: the
+outcome with its error and cause, the records and the providers' ledgers, the attention records, the states each
+ran (the durable function's drawn from its checkpoints) and the saga log's sequence of (step, event, attempt).
+
+The default tier runs a sample, each booking fault with each compensation fault once (15 cases, the resources taking
+turns); `CROSS_CHECK=all ./build.sh test embedded -k coordinators` runs the whole matrix (135 cases, about 2 min).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from saga.keys import ID_FIELD
+from saga.models import parse_request
+from sagatools.durable_history import state_history
+from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.history import state_runs
+from sagatools.request_files import RequestFile
+from sagatools.results import Outcome, SagaReader, SagaResult
+from sagatools.runtest.durable import durable_report
+from sagatools.runtest.runner import SagaRunner
+from tests.embedded.test_fault_matrix import BOOK_FAULTS, CANCEL_FAULTS, CASES
+from tests.helpers import RESOURCES, book_step, cancel_step, saga_request
+
+if TYPE_CHECKING:
+    from sagatools.emulation.durable import DurableStack
+
+# Each booking fault with each compensation fault, on resources that take turns (the first case of each pair on the
+# first resources, the next one on the next, ...).
+SAMPLE = [
+    (RESOURCES[index % len(RESOURCES)], book_fault, RESOURCES[(index // 2) % len(RESOURCES)], cancel_fault)
+    for index, (book_fault, cancel_fault) in enumerate(itertools.product(BOOK_FAULTS, CANCEL_FAULTS))
+]
+CHECKED = CASES if os.environ.get("CROSS_CHECK") == "all" else SAMPLE
+
+
+@dataclass
+class Coordinators:
+    state_machine: SagaRunner
+    durable: DurableStack
+    reader: SagaReader
+
+    def run_both(self, saga_id: str, request: dict[str, Any]) -> tuple[SagaResult, SagaResult]:
+        """The request run by the state machine as `saga_id`-sf and by the durable function as `saga_id`-df."""
+        by_machine = self._file(request, f"{saga_id}-sf")
+        (machine,) = self.state_machine.run([by_machine])
+        by_function = self._file(request, f"{saga_id}-df")
+        run = self.durable.run(by_function.request.saga_id, {**request, ID_FIELD: f"{saga_id}-df"}, 60)
+        return machine, durable_report(by_function, run, state_history(run.events), self.reader)
+
+    @staticmethod
+    def _file(request: dict[str, Any], saga_id: str) -> RequestFile:
+        return RequestFile(f"{saga_id}.json", parse_request({**request, ID_FIELD: saga_id}))
+
+
+@pytest.fixture(scope="module")
+def coordinators() -> Iterator[Coordinators]:
+    with EmbeddedStack() as stack:
+        # Imported inside the stack, as Lambda would: Powertools reads its settings from the environment at import.
+        from sagatools.emulation.durable import DurableStack
+
+        with DurableStack(io.StringIO()) as durable:
+            reader = SagaReader(stack.settings, stack.dynamodb)
+            machine = SagaRunner(stack.stepfunctions, stack.state_machine_arn, reader, 0.005, 120)
+            yield Coordinators(machine, durable, reader)
+
+
+def log_sequence(report: SagaResult) -> list[tuple[str, str, int]]:
+    return [(entry.step, entry.event.value, entry.attempt) for entry in report.saga_log]
+
+
+def attention(report: SagaResult) -> list[tuple[str, str, str | None]]:
+    return [(record.step, record.kind.value, record.error) for record in report.needs_attention]
+
+
+def states_run(report: SagaResult) -> list[str]:
+    """The states the saga ran, but the state machine's Choice states (a branch in the durable function's code)."""
+    return [state for state in report.states if not state.endswith("Failed")]
+
+
+@pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CHECKED)
+def test_both_coordinators_do_the_same(coordinators, book, book_fault, cancel, cancel_fault):
+    saga_id = f"c-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
+    request = saga_request(saga_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
+    machine, function = coordinators.run_both(saga_id, request)
+
+    assert function.status == machine.status
+    assert (function.outcome, function.error, function.cause) == (machine.outcome, machine.error, machine.cause)
+    assert function.records == machine.records
+    assert function.providers == machine.providers
+    assert attention(function) == attention(machine)
+    assert log_sequence(function) == log_sequence(machine)
+    assert states_run(function) == states_run(machine)
+    # Each attempt of each task (the steps and the attention records' writes) is one durable operation, and the start.
+    attempts = sum(run.attempts for run in state_runs(coordinators.state_machine.histories[machine.execution_arn]))
+    assert function.durable_operations == 1 + attempts
+
+
+def test_the_sample_takes_every_fault_and_every_resource():
+    assert {case[1] for case in SAMPLE} == set(BOOK_FAULTS)
+    assert {case[3] for case in SAMPLE} == set(CANCEL_FAULTS)
+    assert {case[0] for case in SAMPLE} == {case[2] for case in SAMPLE} == set(RESOURCES)
+    assert set(SAMPLE) <= set(CASES)
+
+
+def test_a_stuck_compensation_needs_attention_on_both(coordinators):
+    cancel = RESOURCES[0]
+    request = saga_request("c-stuck", simulate={book_step(RESOURCES[-1]): "fail", cancel_step(cancel): "fail"})
+    machine, function = coordinators.run_both("c-stuck", request)
+    assert machine.outcome is function.outcome is Outcome.NEEDS_ATTENTION
+    assert attention(function) == [(cancel_step(cancel), "STUCK_COMPENSATION", machine.needs_attention[0].error)]
