@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from saga.catalogue import RETRIABLES
 from saga.keys import ID_FIELD
 from saga.models import parse_request
 from sagatools.durable_history import state_history
@@ -117,3 +118,25 @@ def test_a_stuck_compensation_needs_attention_on_both(coordinators):
     machine, function = coordinators.run_both("c-stuck", request)
     assert machine.outcome is function.outcome is Outcome.NEEDS_ATTENTION
     assert attention(function) == [(cancel_step(cancel), "STUCK_COMPENSATION", machine.needs_attention[0].error)]
+
+
+# Forward recovery past the pivot, on the last step after it: retried for half an hour of the saga's clock and then
+# finished; retried until a 10-minute deadline passes; refused by every provider. (Skipped for a saga without a pivot.)
+FORWARD_CASES = [("transient:6", 3600), ("transient:20", 600), ("fail", 3600)]
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the served app's saga has no step past a pivot")
+@pytest.mark.parametrize(("fault", "deadline"), FORWARD_CASES)
+def test_forward_recovery_is_the_same_on_both(coordinators, fault, deadline):
+    saga_id = f"c-forward-{fault.replace(':', '')}-{deadline}"
+    recovery = {"mode": "forward", "deadline_seconds": deadline}
+    request = saga_request(saga_id, simulate={RETRIABLES[-1].name: fault}, recovery=recovery)
+    machine, function = coordinators.run_both(saga_id, request)
+
+    assert (function.outcome, function.error, function.cause) == (machine.outcome, machine.error, machine.cause)
+    assert function.records == machine.records
+    assert function.providers == machine.providers
+    assert attention(function) == attention(machine)
+    assert log_sequence(function) == log_sequence(machine)
+    assert function.recovery == machine.recovery
+    assert states_run(function) == states_run(machine)
