@@ -1,0 +1,43 @@
+"""The durable function retries each step as the ASL's Retry rules do (saga/durable.py `retry_strategy`): the errors
+they name, as often, after the same backoff (at least the SDK's one second)."""
+
+from __future__ import annotations
+
+import pytest
+
+from saga.catalogue import RETRIABLES, STEPS
+from saga.coordination import retried_errors, retry_policies
+from saga.durable import retry_strategy
+from saga.errors import ForwardRetryableError
+from sagatools.asl import load_definition
+
+_STATES = load_definition()["States"]
+
+
+def named(name: str) -> Exception:
+    """An error of the class `name`, as a step raises it (the SDK sees the exception, the ASL its class's name)."""
+    return type(name, (Exception,), {})("a failure")
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
+def test_each_step_retries_what_its_task_retries_as_often(step):
+    rules = _STATES[step.state]["Retry"]
+    decide = retry_strategy(retry_policies(step))
+    assert [retried_errors(policy) for policy in retry_policies(step)] == [rule["ErrorEquals"] for rule in rules]
+    for rule, policy in zip(rules, retry_policies(step), strict=True):
+        error = named(rule["ErrorEquals"][0])
+        decisions = [decide(error, attempts) for attempts in range(1, rule["MaxAttempts"] + 2)]
+        assert [decision.should_retry for decision in decisions] == [True] * rule["MaxAttempts"] + [False]
+        for retry, decision in enumerate(decisions[:-1]):
+            assert 1 <= decision.delay_seconds <= max(1, policy.delay(retry))
+            if rule["JitterStrategy"] == "NONE":
+                assert decision.delay_seconds == policy.delay(retry)
+    assert not decide(named("SomethingElse"), 1).should_retry
+
+
+@pytest.mark.skipif(not RETRIABLES, reason="the served app's saga has no step past a pivot")
+def test_forward_retries_wait_the_schedule_exactly():
+    step = RETRIABLES[-1]
+    decide = retry_strategy(retry_policies(step))
+    waits = [decide(ForwardRetryableError("again"), attempts).delay_seconds for attempts in range(1, 8)]
+    assert waits == [step.spec.forward_retry.delay(retry) for retry in range(7)]
