@@ -17,11 +17,10 @@ from saga.errors import (
     TransientProviderError,
 )
 from saga.named_errors import LateAfterCompensation, Refused
-from saga.spec import ErrorNames
+from saga.spec import ErrorNames, RetryPolicy
 
 if TYPE_CHECKING:
     from saga.catalogue import Step
-    from saga.spec import RetryPolicy
 
 # Past the pivot, what a step raises when forward recovery gives up, and what it raises only in backward
 # recovery. Anything else (Lambda's own faults, a timeout) goes by the request's mode.
@@ -36,6 +35,9 @@ BACKWARD_FAILURES = [
         LateAfterCompensation,
     )
 ]
+
+# Writing an attention record (a plain DynamoDB put): retried on whatever fails.
+ATTENTION_RECORD_RETRY = RetryPolicy(errors=("States.ALL",), max_attempts=5)
 
 # A retry policy names errors by the engine's names (saga.spec.ErrorNames); the coordinators by the app's.
 _APP_ERROR_NAMES = dict(zip(vars(ErrorNames()).values(), vars(SAGA.errors).values(), strict=True))

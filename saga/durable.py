@@ -22,21 +22,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, StepConfig
+from aws_durable_execution_sdk_python.config import StepConfig
 from aws_durable_execution_sdk_python.exceptions import StepError
-from aws_durable_execution_sdk_python.retries import RetryDecision
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, Step
 from saga.clients import dynamodb_client
-from saga.coordination import (
-    ROLLED_BACK_CAUSE,
-    STUCK_CAUSE,
-    UNFINISHED_CAUSE,
-    gives_up_forward,
-    retried_errors,
-    retry_policies,
-)
+from saga.coordination import ROLLED_BACK_CAUSE, STUCK_CAUSE, UNFINISHED_CAUSE, gives_up_forward, retry_policies
 from saga.definition import SAGA
+from saga.durable_retries import record_retry, retry_strategy
 from saga.errors import SagaNeedsAttention, SagaRolledBack
 from saga.lambda_handler import run_step_event
 from saga.models import parse_request
@@ -46,14 +39,7 @@ from saga.saga_log import AttentionKind, AttentionRecord, SagaLog, utc_now
 from saga.settings import get_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from aws_durable_execution_sdk_python.types import StepContext
-
-    from saga.spec import RetryPolicy
-
-# Writing an attention record: retried on whatever fails, as the ASL's RECORD_RETRY (sagatools/generate/asl_parts.py).
-RECORD_RETRIES, RECORD_INTERVAL_SECONDS, RECORD_MOST_SECONDS = 5, 1, 8
 
 
 @dataclass(frozen=True)
@@ -73,32 +59,6 @@ class Failure:
         """The failure as the state machine's Flag states store it: `$.failure`, its Cause the handler's error."""
         handler_error = {"errorType": self.error, "errorMessage": self.message, "stackTrace": []}
         return json.dumps({"Error": self.error, "Cause": json.dumps(handler_error)})
-
-
-def retry_strategy(policies: tuple[RetryPolicy, ...]) -> Callable[[Exception, int], RetryDecision]:
-    """A Task's Retry rules as the SDK's retry strategy: the first rule that names the error retries it while the
-    step's retries are fewer than its MaxAttempts, after its backoff (with full jitter, or exactly). The ASL counts
-    retries per rule and the step's RetryCount across them; one step only ever meets one of its rules in a run
-    (backward recovery never raises ForwardRetryableError, forward recovery past the pivot raises nothing else)."""
-    rules = [(set(retried_errors(policy)), policy) for policy in policies]
-
-    def decide(error: Exception, attempts_made: int) -> RetryDecision:
-        name = type(error).__name__
-        policy = next((policy for names, policy in rules if name in names), None)
-        retries = attempts_made - 1
-        if policy is None or retries >= policy.max_attempts:
-            return RetryDecision.no_retry()
-        jitter = JitterStrategy.FULL if policy.jitter else JitterStrategy.NONE
-        return RetryDecision.retry(Duration(seconds=jitter.finalize_delay(policy.delay(retries))))
-
-    return decide
-
-
-def _record_retry(error: Exception, attempts_made: int) -> RetryDecision:
-    if attempts_made > RECORD_RETRIES:
-        return RetryDecision.no_retry()
-    delay = min(RECORD_INTERVAL_SECONDS * 2 ** (attempts_made - 1), RECORD_MOST_SECONDS)
-    return RetryDecision.retry(Duration(seconds=JitterStrategy.FULL.finalize_delay(delay)))
 
 
 class DurableSaga:
@@ -188,7 +148,7 @@ class DurableSaga:
         # As the Flag state's Catch: the saga goes on to its end whether or not the record was written, and that end
         # says it needs attention.
         with contextlib.suppress(StepError):
-            self.context.step(write, name=state, config=StepConfig(retry_strategy=_record_retry))
+            self.context.step(write, name=state, config=StepConfig(retry_strategy=record_retry))
 
 
 def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The durable function retries each step as the ASL's Retry rules do (saga/durable.py `retry_strategy`): the errors
+"""The durable function retries each step as the ASL's Retry rules do (saga/durable_retries.py): the errors
 they name, as often, after the same backoff (at least the SDK's one second)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from saga.catalogue import RETRIABLES, STEPS
-from saga.coordination import retried_errors, retry_policies
-from saga.durable import retry_strategy
+from saga.coordination import ATTENTION_RECORD_RETRY, retried_errors, retry_policies
+from saga.durable_retries import record_retry, retry_strategy
 from saga.errors import ForwardRetryableError
 from sagatools.asl import load_definition
 
@@ -41,3 +41,14 @@ def test_forward_retries_wait_the_schedule_exactly():
     decide = retry_strategy(retry_policies(step))
     waits = [decide(ForwardRetryableError("again"), attempts).delay_seconds for attempts in range(1, 8)]
     assert waits == [step.spec.forward_retry.delay(retry) for retry in range(7)]
+
+
+def test_attention_records_are_retried_as_the_flag_states_retry_them():
+    flags = [step.stuck_state for step in STEPS if step.stuck_state] + [s.unfinished_state for s in RETRIABLES]
+    for flag in flags:
+        (rule,) = _STATES[flag]["Retry"]
+        assert rule == ATTENTION_RECORD_RETRY.asl()
+    decisions = [record_retry(named("ThrottlingException"), attempts) for attempts in range(1, 8)]
+    assert [decision.should_retry for decision in decisions] == [True] * ATTENTION_RECORD_RETRY.max_attempts + [
+        False
+    ] * 2
