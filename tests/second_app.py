@@ -19,7 +19,8 @@ from sagatools.working_tree import copy_working_tree
 
 SECOND_APP = "tests.apps.parcel"
 # Engine tests of the embedded tier run on the second app too (the whole tier would double its time): the
-# saga's outcomes, every fault, a step's own work, the runner's output and hostile input.
+# saga's outcomes, every fault, a step's own work, the runner's output, hostile input, and the durable coordinator
+# against the state machine (it is derived from the definition, so it must hold for any app).
 REPRESENTATIVE = (
     "tests/unit",
     "tests/embedded/test_saga.py",
@@ -29,6 +30,7 @@ REPRESENTATIVE = (
     "tests/embedded/test_hostile_input.py",
     "tests/embedded/test_execution_view.py",
     "tests/embedded/test_transient_faults.py",
+    "tests/embedded/test_coordinators.py",
 )
 
 
