@@ -1,4 +1,4 @@
-"""./build.sh bench: measure the embedded stack and the cost of a saga, write docs/BENCHMARKS.md.
+"""./build.sh bench: measure the embedded stack and the cost of a saga (on each coordinator), write docs/BENCHMARKS.md.
 
 A script, not a test: it prints measured figures and asserts nothing.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import io
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from saga.keys import ID_FIELD
 from saga.models import parse_request
 from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
+from sagatools.bench_coordinators import coordinator_markdown, measure_coordinator_costs
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
 from sagatools.bench_start_up import measure_start_up, start_up_markdown
 from sagatools.emulation.embedded import EmbeddedStack
@@ -270,6 +272,12 @@ def main() -> int:
     with new_stack() as (stack, runner):  # runtest.sh's own poll interval on the embedded stack
         latency = measure_latency(stack, runner(0.01))
         costs = measure_costs(stack, runner(0.01))
+        # Imported inside the stack, as Lambda imports the function: Powertools reads its settings at import.
+        from sagatools.emulation.durable import DurableStack
+
+        with DurableStack(io.StringIO()) as durable:
+            reader = SagaReader(stack.settings, stack.dynamodb)
+            coordinators = measure_coordinator_costs(stack, runner(0.01), durable, reader)
     throughput, sharded = [], []
     for size in (50, 200):
         with new_stack() as (_, runner):
@@ -291,6 +299,7 @@ def main() -> int:
     markdown = benchmarks_markdown(
         latency, throughput, sharded, (200, batch_seconds, batch_rate), cold_start, costs, profile, start_up
     )
+    markdown += "\n".join(coordinator_markdown(coordinators, date.today().isoformat())) + "\n"
     print("measuring the local cloud...", file=sys.stderr)
     embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
     markdown += "\n".join(local_cloud_markdown(measure_local_cloud(), embedded_success)) + "\n"

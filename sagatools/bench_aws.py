@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from sagatools.emulation.embedded import EmbeddedStack
     from sagatools.results import SagaResult
 
-# List prices, us-east-1, as known when this was written (no network here to read the pricing pages).
+# List prices, us-east-1, as known when this was written (no network here to read the pricing pages): the AWS
+# pricing pages of Step Functions, Lambda (its durable functions: $8.00 per million durable operations since their
+# launch in December 2025), DynamoDB and CloudWatch.
 PRICES = {
     "state transition (Standard)": 0.025 / 1000,
+    "durable operation (Lambda durable functions)": 8.00 / 1_000_000,
     "Lambda request": 0.20 / 1_000_000,
     "Lambda GB-second (arm64)": 0.0000133334,
     "DynamoDB write request unit (on-demand)": 0.625 / 1_000_000,
@@ -99,11 +102,10 @@ def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
     return total
 
 
-def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
-    events = execution_history(stack.stepfunctions, report.execution_arn)
-    invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
-    # Write request units: a plain PutItem of a small item is 1; a transaction item is 2, and the
-    # END is committed with its record change (2 items). Replayed ENDs are plain puts.
+def write_units(report: SagaResult) -> tuple[int, int]:
+    """The DynamoDB write request units a saga used: (those of the saga log table, all of them)."""
+    # A plain PutItem of a small item is 1; a transaction item is 2, and the END is committed with its record
+    # change (2 items). Replayed ENDs are plain puts.
     log_units = record_units = 0
     for entry in report.saga_log:
         in_transaction = entry.event is LogEvent.END and not (entry.detail or "").startswith("already")
@@ -111,11 +113,22 @@ def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
         record_units += 2 if in_transaction else 0
     # An attention record is written to the saga log table and to its attention-index (a GSI write).
     log_units += 2 * len(report.needs_attention)
-    units = log_units + record_units
+    return log_units, log_units + record_units
+
+
+def lambda_dollars(invocations: int, step_attempts: int) -> float:
+    """What Lambda bills for `invocations` requests whose step attempts each take the assumed time on AWS."""
+    seconds = step_attempts * ASSUMED_AWS_INVOCATION_MS / 1000
+    return invocations * PRICES["Lambda request"] + seconds * LAMBDA_MEMORY_GB * PRICES["Lambda GB-second (arm64)"]
+
+
+def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
+    events = execution_history(stack.stepfunctions, report.execution_arn)
+    invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
+    log_units, units = write_units(report)
     dollars = (
         report.billed_transitions * PRICES["state transition (Standard)"]
-        + invocations * PRICES["Lambda request"]
-        + invocations * LAMBDA_MEMORY_GB * ASSUMED_AWS_INVOCATION_MS / 1000 * PRICES["Lambda GB-second (arm64)"]
+        + lambda_dollars(invocations, invocations)
         + units * PRICES["DynamoDB write request unit (on-demand)"]
     )
     # The ALL-level log with execution data carries each history event with its input and output.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from saga.catalogue import RETRIABLES
+from saga.catalogue import REQUESTS, RETRIABLES
 from saga.keys import ID_FIELD
 from saga.models import parse_request
 from sagatools.durable_history import state_history
@@ -45,6 +45,7 @@ CHECKED = CASES if os.environ.get("CROSS_CHECK") == "all" else SAMPLE
 
 @dataclass
 class Coordinators:
+    stack: EmbeddedStack
     state_machine: SagaRunner
     durable: DurableStack
     reader: SagaReader
@@ -71,7 +72,7 @@ def coordinators() -> Iterator[Coordinators]:
         with DurableStack(io.StringIO()) as durable:
             reader = SagaReader(stack.settings, stack.dynamodb)
             machine = SagaRunner(stack.stepfunctions, stack.state_machine_arn, reader, 0.005, 120)
-            yield Coordinators(machine, durable, reader)
+            yield Coordinators(stack, machine, durable, reader)
 
 
 def log_sequence(report: SagaResult) -> list[tuple[str, str, int]]:
@@ -140,3 +141,19 @@ def test_forward_recovery_is_the_same_on_both(coordinators, fault, deadline):
     assert log_sequence(function) == log_sequence(machine)
     assert function.recovery == machine.recovery
     assert states_run(function) == states_run(machine)
+
+
+def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
+    from sagatools.bench_coordinators import SCENARIOS, measure_coordinator_costs
+
+    rows = measure_coordinator_costs(
+        coordinators.stack, coordinators.state_machine, coordinators.durable, coordinators.reader
+    )
+    assert [row["scenario"] for row in rows] == list(SCENARIOS)
+    success = rows[0]
+    assert success["outcome"] == "COMMITTED"
+    # A success: one state per step and the Succeed state; one durable operation per step and the start, in one
+    # invocation (nothing waited).
+    assert success["machine"]["transitions"] == success["function"]["operations"] == len(REQUESTS) + 1
+    assert success["function"]["invocations"] == 1
+    assert success["machine"]["wru"] == success["function"]["wru"]  # the same writes, whoever coordinates
