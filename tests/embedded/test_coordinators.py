@@ -25,7 +25,7 @@ from sagatools.durable_history import state_history
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.history import state_runs
 from sagatools.request_files import RequestFile
-from sagatools.results import Outcome, SagaReader, SagaResult
+from sagatools.results import SagaReader, SagaResult
 from sagatools.runtest.durable import durable_report
 from sagatools.runtest.runner import SagaRunner
 from tests.embedded.test_fault_matrix import BOOK_FAULTS, CANCEL_FAULTS, CASES
@@ -111,14 +111,6 @@ def test_the_sample_takes_every_fault_and_every_resource():
     assert {case[3] for case in SAMPLE} == set(CANCEL_FAULTS)
     assert {case[0] for case in SAMPLE} == {case[2] for case in SAMPLE} == set(RESOURCES)
     assert set(SAMPLE) <= set(CASES)
-
-
-def test_a_stuck_compensation_needs_attention_on_both(coordinators):
-    cancel = RESOURCES[0]
-    request = saga_request("c-stuck", simulate={book_step(RESOURCES[-1]): "fail", cancel_step(cancel): "fail"})
-    machine, function = coordinators.run_both("c-stuck", request)
-    assert machine.outcome is function.outcome is Outcome.NEEDS_ATTENTION
-    assert attention(function) == [(cancel_step(cancel), "STUCK_COMPENSATION", machine.needs_attention[0].error)]
 
 
 # Forward recovery past the pivot, on the last step after it: retried for half an hour of the saga's clock and then
