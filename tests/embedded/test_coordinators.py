@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from saga.catalogue import REQUESTS, RETRIABLES
-from saga.keys import ID_FIELD
+from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.models import parse_request
 from sagatools.durable_history import state_history
 from sagatools.emulation.embedded import EmbeddedStack
@@ -149,3 +150,45 @@ def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
     assert success["machine"]["transitions"] == success["function"]["operations"] == len(REQUESTS) + 1
     assert success["function"]["invocations"] == 1
     assert success["machine"]["wru"] == success["function"]["wru"]  # the same writes, whoever coordinates
+
+
+def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_path):
+    from sagatools.attention import cli as attention
+    from sagatools.attention.stage_view import StageView
+    from sagatools.deployed.stage import Stage
+    from sagatools.emulation.environment import REGION
+
+    stack = coordinators.stack
+    view = StageView(
+        stage=Stage(name="local", region=REGION, profile=None),
+        stepfunctions=stack.stepfunctions,
+        reader=coordinators.reader,
+        saga_machine=stack.state_machine_arn,
+        resolve_machine=stack.resolution_state_machine_arn,
+        durable=coordinators.durable,
+    )
+
+    def attention_sh(*argv: str) -> tuple[int, dict[str, Any] | list[Any]]:
+        out, err = io.StringIO(), io.StringIO()
+        reporting = ["--report", str(tmp_path)] if argv[0] == "resolve" else []
+        code = attention.main([*argv, *reporting, "--stage", "local", "--json"], out, err, open_view=lambda _: view)
+        return code, json.loads(out.getvalue())
+
+    # Given a saga coordinated by the durable function, left with a stuck compensation
+    saga_id, stuck = "c-attention", cancel_step(RESOURCES[0])
+    request = saga_request(saga_id, simulate={book_step(RESOURCES[-1]): "fail", stuck: "fail"})
+    run = coordinators.durable.run(saga_id, request, 60)
+    assert run.status == "FAILED"
+    # Then attention.sh lists it and shows it with its durable execution
+    code, listed = attention_sh("list")
+    assert [record["step"] for record in listed if record[ID_FIELD] == saga_id] == [stuck]
+    code, shown = attention_sh("show", saga_id)
+    assert isinstance(shown, dict)
+    assert shown["outcome"] == "NEEDS_ATTENTION"
+    assert [(e["arn"], e["outcome"]) for e in shown["executions"]] == [(run.execution_arn, "NEEDS_ATTENTION")]
+    # And resolves it with the durable execution's request (its faults dropped): every record undone
+    code, saga = attention_sh("resolve", saga_id)
+    assert isinstance(saga, dict)
+    assert (code, saga["outcome"]) == (0, "RESOLVED")
+    assert set(saga[RECORDS_KEY].values()) == {"CANCELLED"}
+    assert [e["outcome"] for e in saga["executions"]] == ["NEEDS_ATTENTION", "RESOLVED"]
