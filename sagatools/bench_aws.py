@@ -196,8 +196,8 @@ def cost_markdown(costs: list[dict[str, Any]]) -> list[str]:
         "## AWS cost per saga",
         "",
         "Counted from each execution's history, and from the DynamoDB calls its handlers and its state machine "
-        "made (observed: the next section, which gives them step by step); transitions are billed ones (every state "
-        f"entered, plus one per retry of a task). Prices: {prices_text()}. Free tiers are not included.",
+        "made (observed: *DynamoDB calls per step* below gives them step by step); transitions are billed ones "
+        f"(every state entered, plus one per retry of a task). Prices: {prices_text()}. Free tiers are not included.",
         "",
         "| scenario | transitions | Lambda invocations | DynamoDB read units | DynamoDB write units "
         "| $ per million sagas |",
