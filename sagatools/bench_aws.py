@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
+from saga.providers import LEDGER_KEY, ledger_key
 from saga.saga_log import LogEvent
 from sagatools.executions import execution_history
 
@@ -101,6 +102,11 @@ def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
             ExpressionAttributeValues={":id": {"S": saga_id}},
         )["Items"]
         total += sum(item_bytes(item) for item in items)
+    # Each provider's ledger holds the saga's reservation under the step's key.
+    for resource, table in settings.provider_tables.items():
+        key = {LEDGER_KEY: {"S": ledger_key(saga_id, resource)}}
+        if item := stack.dynamodb.get_item(TableName=table, Key=key).get("Item"):
+            total += item_bytes(item)
     return total
 
 
@@ -216,7 +222,8 @@ def cost_markdown(costs: list[dict[str, Any]]) -> list[str]:
         "### What the template's safeguards add",
         "",
         "The execution log (level ALL with execution data) is measured as the JSON of each history event; "
-        "stored bytes are every item a saga leaves in the four tables, sized as DynamoDB's guide counts them "
+        "stored bytes are every item a saga leaves in its tables and its providers' ledgers, sized as DynamoDB's "
+        "guide counts them "
         f"(names and values, plus {DYNAMODB_ITEM_OVERHEAD_BYTES} bytes per item). CloudWatch Logs ingestion "
         f"${PRICES['CloudWatch Logs ingestion, per GB']:.2f} per GB (vended-log tiers lower it at volume); DynamoDB "
         f"storage ${PRICES['DynamoDB storage, per GB-month']:.2f} and continuous backups (PITR) "

@@ -283,7 +283,7 @@ def step_calls_markdown(rows: list[dict[str, Any]]) -> list[str]:
             )
     lines += [
         "",
-        "Beside the transitions, per million sagas (prices: the previous section):",
+        "Beside the transitions, per million sagas (prices: *AWS cost per saga* above):",
         "",
         "| scenario | billed transitions | transitions $ | DynamoDB calls (steps' own + providers' + state machine's) "
         "| DynamoDB $ | of which the providers' ledgers $ |",
