@@ -46,14 +46,6 @@ CANCELLED = "CANCELLED"
 # The `simulate` mode a simulated provider acts on (StepCall.simulate): the others are the engine's own.
 LATE = "late"
 
-# The simulated provider of each resource, as the app made it (the first one made for a resource).
-_MADE: dict[str, SimulatedProvider] = {}
-
-
-def simulated_provider(resource: str) -> SimulatedProvider | None:
-    """The simulated provider the app's work for `resource` calls, if it calls one."""
-    return _MADE.get(resource)
-
 
 def ledger_key(saga_id: str, resource: str, provider: str | None = None) -> str:
     """The key a saga's step is known by at its provider (`provider`, for a step that names it): its StepCall's."""
@@ -80,7 +72,6 @@ class SimulatedProvider:
         self.name = name or resource  # what its ledger calls it, when the call names no provider
         # False: it cannot cancel a key it has not booked (see the module's docstring).
         self.cancels_unknown_keys = cancels_unknown_keys
-        _MADE.setdefault(resource, self)
 
     @property
     def table(self) -> str:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from saga.providers import SimulatedProvider
+
 # A task of the state machine can fail like this whatever the step does: Lambda's own faults and
 # timeouts. Every step is idempotent, so retrying any of them is safe.
 LAMBDA_FAULTS: tuple[str, ...] = (
@@ -248,6 +250,9 @@ class StepWork:
 
     action: StepAction
     compensation: StepCompensation
+    # The simulated provider the work calls (saga/providers.py), whose ledger `--json` reads as `providers`; None
+    # for work that calls a real provider (the saga cannot read its ledger).
+    simulated: SimulatedProvider | None = None
 
 
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")

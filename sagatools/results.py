@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError, field_serializer, model_validator
 
-from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES
+from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES, simulated_provider
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, InAppWords, SagaKeyed
 from saga.models import RecordStatus, Recovery
 from saga.named_errors import Refused
-from saga.providers import ledger_states, simulated_provider
+from saga.providers import ledger_states
 from saga.records import RecordTable, StepRecord, get_records
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR

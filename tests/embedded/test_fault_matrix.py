@@ -14,10 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, RETRIABLES, compensation_of, request_of
+from saga.catalogue import COMPENSATIONS, RETRIABLES, compensation_of, request_of, simulated_provider
 from saga.keys import ID_FIELD
 from saga.models import Recovery, parse_request
-from saga.providers import simulated_provider
 from saga.saga_log import AttentionKind
 from sagatools.asl import load_definition
 from sagatools.emulation.embedded import EmbeddedStack

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, simulated_provider
 from saga.keys import ID_FIELD
 from saga.models import parse_request
-from saga.providers import ledger_key, simulated_provider
+from saga.providers import ledger_key
 from saga.request_fields import MAX_ALTERNATIVES
 from saga.saga_log import AttentionKind, LogEvent
 from saga.spec import FORWARD_RETRY

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compensation_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compensation_of, simulated_provider
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.models import RecordStatus
-from saga.providers import ledger_key, simulated_provider
+from saga.providers import ledger_key
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.attention import cli as attention
