@@ -102,11 +102,16 @@ def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
             ExpressionAttributeValues={":id": {"S": saga_id}},
         )["Items"]
         total += sum(item_bytes(item) for item in items)
-    # Each provider's ledger holds the saga's reservation under the step's key.
+    # Each provider's ledger holds the saga's reservations under the step's key, one per provider asked (a step that
+    # names its provider has a key per provider, which begins with the step's): a scan of the bench's small ledgers.
     for resource, table in settings.provider_tables.items():
-        key = {LEDGER_KEY: {"S": ledger_key(saga_id, resource)}}
-        if item := stack.dynamodb.get_item(TableName=table, Key=key).get("Item"):
-            total += item_bytes(item)
+        pages = stack.dynamodb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression="begins_with(#key, :key)",
+            ExpressionAttributeNames={"#key": LEDGER_KEY},
+            ExpressionAttributeValues={":key": {"S": ledger_key(saga_id, resource)}},
+        )
+        total += sum(item_bytes(item) for page in pages for item in page["Items"])
     return total
 
 
