@@ -149,7 +149,7 @@ def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
     # invocation (nothing waited).
     assert success["machine"]["transitions"] == success["function"]["operations"] == len(REQUESTS) + 1
     assert success["function"]["invocations"] == 1
-    assert success["machine"]["wru"] == success["function"]["wru"]  # the same writes, whoever coordinates
+    assert success["machine_units"] == success["function"]["units"]  # the same DynamoDB calls, whoever coordinates
 
 
 def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_path):
