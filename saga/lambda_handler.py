@@ -37,6 +37,7 @@ def step_handler(name: str) -> Handler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return run_step_event(step, event)
+        # The same call as run_step_event's, not through it: a handler's error keeps its stack trace as it was.
+        return run_step(step, parse_step_invocation(event)).model_dump(mode="json")
 
     return handler

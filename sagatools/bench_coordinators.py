@@ -134,5 +134,4 @@ def coordinator_markdown(rows: list[dict[str, Any]], today: str) -> list[str]:
             f" | {machine['per_million']:,.2f} | {function['operations']} | {function['invocations']}"
             f" | {function['per_million']:,.2f} |"
         )
-    lines.append("")
     return lines
