@@ -18,6 +18,7 @@ from saga.definition import SAGA
 from saga.spec import StepKind
 
 if TYPE_CHECKING:
+    from saga.providers import SimulatedProvider
     from saga.spec import RetryPolicy, StepSpec, Verbs
 
 ATTENTION_PREFIX = "ATTENTION#"
@@ -235,6 +236,12 @@ def request_of(resource: str) -> Step:
 
 def compensation_of(resource: str) -> Step:
     return step(Action.COMPENSATION, resource)
+
+
+def simulated_provider(resource: str) -> SimulatedProvider | None:
+    """The simulated provider `resource`'s work calls (its StepWork's `simulated`), if it calls one."""
+    work = request_of(resource).spec.work
+    return work.simulated if work else None
 
 
 def by_name(name: str) -> Step | None:

@@ -4,8 +4,9 @@ A real step calls a system the saga does not own (a reservation system, a paymen
 it cannot join the saga's DynamoDB transaction, it loses answers, it answers late. `SimulatedProvider` stands in
 for one, in the code an app replaces with its real client. It keeps its own ledger of reservations (one DynamoDB
 table per step, <service>-<stage>-<resource>-provider) and knows a reservation only by the step's idempotency key
-(`StepCall.key`, `<saga id>/<resource>`: the same on every retry, on a resolution and on a rerun), never by a
-reference the saga may never have received. The saga's own record of the step stays in the saga's tables.
+(`StepCall.key`, `<saga id>/<resource>`, or `<saga id>/<resource>/<provider>` for a step that names its provider,
+so that an alternative provider has a key of its own: the same on every retry, on a resolution and on a rerun),
+never by a reference the saga may never have received. The saga's own record of the step stays in the saga's tables.
 
 - `book(call, reference)`: one reservation per key. A repeat answers with the same reservation's reference; a key
   it has cancelled is refused from now on (ProviderKeyCancelled, which the step turns into the app's
@@ -24,6 +25,7 @@ Every rule is a DynamoDB condition on the key's item, never a read followed by a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,7 @@ from botocore.exceptions import ClientError
 from saga.attributes import from_attributes
 from saga.clients import dynamodb_client
 from saga.errors import ProviderKeyCancelled, ProviderKeyUnknown
-from saga.spec import StepCall
+from saga.spec import StepCall, step_key
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -44,18 +46,10 @@ CANCELLED = "CANCELLED"
 # The `simulate` mode a simulated provider acts on (StepCall.simulate): the others are the engine's own.
 LATE = "late"
 
-# The simulated provider of each resource, as the app made it (the first one made for a resource).
-_MADE: dict[str, SimulatedProvider] = {}
 
-
-def simulated_provider(resource: str) -> SimulatedProvider | None:
-    """The simulated provider the app's work for `resource` calls, if it calls one."""
-    return _MADE.get(resource)
-
-
-def ledger_key(saga_id: str, resource: str) -> str:
-    """The key a saga's step is known by at its provider: its StepCall's."""
-    return StepCall(saga_id, resource, {}).key
+def ledger_key(saga_id: str, resource: str, provider: str | None = None) -> str:
+    """The key a saga's step is known by at its provider (`provider`, for a step that names it): its StepCall's."""
+    return step_key(saga_id, resource, provider)
 
 
 def _now() -> str:
@@ -78,7 +72,6 @@ class SimulatedProvider:
         self.name = name or resource  # what its ledger calls it, when the call names no provider
         # False: it cannot cancel a key it has not booked (see the module's docstring).
         self.cancels_unknown_keys = cancels_unknown_keys
-        _MADE.setdefault(resource, self)
 
     @property
     def table(self) -> str:
@@ -215,25 +208,31 @@ class SimulatedProvider:
         return data_access_error(f"{self.name}'s ledger, {key}", error)
 
 
-def ledger_states(client: BaseClient, tables: dict[str, str], saga_id: str) -> dict[str, str | None]:
-    """Each resource's reservation for the saga, as its provider's ledger (`tables`: resource -> table) has it,
-    in one BatchGetItem (strongly consistent): CONFIRMED, CANCELLED, or None."""
+def ledger_states(
+    client: BaseClient, tables: dict[str, str], saga_id: str, asked: Mapping[str, Sequence[str | None]]
+) -> dict[str, str | None]:
+    """Each resource's reservation for the saga, as its provider's ledger (`tables`: resource -> table) has it, in
+    one BatchGetItem (strongly consistent): CONFIRMED at any provider asked, else CANCELLED at any, else None.
+
+    `asked`: for each resource, the providers its step asked (None for a step that names none); a resource not in it
+    (or asked none) is read under the step's own key."""
+    pending: dict[str, Any] = {}
+    for resource, table in tables.items():
+        keys = dict.fromkeys(ledger_key(saga_id, resource, provider) for provider in asked.get(resource) or [None])
+        pending[table] = {"Keys": [{LEDGER_KEY: {"S": key}} for key in keys], "ConsistentRead": True}
     by_table = {table: resource for resource, table in tables.items()}
-    pending: dict[str, Any] = {
-        table: {"Keys": [{LEDGER_KEY: {"S": ledger_key(saga_id, resource)}}], "ConsistentRead": True}
-        for resource, table in tables.items()
-    }
-    found: dict[str, str | None] = dict.fromkeys(tables)
+    seen: dict[str, set[str]] = {resource: set() for resource in tables}
     try:
         while pending:
             reply = client.batch_get_item(RequestItems=pending)
             for table, items in reply["Responses"].items():
-                for item in items:
-                    status = item.get("status", {}).get("S")
-                    found[by_table[table]] = status or None
+                seen[by_table[table]].update(item["status"]["S"] for item in items if "status" in item)
             pending = reply.get("UnprocessedKeys") or {}
     except ClientError as error:
         from saga.dynamodb_errors import data_access_error
 
         raise data_access_error(f"reading the providers' ledgers for {saga_id}", error) from error
-    return found
+    return {
+        resource: CONFIRMED if CONFIRMED in states else CANCELLED if CANCELLED in states else None
+        for resource, states in seen.items()
+    }

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from saga.providers import SimulatedProvider
+
 # A task of the state machine can fail like this whatever the step does: Lambda's own faults and
 # timeouts. Every step is idempotent, so retrying any of them is safe.
 LAMBDA_FAULTS: tuple[str, ...] = (
@@ -216,15 +218,23 @@ class StepCall:
     saga_id: str  # the saga's id (the request's id field, SagaSpec.id_field)
     resource: str  # the step's resource
     section: dict[str, Any]  # the step's section of the request, as validated by its model
-    provider: str | None = None  # past the pivot, with alternatives: the provider asked this time
+    # The provider asked this time, for a step that names its provider (`alternatives_for`): the request's own
+    # or, past the pivot, one of its alternatives.
+    provider: str | None = None
     # The fault injected into this call for a simulated provider (saga/providers.py: "late"); a real client
     # ignores it.
     simulate: str | None = None
 
     @property
     def key(self) -> str:
-        """One key per step of a saga (its idempotency key), derived from the saga's id and the step."""
-        return f"{self.saga_id}/{self.resource}"
+        """One key per step of a saga (its idempotency key), derived from the saga's id and the step, and from the
+        provider asked where the step names one: an alternative provider gets a key of its own."""
+        return step_key(self.saga_id, self.resource, self.provider)
+
+
+def step_key(saga_id: str, resource: str, provider: str | None = None) -> str:
+    """`<saga id>/<resource>`, or `<saga id>/<resource>/<provider>` for a step that names its provider."""
+    return f"{saga_id}/{resource}" + (f"/{provider}" if provider else "")
 
 
 # A step's own work, as the app writes it. The action returns the reference its provider gives the record;
@@ -240,6 +250,9 @@ class StepWork:
 
     action: StepAction
     compensation: StepCompensation
+    # The simulated provider the work calls (saga/providers.py), whose ledger `--json` reads as `providers`; None
+    # for work that calls a real provider (the saga cannot read its ledger).
+    simulated: SimulatedProvider | None = None
 
 
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")

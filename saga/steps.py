@@ -7,6 +7,7 @@ section are injected here, at the provider boundary, so everything around them r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -281,7 +282,7 @@ def _confirm(attempt: _Attempt, provider: str | None) -> StepResult:
             if work := attempt.step.spec.work:
                 # Its action reached the provider after the compensation did (a provider that keeps no tombstone
                 # took it): undone again, by key, so nothing is left booked there.
-                _undo(attempt, work.compensation, StepCall(saga_id, resource, details))
+                _undo(attempt, work.compensation, replace(call, simulate=None))
             raise attempt.fail(late_request) from None
         try:
             done = f"already {attempt.verbs.requested}"
@@ -312,12 +313,11 @@ def cancel(resource: str, invocation: StepInvocation) -> StepResult:
     if error := attempt.injected_error(undone):
         raise attempt.fail(error)
     if work := attempt.step.spec.work:
-        # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone).
-        _undo(
-            attempt,
-            work.compensation,
-            StepCall(attempt.saga_id, resource, attempt.invocation.request.details_for(resource)),
-        )
+        # The step's own undoing (the app's code), before its record is cancelled (or left as a tombstone): at
+        # every provider the request may have been asked of (past the pivot, its alternatives too), each by its key.
+        details = attempt.invocation.request.details_for(resource)
+        for provider in attempt.providers():
+            _undo(attempt, work.compensation, StepCall(attempt.saga_id, resource, details, provider))
     try:
         record = attempt.records.cancel(attempt.saga_id, attempt.entry(LogEvent.END))
     except TransientDataAccessError as error:

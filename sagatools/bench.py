@@ -5,7 +5,6 @@ A script, not a test: it prints measured figures and asserts nothing.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import copy
 import io
@@ -22,12 +21,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import botocore.client
-
 from saga.catalogue import COMPENSATIONS, REQUESTS
 from saga.keys import ID_FIELD
 from saga.models import parse_request
 from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
+from sagatools.bench_calls import ApiCalls, CallerCalls, StepCalls, Units, step_calls_markdown
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_coordinators import coordinator_markdown, measure_coordinator_costs
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
@@ -60,32 +58,6 @@ def request(saga_id: str, simulate: dict[str, str] | None) -> RequestFile:
     if simulate:
         data["simulate"] = simulate
     return RequestFile(f"{saga_id}.json", parse_request(data))
-
-
-class ApiCalls:
-    """Counts and times every AWS API call made in this process (the runner's and the handlers')."""
-
-    def __init__(self) -> None:
-        self.count: collections.Counter[str] = collections.Counter()
-        self.seconds: collections.defaultdict[str, float] = collections.defaultdict(float)
-        self._original = botocore.client.BaseClient._make_api_call
-
-    def __enter__(self) -> ApiCalls:
-        original, count, seconds = self._original, self.count, self.seconds
-
-        def timed(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            started = time.perf_counter()
-            try:
-                return original(client, operation, params)
-            finally:
-                count[operation] += 1
-                seconds[operation] += time.perf_counter() - started
-
-        botocore.client.BaseClient._make_api_call = timed
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        botocore.client.BaseClient._make_api_call = self._original
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -168,12 +140,25 @@ def measure_runtest_batch(size: int) -> tuple[float, float]:
     return elapsed, size / elapsed
 
 
-def measure_costs(stack: EmbeddedStack, runner: SagaRunner) -> list[dict[str, Any]]:
-    rows = []
-    for n, (name, simulate) in enumerate(SCENARIOS.items()):
-        (report,) = runner.run([request(f"cost-{n}", simulate)])
-        rows.append({"scenario": name, **cost_of(stack, report)})
-    return rows
+def measure_costs(stack: EmbeddedStack, runner: SagaRunner) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each scenario once, every DynamoDB call of its handlers and state machine observed: (its cost, its calls
+    step by step)."""
+    costs, steps = [], []
+    observed = StepCalls(stack)
+    step_of = {spec.name: spec.step.name for spec in stack.config.functions.values()}
+    with ApiCalls(observed):
+        for n, (name, simulate) in enumerate(SCENARIOS.items()):
+            observed.reset()
+            invoked = stack.lambdas.invocations_of.copy()
+            (report,) = runner.run([request(f"cost-{n}", simulate)])
+            callers: dict[str, CallerCalls] = observed.by_caller()
+            invocations = {
+                step_of[function]: count for function, count in (stack.lambdas.invocations_of - invoked).items()
+            }
+            cost = {"scenario": name, **cost_of(stack, report, sum((c.total() for c in callers.values()), Units()))}
+            costs.append(cost)
+            steps.append({**cost, "callers": callers, "invocations": invocations})
+    return costs, steps
 
 
 def benchmarks_markdown(
@@ -183,6 +168,7 @@ def benchmarks_markdown(
     batch: tuple[int, float, float],
     cold_start: list[str],
     costs: list[dict[str, Any]],
+    step_calls: list[str],
     profile: list[tuple[str, float, float]],
     start_up: list[str],
 ) -> str:
@@ -248,7 +234,8 @@ def benchmarks_markdown(
     ]
     lines += cold_start
     lines += []
-    lines += cost_markdown(costs, today)
+    lines += cost_markdown(costs)
+    lines += step_calls
     lines += capacity_markdown(costs)
     return "\n".join(lines) + "\n"
 
@@ -271,7 +258,8 @@ def main() -> int:
     print("measuring... (a few minutes)", file=sys.stderr)
     with new_stack() as (stack, runner):  # runtest.sh's own poll interval on the embedded stack
         latency = measure_latency(stack, runner(0.01))
-        costs = measure_costs(stack, runner(0.01))
+        costs, per_step = measure_costs(stack, runner(0.01))
+        step_calls = step_calls_markdown(per_step)
         # Imported inside the stack, as Lambda imports the function: Powertools reads its settings at import.
         from sagatools.emulation.durable import DurableStack
 
@@ -297,7 +285,7 @@ def main() -> int:
     print("measuring cold starts...", file=sys.stderr)
     cold_start = cold_start_markdown(measure_cold_start())
     markdown = benchmarks_markdown(
-        latency, throughput, sharded, (200, batch_seconds, batch_rate), cold_start, costs, profile, start_up
+        latency, throughput, sharded, (200, batch_seconds, batch_rate), cold_start, costs, step_calls, profile, start_up
     )
     markdown += "\n".join(coordinator_markdown(coordinators, date.today().isoformat())) + "\n"
     print("measuring the local cloud...", file=sys.stderr)

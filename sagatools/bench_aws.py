@@ -13,22 +13,27 @@ from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
+from saga.providers import LEDGER_KEY, ledger_key
 from saga.saga_log import LogEvent
 from sagatools.executions import execution_history
 
 if TYPE_CHECKING:
+    from sagatools.bench_calls import Units
     from sagatools.emulation.embedded import EmbeddedStack
     from sagatools.results import SagaResult
 
-# List prices, us-east-1, as known when this was written (no network here to read the pricing pages): the AWS
-# pricing pages of Step Functions, Lambda (its durable functions: $8.00 per million durable operations since their
-# launch in December 2025), DynamoDB and CloudWatch.
+# Every price the bench uses, and only here: us-east-1 list prices from AWS's pricing pages (Step Functions, Lambda,
+# DynamoDB on-demand, CloudWatch), as this project wrote them down on PRICES_AS_OF, not fetched (no network here):
+# check the pages before relying on them. DynamoDB's on-demand request prices are those since its cut of 2024-11-01.
+PRICES_AS_OF = "2026-11-26"
 PRICES = {
     "state transition (Standard)": 0.025 / 1000,
+    # Lambda durable functions (Lambda's pricing page, since their launch in December 2025): each durable operation.
     "durable operation (Lambda durable functions)": 8.00 / 1_000_000,
     "Lambda request": 0.20 / 1_000_000,
     "Lambda GB-second (arm64)": 0.0000133334,
     "DynamoDB write request unit (on-demand)": 0.625 / 1_000_000,
+    "DynamoDB read request unit (on-demand)": 0.125 / 1_000_000,
     "CloudWatch Logs ingestion, per GB": 0.50,
     "DynamoDB storage, per GB-month": 0.25,
     "DynamoDB PITR, per GB-month": 0.20,
@@ -99,21 +104,17 @@ def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
             ExpressionAttributeValues={":id": {"S": saga_id}},
         )["Items"]
         total += sum(item_bytes(item) for item in items)
+    # Each provider's ledger holds the saga's reservations under the step's key, one per provider asked (a step that
+    # names its provider has a key per provider, which begins with the step's): a scan of the bench's small ledgers.
+    for resource, table in settings.provider_tables.items():
+        pages = stack.dynamodb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression="begins_with(#key, :key)",
+            ExpressionAttributeNames={"#key": LEDGER_KEY},
+            ExpressionAttributeValues={":key": {"S": ledger_key(saga_id, resource)}},
+        )
+        total += sum(item_bytes(item) for page in pages for item in page["Items"])
     return total
-
-
-def write_units(report: SagaResult) -> tuple[int, int]:
-    """The DynamoDB write request units a saga used: (those of the saga log table, all of them)."""
-    # A plain PutItem of a small item is 1; a transaction item is 2, and the END is committed with its record
-    # change (2 items). Replayed ENDs are plain puts.
-    log_units = record_units = 0
-    for entry in report.saga_log:
-        in_transaction = entry.event is LogEvent.END and not (entry.detail or "").startswith("already")
-        log_units += 2 if in_transaction else 1
-        record_units += 2 if in_transaction else 0
-    # An attention record is written to the saga log table and to its attention-index (a GSI write).
-    log_units += 2 * len(report.needs_attention)
-    return log_units, log_units + record_units
 
 
 def lambda_dollars(invocations: int, step_attempts: int) -> float:
@@ -122,26 +123,48 @@ def lambda_dollars(invocations: int, step_attempts: int) -> float:
     return invocations * PRICES["Lambda request"] + seconds * LAMBDA_MEMORY_GB * PRICES["Lambda GB-second (arm64)"]
 
 
-def cost_of(stack: EmbeddedStack, report: SagaResult) -> dict[str, Any]:
+def cost_of(stack: EmbeddedStack, report: SagaResult, dynamodb: Units) -> dict[str, Any]:
+    """What a saga costs; `dynamodb`: the request units its handlers and state machine consumed, as observed
+    (sagatools/bench_calls.py)."""
     events = execution_history(stack.stepfunctions, report.execution_arn)
     invocations = sum(event["type"] == "LambdaFunctionScheduled" for event in events)
-    log_units, units = write_units(report)
-    dollars = (
-        report.billed_transitions * PRICES["state transition (Standard)"]
-        + lambda_dollars(invocations, invocations)
-        + units * PRICES["DynamoDB write request unit (on-demand)"]
+    # The saga log table's write units (for its capacity): a plain PutItem of a small item is 1; the END committed
+    # in a transaction is 2 (replayed ENDs are plain puts); an attention record is written to the table and to
+    # its attention-index (a GSI write).
+    log_units = sum(
+        2 if entry.event is LogEvent.END and not (entry.detail or "").startswith("already") else 1
+        for entry in report.saga_log
     )
+    log_units += 2 * len(report.needs_attention)
+    transitions = report.billed_transitions * PRICES["state transition (Standard)"]
+    dollars = transitions + lambda_dollars(invocations, invocations) + dynamodb.dollars
     # The ALL-level log with execution data carries each history event with its input and output.
     log_bytes = sum(len(json.dumps(event, default=str)) for event in events)
     return {
         "transitions": report.billed_transitions,
         "invocations": invocations,
-        "wru": units,
+        "wru": dynamodb.write,
+        "rru": dynamodb.read,
         "log_wru": log_units,
         "per_million": dollars * 1e6,
+        "transitions_per_million": transitions * 1e6,
+        "dynamodb_per_million": dynamodb.dollars * 1e6,
         "log_bytes": log_bytes,
         "stored_bytes": stored_bytes(stack, report.saga_id),
     }
+
+
+def prices_text() -> str:
+    """The prices a saga's bill is made of, in words (from PRICES)."""
+    return (
+        f"us-east-1 list prices as this project wrote them down on {PRICES_AS_OF} (not fetched: check the AWS pricing"
+        f" pages before relying on them): Step Functions Standard ${PRICES['state transition (Standard)'] * 1000:g}"
+        f" per 1,000 state transitions; Lambda ${PRICES['Lambda request'] * 1e6:.2f} per million requests and"
+        f" ${PRICES['Lambda GB-second (arm64)']:.10f} per GB-second on arm64 ({LAMBDA_MEMORY_GB * 1024:.0f} MB, an"
+        f" assumed {ASSUMED_AWS_INVOCATION_MS} ms per invocation); DynamoDB on-demand"
+        f" ${PRICES['DynamoDB write request unit (on-demand)'] * 1e6:.3f} per million write request units and"
+        f" ${PRICES['DynamoDB read request unit (on-demand)'] * 1e6:.3f} per million read request units"
+    )
 
 
 def rollback_scenario(resource: str) -> str:
@@ -180,24 +203,22 @@ def capacity(costs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def cost_markdown(costs: list[dict[str, Any]], today: str) -> list[str]:
+def cost_markdown(costs: list[dict[str, Any]]) -> list[str]:
     success, rollback = success_and_rollback(costs)
     gb = 1e9
     lines = [
         "## AWS cost per saga",
         "",
-        "Counted from each execution's history and saga log; transitions are billed ones (every state entered, "
-        "plus one per retry of a task). Prices: us-east-1 list prices as this project "
-        f"knows them on {today} (not fetched: check the AWS pricing pages before relying on them): Step "
-        "Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per "
-        "million requests and $0.0000133334 per GB-second on arm64 (256 MB, an assumed "
-        f"{ASSUMED_AWS_INVOCATION_MS} ms per invocation); DynamoDB on-demand $0.625 per million write request units "
-        "(a transactional item costs 2 units). Free tiers are not included.",
+        "Counted from each execution's history, and from the DynamoDB calls its handlers and its state machine "
+        "made (observed: *DynamoDB calls per step* below gives them step by step); transitions are billed ones "
+        f"(every state entered, plus one per retry of a task). Prices: {prices_text()}. Free tiers are not included.",
         "",
-        "| scenario | transitions | Lambda invocations | DynamoDB WRU | $ per million sagas |",
-        "|---|---|---|---|---|",
+        "| scenario | transitions | Lambda invocations | DynamoDB read units | DynamoDB write units "
+        "| $ per million sagas |",
+        "|---|---|---|---|---|---|",
         *[
-            f"| {c['scenario']} | {c['transitions']} | {c['invocations']} | {c['wru']} | {c['per_million']:,.2f} |"
+            f"| {c['scenario']} | {c['transitions']} | {c['invocations']} | {c['rru']:g} | {c['wru']:g} "
+            f"| {c['per_million']:,.2f} |"
             for c in costs
         ],
         "",
@@ -209,10 +230,12 @@ def cost_markdown(costs: list[dict[str, Any]], today: str) -> list[str]:
         "### What the template's safeguards add",
         "",
         "The execution log (level ALL with execution data) is measured as the JSON of each history event; "
-        "stored bytes are every item a saga leaves in the four tables, sized as DynamoDB's guide counts them "
+        "stored bytes are every item a saga leaves in its tables and its providers' ledgers, sized as DynamoDB's "
+        "guide counts them "
         f"(names and values, plus {DYNAMODB_ITEM_OVERHEAD_BYTES} bytes per item). CloudWatch Logs ingestion "
-        "$0.50 per GB (vended-log tiers lower it at volume); DynamoDB storage $0.25 and continuous backups "
-        "(PITR) $0.20 per GB-month.",
+        f"${PRICES['CloudWatch Logs ingestion, per GB']:.2f} per GB (vended-log tiers lower it at volume); DynamoDB "
+        f"storage ${PRICES['DynamoDB storage, per GB-month']:.2f} and continuous backups (PITR) "
+        f"${PRICES['DynamoDB PITR, per GB-month']:.2f} per GB-month.",
         "",
         "| scenario | execution log bytes | log ingestion $ per million sagas | stored bytes "
         "| storage + PITR $ per month per million sagas kept |",

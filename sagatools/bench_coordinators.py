@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_state
 from saga.keys import ID_FIELD
 from saga.models import parse_request
-from sagatools.bench_aws import PRICES, cost_of, lambda_dollars, write_units
+from sagatools.bench_aws import PRICES, cost_of, lambda_dollars
+from sagatools.bench_calls import ApiCalls, StepCalls, Units
 from sagatools.durable_history import state_history
 from sagatools.project import app_folder
 from sagatools.request_files import RequestFile
@@ -24,7 +25,7 @@ from sagatools.runtest.durable import durable_report
 if TYPE_CHECKING:
     from sagatools.emulation.durable import DurableRun, DurableStack
     from sagatools.emulation.embedded import EmbeddedStack
-    from sagatools.results import SagaReader, SagaResult
+    from sagatools.results import SagaReader
     from sagatools.runtest.runner import SagaRunner
 
 BASE_REQUEST = json.loads((app_folder() / "samples" / "success.json").read_text(encoding="utf-8"))
@@ -57,41 +58,51 @@ def _request_file(saga_id: str, simulate: dict[str, str], extra: dict[str, Any])
     return RequestFile(f"{saga_id}.json", parse_request(data))
 
 
-def durable_cost(run: DurableRun, report: SagaResult) -> dict[str, Any]:
+def durable_cost(run: DurableRun, dynamodb: Units) -> dict[str, Any]:
+    """What a durable execution of the saga costs; `dynamodb`: the request units its steps consumed, as observed."""
     invocations = sum(event.event_type == "InvocationCompleted" for event in run.events)
     # The steps' own work: each attempt of a step the state machine runs as a Lambda task.
     attempts = sum(event.event_type == "StepStarted" and by_state(event.name or "") is not None for event in run.events)
-    _, units = write_units(report)
     dollars = (
         run.operations * PRICES["durable operation (Lambda durable functions)"]
         + lambda_dollars(invocations, attempts)
-        + units * PRICES["DynamoDB write request unit (on-demand)"]
+        + dynamodb.dollars
     )
-    return {"operations": run.operations, "invocations": invocations, "wru": units, "per_million": dollars * 1e6}
+    return {"operations": run.operations, "invocations": invocations, "per_million": dollars * 1e6}
 
 
 def measure_coordinator_costs(
     stack: EmbeddedStack, runner: SagaRunner, durable: DurableStack, reader: SagaReader
 ) -> list[dict[str, Any]]:
-    """Each scenario once on each coordinator: what each is billed, and the outcome (the same on both)."""
+    """Each scenario once on each coordinator, every DynamoDB call observed: what each is billed, and the outcome
+    (the same on both). The durable function's steps run on its runner's threads, so the observer counts their calls
+    as the coordinator's own (sagatools/bench_calls.py): all of them are the saga's."""
     rows = []
-    for number, (name, (simulate, extra)) in enumerate(SCENARIOS.items()):
-        by_machine = _request_file(f"coordinators-{number}-sf", simulate, extra)
-        (machine,) = runner.run([by_machine])
-        by_function = _request_file(f"coordinators-{number}-df", simulate, extra)
-        request = json.loads(by_function.execution_input)
-        run = durable.run(request[ID_FIELD], request, 600)
-        function = durable_report(by_function, run, state_history(run.events), reader)
-        if function.outcome is not machine.outcome:
-            raise RuntimeError(f"{name}: {machine.outcome} by the state machine, {function.outcome} by the function")
-        rows.append(
-            {
-                "scenario": name,
-                "outcome": machine.outcome.value if machine.outcome else "UNFINISHED",
-                "machine": cost_of(stack, machine),
-                "function": durable_cost(run, function),
-            }
-        )
+    observed = StepCalls(stack)
+    with ApiCalls(observed):
+        for number, (name, (simulate, extra)) in enumerate(SCENARIOS.items()):
+            observed.reset()
+            (machine,) = runner.run([_request_file(f"coordinators-{number}-sf", simulate, extra)])
+            machine_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
+            observed.reset()
+            by_function = _request_file(f"coordinators-{number}-df", simulate, extra)
+            request = json.loads(by_function.execution_input)
+            run = durable.run(request[ID_FIELD], request, 600)
+            function_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
+            function = durable_report(by_function, run, state_history(run.events), reader)
+            if function.outcome is not machine.outcome:
+                raise RuntimeError(
+                    f"{name}: {machine.outcome} by the state machine, {function.outcome} by the function"
+                )
+            rows.append(
+                {
+                    "scenario": name,
+                    "outcome": machine.outcome.value if machine.outcome else "UNFINISHED",
+                    "machine": cost_of(stack, machine, machine_units),
+                    "function": {**durable_cost(run, function_units), "units": function_units},
+                    "machine_units": machine_units,
+                }
+            )
     return rows
 
 

@@ -9,11 +9,13 @@ import contextlib
 import io
 import os
 import signal
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sagatools.exit_codes import EXIT_OK, EXIT_USAGE
 from sagatools.terminal_text import shown
@@ -142,6 +144,8 @@ def taking_signals(before_start: Callable[[], object] | None) -> Iterator[None]:
     """For a tool's main(): SIGTERM raises Terminated while it runs (restored after), and `before_start`
     (the entry point handing Ctrl-C over, sagatools/entry.py) runs inside the caller's handling of both."""
     previous = None
+    reporting = sys.unraisablehook
+    sys.unraisablehook = _signal_again_if_lost(reporting)
     try:
         with contextlib.suppress(ValueError):  # only the main thread can take signals
             previous = signal.signal(signal.SIGTERM, on_sigterm)
@@ -155,5 +159,26 @@ def taking_signals(before_start: Callable[[], object] | None) -> Iterator[None]:
             raise error.__cause__ from None
         raise
     finally:
+        sys.unraisablehook = reporting
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _signal_again_if_lost(reporting: Callable[[Any], object]) -> Callable[[Any], None]:
+    """An unraisable-exception hook for a tool's run. Ctrl-C or SIGTERM that lands while a finalizer runs (a pipe's
+    __del__ closing it) cannot leave the finalizer: Python prints it as "Exception ignored … Traceback" and drops
+    it. This one sends the signal again instead, so it ends the run a moment later, in one line as ever; anything
+    else is reported as before."""
+
+    def hook(unraisable: Any) -> None:
+        lost = unraisable.exc_value
+        number = signal.SIGINT if isinstance(lost, KeyboardInterrupt) else signal.SIGTERM
+        if not isinstance(lost, (KeyboardInterrupt, Terminated)):
+            reporting(unraisable)
+            return
+        # Sent from another thread once this hook has returned: its handler, run inside the hook, would be lost too.
+        again = threading.Timer(0.01, signal.raise_signal, (number,))
+        again.daemon = True
+        again.start()
+
+    return hook

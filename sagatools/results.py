@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError, field_serializer, model_validator
 
-from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES
+from saga.catalogue import REQUESTS, RESOURCES, RETRIABLES, simulated_provider
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, InAppWords, SagaKeyed
 from saga.models import RecordStatus, Recovery
 from saga.named_errors import Refused
-from saga.providers import ledger_states, simulated_provider
+from saga.providers import ledger_states
 from saga.records import RecordTable, StepRecord, get_records
 from saga.saga_log import AttentionRecord, LogEntry, LogEvent, SagaLog
 from sagatools.asl import ROLLED_BACK_ERROR
@@ -164,9 +164,12 @@ class SagaReader:
     def log(self, saga_id: str) -> list[LogEntry]:
         return self.saga_log.entries(saga_id)
 
-    def providers(self, saga_id: str) -> dict[str, RecordStatus | None]:
-        """Each step's reservation for the saga at its provider (its own ledger, by the step's key), in step order."""
-        states = ledger_states(self.dynamodb, self.provider_tables, saga_id)
+    def providers(self, saga_id: str, log: list[LogEntry]) -> dict[str, RecordStatus | None]:
+        """Each step's reservation for the saga at its provider (its own ledger, by the step's key), in step order:
+        at any provider the step asked (its START entries in the saga `log` name each one)."""
+        starts = [entry for entry in log if entry.event is LogEvent.START]
+        asked = {step.resource: [entry.provider for entry in starts if entry.step == step.name] for step in REQUESTS}
+        states = ledger_states(self.dynamodb, self.provider_tables, saga_id, asked)
         return {resource: RecordStatus(state) if state else None for resource, state in states.items()}
 
 
@@ -256,7 +259,7 @@ def build_report(
         error=error,
         cause=description.get("cause"),
         records=statuses(records),
-        providers=reader.providers(saga_id),
+        providers=reader.providers(saga_id, log),
         saga_log=log,
         needs_attention=attention,
         states=states,

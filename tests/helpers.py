@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import REQUESTS, RESOURCES, by_name, by_state, compensation_of, request_of
+from saga.catalogue import REQUESTS, RESOURCES, by_name, by_state, compensation_of, request_of, simulated_provider
 from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD
 from saga.models import RecordStatus
-from saga.providers import simulated_provider
 from saga.saga_log import AttentionState, LogEvent
 
 if TYPE_CHECKING:

@@ -29,4 +29,4 @@ def return_car(call: StepCall) -> None:
     COMPANIES.cancel(call)
 
 
-WORK = StepWork(action=rent_car, compensation=return_car)
+WORK = StepWork(action=rent_car, compensation=return_car, simulated=COMPANIES)

@@ -24,4 +24,4 @@ def refund_seats(call: StepCall) -> None:
     AIRLINE.cancel(call)
 
 
-WORK = StepWork(action=ticket_seats, compensation=refund_seats)
+WORK = StepWork(action=ticket_seats, compensation=refund_seats, simulated=AIRLINE)

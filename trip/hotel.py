@@ -26,4 +26,4 @@ def give_up_room(call: StepCall) -> None:
     HOTELS.cancel(call)
 
 
-WORK = StepWork(action=book_room, compensation=give_up_room)
+WORK = StepWork(action=book_room, compensation=give_up_room, simulated=HOTELS)

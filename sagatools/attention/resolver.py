@@ -100,7 +100,7 @@ class Resolver:
         return [views[saga_id] for saga_id in saga_ids]
 
     def _start(self, saga_id: str) -> Followed | Meanwhile:
-        saga = self.view.describe(self.view.saga_machine, saga_id)
+        saga = self.view.saga_execution(saga_id)
         if saga is None:
             raise UnknownSaga(
                 f"{NOUN} {saga_id} has open attention records but no saga execution to take its request from (a"

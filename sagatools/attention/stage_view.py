@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,15 +60,24 @@ def resolution_name(saga_id: str, number: int) -> str:
     return f"{saga_id}-resolve-{number}"
 
 
+class DurableSagas(Protocol):
+    """The sagas the stage's durable function coordinated (saga/durable.py), described as DescribeExecution describes a
+    state machine's execution: executionArn, status, error, input, startDate."""
+
+    def describe(self, saga_id: str) -> dict[str, Any] | None: ...
+
+
 @dataclass
 class StageView:
-    """What the operator reaches on a stage: its tables, its two state machines."""
+    """What the operator reaches on a stage: its tables, its two state machines and, where its sagas are coordinated
+    by the durable function, their durable executions."""
 
     stage: Stage
     stepfunctions: BaseClient
     reader: SagaReader
     saga_machine: str
     resolve_machine: str
+    durable: DurableSagas | None = None
 
     @classmethod
     def open(cls, stage: Stage) -> StageView:
@@ -92,6 +101,13 @@ class StageView:
             raise
         return found
 
+    def saga_execution(self, saga_id: str) -> dict[str, Any] | None:
+        """The saga's own execution, by the state machine or the durable function (a resolution takes its request)."""
+        found = self.describe(self.saga_machine, saga_id)
+        if found is None and self.durable is not None:
+            found = self.durable.describe(saga_id)
+        return found
+
     def records(self, include_resolved: bool) -> list[AttentionRecord]:
         """Every saga's attention records (open ones, and closed ones too if asked), oldest first."""
         states = [AttentionState.OPEN] + ([AttentionState.RESOLVED] if include_resolved else [])
@@ -101,7 +117,7 @@ class StageView:
     def executions(self, saga_id: str) -> list[Execution]:
         """The saga's execution, then every resolution of the saga, in order."""
         found = []
-        saga = self.describe(self.saga_machine, saga_id)
+        saga = self.saga_execution(saga_id)
         if saga is not None:
             found.append(_execution(saga_id, saga, outcome_of))
         number = 1

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
@@ -56,6 +57,7 @@ class DurableStack:
         self._undo = contextlib.ExitStack()
         self._runner: DurableFunctionTestRunner | None = None
         self._lock = threading.Lock()
+        self._runs: dict[str, tuple[str, datetime, DurableRun]] = {}  # by saga id: its input, start and run
 
     def __enter__(self) -> DurableStack:
         with contextlib.ExitStack() as undo:
@@ -81,6 +83,7 @@ class DurableStack:
         `timeout_seconds`)."""
         assert self._runner is not None, "run inside the `with` block"
         with self._lock:
+            started = datetime.now(UTC)
             began = time.perf_counter()
             arn = self._runner.run_async(
                 input=json.dumps(request),
@@ -95,14 +98,30 @@ class DurableStack:
             seconds = time.perf_counter() - began
             events = self._runner.get_execution_history(arn).events
         if result is None:
-            return DurableRun(arn, "RUNNING", None, None, events, seconds)
-        error = result.error
-        status = result.execution_status.value if result.execution_status else result.status.value
-        return DurableRun(
-            execution_arn=arn,
-            status=status,
-            error=error.type.rpartition(".")[2] if error and error.type else None,
-            cause=error.message if error else None,
-            events=events,
-            seconds=seconds,
-        )
+            run = DurableRun(arn, "RUNNING", None, None, events, seconds)
+        else:
+            error = result.error
+            run = DurableRun(
+                execution_arn=arn,
+                status=result.execution_status.value if result.execution_status else result.status.value,
+                error=error.type.rpartition(".")[2] if error and error.type else None,
+                cause=error.message if error else None,
+                events=events,
+                seconds=seconds,
+            )
+        self._runs[saga_id] = (json.dumps(request), started, run)
+        return run
+
+    def describe(self, saga_id: str) -> dict[str, Any] | None:
+        """The saga's durable execution as DescribeExecution describes a state machine's (attention.sh reads it)."""
+        if saga_id not in self._runs:
+            return None
+        execution_input, started, run = self._runs[saga_id]
+        return {
+            "executionArn": run.execution_arn,
+            "status": run.status,
+            "error": run.error,
+            "cause": run.cause,
+            "input": execution_input,
+            "startDate": started,
+        }

@@ -7,6 +7,7 @@ services its models import) is never loaded. Nothing here imports moto.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import io
@@ -75,7 +76,9 @@ class InProcessLambda:
         self._frozen = threading.Event()
         self.log_sink = log_sink
         self.invocations = 0
+        self.invocations_of: collections.Counter[str] = collections.Counter()  # function name -> invocations
         self.handler_seconds = 0.0
+        self._running: FunctionSpec | None = None  # the function whose handler the worker runs now
 
     def start(self) -> None:
         self._stopping = False
@@ -96,6 +99,11 @@ class InProcessLambda:
         """No invocation runs or returns any more: every execution stays where it is until the process
         ends (a run past its --timeout reads the stack as it stands, without the executions moving on)."""
         self._frozen.set()
+
+    def running_here(self) -> FunctionSpec | None:
+        """The function whose handler makes this call: the one running now, if the caller is its worker thread
+        (a handler's API calls are made on it; the executions' and the runner's on threads of their own)."""
+        return self._running if threading.current_thread() is self._worker else None
 
     def invoke(self, function_name: str, body: bytes | str, response_headers: dict[str, str]) -> bytes:
         spec = self._functions.get(function_name.split(":")[6] if function_name.startswith("arn:") else function_name)
@@ -130,6 +138,7 @@ class InProcessLambda:
             timeout_seconds=spec.timeout,
         )
         started = time.perf_counter()
+        self._running = spec
         try:
             result = self._handler(spec)(invocation.event, context)
             return json.dumps(result).encode()
@@ -137,7 +146,9 @@ class InProcessLambda:
             invocation.response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
         finally:
+            self._running = None
             self.invocations += 1
+            self.invocations_of[spec.name] += 1
             self.handler_seconds += time.perf_counter() - started
 
     def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:

@@ -100,7 +100,7 @@ def durable_report(
         error=run.error,
         cause=run.cause,
         records=statuses(records),
-        providers=reader.providers(saga_id),
+        providers=reader.providers(saga_id, log),
         saga_log=log,
         needs_attention=attention,
         states=states_entered(history),  # the ASL states its operations stand for

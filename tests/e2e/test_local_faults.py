@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from saga.catalogue import REQUESTS, compensation_of
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
+from saga.providers import LATE
 from sagatools.asl import SAGA_MACHINE
 from sagatools.fake_credentials import EndpointCredentials
 from sagatools.results import Outcome, SagaResult
+from sagatools.view.terminal import COMPACT_ABOVE
 from sagatools.working_tree import copy_working_tree
-from tests.helpers import LAST, ROOT, SUCCESS_FILE, book_step, endpoint_client
+from tests.helpers import LAST, ROOT, SUCCESS_FILE, assert_providers_agree, book_step, endpoint_client
 
 pytestmark = pytest.mark.slow
 
@@ -208,6 +211,58 @@ def test_records_a_resolution_started_by_hand_left_are_shown_with_the_reason_and
     everything = json.loads(run(project, "./attention.sh", "list", "--all", "--stage", "local", "--json").stdout)
     reasons = {record["resolved_by"] for record in everything if record[ID_FIELD] == "saga-orphan"}
     assert reasons == {"operator (attention.sh close): a bad request"}
+
+
+def provider_matrix() -> dict[str, dict[str, str]]:
+    """Saga id -> its `simulate`: a success; at each request step a refusal, a lost answer and a late booking;
+    and a stuck compensation (the last step refuses, the first step's compensation keeps failing)."""
+    matrix: dict[str, dict[str, str]] = {"matrix-success": {}}
+    for step in REQUESTS:
+        for mode in ("fail", "crash_after_write", LATE):
+            matrix[f"matrix-{step.name}-{mode}"] = {step.name: mode}
+    matrix["matrix-stuck"] = {REQUESTS[-1].name: "fail", compensation_of(REQUESTS[0].resource).name: "fail"}
+    return matrix
+
+
+def summaries(output: str, saga_ids: list[str]) -> dict[str, str]:
+    """Each saga's summary in `./runtest.sh`'s terminal output: from its `<id>: ` line to the next saga's."""
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in output.splitlines():
+        if (saga_id := line.split(": ", 1)[0]) in saga_ids:
+            current = found.setdefault(saga_id, [])
+        current.append(line)
+    return {saga_id: "\n".join(lines) for saga_id, lines in found.items()}
+
+
+def test_every_providers_ledger_agrees_with_the_bookings_under_each_fault(project):
+    """The fault matrix through the real `./runtest.sh --stage local`: for every saga, each provider's ledger agrees
+    with the saga's records (booked at both or at neither) unless an open attention record names the step, and the
+    summary shows a DISAGREEMENT line exactly then."""
+    matrix = provider_matrix()
+    names = [
+        request_file(project, saga_id, **({"simulate": simulate} if simulate else {}))
+        for saga_id, simulate in matrix.items()
+    ]
+    done = run(project, "./runtest.sh", *names, "--stage", "local", "--json", timeout=300)
+    assert done.returncode in (0, 1), done.stderr  # 1: some sagas rolled back or need attention, as asked
+    reports = {report.saga_id: report for report in results(done)}
+    assert list(reports) == list(matrix)
+    for saga_id, report in reports.items():
+        assert report.outcome not in (None, Outcome.CONFLICT), (saga_id, report.status, report.error)
+        assert_providers_agree(report)
+    assert reports["matrix-success"].outcome is Outcome.COMMITTED
+    assert reports["matrix-stuck"].outcome is Outcome.NEEDS_ATTENTION
+    # Run again as a user reads it: the ended executions are reused, each summarised in full (a batch of at most
+    # COMPACT_ABOVE sagas; above that the summary is compact).
+    shown: dict[str, str] = {}
+    for start in range(0, len(names), COMPACT_ABOVE):
+        again = run(project, "./runtest.sh", *names[start : start + COMPACT_ABOVE], "--stage", "local", timeout=300)
+        assert again.returncode in (0, 1), again.stderr
+        shown |= summaries(again.stdout, list(matrix))
+    assert list(shown) == list(matrix)
+    for saga_id, report in reports.items():
+        assert ("DISAGREEMENT" in shown[saga_id]) == bool(report.provider_disagreements()), shown[saga_id]
 
 
 def test_a_killed_endpoint_ends_the_run_at_once_in_one_sentence(project):

@@ -1,16 +1,19 @@
-"""One saga, two coordinators: each case of the fault matrix (tests/embedded/test_fault_matrix.py) run by the
-generated state machine and by the durable function (saga/durable.py) on one embedded stack, and compared: the
-outcome with its error and cause, the records and the providers' ledgers, the attention records, the states each
-ran (the durable function's drawn from its checkpoints) and the saga log's sequence of (step, event, attempt).
+"""One saga, two coordinators: each case of the fault matrix (tests/embedded/test_fault_matrix.py), in both recovery
+modes, run by the generated state machine and by the durable function (saga/durable.py) on one embedded stack, and
+compared: the outcome with its error and cause, the records and the providers' ledgers, the attention records, the
+recovery report, the states each ran (the durable function's drawn from its checkpoints), the saga log's sequence of
+(step, event, attempt), and one durable operation per task attempt.
 
-The default tier runs a sample, each booking fault with each compensation fault once (15 cases, the resources taking
-turns); `CROSS_CHECK=all ./build.sh test embedded -k coordinators` runs the whole matrix (135 cases, about 2 min).
+The default tier runs a sample: in backward recovery each booking fault with each compensation fault once (15 cases,
+the resources taking turns), in forward recovery each fault past the pivot and two cases before it.
+`CROSS_CHECK=all ./build.sh test embedded -k coordinators` runs the whole matrix in both modes.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from saga.catalogue import REQUESTS, RETRIABLES
-from saga.keys import ID_FIELD
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_state
+from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.models import parse_request
 from sagatools.durable_history import state_history
 from sagatools.emulation.embedded import EmbeddedStack
@@ -28,7 +31,14 @@ from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, SagaReader, SagaResult
 from sagatools.runtest.durable import durable_report
 from sagatools.runtest.runner import SagaRunner
-from tests.embedded.test_fault_matrix import BOOK_FAULTS, CANCEL_FAULTS, CASES
+from tests.embedded.test_fault_matrix import (
+    BOOK_FAULTS,
+    CANCEL_FAULTS,
+    CASES,
+    FORWARD_CASES,
+    PAST_PIVOT,
+    forward_request,
+)
 from tests.helpers import RESOURCES, book_step, cancel_step, saga_request
 
 if TYPE_CHECKING:
@@ -40,7 +50,13 @@ SAMPLE = [
     (RESOURCES[index % len(RESOURCES)], book_fault, RESOURCES[(index // 2) % len(RESOURCES)], cancel_fault)
     for index, (book_fault, cancel_fault) in enumerate(itertools.product(BOOK_FAULTS, CANCEL_FAULTS))
 ]
-CHECKED = CASES if os.environ.get("CROSS_CHECK") == "all" else SAMPLE
+# In forward recovery: each fault past the pivot, and two of the sample's cases before it (rolled back as backward).
+FORWARD_SAMPLE = [case for case in FORWARD_CASES if case[0] in PAST_PIVOT] + [
+    case for case in SAMPLE if case[0] not in PAST_PIVOT
+][:2]
+EVERY_CASE = os.environ.get("CROSS_CHECK") == "all"
+CHECKED = CASES if EVERY_CASE else SAMPLE
+CHECKED_FORWARD = FORWARD_CASES if EVERY_CASE else FORWARD_SAMPLE
 
 
 @dataclass
@@ -57,6 +73,10 @@ class Coordinators:
         by_function = self._file(request, f"{saga_id}-df")
         run = self.durable.run(by_function.request.saga_id, {**request, ID_FIELD: f"{saga_id}-df"}, 60)
         return machine, durable_report(by_function, run, state_history(run.events), self.reader)
+
+    def attempts(self, machine: SagaResult) -> int:
+        """The state machine's task attempts: its steps' Lambda invocations, its attention records' writes."""
+        return sum(run.attempts for run in state_runs(self.state_machine.histories[machine.execution_arn]))
 
     @staticmethod
     def _file(request: dict[str, Any], saga_id: str) -> RequestFile:
@@ -88,22 +108,41 @@ def states_run(report: SagaResult) -> list[str]:
     return [state for state in report.states if not state.endswith("Failed")]
 
 
-@pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CHECKED)
-def test_both_coordinators_do_the_same(coordinators, book, book_fault, cancel, cancel_fault):
-    saga_id = f"c-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
-    request = saga_request(saga_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
-    machine, function = coordinators.run_both(saga_id, request)
-
+def assert_the_same(machine: SagaResult, function: SagaResult, attempts: int) -> None:
+    """`function` (the durable function's run) did what `machine` (the state machine's) did, with `attempts` task
+    attempts in all."""
     assert function.status == machine.status
     assert (function.outcome, function.error, function.cause) == (machine.outcome, machine.error, machine.cause)
     assert function.records == machine.records
     assert function.providers == machine.providers
     assert attention(function) == attention(machine)
     assert log_sequence(function) == log_sequence(machine)
+    assert function.recovery == machine.recovery
     assert states_run(function) == states_run(machine)
-    # Each attempt of each task (the steps and the attention records' writes) is one durable operation, and the start.
-    attempts = sum(run.attempts for run in state_runs(coordinators.state_machine.histories[machine.execution_arn]))
-    assert function.durable_operations == 1 + attempts
+    # Each attempt of each task (the steps and the attention records' writes) is one durable operation, and the start
+    # (and, in forward recovery, one for each step past the pivot that was entered: its clock).
+    forward = function.recovery is not None and function.recovery.mode == "forward"
+    clocks = sum(bool((step := by_state(state)) and step.is_retriable) for state in function.states) if forward else 0
+    assert function.durable_operations == 1 + attempts + clocks
+
+
+@pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CHECKED)
+def test_both_coordinators_do_the_same(coordinators, book, book_fault, cancel, cancel_fault):
+    saga_id = f"c-{book}-{book_fault.replace(':', '')}-{cancel}-{cancel_fault.replace(':', '')}"
+    request = saga_request(saga_id, simulate={book_step(book): book_fault, cancel_step(cancel): cancel_fault})
+    machine, function = coordinators.run_both(saga_id, request)
+    assert_the_same(machine, function, coordinators.attempts(machine))
+
+
+@pytest.mark.skipif(not PAST_PIVOT, reason="the app has no pivot with a step past it: it recovers backward only")
+@pytest.mark.parametrize(("book", "book_fault", "cancel", "cancel_fault"), CHECKED_FORWARD)
+def test_both_coordinators_do_the_same_in_forward_recovery(coordinators, book, book_fault, cancel, cancel_fault):
+    saga_id = f"cf-{book}-{book_fault.replace(':', '')}-{cancel}-{str(cancel_fault).replace(':', '')}"
+    faults = {cancel_step(cancel): cancel_fault} if cancel else {step.name: "fail" for step in COMPENSATIONS}
+    machine, function = coordinators.run_both(
+        saga_id, forward_request(saga_id, {book_step(book): book_fault, **faults})
+    )
+    assert_the_same(machine, function, coordinators.attempts(machine))
 
 
 def test_the_sample_takes_every_fault_and_every_resource():
@@ -113,34 +152,16 @@ def test_the_sample_takes_every_fault_and_every_resource():
     assert set(SAMPLE) <= set(CASES)
 
 
-def test_a_stuck_compensation_needs_attention_on_both(coordinators):
-    cancel = RESOURCES[0]
-    request = saga_request("c-stuck", simulate={book_step(RESOURCES[-1]): "fail", cancel_step(cancel): "fail"})
-    machine, function = coordinators.run_both("c-stuck", request)
-    assert machine.outcome is function.outcome is Outcome.NEEDS_ATTENTION
-    assert attention(function) == [(cancel_step(cancel), "STUCK_COMPENSATION", machine.needs_attention[0].error)]
-
-
-# Forward recovery past the pivot, on the last step after it: retried for half an hour of the saga's clock and then
-# finished; retried until a 10-minute deadline passes; refused by every provider. (Skipped for a saga without a pivot.)
-FORWARD_CASES = [("transient:6", 3600), ("transient:20", 600), ("fail", 3600)]
-
-
+# Forward recovery's deadline, counted from when the step past the pivot was first tried (the durable function
+# checkpoints that time): retried until a 10-minute deadline passes, then left unfinished.
 @pytest.mark.skipif(not RETRIABLES, reason="the served app's saga has no step past a pivot")
-@pytest.mark.parametrize(("fault", "deadline"), FORWARD_CASES)
-def test_forward_recovery_is_the_same_on_both(coordinators, fault, deadline):
-    saga_id = f"c-forward-{fault.replace(':', '')}-{deadline}"
-    recovery = {"mode": "forward", "deadline_seconds": deadline}
-    request = saga_request(saga_id, simulate={RETRIABLES[-1].name: fault}, recovery=recovery)
+def test_a_forward_deadline_passes_at_the_same_retry_on_both(coordinators):
+    saga_id = "c-forward-deadline"
+    recovery = {"mode": "forward", "deadline_seconds": 600}
+    request = saga_request(saga_id, simulate={RETRIABLES[-1].name: "transient:20"}, recovery=recovery)
     machine, function = coordinators.run_both(saga_id, request)
-
-    assert (function.outcome, function.error, function.cause) == (machine.outcome, machine.error, machine.cause)
-    assert function.records == machine.records
-    assert function.providers == machine.providers
-    assert attention(function) == attention(machine)
-    assert log_sequence(function) == log_sequence(machine)
-    assert function.recovery == machine.recovery
-    assert states_run(function) == states_run(machine)
+    assert machine.outcome is Outcome.NEEDS_ATTENTION
+    assert_the_same(machine, function, coordinators.attempts(machine))
 
 
 def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
@@ -156,4 +177,46 @@ def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
     # invocation (nothing waited).
     assert success["machine"]["transitions"] == success["function"]["operations"] == len(REQUESTS) + 1
     assert success["function"]["invocations"] == 1
-    assert success["machine"]["wru"] == success["function"]["wru"]  # the same writes, whoever coordinates
+    assert success["machine_units"] == success["function"]["units"]  # the same DynamoDB calls, whoever coordinates
+
+
+def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_path):
+    from sagatools.attention import cli as attention
+    from sagatools.attention.stage_view import StageView
+    from sagatools.deployed.stage import Stage
+    from sagatools.emulation.environment import REGION
+
+    stack = coordinators.stack
+    view = StageView(
+        stage=Stage(name="local", region=REGION, profile=None),
+        stepfunctions=stack.stepfunctions,
+        reader=coordinators.reader,
+        saga_machine=stack.state_machine_arn,
+        resolve_machine=stack.resolution_state_machine_arn,
+        durable=coordinators.durable,
+    )
+
+    def attention_sh(*argv: str) -> tuple[int, dict[str, Any] | list[Any]]:
+        out, err = io.StringIO(), io.StringIO()
+        reporting = ["--report", str(tmp_path)] if argv[0] == "resolve" else []
+        code = attention.main([*argv, *reporting, "--stage", "local", "--json"], out, err, open_view=lambda _: view)
+        return code, json.loads(out.getvalue())
+
+    # Given a saga coordinated by the durable function, left with a stuck compensation
+    saga_id, stuck = "c-attention", cancel_step(RESOURCES[0])
+    request = saga_request(saga_id, simulate={book_step(RESOURCES[-1]): "fail", stuck: "fail"})
+    run = coordinators.durable.run(saga_id, request, 60)
+    assert run.status == "FAILED"
+    # Then attention.sh lists it and shows it with its durable execution
+    code, listed = attention_sh("list")
+    assert [record["step"] for record in listed if record[ID_FIELD] == saga_id] == [stuck]
+    code, shown = attention_sh("show", saga_id)
+    assert isinstance(shown, dict)
+    assert shown["outcome"] == "NEEDS_ATTENTION"
+    assert [(e["arn"], e["outcome"]) for e in shown["executions"]] == [(run.execution_arn, "NEEDS_ATTENTION")]
+    # And resolves it with the durable execution's request (its faults dropped): every record undone
+    code, saga = attention_sh("resolve", saga_id)
+    assert isinstance(saga, dict)
+    assert (code, saga["outcome"]) == (0, "RESOLVED")
+    assert set(saga[RECORDS_KEY].values()) == {"CANCELLED"}
+    assert [e["outcome"] for e in saga["executions"]] == ["NEEDS_ATTENTION", "RESOLVED"]

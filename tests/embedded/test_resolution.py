@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compensation_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compensation_of, simulated_provider
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.models import RecordStatus
-from saga.providers import simulated_provider
+from saga.providers import ledger_key
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.attention import cli as attention
@@ -33,7 +33,15 @@ from sagatools.results import Outcome, SagaReader, build_report, resolution_outc
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
 from sagatools.view.terminal import summary
-from tests.helpers import LAST, RESOURCES, assert_providers_agree, book_step, cancel_step, saga_request
+from tests.helpers import (
+    LAST,
+    RESOURCES,
+    assert_providers_agree,
+    book_step,
+    cancel_step,
+    failing_dynamodb_calls,
+    saga_request,
+)
 
 STUCK = [step.resource for step in COMPENSATIONS]
 
@@ -190,6 +198,46 @@ def test_an_unfinished_forward_saga_is_rolled_back_when_asked(stack, run_saga, r
     assert (record.attention, record.resolved_by) == (AttentionState.RESOLVED, result.execution_arn)
     cancels = [e.step for e in result.saga_log if e.event is LogEvent.END and e.step in {c.name for c in COMPENSATIONS}]
     assert cancels == [c.name for c in COMPENSATIONS]  # every compensation, in reverse order
+    assert_providers_agree(result)
+
+
+ALTERNATIVE_STEP = next((step for step in RETRIABLES if step.spec.alternatives_for), None)
+
+
+@pytest.mark.skipif(ALTERNATIVE_STEP is None, reason="the app has no step with alternatives past its pivot")
+def test_a_reservation_left_at_an_alternative_is_cancelled_by_its_own_key_when_rolled_back(stack, run_saga, reader):
+    # Given a forward saga whose own provider refused past the pivot, and whose first alternative took the request
+    # under a key of its own, but whose record of it could never be written before the deadline
+    assert ALTERNATIVE_STEP is not None
+    step, resource = ALTERNATIVE_STEP.name, ALTERNATIVE_STEP.resource
+    section = dict(saga_request()[resource])
+    own, alternative = section[ALTERNATIVE_STEP.spec.alternatives_for or ""], "Another Provider"
+    section["alternatives"] = [alternative]
+    request = saga_request(
+        "t-res-alt",
+        simulate={step: "fail:1"},
+        recovery={"mode": "forward", "deadline_seconds": 60},
+        **{resource: section},
+    )
+    with failing_dynamodb_calls("TransactWriteItems", 10, "ValidationException", request[ID_FIELD], step) as answered:
+        saga = run_saga(request)
+    assert answered  # the record's write failed on every attempt up to the deadline
+    assert saga.outcome is Outcome.NEEDS_ATTENTION
+    ledger = simulated_provider(resource)
+    assert ledger is not None
+    states = {name: ledger.state(ledger_key(request[ID_FIELD], resource, name)) for name in (own, alternative)}
+    assert states == {own: None, alternative: "CONFIRMED"}  # the alternative's own key, not the step's
+    assert saga.provider_disagreements() == [resource]
+    assert_providers_agree(saga)  # named by the open attention record
+    # When the operator rolls it back
+    result = resolve(
+        stack, reader, {k: v for k, v in request.items() if k != "simulate"}, "t-res-alt-resolve-1", "backward"
+    )
+    # Then the compensation reached the alternative by its key: nothing is left booked anywhere
+    assert result.outcome is Outcome.RESOLVED
+    assert ledger.state(ledger_key(request[ID_FIELD], resource, alternative)) == "CANCELLED"
+    assert result.providers[resource] is RecordStatus.CANCELLED
+    assert result.provider_disagreements() == []
     assert_providers_agree(result)
 
 

@@ -8,10 +8,9 @@ import subprocess
 
 import pytest
 
-from saga.catalogue import REQUESTS, RESOURCES, compensation_of, request_of
+from saga.catalogue import REQUESTS, RESOURCES, compensation_of, request_of, simulated_provider
 from saga.definition import SAGA
 from saga.keys import ID_FIELD, RECORDS_KEY
-from saga.providers import simulated_provider
 from sagatools.runtest.cli import main
 from tests.helpers import (
     FAIL_FILE,

@@ -6,10 +6,9 @@ import random
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, STEPS, compensation_of
+from saga.catalogue import COMPENSATIONS, REQUESTS, STEPS, compensation_of, simulated_provider
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
-from saga.providers import simulated_provider
 from saga.saga_log import ATTENTION_INDEX
 from sagatools.results import Outcome, SagaResult
 from tests.helpers import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from saga.catalogue import simulated_provider
 from saga.keys import RECORDS_KEY
 from saga.models import RecordStatus
-from saga.providers import simulated_provider
 from saga.saga_log import AttentionRecord
 from sagatools.asl import load_definition
 from sagatools.results import Outcome, SagaResult

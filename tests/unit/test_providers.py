@@ -93,9 +93,25 @@ def test_a_provider_serves_its_own_step_only(provider):
 
 def test_the_ledgers_are_read_for_a_saga_in_one_call(settings, dynamodb):
     SimulatedProvider(FIRST).book(call("p-read"), "REF")
-    assert ledger_states(dynamodb, settings.provider_tables, "p-read") == {
+    assert ledger_states(dynamodb, settings.provider_tables, "p-read", {}) == {
         resource: "CONFIRMED" if resource == FIRST else None for resource in RESOURCES
     }
+
+
+def test_each_provider_asked_has_a_key_of_its_own_and_a_reservation_at_any_of_them_is_read(settings, dynamodb):
+    # Given a step that asked its own provider, which refused, then an alternative, which took it
+    provider = SimulatedProvider(FIRST)
+    own, alternative = (dataclasses.replace(call("p-alt"), provider=name) for name in ("Own", "Alternative"))
+    assert own.key != alternative.key != call("p-alt").key
+    provider.book(alternative, "REF")
+    assert (provider.state(own.key), provider.state(alternative.key)) == (None, "CONFIRMED")
+    # Then the ledgers read under the keys of the providers asked find it; under the step's own key alone, not
+    asked = {FIRST: ["Own", "Alternative"]}
+    assert ledger_states(dynamodb, settings.provider_tables, "p-alt", asked)[FIRST] == "CONFIRMED"
+    assert ledger_states(dynamodb, settings.provider_tables, "p-alt", {})[FIRST] is None
+    # and once it is cancelled by its key, CANCELLED
+    provider.cancel(alternative)
+    assert ledger_states(dynamodb, settings.provider_tables, "p-alt", asked)[FIRST] == "CANCELLED"
 
 
 def with_work(monkeypatch, work: StepWork) -> None:

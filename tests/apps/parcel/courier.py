@@ -29,4 +29,4 @@ def dismiss(call: StepCall) -> None:
     DISPATCH.cancel(call)
 
 
-WORK = StepWork(action=hire, compensation=dismiss)
+WORK = StepWork(action=hire, compensation=dismiss, simulated=DISPATCH)

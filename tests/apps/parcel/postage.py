@@ -23,4 +23,4 @@ def refund_label(call: StepCall) -> None:
     POSTAL_SERVICE.cancel(call)
 
 
-WORK = StepWork(action=buy_label, compensation=refund_label)
+WORK = StepWork(action=buy_label, compensation=refund_label, simulated=POSTAL_SERVICE)
