@@ -4,7 +4,9 @@
 #                                                (TIER unit|embedded|deploy|e2e: that folder of tests/ only)
 #   ./build.sh generate [--check]                write what follows from saga/definition.py (--check: exit 1
 #                                                naming each generated file that differs, writing nothing)
-#   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary
+#   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary (a stage
+#                                                whose coordinator is durable, serverless.yml params: its
+#                                                durable function and tables, no state machine)
 #   ./build.sh remove [STAGE [REGION [PROFILE]]] [--force]  the state machines, then the stack (prod: --force
 #                                                or its name typed; its tables' deletion protection is lifted)
 #   ./build.sh bench                             measure the embedded stack and a saga's cost (docs/BENCHMARKS.md)
@@ -28,7 +30,7 @@ usage() {
 [ $# -ge 1 ] || usage
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
-PACKAGED_STAGES=(dev prod local)
+PACKAGED_STAGES=(dev prod local durable)
 # The AWS SDK inside the pinned osls warns, in 8 lines on every deploy and remove, that SDK releases after
 # January 2027 will need Node 22; the pinned one runs on the Node we have. Its own switch turns that off.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
@@ -102,6 +104,7 @@ package_templates() {
   local stage
   for stage in "$@"; do
     rm -rf "build/package/$stage"
+    .venv/bin/python -m sagatools.deployed.durable_package "$stage" >/dev/null # a durable stage's function package
     env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
       AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null SLS_TELEMETRY_DISABLED=1 \
       npx --no-install osls package --stage "$stage" --region us-west-2 --package "build/package/$stage" >/dev/null
@@ -154,15 +157,23 @@ use_local_endpoint() {
 }
 
 prepare_stage() {
-  # Sets STAGE_ARGS, stage, region and SLS_PROFILE for deploy/remove, after checking the credentials.
+  # Sets STAGE_ARGS, stage, region, SLS_PROFILE and COORDINATOR for deploy/remove, after checking the credentials.
   [ $# -le 3 ] || usage
   STAGE_ARGS=("$@")
   if [ "${1:-}" = "local" ]; then
     ensure_venv requirements-local.txt
-    [ "$command" != "deploy" ] || .venv/bin/python -m sagatools.deployed.local_commands start
-    use_local_endpoint
   else
     ensure_venv requirements-tools.txt
+  fi
+  # The stage's coordinator (serverless.yml params); deploying one the stage cannot run is refused before anything
+  # starts.
+  local deploying=()
+  [ "$command" != "deploy" ] || deploying=(--deploy)
+  COORDINATOR=$(.venv/bin/python -m sagatools.deployed.coordinator ${deploying[@]+"${deploying[@]}"} ${1:+"$1"}) ||
+    exit $?
+  if [ "${1:-}" = "local" ]; then
+    [ "$command" != "deploy" ] || .venv/bin/python -m sagatools.deployed.local_commands start
+    use_local_endpoint
   fi
   node_tools
   local chosen
@@ -262,10 +273,13 @@ case "$command" in
       echo "Powertools layer: $layer_arn"
       LAYER=(--param="powertoolsLayer=$layer_arn")
     fi
+    # The durable function's package (the engine, the app and the pinned durable execution SDK).
+    [ "$COORDINATOR" != "durable" ] || .venv/bin/python -m sagatools.deployed.durable_package "$stage"
     # ${ARR[@]+"${ARR[@]}"}: an empty array is an unbound variable to bash 3.2 (macOS) under set -u.
     npx --no-install osls deploy --stage "$stage" --region "$region" ${SLS_PROFILE[@]+"${SLS_PROFILE[@]}"} \
       ${LAYER[@]+"${LAYER[@]}"}
-    ./deploy-stepfunc.sh ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
+    # A stage coordinated by the durable function has no state machine: its stack holds all it runs.
+    [ "$COORDINATOR" = "durable" ] || ./deploy-stepfunc.sh ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     .venv/bin/python -m sagatools.deployed.deploy describe ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"}
     ;;
   remove)

@@ -1,8 +1,10 @@
 """What serverless.yml declares, as the embedded stack needs it: functions, environment, tables.
 
 Only the Serverless variable forms this project uses are resolved: `${self:…}`, `${sls:stage}`,
-`${opt:stage|region, 'default'}`, `${param:…}` (from `params`, by stage, then `default`) and
-`${file(./x.yml):key}` (how serverless.yml includes the generated serverless.steps.yml); `functions`
+`${opt:stage|region, 'default'}`, `${param:…}` (from `params`, by stage, then `default`), a fallback that is
+another source (`${param:x, self:custom.y}`), variables within a variable's address
+(`${self:custom.${param:x}.y}`, innermost first), and `${file(./x.yml):key}` or a whole `${file(./x.yml)}`
+(how serverless.yml includes the generated serverless.steps.yml and serverless.stepfunctions.yml); `functions`
 and `resources` given as a list are merged as the Serverless Framework merges them.
 """
 
@@ -22,7 +24,9 @@ SERVERLESS_YML = PROJECT_ROOT / "serverless.yml"
 STEPS_YML = PROJECT_ROOT / "serverless.steps.yml"  # the per-step part, generated from saga/definition.py
 
 # Serverless variables only: `${AWS::Region}` and other CloudFormation `!Sub` references pass through.
-_VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+|file\([^()${}]+\):[^${}]+)\}")
+_VARIABLE = re.compile(r"\$\{((?:self|sls|opt|param):[^${}]+|file\([^()${}]+\)(?::[^${}]+)?)\}")
+# A fallback that names another source rather than a value (`self:custom.layers`).
+_SOURCE_FALLBACK = re.compile(r"^(?:self|sls|opt|param):")
 
 
 @functools.cache
@@ -71,6 +75,11 @@ class FunctionSpec:
         return found
 
 
+# Who coordinates a stage's sagas (serverless.yml: params, coordinator): the state machines, or the durable function.
+STEPFUNCTIONS, DURABLE = "stepfunctions", "durable"
+COORDINATORS = (STEPFUNCTIONS, DURABLE)
+
+
 # CloudFormation table properties that CreateTable also takes (PITR and SSE are separate calls).
 _CREATE_TABLE_PROPERTIES = {"TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"}
 
@@ -84,6 +93,7 @@ class ServiceConfig:
     environment: dict[str, str]
     runtime: str  # python3.12
     architecture: str  # arm64
+    coordinator: str = STEPFUNCTIONS  # params: coordinator (STEPFUNCTIONS or DURABLE)
 
     @property
     def process_environment(self) -> dict[str, str]:
@@ -127,6 +137,10 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
         for logical_id, resource in resolved.get("resources", {}).get("Resources", {}).items()
         if resource.get("Type") == "AWS::DynamoDB::Table"
     }
+    params = resolved.get("params") or {}
+    coordinator = str(params.get(stage, {}).get("coordinator", params.get("default", {}).get("coordinator")))
+    if coordinator not in COORDINATORS:
+        raise ValueError(f"serverless.yml: stage {stage}'s coordinator is {coordinator}, not one of {COORDINATORS}")
     return ServiceConfig(
         resolved["service"],
         stage,
@@ -135,6 +149,7 @@ def load_service_config(stage: str, path: Path = SERVERLESS_YML) -> ServiceConfi
         provider_env,
         str(provider["runtime"]),
         str(provider.get("architecture", "x86_64")),
+        coordinator,
     )
 
 
@@ -212,13 +227,16 @@ class _Resolver:
         if value is None:
             if not fallback:
                 raise ValueError(f"serverless.yml: cannot resolve ${{{expression}}}")
+            if _SOURCE_FALLBACK.match(fallback):
+                return self._variable(fallback)
             return fallback.strip("'\"")
         return value
 
     def _lookup(self, source: str) -> Any:
         if source.startswith("file("):
-            name, _, path = source.removeprefix("file(").partition("):")
-            return self._path(self._file(name.strip()), path)
+            name, _, path = source.removeprefix("file(").partition(")")
+            whole = self._file(name.strip())
+            return self._path(whole, path.removeprefix(":")) if path else self.resolve(whole)
         kind, _, path = source.partition(":")
         if kind == "self":
             return self._path(self.raw, path)

@@ -36,6 +36,7 @@ from sagatools.asl import (
 from sagatools.cli import parsed_arguments
 from sagatools.deployed.stage import Stage, StageError, explain, state_machine_arn
 from sagatools.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT
 from sagatools.serverless_config import load_service_config
 
 if TYPE_CHECKING:
@@ -185,10 +186,10 @@ def prepare_removal(stage: Stage, force: bool, out: TextIO, err: TextIO, confirm
     tables = [outputs[key] for key in TABLE_OUTPUTS if key in outputs]
     machines = [outputs[m.name_output] for m in MACHINES if m.name_output in outputs]
     print(f"Removing stage {stage.name} deletes stack {stage.stack_name}: the tables {', '.join(tables)}", file=out)
+    # A stage coordinated by the durable function has no state machine (its executions go with the function).
+    what = f"and the state machines {', '.join(machines)}" if machines else "and the durable function's executions"
     print(
-        f"  (with every one of their {RECORDS_KEY} and the saga log), the functions, roles and log groups, and the"
-        " state machines "
-        f"{', '.join(machines)}.",
+        f"  (with every one of their {RECORDS_KEY} and the saga log), the functions, roles and log groups, {what}.",
         file=out,
     )
     if stage.name not in PROTECTED_STAGES:
@@ -243,7 +244,11 @@ def _assumed_outputs(stage: Stage) -> dict[str, str]:
 def describe(stage: Stage, out: TextIO) -> None:
     outputs = stage.outputs()
     print(f"Stage {stage.name} in {stage.region}:", file=out)
-    print(f"  state machine  {state_machine_arn(outputs, stage.region)}", file=out)
+    if DURABLE_FUNCTION_OUTPUT in outputs:
+        # A durable execution is started through a qualified ARN: the alias.
+        print(f"  durable function {outputs[DURABLE_FUNCTION_OUTPUT]}", file=out)
+    else:
+        print(f"  state machine  {state_machine_arn(outputs, stage.region)}", file=out)
     if RESOLVE_MACHINE.name_output in outputs:
         print(f"  resolution     {state_machine_arn(outputs, stage.region, RESOLVE_MACHINE)}", file=out)
     for key in TABLE_OUTPUTS:

@@ -20,6 +20,7 @@ from sagatools.deployed import deploy
 from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
 from sagatools.emulation.environment import REGION
+from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT, durable_function
 from sagatools.runtest import cli as runner
 from tests.helpers import (
     FAIL_FILE,
@@ -194,6 +195,31 @@ def test_removing_another_stage_only_says_what_it_deletes(stage_stack):
     code, out, _ = run_deploy("prepare-remove", "dev", REGION)
     assert code == 0
     assert "deletes stack lambda-saga-pattern-dev" in out
+
+
+def test_a_durable_stage_is_summed_up_by_its_function_alias_and_removed_without_state_machines(stage_stack):
+    # A stage whose coordinator is the durable function: its stack outputs the alias and the tables, no machine.
+    alias = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:lambda-saga-pattern-durable-{durable_function()}:durable"
+    tables = {ResourceNames(resource).table_output: table for resource, table in stage_stack.settings.tables.items()}
+    outputs = {DURABLE_FUNCTION_OUTPUT: alias, "FaultInjection": "true", **tables}
+    template = {
+        "Resources": {"Log": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/durable"}}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    stage_stack.session_client("cloudformation").create_stack(
+        StackName="lambda-saga-pattern-durable", TemplateBody=json.dumps(template)
+    )
+
+    code, out, err = run_deploy("describe", "durable", REGION)
+    assert code == 0, err
+    assert f"durable function {alias}" in out
+    assert "state machine" not in out
+
+    code, out, err = run_deploy("prepare-remove", "durable", REGION)
+    assert code == 0, err
+    assert "and the durable function's executions." in out
+    code, out, err = run_deploy("remove-stepfunctions", "durable", REGION)
+    assert (code, out) == (0, ""), err  # nothing to delete before the stack goes
 
 
 class NotYetAuthorized(ServiceException):

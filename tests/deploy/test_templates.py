@@ -17,11 +17,25 @@ import pytest
 
 from saga.catalogue import COMPENSATIONS, RESOURCES, RETRIABLES, STEPS, ResourceNames
 from saga.definition import APP
+from saga.spec import FORWARD_DEADLINE_SECONDS
+from sagatools.generate.template import (
+    DURABLE_FUNCTION_OUTPUT,
+    DURABLE_HANDLER,
+    DURABLE_PACKAGE,
+    DURABLE_ROLE,
+    durable_alias_resource,
+    durable_function,
+)
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow  # packages the templates with osls when build/package is missing
 
 STAGES = ["dev", "prod"]
+# The stages whose coordinator is the state machines (the default), and the one packaged with the durable function
+# (serverless.yml params: coordinator).
+STEP_FUNCTIONS_STAGES = ["dev", "prod", "local"]
+DURABLE_STAGE = "durable"
+DURABLE_FUNCTION = f"{durable_function()[0].upper()}{durable_function()[1:]}LambdaFunction"
 FUNCTIONS = [step.function_resource for step in STEPS]
 TABLES = [
     *(ResourceNames(resource).table_resource for resource in RESOURCES),
@@ -54,7 +68,18 @@ WILDCARD_RESOURCE_ACTIONS = {
 def own_log_streams(role: str) -> re.Pattern[str]:
     """The log streams of the functions that run with `role`, and nothing else."""
     functions = "|".join(step.function for step in STEPS if step.names.role_resource == role)
+    if role == DURABLE_ROLE:
+        functions = durable_function()
     return re.compile(rf":log-group:/aws/lambda/lambda-saga-pattern-\w+-({functions}):\*$")
+
+
+# The durable function's own executions, of any of its versions, and nothing else: Lambda authorises its
+# checkpoints on <function ARN>:<version>/durable-execution/<name>/<id>.
+OWN_DURABLE_EXECUTIONS = re.compile(
+    rf"^arn:\$\{{AWS::Partition}}:lambda:\$\{{AWS::Region}}:\$\{{AWS::AccountId}}:function:"
+    rf"lambda-saga-pattern-{DURABLE_STAGE}-{durable_function()}:\*/durable-execution/\*/\*$"
+)
+CHECKPOINT_ACTIONS = {"lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"}
 
 
 @cache
@@ -91,7 +116,7 @@ def flatten(value: Any) -> str:
     return json.dumps(value)
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [*STAGES, DURABLE_STAGE])
 def test_no_wildcard_action_anywhere(stage):
     for role, statement in allow_statements(stage):
         for action in as_list(statement["Action"]):
@@ -99,12 +124,15 @@ def test_no_wildcard_action_anywhere(stage):
             assert not action.endswith(":*"), (role, action)
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [*STAGES, DURABLE_STAGE])
 def test_wildcard_resources_only_where_aws_has_no_resource_level_permissions(stage):
     for role, statement in allow_statements(stage):
         for resource in as_list(statement["Resource"]):
             if resource == "*":
                 assert set(as_list(statement["Action"])) <= WILDCARD_RESOURCE_ACTIONS, (role, statement["Sid"])
+            elif set(as_list(statement["Action"])) == CHECKPOINT_ACTIONS:
+                assert role == DURABLE_ROLE
+                assert OWN_DURABLE_EXECUTIONS.match(resource["Fn::Sub"]), resource
             elif "*" in flatten(resource):
                 assert own_log_streams(role).search(resource["Fn::Sub"]), (role, resource)
 
@@ -151,7 +179,7 @@ def test_each_function_touches_only_its_own_tables_and_the_saga_log(stage):
             assert set(actions) <= {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"}, role
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [*STAGES, DURABLE_STAGE])
 def test_every_table_is_on_demand_with_point_in_time_recovery_and_encryption(stage):
     tables = resources(stage, "AWS::DynamoDB::Table")
     assert sorted(tables) == sorted(TABLES)
@@ -198,6 +226,7 @@ def test_stages_share_no_names():
 
     assert names("dev")
     assert not names("dev") & names("prod")
+    assert not names(DURABLE_STAGE) & (names("dev") | names("prod"))
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -271,3 +300,118 @@ def test_each_state_machine_role_may_invoke_every_function_its_asl_names(role, m
     }
     by_output = {step.arn_output: step.function_resource for step in STEPS}
     assert {by_output[output] for output in named} == invoked
+
+
+# The coordinator each stage chose (serverless.yml params: coordinator).
+
+
+@pytest.mark.parametrize("stage", STEP_FUNCTIONS_STAGES)
+def test_a_stage_on_the_default_coordinator_has_no_durable_function(stage):
+    functions = resources(stage, "AWS::Lambda::Function")
+    assert sorted(functions) == sorted(FUNCTIONS)
+    assert not any("DurableConfig" in function["Properties"] for function in functions.values())
+    assert {function["Properties"]["Runtime"] for function in functions.values()} == {"python3.12"}
+    assert not resources(stage, "AWS::Lambda::Alias")
+    assert DURABLE_ROLE not in template(stage)["Resources"]
+    assert DURABLE_FUNCTION_OUTPUT not in template(stage)["Outputs"]
+    assert not {action for _, s in allow_statements(stage) for action in as_list(s["Action"])} & CHECKPOINT_ACTIONS
+
+
+def test_the_durable_stage_has_one_function_on_python313_with_its_durable_configuration():
+    functions = resources(DURABLE_STAGE, "AWS::Lambda::Function")
+    assert list(functions) == [DURABLE_FUNCTION]
+    properties = functions[DURABLE_FUNCTION]["Properties"]
+    assert properties["Handler"] == DURABLE_HANDLER
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = properties["Layers"]  # Powertools for its runtime, not the steps' python3.12 layer
+    assert re.fullmatch(
+        r"arn:aws:lambda:us-west-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:\d+", layer
+    )
+    durable = properties["DurableConfig"]
+    # A request may give forward recovery up to a day to finish the saga: the execution must outlive it.
+    assert FORWARD_DEADLINE_SECONDS[2] < durable["ExecutionTimeout"] <= 366 * 86400
+    assert 1 <= durable["RetentionPeriodInDays"] <= 90
+    # An invocation may run every step back to back: at least as long as the steps' functions get each.
+    step_timeout = resources("dev", "AWS::Lambda::Function")[FUNCTIONS[0]]["Properties"]["Timeout"]
+    assert properties["Timeout"] >= len(STEPS) * step_timeout
+
+
+def test_the_durable_function_is_invoked_through_an_alias_of_a_published_version():
+    stack = template(DURABLE_STAGE)
+    aliases = resources(DURABLE_STAGE, "AWS::Lambda::Alias")
+    alias = aliases[durable_alias_resource()]["Properties"]
+    assert list(aliases) == [durable_alias_resource()]
+    assert alias["FunctionName"] == {"Ref": DURABLE_FUNCTION}
+    version, attribute = alias["FunctionVersion"]["Fn::GetAtt"]
+    assert attribute == "Version"
+    assert stack["Resources"][version]["Type"] == "AWS::Lambda::Version"
+    assert stack["Resources"][version]["Properties"]["FunctionName"] == {"Ref": DURABLE_FUNCTION}
+    # What the deploy's summary gives to start an execution with: the alias (a qualified ARN), not the function.
+    assert stack["Outputs"][DURABLE_FUNCTION_OUTPUT]["Value"] == {"Ref": durable_alias_resource()}
+
+
+def test_the_durable_stage_has_no_state_machine_and_no_step_functions():
+    stack = template(DURABLE_STAGE)
+    roles = resources(DURABLE_STAGE, "AWS::IAM::Role")
+    assert list(roles) == [DURABLE_ROLE]
+    assert not any(r["Type"].startswith("AWS::StepFunctions::") for r in stack["Resources"].values())
+    assert not {"StateMachineName", "ResolveStateMachineName", *(s.arn_output for s in STEPS)} & stack["Outputs"].keys()
+    assert {ResourceNames(resource).table_output for resource in RESOURCES} <= stack["Outputs"].keys()
+    assert "SagaLogTableName" in stack["Outputs"]
+
+
+def test_the_durable_role_may_touch_exactly_the_saga_tables_and_its_own_checkpoints():
+    granted: dict[str, set[str]] = {}  # each resource (a table, its checkpoints, its logs) -> the actions on it
+    for role, statement in allow_statements(DURABLE_STAGE):
+        assert role == DURABLE_ROLE
+        for resource in as_list(statement["Resource"]):
+            table = isinstance(resource, dict) and "Fn::GetAtt" in resource
+            key = resource["Fn::GetAtt"][0] if table else flatten(resource)
+            granted.setdefault(key, set()).update(as_list(statement["Action"]))
+    step_tables = set(TABLES) - {"SagaLogTable"}
+    book_and_cancel = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"}  # as each step's own role
+    assert {key: actions for key, actions in granted.items() if key in step_tables} == dict.fromkeys(
+        step_tables, book_and_cancel
+    )
+    assert granted.pop("SagaLogTable") == {"dynamodb:PutItem"}  # it appends to the saga log, as the steps do
+    for table in step_tables:
+        granted.pop(table)
+    (checkpoints,) = [key for key, actions in granted.items() if actions == CHECKPOINT_ACTIONS]
+    granted.pop(checkpoints)
+    (logs,) = [key for key, actions in granted.items() if actions == {"logs:CreateLogStream", "logs:PutLogEvents"}]
+    granted.pop(logs)
+    # Nothing else but X-Ray's traces, which have no resource-level permissions: no state machine, no invoke.
+    assert granted == {'"*"': {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}}
+
+
+def test_the_durable_function_sees_every_table_of_the_saga_and_runs_with_its_role():
+    properties = resources(DURABLE_STAGE, "AWS::Lambda::Function")[DURABLE_FUNCTION]["Properties"]
+    assert properties["Role"] == {"Fn::GetAtt": [DURABLE_ROLE, "Arn"]}
+    tables = {key for key in properties["Environment"]["Variables"] if key.endswith("_TABLE")}
+    expected = {"SAGA_LOG_TABLE"}
+    for step in STEPS:
+        expected |= {step.names.table_variable, step.names.provider_table_variable}
+    assert tables == expected
+    assert all(f"-{DURABLE_STAGE}-" in properties["Environment"]["Variables"][key] for key in tables)
+
+
+def test_the_durable_package_holds_the_engine_the_app_and_the_pinned_durable_execution_sdk():
+    from sagatools.deployed.durable_package import SDK, pinned_version
+
+    package_dir(DURABLE_STAGE)  # ./build.sh package writes the durable function's package before osls runs
+    code = resources(DURABLE_STAGE, "AWS::Lambda::Function")[DURABLE_FUNCTION]["Properties"]["Code"]
+    assert code["S3Key"].endswith("/" + DURABLE_PACKAGE.rpartition("/")[2])
+    with zipfile.ZipFile(ROOT / DURABLE_PACKAGE) as archive:
+        names = archive.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        assert f"Version: {pinned_version()}" in archive.read(metadata).decode().splitlines()
+    app = APP.replace(".", "/")
+    module = SDK.replace("-", "_")
+    parents = {f"{app.rsplit('/', depth)[0]}/__init__.py" for depth in range(1, app.count("/") + 1)}
+    # the engine, the app (not its tests) and the SDK at the root, where Lambda imports from: no handler, no tooling
+    outside = {n for n in names if not n.startswith(("saga/", f"{app}/", f"{module}/", f"{module}-"))}
+    assert outside == parents
+    assert {DURABLE_HANDLER.rpartition(".")[0] + ".py", f"{app}/definition.py", f"{module}/__init__.py"} <= set(names)
+    assert not [n for n in names if n.startswith(f"{app}/tests/") or "__pycache__" in n]

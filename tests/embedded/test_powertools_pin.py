@@ -21,9 +21,10 @@ def test_the_tests_run_the_pinned_powertools():
 
 
 def test_serverless_yml_names_no_release_of_its_own():
-    # The only layer version written in serverless.yml is the offline stand-in (1), never a release.
-    versions = re.findall(r"AWSLambdaPowertoolsPythonV3-[a-z0-9_-]+:(\d+)", SERVERLESS_YML.read_text())
-    assert versions == ["1"]
+    # The only layer versions written in serverless.yml are the offline stand-ins (1), one per coordinator's
+    # runtime, never a release.
+    versions = re.findall(r"AWSLambdaPowertoolsPythonV3-([a-z0-9_]+)-arm64:(\d+)", SERVERLESS_YML.read_text())
+    assert sorted(versions) == [("python312", "1"), ("python313", "1")]
 
 
 def test_the_deploy_asks_for_the_pinned_release_on_the_functions_platform():
@@ -33,6 +34,11 @@ def test_the_deploy_asks_for_the_pinned_release_on_the_functions_platform():
         f"/aws/service/powertools/python/arm64/python3.12/{pinned_version()}"
     )
     assert "sagatools.deployed.powertools_layer" in (ROOT / "build.sh").read_text()
+    # A stage the durable function coordinates runs python3.13: it asks for that runtime's layer.
+    durable = load_service_config("durable")
+    assert parameter_path(pinned_version(), durable.architecture, durable.runtime) == (
+        f"/aws/service/powertools/python/arm64/python3.13/{pinned_version()}"
+    )
 
 
 def test_a_release_aws_has_not_published_is_one_sentence_naming_its_path():
