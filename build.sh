@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command per job, the same on a workstation and in CI.
-#   ./build.sh test [TIER] [PYTEST_ARGS]         lint, generated files, offline template checks, the whole test suite
-#                                                (TIER unit|embedded|deploy|e2e: that folder of tests/ only)
+#   ./build.sh test [all|TIER] [PYTEST_ARGS]     lint, generated files, offline template checks, every test but the
+#                                                slow ones (all: those too; TIER unit|embedded|deploy|e2e: that
+#                                                folder of tests/ only, slow ones included)
 #   ./build.sh generate [--check]                write what follows from saga/definition.py (--check: exit 1
 #                                                naming each generated file that differs, writing nothing)
 #   ./build.sh deploy [STAGE [REGION [PROFILE]]] functions, tables and the state machine, then a summary (a stage
@@ -24,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
-  echo "usage: ./build.sh test [unit|embedded|deploy|e2e] | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | lock | local start|stop|status|url" >&2
+  echo "usage: ./build.sh test [all|unit|embedded|deploy|e2e] | generate [--check] | bench | diagram | screenshot | deploy [STAGE [REGION [AWS_PROFILE]]] | remove [STAGE [REGION [AWS_PROFILE]]] | package [STAGE] | lint | lock | local start|stop|status|url" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -188,6 +189,13 @@ shift
 case "$command" in
   test)
     ensure_venv requirements-dev.txt
+    # The slow tier (pyproject.toml's marker: the local cloud end to end, the soak, the browser, another moto) is
+    # left out of the default run, which CI runs and which stays within about 5 minutes on 2 cores.
+    selected=(-m "not slow")
+    if [ "${1:-}" = "all" ]; then
+      selected=()
+      shift
+    fi
     if [ $# -ge 1 ] && [[ "$1" != -* ]]; then
       # One tier of tests/ on its own, while working (README "Tests while working"); extra arguments go to pytest.
       tier="$1"
@@ -214,10 +222,10 @@ case "$command" in
     # Two workers (CI has 2 cores), whole modules each (their module-scoped stacks are built once), started
     # in the order tests/conftest.py gives (longest first), not xdist's most-tests-first.
     # shellcheck disable=SC2046 # one word per folder
-    .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests $(app_tests) "$@"
+    .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder ${selected[@]+"${selected[@]}"} tests $(app_tests) "$@"
     # The engine's tests again, on a second app of the tests' own (tests/second_app.py), in a copy of the project
     # whose one setting names it: they name no app, so they pass unchanged.
-    .venv/bin/python -m tests.second_app
+    .venv/bin/python -m tests.second_app ${selected[@]+"${selected[@]}"}
     ;;
   generate)
     [ $# -le 1 ] || usage

@@ -28,7 +28,8 @@ from sagatools.generate.template import (
 )
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow  # packages the templates with osls when build/package is missing
+# Reads the templates ./build.sh test packages before the tests (osls packages them here when build/package is
+# missing: about 10 s).
 
 STAGES = ["dev", "prod"]
 # The stages whose coordinator is the state machines (the default), and the one packaged with the durable function

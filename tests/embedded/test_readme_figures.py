@@ -20,6 +20,7 @@ from saga.keys import ID_FIELD
 from saga.request_fields import MAX_ALTERNATIVES, SAGA_ID_PATTERN, Text
 from saga.spec import COMPENSATION_RETRY, FORWARD_DEADLINE_SECONDS, FORWARD_RETRY, REQUEST_RETRY
 from sagatools import exit_codes, request_files
+from sagatools.bench_aws import PRICES, rollback_scenario
 from sagatools.deployed.stage import LOCAL_CLIENT_CONFIG
 from sagatools.emulation.embedded import TIMEOUT_SCALE
 from sagatools.emulation.execution_environment import INIT_LIMIT_SECONDS
@@ -30,7 +31,7 @@ from sagatools.runtest.cli import arguments_parser
 from sagatools.runtest.shards import SAGAS_PER_SHARD, shard_count
 from sagatools.runtest.stacks import STAGE_GRACE_SECONDS
 from sagatools.view.terminal import COMPACT_ABOVE
-from tests.embedded.test_fault_matrix import CASES
+from tests.embedded.test_fault_matrix import CASES, FORWARD_CASES
 from tests.embedded.test_soak import DUPLICATES, SOAK_SAGAS
 from tests.helpers import APP_DIR, ROOT, book_step, cancel_step, saga_request
 
@@ -137,12 +138,42 @@ def test_a_limit_or_policy_the_readme_states_is_the_one_the_code_sets(pattern):
 
 @documented_app
 def test_the_fault_matrix_is_as_large_as_the_docs_say():
-    # Its size follows from the steps: the figure stated is the documented app's.
+    # Its size follows from the steps: the figures stated are the documented app's.
     pattern = (
         r"\{refused, crash after write, late, transient:1, transient:5\} x every compensation x \{transient:1, "
-        r"transient:5, stuck\}, (\d+) sagas"
+        r"transient:5, stuck\}, (\d+) sagas, and (\d+) more in forward recovery"
     )
-    assert tuple(map(int, stated(pattern))) == (len(CASES),)
+    assert tuple(map(int, stated(pattern))) == (len(CASES), len(FORWARD_CASES))
+
+
+@documented_app
+def test_the_readme_prices_each_coordinator_as_the_bench_measured():
+    # "Choosing a coordinator": a success and a rollback at the last step, as docs/BENCHMARKS.md's cost per
+    # coordinator (written by ./build.sh bench) has them, at the prices bench_aws.PRICES holds.
+    found = stated(
+        r"\| \$(\d+) / \$(\d+): (\d+) / (\d+) transitions at \$(\d+) per million \| \$(\d+) / \$(\d+): (\d+) / (\d+)"
+        r" operations at \$(\d+) per million \|"
+    )
+    table = (ROOT / "docs" / "BENCHMARKS.md").read_text(encoding="utf-8").split("## Cost per coordinator", 1)[1]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 8:
+            rows[cells[0]] = cells
+    success, rollback = rows["success"], rows[rollback_scenario(REQUESTS[-1].resource)]
+    measured = (
+        round(float(success[4])),
+        round(float(rollback[4])),
+        int(success[2]),
+        int(rollback[2]),
+        round(PRICES["state transition (Standard)"] * 1_000_000),
+        round(float(success[7])),
+        round(float(rollback[7])),
+        int(success[5]),
+        int(rollback[5]),
+        round(PRICES["durable operation (Lambda durable functions)"] * 1_000_000),
+    )
+    assert tuple(map(int, found)) == measured
 
 
 @documented_app
