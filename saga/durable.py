@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import StepConfig
-from aws_durable_execution_sdk_python.exceptions import StepError
+from aws_durable_execution_sdk_python.exceptions import StepError, StepInterruptedError
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, Step
 from saga.clients import dynamodb_client
 from saga.coordination import ROLLED_BACK_CAUSE, STUCK_CAUSE, UNFINISHED_CAUSE, gives_up_forward, retry_policies
 from saga.definition import SAGA
-from saga.durable_retries import record_retry, retry_strategy
+from saga.durable_retries import INTERRUPTED, record_retry, retry_strategy, step_config
 from saga.errors import SagaNeedsAttention, SagaRolledBack
 from saga.lambda_handler import run_step_event
 from saga.models import parse_request
@@ -52,7 +51,9 @@ class Failure:
 
     @classmethod
     def of(cls, failed: StepError) -> Failure:
-        return cls(failed.error_type.rpartition(".")[2], failed.message or "")
+        name = failed.error_type.rpartition(".")[2]
+        # An attempt its invocation ended under, retried to the end: the state machine's Lambda timeout.
+        return cls(INTERRUPTED if name == StepInterruptedError.__name__ else name, failed.message or "")
 
     @property
     def cause(self) -> str:
@@ -124,7 +125,7 @@ class DurableSaga:
             return run_step_event(step, event)
 
         result: dict[str, Any] = self.context.step(
-            attempt, name=state, config=StepConfig(retry_strategy=retry_strategy(retry_policies(step)))
+            attempt, name=state, config=step_config(retry_strategy(retry_policies(step)))
         )
         return result
 
@@ -148,7 +149,7 @@ class DurableSaga:
         # As the Flag state's Catch: the saga goes on to its end whether or not the record was written, and that end
         # says it needs attention.
         with contextlib.suppress(StepError):
-            self.context.step(write, name=state, config=StepConfig(retry_strategy=record_retry))
+            self.context.step(write, name=state, config=step_config(record_retry))
 
 
 def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:

@@ -6,15 +6,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
+from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, StepConfig, StepSemantics
+from aws_durable_execution_sdk_python.exceptions import StepInterruptedError
 from aws_durable_execution_sdk_python.retries import RetryDecision
 
 from saga.coordination import ATTENTION_RECORD_RETRY, retried_errors
+from saga.spec import LAMBDA_TIMEOUTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from saga.spec import RetryPolicy
+
+# A step whose invocation ended under it (the function timed out or died mid-step) is what the state machine's Task
+# sees as its Lambda timing out: retried by the same rules, and named so when the retries run out.
+INTERRUPTED = LAMBDA_TIMEOUTS[0]
+
+
+def error_name(error: Exception) -> str:
+    """The name the ASL's Retry and Catch rules would know the error by."""
+    return INTERRUPTED if isinstance(error, StepInterruptedError) else type(error).__name__
 
 
 def retry_strategy(policies: tuple[RetryPolicy, ...]) -> Callable[[Exception, int], RetryDecision]:
@@ -25,7 +36,7 @@ def retry_strategy(policies: tuple[RetryPolicy, ...]) -> Callable[[Exception, in
     rules = [(set(retried_errors(policy)), policy) for policy in policies]
 
     def decide(error: Exception, attempts_made: int) -> RetryDecision:
-        name = type(error).__name__
+        name = error_name(error)
         policy = next((policy for names, policy in rules if name in names or "States.ALL" in names), None)
         retries = attempts_made - 1
         if policy is None or retries >= policy.max_attempts:
@@ -38,3 +49,10 @@ def retry_strategy(policies: tuple[RetryPolicy, ...]) -> Callable[[Exception, in
 
 # An attention record's write, retried as the ASL's Flag states retry it.
 record_retry = retry_strategy((ATTENTION_RECORD_RETRY,))
+
+
+def step_config(strategy: Callable[[Exception, int], RetryDecision]) -> StepConfig:
+    """A step of the durable function: retried by `strategy`, and never run again unasked. Its START is checkpointed
+    before it runs, so a step whose invocation ended under it is retried through `strategy` (as an interrupted
+    attempt, INTERRUPTED) rather than run again and again on every new invocation with no bound."""
+    return StepConfig(retry_strategy=strategy, step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)

@@ -305,6 +305,9 @@ class StepSpec:
                 )
             if self.kind is not StepKind.RETRIABLE:
                 raise ValueError(f"step {self.resource}: alternatives are for a retriable step")
+        simulated = self.work.simulated if self.work else None
+        if simulated is not None and simulated.resource != self.resource:
+            raise ValueError(f"step {self.resource}: its work's simulated provider serves {simulated.resource!r}")
 
 
 @dataclass(frozen=True)

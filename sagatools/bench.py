@@ -287,7 +287,7 @@ def main() -> int:
     markdown = benchmarks_markdown(
         latency, throughput, sharded, (200, batch_seconds, batch_rate), cold_start, costs, step_calls, profile, start_up
     )
-    markdown += "\n".join(coordinator_markdown(coordinators, date.today().isoformat())) + "\n"
+    markdown += "\n".join(coordinator_markdown(coordinators)) + "\n"
     print("measuring the local cloud...", file=sys.stderr)
     embedded_success = next(row["execution_median"] for row in latency if row["scenario"] == "success")
     markdown += "\n".join(local_cloud_markdown(measure_local_cloud(), embedded_success)) + "\n"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_state
 from saga.keys import ID_FIELD
 from saga.models import parse_request
-from sagatools.bench_aws import PRICES, cost_of, lambda_dollars
+from sagatools.bench_aws import PRICES, PRICES_AS_OF, cost_of, lambda_dollars
 from sagatools.bench_calls import ApiCalls, StepCalls, Units
 from sagatools.durable_history import state_history
 from sagatools.project import app_folder
@@ -106,7 +106,7 @@ def measure_coordinator_costs(
     return rows
 
 
-def coordinator_markdown(rows: list[dict[str, Any]], today: str) -> list[str]:
+def coordinator_markdown(rows: list[dict[str, Any]]) -> list[str]:
     transition = PRICES["state transition (Standard)"] * 1e6
     operation = PRICES["durable operation (Lambda durable functions)"] * 1e6
     lines = [
@@ -114,7 +114,7 @@ def coordinator_markdown(rows: list[dict[str, Any]], today: str) -> list[str]:
         "",
         "The same sagas, each once on each coordinator on one embedded stack (`sagatools/bench_coordinators.py`): the"
         " generated state machine (Step Functions Standard) and the durable function (`saga/durable.py`, Lambda"
-        f" durable functions). Prices as above, known on {today} (not fetched): ${transition:g} per million state"
+        f" durable functions). Prices as above, as of {PRICES_AS_OF} (not fetched): ${transition:g} per million state"
         f" transitions, ${operation:g} per million durable operations; Lambda and DynamoDB as above. The state"
         " machine's transitions are billed ones (every state entered, every task retry); the durable function's"
         " operations are its start and one per attempt of each step (each attention record's write and each"

@@ -28,13 +28,14 @@ def _short(error_type: str | None) -> str | None:
     return error_type.rpartition(".")[2] if error_type else None
 
 
-def _end_state(error: str | None, last_state: str | None) -> str:
-    """The Fail state the state machine ends in with `error` (the last state it ran before it: `last_state`)."""
+def _end_state(error: str | None, last_state: str | None) -> str | None:
+    """The Fail state the state machine ends in with `error` (the last state it ran before it: `last_state`); None
+    for an error no Fail state raises (the function itself failed: no state stands for that)."""
     if error == ROLLED_BACK_ERROR:
         return "RolledBack"
     if error == NEEDS_ATTENTION_ERROR:
         return "Unfinished" if last_state in _UNFINISHED_FLAGS else "NeedsAttention"
-    return "RequestRefused"
+    return "RequestRefused" if error == SAGA.errors.invalid_request else None
 
 
 class _History:
@@ -83,7 +84,7 @@ def state_history(events: list[Event]) -> list[dict[str, Any]]:
             failed_with = event.execution_failed_details.error
             error = failed_with.payload if failed_with else None
             details = {"error": _short(error.type if error else None), "cause": error.message if error else None}
-            state = _end_state(details["error"], last_state)
-            history.add("FailStateEntered", at, {"name": state}, "stateEnteredEventDetails")
+            if (state := _end_state(details["error"], last_state)) is not None:
+                history.add("FailStateEntered", at, {"name": state}, "stateEnteredEventDetails")
             history.add("ExecutionFailed", at, details, "executionFailedEventDetails")
     return history.events

@@ -16,6 +16,7 @@ from saga.saga_log import AttentionRecord, AttentionState, LogEntry
 from sagatools.asl import RESOLVE_MACHINE
 from sagatools.cli import report_dir
 from sagatools.deployed.stage import Stage, StageError, execution_arn, settings_from_outputs, state_machine_arn
+from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT
 from sagatools.results import Outcome, SagaReader, outcome_of, resolution_outcome_of
 from sagatools.view.html_page import page_path
 
@@ -83,6 +84,11 @@ class StageView:
     def open(cls, stage: Stage) -> StageView:
         outputs = stage.outputs()
         if RESOLVE_MACHINE.name_output not in outputs:
+            if DURABLE_FUNCTION_OUTPUT in outputs:
+                raise StageError(
+                    f"Stage {stage.name} is coordinated by the durable function, which attention.sh does not reach yet:"
+                    " its attention records are in the saga log table's attention index (docs/AWS.md)."
+                )
             raise StageError(f"Stage {stage.name} has no resolution state machine: redeploy it with ./build.sh deploy.")
         return cls(
             stage=stage,

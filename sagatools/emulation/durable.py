@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from saga.durable import handler
+from sagatools.generate.template import durable_execution_timeout
 
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python_testing.model import Event
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 # The SDK and its runner log every failed attempt with its traceback at ERROR: the saga log and the checkpoints
 # record them already.
 _SDK_LOGGERS = ("aws_durable_execution_sdk_python", "aws_durable_execution_sdk_python_testing")
-# A durable execution may run a year; the longest saga here (forward recovery's most deadline) is a day of retries.
-EXECUTION_TIMEOUT_SECONDS = 7 * 86400
 POLL_SECONDS = 0.002
 
 
@@ -87,7 +86,7 @@ class DurableStack:
             began = time.perf_counter()
             arn = self._runner.run_async(
                 input=json.dumps(request),
-                execution_timeout=EXECUTION_TIMEOUT_SECONDS,
+                execution_timeout=durable_execution_timeout(),  # as a durable stage's template sets it
                 function_name=handler.__module__,
                 execution_name=saga_id,
             )

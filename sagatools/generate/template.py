@@ -176,10 +176,15 @@ def durable_alias_resource() -> str:
     return f"{function[0].upper()}{function[1:]}DurableLambdaAlias"
 
 
+# The longest a Lambda invocation may run (Lambda's quota, seconds).
+LAMBDA_TIMEOUT_LIMIT_SECONDS = 900
+
+
 def durable_invocation_timeout() -> int:
     """One invocation runs the saga's steps back to back until a retry suspends it: at most every step once,
-    each as long as the state machine's Task would give it."""
-    return len(STEPS) * TASK_TIMEOUT_SECONDS
+    each as long as the state machine's Task would give it, within Lambda's 15 minutes (a longer run is cut there
+    and its step retried as interrupted)."""
+    return min(len(STEPS) * TASK_TIMEOUT_SECONDS, LAMBDA_TIMEOUT_LIMIT_SECONDS)
 
 
 def durable_execution_timeout() -> int:

@@ -16,10 +16,12 @@ from moto.core.exceptions import ServiceException
 from saga.catalogue import REQUESTS, RESOURCES, TABLE_OUTPUTS, ResourceNames, compensation_of
 from saga.keys import RECORDS_KEY
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
+from sagatools.attention import cli as attention
 from sagatools.deployed import deploy
 from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
 from sagatools.emulation.environment import REGION
+from sagatools.exit_codes import EXIT_USAGE
 from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT, durable_function
 from sagatools.runtest import cli as runner
 from tests.helpers import (
@@ -220,6 +222,14 @@ def test_a_durable_stage_is_summed_up_by_its_function_alias_and_removed_without_
     assert "and the durable function's executions." in out
     code, out, err = run_deploy("remove-stepfunctions", "durable", REGION)
     assert (code, out) == (0, ""), err  # nothing to delete before the stack goes
+
+    # attention.sh cannot reach its sagas yet, and says so in one sentence rather than advising a redeploy
+    out_text, err_text = io.StringIO(), io.StringIO()
+    code = attention.main(["list", "--stage", "durable", "--region", REGION], stdout=out_text, stderr=err_text)
+    assert code == EXIT_USAGE
+    assert "is coordinated by the durable function, which attention.sh does not reach yet" in err_text.getvalue()
+    assert "Traceback" not in err_text.getvalue()
+    assert len(err_text.getvalue().strip().splitlines()) == 1
 
 
 class NotYetAuthorized(ServiceException):

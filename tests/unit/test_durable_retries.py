@@ -4,10 +4,12 @@ they name, as often, after the same backoff (at least the SDK's one second)."""
 from __future__ import annotations
 
 import pytest
+from aws_durable_execution_sdk_python.config import StepSemantics
+from aws_durable_execution_sdk_python.exceptions import StepInterruptedError
 
 from saga.catalogue import RETRIABLES, STEPS
 from saga.coordination import ATTENTION_RECORD_RETRY, retried_errors, retry_policies
-from saga.durable_retries import record_retry, retry_strategy
+from saga.durable_retries import INTERRUPTED, record_retry, retry_strategy, step_config
 from saga.errors import ForwardRetryableError
 from sagatools.asl import load_definition
 
@@ -52,3 +54,19 @@ def test_attention_records_are_retried_as_the_flag_states_retry_them():
     assert [decision.should_retry for decision in decisions] == [True] * ATTENTION_RECORD_RETRY.max_attempts + [
         False
     ] * 2
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[step.name for step in STEPS])
+def test_a_step_its_invocation_ended_under_is_retried_as_a_lambda_timeout_then_given_up(step):
+    # Given a step whose START is checkpointed before it runs (never run again unasked, as the SDK's default would,
+    # on every new invocation without bound)
+    config = step_config(retry_strategy(retry_policies(step)))
+    assert config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
+    # When its invocation ends under it, attempt after attempt / Then it is retried as the Task retries its Lambda's
+    # timeout, and given up when the Task would give up
+    (policy,) = [policy for policy in retry_policies(step) if INTERRUPTED in retried_errors(policy)]
+    decide = config.retry_strategy
+    assert decide is not None
+    interrupted = StepInterruptedError("the invocation ended while the step ran")
+    decisions = [decide(interrupted, attempts).should_retry for attempts in range(1, policy.max_attempts + 2)]
+    assert decisions == [True] * policy.max_attempts + [False]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from saga.providers import SimulatedProvider
 from saga.request_fields import Alternatives, IsoDate, Strict, Text
 from saga.spec import (
     ENGINE_ERRORS,
@@ -12,8 +13,10 @@ from saga.spec import (
     RECORD_ATTRIBUTES,
     ErrorNames,
     SagaSpec,
+    StepCall,
     StepKind,
     StepSpec,
+    StepWork,
     Verbs,
 )
 
@@ -56,6 +59,19 @@ def test_alternatives_need_a_retriable_step_whose_section_lists_them():
     with pytest.raises(ValueError, match="alternatives"):
         StepSpec("plain", Section, kind=R, alternatives_for="name")
     assert StepSpec("offer", WithAlternatives, kind=R, alternatives_for="provider").alternatives_for == "provider"
+
+
+def test_a_step_s_work_names_the_simulated_provider_of_its_own_resource():
+    # A simulated provider copied from another step's file would read and write that step's ledger
+    def act(call: StepCall) -> str:
+        return "REF"
+
+    def undo(call: StepCall) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="serves 'first'"):
+        StepSpec("second", Section, work=StepWork(act, undo, simulated=SimulatedProvider("first")))
+    assert StepSpec("second", Section, work=StepWork(act, undo, simulated=SimulatedProvider("second"))).work is not None
 
 
 def test_the_forward_schedule_reaches_past_the_longest_deadline_without_jitter():
