@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TextIO
 
 from saga.keys import ID_FIELD
 from sagatools.asl import load_definition
-from sagatools.cli import output_dir
 from sagatools.durable_history import state_history
 from sagatools.history import state_runs
 from sagatools.results import (
@@ -24,8 +23,8 @@ from sagatools.results import (
     states_entered,
     statuses,
 )
-from sagatools.runtest.runner import CONFLICT_ERROR, NOT_STARTED
-from sagatools.runtest.stacks import RunResult
+from sagatools.runtest.runner import CONFLICT_ERROR, unstarted_result
+from sagatools.runtest.stacks import RunResult, handler_log
 
 if TYPE_CHECKING:
     from sagatools.emulation.durable import DurableRun
@@ -40,11 +39,7 @@ def run_durable(
     from sagatools.emulation.embedded import EmbeddedStack  # moto is heavy: imported only when it is needed
 
     with contextlib.ExitStack() as resources:
-        if show_logs:
-            log_sink: TextIO = err
-        else:
-            output_dir().mkdir(parents=True, exist_ok=True)
-            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w", encoding="utf-8"))
+        log_sink = handler_log(resources, show_logs, err)
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink, create_state_machine=False))
         # Imported inside the stack, as Lambda imports the function: Powertools reads its settings at import.
         from sagatools.emulation.durable import DurableStack
@@ -114,35 +109,15 @@ def durable_report(
 
 def _not_started(saga: RequestFile, timeout: float) -> SagaResult:
     arn = f"durable-execution/{saga.request.saga_id}/not-started"
-    return _unstarted(saga, arn, None, None, f"not started: the --timeout of {timeout:g} s ended first")
+    return unstarted_result(saga, arn, None, None, f"not started: the --timeout of {timeout:g} s ended first")
 
 
 def _conflict(saga: RequestFile, execution_arn: str) -> SagaResult:
-    return _unstarted(
+    return unstarted_result(
         saga,
         execution_arn,
         Outcome.CONFLICT,
         CONFLICT_ERROR,
         f"not started: {ID_FIELD} {saga.request.saga_id} already names an execution of a different request in this"
         f" run ({execution_arn}); give this request a new {ID_FIELD}",
-    )
-
-
-def _unstarted(
-    saga: RequestFile, execution_arn: str, outcome: Outcome | None, error: str | None, cause: str
-) -> SagaResult:
-    return SagaResult(
-        file=saga.path,
-        saga_id=saga.request.saga_id,
-        execution_arn=execution_arn,
-        status=NOT_STARTED,
-        outcome=outcome,
-        error=error,
-        cause=cause,
-        records={},
-        saga_log=[],
-        needs_attention=[],
-        states=[],
-        transitions=0,
-        duration_ms=None,
     )

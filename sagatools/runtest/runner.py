@@ -113,20 +113,8 @@ class SagaRunner:
         from the tables: nothing of this request was done (under a conflict, what is there is the other's)."""
         arn = self._execution_arn(saga.request.saga_id)
         self.histories[arn] = []
-        return SagaResult(
-            file=saga.path,
-            saga_id=saga.request.saga_id,
-            execution_arn=arn,
-            status=NOT_STARTED,
-            outcome=outcome,
-            error=error,
-            cause=cause or f"not started: the --timeout of {self.timeout_seconds:g} s ended first",
-            records={},
-            saga_log=[],
-            needs_attention=[],
-            states=[],
-            transitions=0,
-            duration_ms=None,
+        return unstarted_result(
+            saga, arn, outcome, error, cause or f"not started: the --timeout of {self.timeout_seconds:g} s ended first"
         )
 
     @staticmethod
@@ -183,3 +171,24 @@ class SagaRunner:
 
     def _execution_arn(self, name: str) -> str:
         return execution_arn(self.state_machine_arn, name)
+
+
+def unstarted_result(
+    saga: RequestFile, execution_arn: str, outcome: Outcome | None, error: str | None, cause: str
+) -> SagaResult:
+    """A saga the run did not start (`cause` says why): nothing of it was done, so nothing is read from the tables."""
+    return SagaResult(
+        file=saga.path,
+        saga_id=saga.request.saga_id,
+        execution_arn=execution_arn,
+        status=NOT_STARTED,
+        outcome=outcome,
+        error=error,
+        cause=cause,
+        records={},
+        saga_log=[],
+        needs_attention=[],
+        states=[],
+        transitions=0,
+        duration_ms=None,
+    )

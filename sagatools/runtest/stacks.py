@@ -38,17 +38,21 @@ class RunResult:
     definition: dict[str, Any]  # the ASL the executions ran
 
 
+def handler_log(resources: contextlib.ExitStack, show_logs: bool, err: TextIO) -> TextIO:
+    """Where the handlers' logs go: stderr with --logs, else .runtest/handlers.log (open while `resources` are)."""
+    if show_logs:
+        return err
+    output_dir().mkdir(parents=True, exist_ok=True)
+    return resources.enter_context((output_dir() / "handlers.log").open("w", encoding="utf-8"))
+
+
 def run_embedded(
     sagas: list[RequestFile], human: ProgressObserver | None, show_logs: bool, timeout: float, err: TextIO
 ) -> RunResult:
     from sagatools.emulation.embedded import EmbeddedStack  # moto is heavy: import it only when it is needed
 
     with contextlib.ExitStack() as resources:
-        if show_logs:
-            log_sink: TextIO = err
-        else:
-            output_dir().mkdir(parents=True, exist_ok=True)
-            log_sink = resources.enter_context((output_dir() / "handlers.log").open("w", encoding="utf-8"))
+        log_sink = handler_log(resources, show_logs, err)
         stack = resources.enter_context(EmbeddedStack(log_sink=log_sink))
         began = time.monotonic()
 
