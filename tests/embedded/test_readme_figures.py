@@ -65,7 +65,7 @@ LIMITS = {
         request_files.MAX_DEPTH,
         request_files.MAX_NUMBER_DIGITS,
     ),
-    r"a batch of more than (\d+) trips ends with the count per outcome": (COMPACT_ABOVE,),
+    r"a batch of more than (\d+) trips shows, instead of each trip.s summary, one line per trip": (COMPACT_ABOVE,),
     r"A batch of (\d+) trips or more on the embedded stack runs on every core": (
         next(n for n in range(1, 1000) if shard_count(n, cores=2) > 1),
     ),
