@@ -21,18 +21,17 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import COMPENSATIONS, REQUESTS
+from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
-from saga.models import parse_request
 from sagatools.bench_aws import capacity_markdown, cost_markdown, cost_of, rollback_scenario
 from sagatools.bench_calls import ApiCalls, CallerCalls, StepCalls, Units, step_calls_markdown
 from sagatools.bench_cold_start import cold_start_markdown, measure_cold_start
 from sagatools.bench_coordinators import coordinator_markdown, measure_coordinator_costs
 from sagatools.bench_local import local_cloud_markdown, measure_local_cloud
+from sagatools.bench_scenarios import BASE_REQUEST, STUCK_FAULTS, STUCK_SCENARIO, request
 from sagatools.bench_start_up import measure_start_up, start_up_markdown
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.project import PROJECT_ROOT, app_folder
-from sagatools.request_files import RequestFile
+from sagatools.project import PROJECT_ROOT
 from sagatools.results import SagaReader
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded, shard_count
@@ -41,23 +40,13 @@ if TYPE_CHECKING:
     from sagatools.view.terminal import ProgressObserver
 
 OUTPUT = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
-BASE_REQUEST = json.loads((app_folder() / "samples" / "success.json").read_text(encoding="utf-8"))
 # A success, a rollback at each step, and a compensation stuck behind a refusal at the last step.
-_LAST, _STUCK = REQUESTS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
 SCENARIOS: dict[str, dict[str, str] | None] = {
     "success": None,
     **{rollback_scenario(step.resource): {step.name: "fail"} for step in REQUESTS},
-    f"stuck compensation ({_LAST.resource} fails, {_STUCK.name} stuck)": {_LAST.name: "fail", _STUCK.name: "fail"},
+    STUCK_SCENARIO: STUCK_FAULTS,
 }
 LATENCY_RUNS = int(os.environ.get("BENCH_RUNS", "30"))
-
-
-def request(saga_id: str, simulate: dict[str, str] | None) -> RequestFile:
-    data = copy.deepcopy(BASE_REQUEST)
-    data[ID_FIELD] = saga_id
-    if simulate:
-        data["simulate"] = simulate
-    return RequestFile(f"{saga_id}.json", parse_request(data))
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_state
+from saga.catalogue import REQUESTS, RETRIABLES, by_state
 from saga.keys import ID_FIELD
-from saga.models import parse_request
 from sagatools.bench_aws import PRICES, PRICES_AS_OF, cost_of, lambda_dollars
 from sagatools.bench_calls import ApiCalls, StepCalls, Units
+from sagatools.bench_scenarios import ROLLBACK_AT_LAST, STUCK_FAULTS, STUCK_SCENARIO, request
 from sagatools.durable_history import state_history
-from sagatools.project import app_folder
-from sagatools.request_files import RequestFile
 from sagatools.runtest.durable import durable_report
 
 if TYPE_CHECKING:
@@ -28,18 +26,13 @@ if TYPE_CHECKING:
     from sagatools.results import SagaReader
     from sagatools.runtest.runner import SagaRunner
 
-BASE_REQUEST = json.loads((app_folder() / "samples" / "success.json").read_text(encoding="utf-8"))
-# As bench.py's scenarios: a compensation stuck behind a refusal at the last step.
-_LAST, _STUCK = REQUESTS[-1], COMPENSATIONS[min(1, len(COMPENSATIONS) - 1)]
 FORWARD_FAULT = "transient:6"  # past the pivot: six slow retries (half an hour on the saga's clock), then done
-# Each scenario: its simulated faults, and the rest of its request.
+# Each scenario: its simulated faults, and the rest of its request. As bench.py's: a success, a rollback at the last
+# step, a stuck compensation; and a forward recovery retried past the pivot.
 SCENARIOS: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
     "success": ({}, {}),
-    f"rollback at {_LAST.resource.replace('_', ' ')}": ({_LAST.name: "fail"}, {}),
-    f"stuck compensation ({_LAST.resource} fails, {_STUCK.name} stuck)": (
-        {_LAST.name: "fail", _STUCK.name: "fail"},
-        {},
-    ),
+    ROLLBACK_AT_LAST: ({REQUESTS[-1].name: "fail"}, {}),
+    STUCK_SCENARIO: (STUCK_FAULTS, {}),
     **(
         {
             f"forward recovery ({RETRIABLES[-1].name} {FORWARD_FAULT})": (
@@ -51,11 +44,6 @@ SCENARIOS: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
         else {}
     ),
 }
-
-
-def _request_file(saga_id: str, simulate: dict[str, str], extra: dict[str, Any]) -> RequestFile:
-    data = {**BASE_REQUEST, ID_FIELD: saga_id, **extra, **({"simulate": simulate} if simulate else {})}
-    return RequestFile(f"{saga_id}.json", parse_request(data))
 
 
 def durable_cost(run: DurableRun, dynamodb: Units) -> dict[str, Any]:
@@ -82,12 +70,12 @@ def measure_coordinator_costs(
     with ApiCalls(observed):
         for number, (name, (simulate, extra)) in enumerate(SCENARIOS.items()):
             observed.reset()
-            (machine,) = runner.run([_request_file(f"coordinators-{number}-sf", simulate, extra)])
+            (machine,) = runner.run([request(f"coordinators-{number}-sf", simulate, **extra)])
             machine_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
             observed.reset()
-            by_function = _request_file(f"coordinators-{number}-df", simulate, extra)
-            request = json.loads(by_function.execution_input)
-            run = durable.run(request[ID_FIELD], request, 600)
+            by_function = request(f"coordinators-{number}-df", simulate, **extra)
+            document = json.loads(by_function.execution_input)
+            run = durable.run(document[ID_FIELD], document, 600)
             function_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
             function = durable_report(by_function, run, state_history(run.events), reader)
             if function.outcome is not machine.outcome:

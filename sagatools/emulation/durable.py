@@ -39,6 +39,17 @@ class DurableRun:
     events: list[Event]  # its history: every checkpoint, in order
     seconds: float  # wall time, the skipped waits not counted
 
+    def described(self, execution_input: str, started: datetime | None = None) -> dict[str, Any]:
+        """The run as DescribeExecution describes a state machine's execution (what results.build_report reads)."""
+        return {
+            "executionArn": self.execution_arn,
+            "status": self.status,
+            "error": self.error,
+            "cause": self.cause,
+            "input": execution_input,
+            "startDate": started,
+        }
+
     @property
     def operations(self) -> int:
         """Durable operations as AWS meters them: the execution's start, and each step's attempts (each attempt is
@@ -116,11 +127,4 @@ class DurableStack:
         if saga_id not in self._runs:
             return None
         execution_input, started, run = self._runs[saga_id]
-        return {
-            "executionArn": run.execution_arn,
-            "status": run.status,
-            "error": run.error,
-            "cause": run.cause,
-            "input": execution_input,
-            "startDate": started,
-        }
+        return run.described(execution_input, started)

@@ -18,10 +18,7 @@ from sagatools.results import (
     Outcome,
     SagaReader,
     SagaResult,
-    outcome_of,
-    recovery_report,
-    states_entered,
-    statuses,
+    build_report,
 )
 from sagatools.runtest.runner import CONFLICT_ERROR, unstarted_result
 from sagatools.runtest.stacks import RunResult, handler_log
@@ -82,28 +79,16 @@ def run_durable(
 def durable_report(
     saga: RequestFile, run: DurableRun, history: list[dict[str, object]], reader: SagaReader
 ) -> SagaResult:
-    """What one durable execution of the saga did: its end, and the records, saga log and ledgers it left."""
-    saga_id = saga.request.saga_id
-    log, attention = reader.saga_log.read(saga_id)
-    records = reader.record_items(saga_id)
-    return SagaResult(
-        file=saga.path,
-        saga_id=saga_id,
-        execution_arn=run.execution_arn,
-        status=run.status,
-        outcome=outcome_of(run.status, run.error),
-        error=run.error,
-        cause=run.cause,
-        records=statuses(records),
-        providers=reader.providers(saga_id, log),
-        saga_log=log,
-        needs_attention=attention,
-        states=states_entered(history),  # the ASL states its operations stand for
-        transitions=0,  # a durable function has no states to enter: it is billed by durable_operations
-        billed_transitions=0,
-        duration_ms=round(run.seconds * 1000) if run.status != "RUNNING" else None,
-        recovery=recovery_report(saga.execution_input, log, records),
-        durable_operations=run.operations,
+    """What one durable execution of the saga did, read as a state machine's execution is (results.build_report):
+    its end, and the records, saga log and ledgers it left; billed by its durable operations, not by transitions."""
+    report = build_report(saga.path, saga.request.saga_id, run.described(saga.execution_input), history, reader, False)
+    return report.model_copy(
+        update={
+            "transitions": 0,  # a durable function has no states to enter (`states` are those its operations stand for)
+            "billed_transitions": 0,
+            "duration_ms": round(run.seconds * 1000) if run.status != "RUNNING" else None,
+            "durable_operations": run.operations,
+        }
     )
 
 
