@@ -47,11 +47,6 @@ CANCELLED = "CANCELLED"
 LATE = "late"
 
 
-def ledger_key(saga_id: str, resource: str, provider: str | None = None) -> str:
-    """The key a saga's step is known by at its provider (`provider`, for a step that names it): its StepCall's."""
-    return step_key(saga_id, resource, provider)
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -218,7 +213,7 @@ def ledger_states(
     (or asked none) is read under the step's own key."""
     pending: dict[str, Any] = {}
     for resource, table in tables.items():
-        keys = dict.fromkeys(ledger_key(saga_id, resource, provider) for provider in asked.get(resource) or [None])
+        keys = dict.fromkeys(step_key(saga_id, resource, provider) for provider in asked.get(resource) or [None])
         pending[table] = {"Keys": [{LEDGER_KEY: {"S": key}} for key in keys], "ConsistentRead": True}
     by_table = {table: resource for resource, table in tables.items()}
     seen: dict[str, set[str]] = {resource: set() for resource in tables}

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import REQUESTS
 from saga.keys import ID_FIELD
-from saga.providers import LEDGER_KEY, ledger_key
+from saga.providers import LEDGER_KEY
 from saga.saga_log import LogEvent
+from saga.spec import step_key
 from sagatools.executions import execution_history
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def stored_bytes(stack: EmbeddedStack, saga_id: str) -> int:
             TableName=table,
             FilterExpression="begins_with(#key, :key)",
             ExpressionAttributeNames={"#key": LEDGER_KEY},
-            ExpressionAttributeValues={":key": {"S": ledger_key(saga_id, resource)}},
+            ExpressionAttributeValues={":key": {"S": step_key(saga_id, resource)}},
         )
         total += sum(item_bytes(item) for page in pages for item in page["Items"])
     return total

@@ -14,10 +14,9 @@ import pytest
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, simulated_provider
 from saga.keys import ID_FIELD
 from saga.models import parse_request
-from saga.providers import ledger_key
 from saga.request_fields import MAX_ALTERNATIVES
 from saga.saga_log import AttentionKind, LogEvent
-from saga.spec import FORWARD_RETRY
+from saga.spec import FORWARD_RETRY, step_key
 from sagatools.emulation.embedded import EmbeddedStack
 from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, SagaReader, SagaResult
@@ -139,7 +138,7 @@ def test_a_refusal_past_the_pivot_is_taken_by_the_next_alternative(runner, refus
     # and the provider that took it holds it under a key of its own: the step's key with that provider's name
     ledger = simulated_provider(RETRIABLE.resource)
     if ledger is not None:
-        keys = [ledger_key(report.saga_id, RETRIABLE.resource, provider) for provider in providers]
+        keys = [step_key(report.saga_id, RETRIABLE.resource, provider) for provider in providers]
         assert len(set(keys)) == len(providers)
         assert [ledger.state(key) for key in keys[: refusing + 1]] == [None] * refusing + ["CONFIRMED"]
         assert_providers_agree(report)

@@ -20,8 +20,8 @@ from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, compens
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.models import RecordStatus
-from saga.providers import ledger_key
 from saga.saga_log import AttentionKind, AttentionState, LogEvent
+from saga.spec import step_key
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.attention import cli as attention
 from sagatools.attention.stage_view import StageView
@@ -225,7 +225,7 @@ def test_a_reservation_left_at_an_alternative_is_cancelled_by_its_own_key_when_r
     assert saga.outcome is Outcome.NEEDS_ATTENTION
     ledger = simulated_provider(resource)
     assert ledger is not None
-    states = {name: ledger.state(ledger_key(request[ID_FIELD], resource, name)) for name in (own, alternative)}
+    states = {name: ledger.state(step_key(request[ID_FIELD], resource, name)) for name in (own, alternative)}
     assert states == {own: None, alternative: "CONFIRMED"}  # the alternative's own key, not the step's
     assert saga.provider_disagreements() == [resource]
     assert_providers_agree(saga)  # named by the open attention record
@@ -235,7 +235,7 @@ def test_a_reservation_left_at_an_alternative_is_cancelled_by_its_own_key_when_r
     )
     # Then the compensation reached the alternative by its key: nothing is left booked anywhere
     assert result.outcome is Outcome.RESOLVED
-    assert ledger.state(ledger_key(request[ID_FIELD], resource, alternative)) == "CANCELLED"
+    assert ledger.state(step_key(request[ID_FIELD], resource, alternative)) == "CANCELLED"
     assert result.providers[resource] is RecordStatus.CANCELLED
     assert result.provider_disagreements() == []
     assert_providers_agree(result)

@@ -10,7 +10,7 @@ import pytest
 from saga import catalogue
 from saga.definition import SAGA
 from saga.errors import AlreadyCompensated, CompensationFailed, ProviderKeyCancelled, ProviderKeyUnknown
-from saga.providers import LATE, SimulatedProvider, ledger_key, ledger_states
+from saga.providers import LATE, SimulatedProvider, ledger_states, step_key
 from saga.spec import StepCall, StepWork
 from tests.helpers import RESOURCES, book_step, cancel_step, saga_request
 
@@ -29,7 +29,7 @@ def provider(request, dynamodb) -> SimulatedProvider:
 def test_a_booking_is_one_reservation_per_key_whatever_reference_a_repeat_brings(provider, dynamodb):
     assert provider.book(call("p-once"), "REF-1") == "REF-1"
     assert provider.book(call("p-once"), "REF-2") == "REF-1"  # a repeat: the same reservation
-    assert provider.state(ledger_key("p-once", FIRST)) == "CONFIRMED"
+    assert provider.state(step_key("p-once", FIRST)) == "CONFIRMED"
     item = dynamodb.get_item(TableName=provider.table, Key={"key": {"S": f"p-once/{FIRST}"}})["Item"]
     assert {name: value["S"] for name, value in item.items() if name in {"key", "status", "reference", "provider"}} == {
         "key": f"p-once/{FIRST}",
@@ -44,7 +44,7 @@ def test_a_cancel_goes_by_key_and_a_cancelled_key_is_refused_from_now_on(provide
     provider.book(call("p-cancel"), "REF")
     provider.cancel(call("p-cancel"))
     provider.cancel(call("p-cancel"))  # again: cancelled already
-    assert provider.state(ledger_key("p-cancel", FIRST)) == "CANCELLED"
+    assert provider.state(step_key("p-cancel", FIRST)) == "CANCELLED"
     with pytest.raises(ProviderKeyCancelled):
         provider.book(call("p-cancel"), "REF")
 
@@ -52,17 +52,17 @@ def test_a_cancel_goes_by_key_and_a_cancelled_key_is_refused_from_now_on(provide
 def test_a_cancel_of_a_key_never_received_leaves_a_tombstone_unless_the_provider_keeps_none(provider):
     provider.cancel(call("p-unknown"))
     if provider.cancels_unknown_keys:
-        assert provider.state(ledger_key("p-unknown", FIRST)) == "CANCELLED"
+        assert provider.state(step_key("p-unknown", FIRST)) == "CANCELLED"
         with pytest.raises(ProviderKeyCancelled):
             provider.book(call("p-unknown"), "REF")
     else:
-        assert provider.state(ledger_key("p-unknown", FIRST)) is None
+        assert provider.state(step_key("p-unknown", FIRST)) is None
 
 
 def test_a_late_request_is_booked_only_once_its_compensation_reached_the_provider(provider):
     # Given a request the provider took and has not booked (its answer lost)
     assert provider.book(call("p-late", simulate=LATE), "REF") == "REF"
-    key = ledger_key("p-late", FIRST)
+    key = step_key("p-late", FIRST)
     assert provider.state(key) is None
     # When the compensation reaches it
     if provider.cancels_unknown_keys:
@@ -82,7 +82,7 @@ def test_a_late_request_is_booked_only_once_its_compensation_reached_the_provide
 def test_a_late_request_asked_again_is_booked_then(provider):
     provider.book(call("p-again", simulate=LATE), "REF-1")
     assert provider.book(call("p-again"), "REF-2") == "REF-1"
-    assert provider.state(ledger_key("p-again", FIRST)) == "CONFIRMED"
+    assert provider.state(step_key("p-again", FIRST)) == "CONFIRMED"
 
 
 def test_a_provider_serves_its_own_step_only(provider):
@@ -141,7 +141,7 @@ def test_a_compensation_the_provider_cannot_make_yet_is_the_apps_compensation_fa
     assert reader.records("p-retry")[FIRST] is None
     # and its retry cancels the booking that landed meanwhile
     assert invoke_step(cancel_step(FIRST), saga_request("p-retry"), retry_count=1)["status"] == "CANCELLED"
-    assert provider.state(ledger_key("p-retry", FIRST)) == "CANCELLED"
+    assert provider.state(step_key("p-retry", FIRST)) == "CANCELLED"
     assert [(e.event.value, e.attempt) for e in reader.log("p-retry")] == [
         ("START", 1),
         ("FAILED", 1),
@@ -161,5 +161,5 @@ def test_a_request_reaching_a_provider_without_tombstones_after_its_compensation
     with pytest.raises(AlreadyCompensated):
         invoke_step(book_step(FIRST), saga_request("p-after"))
     # Then it is cancelled again at the provider: nothing is left booked anywhere
-    assert provider.state(ledger_key("p-after", FIRST)) == "CANCELLED"
+    assert provider.state(step_key("p-after", FIRST)) == "CANCELLED"
     assert reader.records("p-after")[FIRST] == "CANCELLED"
