@@ -42,10 +42,34 @@ def _function(step: Step) -> dict[str, Any]:
         "handler": step.handler,
         "role": names.role_resource,
         # Only its own tables: the function has no business with the others.
-        "environment": {
-            names.table_variable: f"{PREFIX}-{names.table_suffix}",
-            names.provider_table_variable: f"{PREFIX}-{names.provider_table_suffix}",
-        },
+        "environment": _tables_environment(names),
+    }
+
+
+def _tables_environment(names: ResourceNames) -> dict[str, str]:
+    """The variables that name a resource's two tables (its records, its provider's ledger)."""
+    return {
+        names.table_variable: f"{PREFIX}-{names.table_suffix}",
+        names.provider_table_variable: f"{PREFIX}-{names.provider_table_suffix}",
+    }
+
+
+def _tables() -> dict[str, Any]:
+    """Every resource's two tables, by logical id."""
+    resources: dict[str, Any] = {}
+    for request in REQUESTS:
+        names = request.names
+        resources[names.table_resource] = _table(names.table_suffix, ID_FIELD)
+        resources[names.provider_table_resource] = _table(names.provider_table_suffix, LEDGER_KEY)
+    return resources
+
+
+def _tables_outputs() -> dict[str, Any]:
+    """The stack outputs naming every resource's records table, then every provider's ledger."""
+    names = [request.names for request in REQUESTS]
+    return {
+        **{name.table_output: {"Value": {"Ref": name.table_resource}} for name in names},
+        **{name.provider_table_output: {"Value": {"Ref": name.provider_table_resource}} for name in names},
     }
 
 
@@ -64,13 +88,20 @@ def _table(suffix: str, key: str) -> dict[str, Any]:
     }
 
 
-def _log_groups(functions: list[str]) -> list[dict[str, Any]]:
-    """The log groups of these functions, for their log streams (Lambda names the streams itself)."""
-    return [
-        {"Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/"
-         f"{PREFIX}-{function}:*"}
-        for function in functions
-    ]  # fmt: skip
+def _own_logs(functions: list[str]) -> dict[str, Any]:
+    """Writing to these functions' log groups (their log streams: Lambda names the streams itself)."""
+    return {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [
+            {
+                "Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/"
+                f"{PREFIX}-{function}:*"
+            }
+            for function in functions
+        ],
+    }
 
 
 def _own_tables(names: ResourceNames) -> list[dict[str, Any]]:
@@ -138,13 +169,7 @@ def _role_resource(role_suffix: str, statements: list[dict[str, Any]]) -> dict[s
 
 def _role(names: ResourceNames, steps: list[Step]) -> dict[str, Any]:
     """The role of a resource's request and compensation: their logs, their table, the saga log."""
-    logs = {
-        "Sid": "WriteOwnLogs",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": _log_groups([step.function for step in steps]),
-    }
-    return _role_resource(names.role_suffix, [logs, *_own_tables(names)])
+    return _role_resource(names.role_suffix, [_own_logs([step.function for step in steps]), *_own_tables(names)])
 
 
 # The durable coordinator's function (saga/durable.py): named after the saga, as its state machine is.
@@ -201,15 +226,8 @@ def durable_execution_timeout() -> int:
 def _durable_part() -> dict[str, Any]:
     """A durable stage's functions and resources: the durable function, the same tables, and its role."""
     function = durable_function()
-    environment: dict[str, str] = {}
-    resources: dict[str, Any] = {}
     statements: list[dict[str, Any]] = [
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": _log_groups([function]),
-        },
+        _own_logs([function]),
         {
             # The SDK checkpoints each step and reads the execution's state back when it resumes; Lambda
             # authorises both on the execution's ARN (<function>:<version>/durable-execution/<name>/<id>).
@@ -222,22 +240,15 @@ def _durable_part() -> dict[str, Any]:
             },
         },
     ]
+    environment: dict[str, str] = {}
     for request in REQUESTS:
-        names = request.names
-        environment[names.table_variable] = f"{PREFIX}-{names.table_suffix}"
-        environment[names.provider_table_variable] = f"{PREFIX}-{names.provider_table_suffix}"
-        resources[names.table_resource] = _table(names.table_suffix, ID_FIELD)
-        resources[names.provider_table_resource] = _table(names.provider_table_suffix, LEDGER_KEY)
-        statements += _own_tables(names)
-    resources[DURABLE_ROLE] = _role_resource(DURABLE_ROLE_SUFFIX, statements)
+        environment |= _tables_environment(request.names)
+        statements += _own_tables(request.names)
+    resources = {**_tables(), DURABLE_ROLE: _role_resource(DURABLE_ROLE_SUFFIX, statements)}
     outputs: dict[str, Any] = {
         # What a durable execution is started with: a qualified ARN (the alias osls points at each new version).
         DURABLE_FUNCTION_OUTPUT: {"Value": {"Ref": durable_alias_resource()}},
-        **{request.names.table_output: {"Value": {"Ref": request.names.table_resource}} for request in REQUESTS},
-        **{
-            request.names.provider_table_output: {"Value": {"Ref": request.names.provider_table_resource}}
-            for request in REQUESTS
-        },
+        **_tables_outputs(),
     }
     return {
         "functions": {
@@ -279,21 +290,15 @@ def durable_package_folders() -> list[tuple[str, tuple[str, ...]]]:
 
 
 def steps_template() -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
+    resources = _tables()
     for request in REQUESTS:
-        names = request.names
         steps = [step for step in STEPS if step.resource == request.resource]
-        resources[names.table_resource] = _table(names.table_suffix, ID_FIELD)
-        resources[names.provider_table_resource] = _table(names.provider_table_suffix, LEDGER_KEY)
-        resources[names.role_resource] = _role(names, steps)
-    for step in STEPS:
+        resources[request.names.role_resource] = _role(request.names, steps)
+    outputs: dict[str, Any] = {
         # deploy-stepfunc.sh fills the ASL's ${...} placeholders from these, by name.
-        outputs[step.arn_output] = {"Value": _arn(step.function_resource)}
-    for request in REQUESTS:
-        outputs[request.names.table_output] = {"Value": {"Ref": request.names.table_resource}}
-    for request in REQUESTS:
-        outputs[request.names.provider_table_output] = {"Value": {"Ref": request.names.provider_table_resource}}
+        **{step.arn_output: {"Value": _arn(step.function_resource)} for step in STEPS},
+        **_tables_outputs(),
+    }
     return {
         # The saga's name: its state machine is <service>-<stage>-<name>, from statemachine/<name>.asl.json.
         "sagaName": SAGA.name,
