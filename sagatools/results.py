@@ -167,10 +167,18 @@ class SagaReader:
     def providers(self, saga_id: str, log: list[LogEntry]) -> dict[str, RecordStatus | None]:
         """Each step's reservation for the saga at its provider (its own ledger, by the step's key), in step order:
         at any provider the step asked (its START entries in the saga `log` name each one)."""
-        starts = [entry for entry in log if entry.event is LogEvent.START]
-        asked = {step.resource: [entry.provider for entry in starts if entry.step == step.name] for step in REQUESTS}
-        states = ledger_states(self.dynamodb, self.provider_tables, saga_id, asked)
+        states = ledger_states(self.dynamodb, self.provider_tables, saga_id, providers_asked(log))
         return {resource: RecordStatus(state) if state else None for resource, state in states.items()}
+
+
+def providers_asked(log: list[LogEntry]) -> dict[str, list[str | None]]:
+    """Each request's providers, in the order its START entries in the saga `log` name them (None for a step that
+    names no provider)."""
+    starts = [entry for entry in log if entry.event is LogEvent.START]
+    return {
+        step.resource: list(dict.fromkeys(entry.provider for entry in starts if entry.step == step.name))
+        for step in REQUESTS
+    }
 
 
 def statuses(records: dict[str, StepRecord | None]) -> dict[str, RecordStatus | None]:
@@ -200,9 +208,9 @@ def recovery_report(
     }
     tried: dict[str, list[str]] = {}
     refused: dict[str, list[str]] = {}
+    asked = providers_asked(log)
     for step in REQUESTS:
-        providers = [entry.provider for entry in log if entry.step == step.name and entry.event is LogEvent.START]
-        names = list(dict.fromkeys(provider for provider in providers if provider))
+        names = [provider for provider in asked[step.resource] if provider]
         if len(names) > 1 or (names and step.spec.alternatives_for and mode == "forward"):
             tried[step.resource] = names
             refusals = [
