@@ -52,6 +52,11 @@ UNFINISHED_CAUSE = (
 )
 
 
+# The field of the log line the durable function writes when a saga ends needing an operator: the durable stage's
+# attention alarm counts these lines, as the state machine's counts its executions that failed so.
+SAGA_END_LOG_FIELD = "saga_end"
+
+
 def retried_errors(policy: RetryPolicy) -> list[str]:
     """The errors a retry policy retries, called as the app calls them."""
     return [_APP_ERROR_NAMES.get(name, name) for name in policy.errors]

@@ -26,14 +26,21 @@ from aws_durable_execution_sdk_python.exceptions import StepError, StepInterrupt
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, Step
 from saga.clients import dynamodb_client
-from saga.coordination import ROLLED_BACK_CAUSE, STUCK_CAUSE, UNFINISHED_CAUSE, gives_up_forward, retry_policies
+from saga.coordination import (
+    ROLLED_BACK_CAUSE,
+    SAGA_END_LOG_FIELD,
+    STUCK_CAUSE,
+    UNFINISHED_CAUSE,
+    gives_up_forward,
+    retry_policies,
+)
 from saga.definition import SAGA
 from saga.durable_retries import INTERRUPTED, record_retry, retry_strategy, step_config
 from saga.errors import SagaNeedsAttention, SagaRolledBack
 from saga.lambda_handler import run_step_event
 from saga.models import parse_request
 from saga.named_errors import RequestInvalid
-from saga.observability import metrics
+from saga.observability import logger, metrics
 from saga.saga_log import AttentionKind, AttentionRecord, SagaLog, utc_now
 from saga.settings import get_settings
 
@@ -154,7 +161,12 @@ class DurableSaga:
 
 def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     """The saga's run: its request in, its records' results out, or the saga's end raised."""
-    return DurableSaga(event, context).run()
+    try:
+        return DurableSaga(event, context).run()
+    except SagaNeedsAttention as ended:
+        # Reached once, by the invocation the execution ends in (the earlier ones suspended before the end).
+        logger.warning("saga needs attention", extra={SAGA_END_LOG_FIELD: type(ended).__name__, "cause": str(ended)})
+        raise
 
 
 # The durable function's handler: every invocation (the first, and each resumption after a wait) replays the saga
