@@ -206,6 +206,20 @@ class Step:
         return f"{self.state}AfterStuck"
 
     @property
+    def close_state(self) -> str | None:
+        """The resolution's state that closes this step's attention record once the saga is settled."""
+        if self.is_compensation:
+            return f"Close{self.names.title}Record"
+        return f"Close{self.names.title}UnfinishedRecord" if self.is_retriable else None
+
+    @property
+    def keep_state(self) -> str | None:
+        """The resolution's state that keeps this step's attention record open with the error it met again."""
+        if self.is_compensation:
+            return f"Keep{self.names.title}RecordOpen"
+        return f"Keep{self.names.title}UnfinishedRecordOpen" if self.is_retriable else None
+
+    @property
     def states(self) -> tuple[str, ...]:
         """Every ASL Task state of the saga that invokes this step's function."""
         return (self.state,) + ((self.after_stuck_state,) if self.after_stuck_state else ())

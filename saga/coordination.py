@@ -56,6 +56,12 @@ UNFINISHED_CAUSE = (
 # attention alarm counts these lines, as the state machine's counts its executions that failed so.
 SAGA_END_LOG_FIELD = "saga_end"
 
+# How a resolution ends: settled (the resolution machine's Succeed state), or not (its Fail state and the cause it
+# gives: the attention records stay open for the next one).
+RESOLVED_STATE = "Resolved"
+STILL_NEEDS_ATTENTION_STATE = "StillNeedsAttention"
+STILL_STUCK_CAUSE = "A compensation is still stuck after the resolution's retries; its attention record stays open."
+
 
 def retried_errors(policy: RetryPolicy) -> list[str]:
     """The errors a retry policy retries, called as the app calls them."""

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.exceptions import StepError, StepInterruptedError
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, Step
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, Step
 from saga.clients import dynamodb_client
 from saga.coordination import (
+    RESOLVED_STATE,
     ROLLED_BACK_CAUSE,
     SAGA_END_LOG_FIELD,
+    STILL_STUCK_CAUSE,
     STUCK_CAUSE,
     UNFINISHED_CAUSE,
     gives_up_forward,
@@ -46,6 +48,11 @@ from saga.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python.types import StepContext
+
+# A resolution's input, as the resolution state machine's: the saga's request, and which way to settle it.
+RESOLUTION_REQUEST = "request"
+RESOLUTION_DIRECTION = "direction"
+FORWARD = "forward"
 
 
 @dataclass(frozen=True)
@@ -159,8 +166,85 @@ class DurableSaga:
             self.context.step(write, name=state, config=step_config(record_retry))
 
 
+class DurableResolution(DurableSaga):
+    """An operator's resolution of a saga that needs attention (attention.sh resolve): what the resolution state
+    machine does (sagatools/generate/resolution_machine.py), by the same rules, its operations named after its
+    states. Started with the saga's request and a direction: backward, every compensation again in reverse order
+    (each idempotent and commutative), then every attention record closed, or those still stuck kept open with the
+    new error; forward, the steps past the pivot again in order (a new deadline from here), then their records
+    closed, or the one that still cannot be done kept open."""
+
+    def __init__(self, event: dict[str, Any], context: DurableContext) -> None:
+        super().__init__(event[RESOLUTION_REQUEST], context)
+        self.direction = event.get(RESOLUTION_DIRECTION)
+
+    def run(self) -> dict[str, Any]:
+        if self.direction == FORWARD and RETRIABLES:
+            return self._finish_forward()
+        stuck: dict[Step, Failure] = {}
+        for compensation in COMPENSATIONS:
+            try:
+                self._attempts(compensation, compensation.state)
+            except StepError as failed:
+                stuck[compensation] = Failure.of(failed)
+        if stuck:
+            for compensation, failure in stuck.items():
+                # Every attempt of this resolution's run of the compensation failed: they are counted on the record.
+                self._keep(compensation, AttentionKind.STUCK_COMPENSATION, failure, compensation.retry.attempts)
+            raise SagaNeedsAttention(STILL_STUCK_CAUSE)
+        self._close((*COMPENSATIONS, *RETRIABLES))
+        return {"state": RESOLVED_STATE}
+
+    def _finish_forward(self) -> dict[str, Any]:
+        for step in RETRIABLES:
+            try:
+                self._attempts(step, step.state, self._entered(step))
+            except StepError as failed:
+                self._keep(step, AttentionKind.UNFINISHED_FORWARD, Failure.of(failed))
+                raise SagaNeedsAttention(STILL_STUCK_CAUSE) from None
+        self._close(RETRIABLES)
+        return {"state": RESOLVED_STATE}
+
+    def _keep(self, step: Step, kind: AttentionKind, failure: Failure, attempts: int | None = None) -> None:
+        """Keep (or open) the step's attention record with the error met again, as the Keep states do: the
+        resolution goes on to its end whether or not the write succeeded."""
+        assert step.keep_state is not None
+        record = AttentionRecord(
+            saga_id=self.request.saga_id,
+            step=step.name,
+            at=utc_now(),
+            kind=kind,
+            error=failure.error,
+            cause=failure.cause,
+            execution_id=self.execution_id,
+        )
+
+        def write(_: StepContext) -> None:
+            SagaLog(get_settings().saga_log_table, dynamodb_client()).keep_attention(record, attempts)
+
+        with contextlib.suppress(StepError):
+            self.context.step(write, name=step.keep_state, config=step_config(record_retry))
+
+    def _close(self, steps: tuple[Step, ...]) -> None:
+        """Close each step's attention record that is open, as the Close states do (one not open is left alone)."""
+        for step in steps:
+            assert step.close_state is not None
+            record = AttentionRecord(saga_id=self.request.saga_id, step=step.name, at=utc_now())
+
+            def write(_: StepContext, record: AttentionRecord = record) -> None:
+                SagaLog(get_settings().saga_log_table, dynamodb_client()).close_attention(
+                    record, record.at, self.execution_id
+                )
+
+            with contextlib.suppress(StepError):
+                self.context.step(write, name=step.close_state, config=step_config(record_retry))
+
+
 def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
-    """The saga's run: its request in, its records' results out, or the saga's end raised."""
+    """The saga's run: its request in, its records' results out, or the saga's end raised. Started with a request
+    and a direction instead (attention.sh resolve), the saga's resolution."""
+    if RESOLUTION_REQUEST in event:
+        return DurableResolution(event, context).run()
     try:
         return DurableSaga(event, context).run()
     except SagaNeedsAttention as ended:

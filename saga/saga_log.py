@@ -111,12 +111,12 @@ class SagaLog:
         self._client.put_item(TableName=self.table, Item=to_attributes({ID_FIELD: record.saga_id, **item}))
 
     def close_attention(self, record: AttentionRecord, at: str, resolved_by: str) -> bool:
-        """Close an open attention record (by an operator, not by a resolution); False if it was closed
-        meanwhile. The table's own errors are left to the caller, which explains them."""
+        """Close an open attention record (by an operator, or by the durable function's resolution); False if it was
+        not open. The table's own errors are left to the caller, which explains them."""
         try:
             self._client.update_item(
                 TableName=self.table,
-                Key={ID_FIELD: {"S": record.saga_id}, "sk": {"S": f"{ATTENTION_PREFIX}{record.step}"}},
+                Key=self._attention_key(record.saga_id, record.step),
                 UpdateExpression="SET attention = :resolved, resolved_at = :now, resolved_by = :by",
                 ConditionExpression="attention = :open",
                 ExpressionAttributeValues={
@@ -131,6 +131,35 @@ class SagaLog:
                 raise
             return False
         return True
+
+    def keep_attention(self, record: AttentionRecord, attempts: int | None = None) -> None:
+        """Keep (or open) a step's attention record as a resolution found it: open, with the error it met again and
+        the execution that met it, `attempts` added to its count when given; when it was first opened is kept. As
+        the resolution state machine's Keep states write it (sagatools/generate/resolution_machine.py)."""
+        counted = ", attempts = if_not_exists(attempts, :none) + :attempts" if attempts is not None else ""
+        values: dict[str, Any] = {
+            ":open": AttentionState.OPEN.value,
+            ":step": record.step,
+            ":kind": record.kind.value,
+            ":now": record.at,
+            ":error": record.error,
+            ":cause": record.cause,
+            ":execution": record.execution_id,
+        }
+        if attempts is not None:
+            values |= {":none": 0, ":attempts": attempts}
+        self._client.update_item(
+            TableName=self.table,
+            Key=self._attention_key(record.saga_id, record.step),
+            UpdateExpression="SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
+            f" #error = :error, cause = :cause, execution_id = :execution{counted} REMOVE resolved_at, resolved_by",
+            ExpressionAttributeNames={"#at": "at", "#error": "error"},
+            ExpressionAttributeValues=to_attributes(values),
+        )
+
+    @staticmethod
+    def _attention_key(saga_id: str, step: str) -> dict[str, Any]:
+        return {ID_FIELD: {"S": saga_id}, "sk": {"S": f"{ATTENTION_PREFIX}{step}"}}
 
     def entries(self, saga_id: str) -> list[LogEntry]:
         return self.read(saga_id)[0]

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import RETRIABLES
+from saga.coordination import RESOLVED_STATE, STILL_NEEDS_ATTENTION_STATE
 from saga.definition import SAGA
-from sagatools.asl import NEEDS_ATTENTION_ERROR, ROLLED_BACK_ERROR, load_definition
+from sagatools.asl import ASL_PATH, NEEDS_ATTENTION_ERROR, RESOLVE_ASL_PATH, ROLLED_BACK_ERROR, load_definition
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,9 +29,12 @@ def _short(error_type: str | None) -> str | None:
     return error_type.rpartition(".")[2] if error_type else None
 
 
-def _end_state(error: str | None, last_state: str | None) -> str | None:
-    """The Fail state the state machine ends in with `error` (the last state it ran before it: `last_state`); None
-    for an error no Fail state raises (the function itself failed: no state stands for that)."""
+def _end_state(error: str | None, last_state: str | None, resolution: bool) -> str | None:
+    """The Fail state the state machine (or, for a resolution, the resolution machine) ends in with `error` (the last
+    state it ran before it: `last_state`); None for an error no Fail state raises (the function itself failed: no
+    state stands for that)."""
+    if resolution:
+        return STILL_NEEDS_ATTENTION_STATE if error == NEEDS_ATTENTION_ERROR else None
     if error == ROLLED_BACK_ERROR:
         return "RolledBack"
     if error == NEEDS_ATTENTION_ERROR:
@@ -49,9 +53,11 @@ class _History:
         self.events.append(event)
 
 
-def state_history(events: list[Event]) -> list[dict[str, Any]]:
-    """The durable execution's history `events` as GetExecutionHistory would give a Step Functions execution."""
-    states = load_definition()["States"]
+def state_history(events: list[Event], resolution: bool = False) -> list[dict[str, Any]]:
+    """The durable execution's history `events` as GetExecutionHistory would give a Step Functions execution: of the
+    saga's state machine, or (`resolution`) of the resolution state machine."""
+    states = load_definition(RESOLVE_ASL_PATH if resolution else ASL_PATH)["States"]
+    done_state = RESOLVED_STATE if resolution else SAGA.done_state
     history = _History()
     entered: set[str] = set()
     last_state: str | None = None
@@ -78,13 +84,13 @@ def state_history(events: list[Event]) -> list[dict[str, Any]]:
                     history.add("TaskStateExited", at, {"name": name}, "stateExitedEventDetails")
             last_state = name
         elif kind == "ExecutionSucceeded":
-            history.add("SucceedStateEntered", at, {"name": SAGA.done_state}, "stateEnteredEventDetails")
+            history.add("SucceedStateEntered", at, {"name": done_state}, "stateEnteredEventDetails")
             history.add("ExecutionSucceeded", at)
         elif kind == "ExecutionFailed" and event.execution_failed_details is not None:
             failed_with = event.execution_failed_details.error
             error = failed_with.payload if failed_with else None
             details = {"error": _short(error.type if error else None), "cause": error.message if error else None}
-            if (state := _end_state(details["error"], last_state)) is not None:
+            if (state := _end_state(details["error"], last_state, resolution)) is not None:
                 history.add("FailStateEntered", at, {"name": state}, "stateEnteredEventDetails")
             history.add("ExecutionFailed", at, details, "executionFailedEventDetails")
     return history.events

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from saga.catalogue import COMPENSATIONS, RETRIABLES, Step
+from saga.coordination import RESOLVED_STATE, STILL_NEEDS_ATTENTION_STATE, STILL_STUCK_CAUSE
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.saga_log import AttentionKind
@@ -72,9 +73,9 @@ def resolve_stuck() -> dict[str, Any]:
         "Default": closes[0],
     }
     for index, step in enumerate(recorded):
-        states[closes[index]] = _close_record(step, then(closes, index, "Resolved"))
+        states[closes[index]] = _close_record(step, then(closes, index, RESOLVED_STATE))
     for index, compensation in enumerate(COMPENSATIONS):
-        following = then(checks, index, "StillNeedsAttention")
+        following = then(checks, index, STILL_NEEDS_ATTENTION_STATE)
         states[checks[index]] = {
             "Type": "Choice",
             "Comment": f"Did the {_noun(compensation)} stay stuck in this resolution?",
@@ -92,16 +93,16 @@ def resolve_stuck() -> dict[str, Any]:
             # Every attempt of this resolution's run of the compensation failed.
             attempts=compensation.retry.attempts,
         )
-    states["Resolved"] = {
+    states[RESOLVED_STATE] = {
         "Type": "Succeed",
         "Comment": f"Every compensation succeeded: the {SAGA.noun} is fully {SAGA.verbs.compensated} and its records"
         " are closed.",
     }
-    states["StillNeedsAttention"] = {
+    states[STILL_NEEDS_ATTENTION_STATE] = {
         "Type": "Fail",
         "Error": NEEDS_ATTENTION_ERROR,
         "Comment": "A compensation is still stuck; its record stays open for the next resolution.",
-        "Cause": "A compensation is still stuck after the resolution's retries; its attention record stays open.",
+        "Cause": STILL_STUCK_CAUSE,
     }
     return {
         "Comment": "Resolve a saga that needs attention: run its compensations again, in reverse order, then close"
@@ -145,7 +146,8 @@ def _finish_forward(states: dict[str, Any], first_close: str) -> None:
     """The resolution's forward path: each step past the pivot again, in order (idempotent: a booked one
     answers with its record), then their records closed; if one fails, its record stays open."""
     for index, step in enumerate(RETRIABLES):
-        keep = f"Keep{step.names.title}UnfinishedRecordOpen"
+        keep = step.keep_state
+        assert keep is not None
         task = lambda_task(
             step,
             f"Finish the {SAGA.noun} forward: {step.name} again, retried as in the saga's forward recovery"
@@ -160,7 +162,7 @@ def _finish_forward(states: dict[str, Any], first_close: str) -> None:
             step,
             AttentionKind.UNFINISHED_FORWARD,
             f"Keep (or open) the unfinished {step.name}'s attention record: the new error, this execution.",
-            "StillNeedsAttention",
+            STILL_NEEDS_ATTENTION_STATE,
         )
 
 
@@ -203,7 +205,8 @@ def _noun(compensation: Step) -> str:
 
 
 def _close_state(step: Step) -> str:
-    return f"Close{step.names.title}Record" if step.is_compensation else f"Close{step.names.title}UnfinishedRecord"
+    assert step.close_state is not None
+    return step.close_state
 
 
 def _check_state(compensation: Step) -> str:
@@ -211,4 +214,5 @@ def _check_state(compensation: Step) -> str:
 
 
 def _keep_state(compensation: Step) -> str:
-    return f"Keep{compensation.names.title}RecordOpen"
+    assert compensation.keep_state is not None
+    return compensation.keep_state

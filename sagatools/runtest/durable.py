@@ -19,11 +19,14 @@ from sagatools.results import (
     SagaReader,
     SagaResult,
     build_report,
+    outcome_of,
 )
 from sagatools.runtest.runner import CONFLICT_ERROR, unstarted_result
 from sagatools.runtest.stacks import RunResult, handler_log
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sagatools.emulation.durable import DurableRun
     from sagatools.request_files import RequestFile
     from sagatools.view.terminal import ProgressObserver
@@ -77,11 +80,17 @@ def run_durable(
 
 
 def durable_report(
-    saga: RequestFile, run: DurableRun, history: list[dict[str, object]], reader: SagaReader
+    saga: RequestFile,
+    run: DurableRun,
+    history: list[dict[str, object]],
+    reader: SagaReader,
+    outcome: Callable[[str, str | None], Outcome | None] = outcome_of,
 ) -> SagaResult:
-    """What one durable execution of the saga did, read as a state machine's execution is (results.build_report):
-    its end, and the records, saga log and ledgers it left; billed by its durable operations, not by transitions."""
-    report = build_report(saga.path, saga.request.saga_id, run.described(saga.execution_input), history, reader, False)
+    """What one durable execution of the saga (or, with `resolution_outcome_of`, of its resolution) did, read as a
+    state machine's execution is (results.build_report): its end, and the records, saga log and ledgers it left;
+    billed by its durable operations, not by transitions."""
+    description = run.described(saga.execution_input)
+    report = build_report(saga.path, saga.request.saga_id, description, history, reader, False, outcome)
     return report.model_copy(
         update={
             "transitions": 0,  # a durable function has no states to enter (`states` are those its operations stand for)

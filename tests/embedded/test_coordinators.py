@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,11 +25,13 @@ import pytest
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_state
 from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.models import parse_request
+from sagatools.asl import RESOLVE_ASL_PATH, load_definition
 from sagatools.durable_history import state_history
 from sagatools.emulation.embedded import EmbeddedStack
+from sagatools.executions import ExecutionWatcher
 from sagatools.history import state_runs
 from sagatools.request_files import RequestFile
-from sagatools.results import Outcome, SagaReader, SagaResult
+from sagatools.results import Outcome, SagaReader, SagaResult, build_report, resolution_outcome_of
 from sagatools.runtest.durable import durable_report
 from sagatools.runtest.runner import SagaRunner
 from tests.embedded.test_fault_matrix import (
@@ -73,6 +76,42 @@ class Coordinators:
         by_function = self._file(request, f"{saga_id}-df")
         run = self.durable.run(by_function.request.saga_id, {**request, ID_FIELD: f"{saga_id}-df"}, 60)
         return machine, durable_report(by_function, run, state_history(run.events), self.reader)
+
+    def resolve_both(
+        self, saga_id: str, request: dict[str, Any], direction: str, keep_faults: bool
+    ) -> tuple[SagaResult, SagaResult]:
+        """The saga `saga_id`-sf resolved by the resolution state machine and `saga_id`-df by the durable function's
+        resolution, each as attention.sh starts it: with the saga's request (its faults dropped unless kept)."""
+        reports = []
+        for suffix in ("sf", "df"):
+            own = {**request, ID_FIELD: f"{saga_id}-{suffix}"}
+            if not keep_faults:
+                own.pop("simulate", None)
+            document = {"request": own, "direction": direction, "requested_by": "test"}
+            file = self._file(own, own[ID_FIELD])
+            name = f"{own[ID_FIELD]}-resolve-1"
+            if suffix == "sf":
+                stepfunctions, machine = self.stack.stepfunctions, self.stack.resolution_state_machine_arn
+                arn = stepfunctions.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
+                watcher = ExecutionWatcher(stepfunctions, machine, 0.005)
+                description = watcher.wait({arn["executionArn"]: own[ID_FIELD]}, time.monotonic() + 120)
+                events = watcher.history(arn["executionArn"])
+                reports.append(
+                    build_report(
+                        name,
+                        own[ID_FIELD],
+                        description[arn["executionArn"]],
+                        events,
+                        self.reader,
+                        False,
+                        resolution_outcome_of,
+                    )
+                )
+            else:
+                run = self.durable.run(name, document, 60)
+                history = state_history(run.events, resolution=True)
+                reports.append(durable_report(file, run, history, self.reader, resolution_outcome_of))
+        return reports[0], reports[1]
 
     def attempts(self, machine: SagaResult) -> int:
         """The state machine's task attempts: its steps' Lambda invocations, its attention records' writes."""
@@ -220,3 +259,55 @@ def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_pat
     assert (code, saga["outcome"]) == (0, "RESOLVED")
     assert set(saga[RECORDS_KEY].values()) == {"CANCELLED"}
     assert [e["outcome"] for e in saga["executions"]] == ["NEEDS_ATTENTION", "RESOLVED"]
+
+
+def attention_records(report: SagaResult) -> list[tuple[str, str, str, str | None, int | None]]:
+    """Each attention record as a resolution left it: step, kind, open or resolved, error, attempts."""
+    return [
+        (record.step, record.kind.value, record.attention.value, record.error, record.attempts)
+        for record in report.needs_attention
+    ]
+
+
+def assert_resolved_the_same(machine: SagaResult, function: SagaResult) -> None:
+    """The durable function's resolution left the saga as the resolution state machine's did."""
+    assert (function.status, function.outcome) == (machine.status, machine.outcome)
+    assert (function.error, function.cause) == (machine.error, machine.cause)
+    assert function.records == machine.records
+    assert function.providers == machine.providers
+    assert attention_records(function) == attention_records(machine)
+    assert log_sequence(function) == log_sequence(machine)
+    # The states it ran, but the resolution machine's Choice states (a branch in the durable function's code).
+    choices = {name for name, state in load_definition(RESOLVE_ASL_PATH)["States"].items() if state["Type"] == "Choice"}
+    assert function.states == [state for state in machine.states if state not in choices]
+
+
+# A stuck compensation of each resource, resolved with the provider back (every record closed) or still failing
+# (the records kept open, the resolution's attempts added).
+@pytest.mark.parametrize("keep_faults", [False, True], ids=["provider-back", "still-stuck"])
+@pytest.mark.parametrize("stuck", RESOURCES)
+def test_both_coordinators_resolve_a_stuck_saga_the_same(coordinators, stuck, keep_faults):
+    saga_id = f"r-{stuck}-{keep_faults}"
+    request = saga_request(saga_id, simulate={book_step(RESOURCES[-1]): "fail", cancel_step(stuck): "fail"})
+    sagas = coordinators.run_both(saga_id, request)
+    assert [saga.outcome for saga in sagas] == [Outcome.NEEDS_ATTENTION] * 2
+    machine, function = coordinators.resolve_both(saga_id, request, "backward", keep_faults)
+    assert machine.outcome is (Outcome.NEEDS_ATTENTION if keep_faults else Outcome.RESOLVED)
+    assert_resolved_the_same(machine, function)
+
+
+# A forward saga left unfinished past the pivot: finished forward (or still refused), or rolled back when asked.
+@pytest.mark.skipif(not RETRIABLES, reason="the served app's saga has no step past a pivot")
+@pytest.mark.parametrize(
+    ("direction", "keep_faults"),
+    [("forward", False), ("forward", True), ("backward", False)],
+    ids=["finished-forward", "still-refused", "rolled-back"],
+)
+def test_both_coordinators_resolve_an_unfinished_saga_the_same(coordinators, direction, keep_faults):
+    saga_id = f"rf-{direction}-{keep_faults}"
+    request = saga_request(saga_id, simulate={RETRIABLES[-1].name: "fail"}, recovery={"mode": "forward"})
+    sagas = coordinators.run_both(saga_id, request)
+    assert [saga.outcome for saga in sagas] == [Outcome.NEEDS_ATTENTION] * 2
+    machine, function = coordinators.resolve_both(saga_id, request, direction, keep_faults)
+    assert machine.outcome is (Outcome.NEEDS_ATTENTION if keep_faults else Outcome.RESOLVED)
+    assert_resolved_the_same(machine, function)
