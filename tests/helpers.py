@@ -224,3 +224,21 @@ def browser_or_skip() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{missing}: ./build.sh test installs it in CI")
         pytest.skip(str(missing))
+
+
+def embedded_stage_view(stack: Any, durable: Any = None, stage_name: str = "local") -> Any:
+    """What attention.sh reaches of the embedded stack, as of a stage: its state machines or, given the stack's
+    DurableStack, its durable function."""
+    from sagatools.attention.coordinators import Coordinator, DurableFunction, StateMachines
+    from sagatools.attention.stage_view import StageView
+    from sagatools.deployed.stage import Stage
+    from sagatools.emulation.environment import REGION
+    from sagatools.results import SagaReader
+
+    coordinator: Coordinator = (
+        DurableFunction(durable, poll_seconds=0.005)
+        if durable is not None
+        else StateMachines(stack.stepfunctions, stack.state_machine_arn, stack.resolution_state_machine_arn, 0.005)
+    )
+    stage = Stage(name=stage_name, region=REGION, profile=None)
+    return StageView(stage=stage, reader=SagaReader(stack.settings, stack.dynamodb), coordinator=coordinator)

@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from botocore.exceptions import ClientError
-
 from saga.keys import NOUN
 from saga.saga_log import AttentionKind, AttentionRecord
 from sagatools.attention.claim import Claim, Claims
+from sagatools.attention.coordinators import ResolutionExists
 from sagatools.attention.stage_view import Execution, SagaView, StageView, UnknownSaga, open_records, resolution_name
 from sagatools.cli import human_output
-from sagatools.deployed.stage import execution_arn
-from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, SagaResult, build_report, resolution_outcome_of
 from sagatools.view.html_page import write_page
 
@@ -137,23 +134,22 @@ class Resolver:
             )
             return self._other(now.execution)
         # A token of this call makes the input differ from any other call's: a second start under the
-        # same name (one started from the console) is refused (ExecutionAlreadyExists), not joined.
-        payload = json.dumps({"request": request, "direction": direction, "requested_by": str(uuid.uuid4())})
+        # same name (one started from the console) is refused, not joined.
+        document = {"request": request, "direction": direction, "requested_by": str(uuid.uuid4())}
         try:
-            self.view.stepfunctions.start_execution(stateMachineArn=self.view.resolve_machine, name=name, input=payload)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
-                raise
+            arn = self.view.coordinator.start_resolution(name, document)
+        except ResolutionExists:
             print(f"attention: {saga_id} is already being resolved by another call: execution {name}", file=self.err)
             return self._other(name)
         how = "finishing it forward" if direction == "forward" else "rolling it back"
         print(f"attention: resolving {saga_id} ({how}): execution {name}", file=self.err)
-        return Followed(name, execution_arn(self.view.resolve_machine, name), direction, ours=True)
+        return Followed(name, arn, direction, ours=True)
 
     def _other(self, name: str) -> Followed:
-        description = self.view.describe(self.view.resolve_machine, name)
-        direction = direction_of(description) if description is not None else "backward"
-        return Followed(name, execution_arn(self.view.resolve_machine, name), direction, ours=False)
+        description = self.view.coordinator.resolution(name)
+        if description is None:  # started by another call a moment ago: it is there once it answers
+            raise SagaBusy(f"resolution {name} was started by another call and is not found yet: try again")
+        return Followed(name, description["executionArn"], direction_of(description), ours=False)
 
     def _say_what_another_call_did(
         self, saga: SagaView, asked: str, followed: Followed | None, meanwhile: Meanwhile | None
@@ -208,25 +204,17 @@ class Resolver:
         return "forward" if unfinished and not self.roll_back else "backward"
 
     def _follow(self, started: dict[str, Followed], human: bool) -> None:
-        definition = json.loads(
-            self.view.stepfunctions.describe_state_machine(stateMachineArn=self.view.resolve_machine)["definition"]
-        )
+        coordinator = self.view.coordinator
+        definition = coordinator.resolution_definition()
         observer = human_output(self.out) if human else None
-        watcher = ExecutionWatcher(
-            self.view.stepfunctions,
-            self.view.resolve_machine,
-            poll_seconds=self.view.stage.poll_seconds,
-            observer=observer,
-            definition=definition,
-        )
         saga_of = {execution.arn: saga_id for saga_id, execution in started.items()}
         try:
-            descriptions = watcher.wait(saga_of, time.monotonic() + RESOLUTION_TIMEOUT_SECONDS)
+            descriptions = coordinator.follow(saga_of, time.monotonic() + RESOLUTION_TIMEOUT_SECONDS, observer)
         finally:
             if observer is not None:
                 observer.close()
         for saga_id, execution in started.items():
-            events = watcher.history(execution.arn)
+            events = coordinator.history(execution.arn)
             result = build_report(
                 execution.name,
                 saga_id,
@@ -295,7 +283,7 @@ def holder_of(view: StageView, claim: Claim | None) -> dict[str, Any] | None:
     if claim is None or claim.execution is None:
         return None
     deadline = time.monotonic() + START_GRACE_SECONDS
-    while (found := view.describe(view.resolve_machine, claim.execution)) is None and time.monotonic() < deadline:
+    while (found := view.coordinator.resolution(claim.execution)) is None and time.monotonic() < deadline:
         time.sleep(view.stage.poll_seconds)
     return found
 

@@ -1,27 +1,24 @@
-"""What the operator reads of a stage: its two state machines, a saga's executions, records, saga log
-and attention records."""
+"""What the operator reads of a stage: a saga's executions (by its state machines or its durable function), records,
+saga log and attention records."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from saga.keys import ID_FIELD, SagaKeyed
 from saga.models import RecordStatus
 from saga.saga_log import AttentionRecord, AttentionState, LogEntry
 from sagatools.asl import RESOLVE_MACHINE
+from sagatools.attention.coordinators import Coordinator, DurableFunction, StateMachines
 from sagatools.cli import report_dir
-from sagatools.deployed.stage import Stage, StageError, execution_arn, settings_from_outputs, state_machine_arn
+from sagatools.deployed.stage import Stage, StageError, settings_from_outputs, state_machine_arn
 from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT
 from sagatools.results import Outcome, SagaReader, outcome_of, resolution_outcome_of
 from sagatools.view.html_page import page_path
-
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
 
 NOTHING_OPEN = "NOTHING_OPEN"  # a saga that never needed attention
 
@@ -61,58 +58,42 @@ def resolution_name(saga_id: str, number: int) -> str:
     return f"{saga_id}-resolve-{number}"
 
 
-class DurableSagas(Protocol):
-    """The sagas the stage's durable function coordinated (saga/durable.py), described as DescribeExecution describes a
-    state machine's execution: executionArn, status, error, input, startDate."""
-
-    def describe(self, saga_id: str) -> dict[str, Any] | None: ...
-
-
 @dataclass
 class StageView:
-    """What the operator reaches on a stage: its tables, its two state machines and, where its sagas are coordinated
-    by the durable function, their durable executions."""
+    """What the operator reaches on a stage: its tables, and where its sagas and their resolutions run (its state
+    machines, or its durable function)."""
 
     stage: Stage
-    stepfunctions: BaseClient
     reader: SagaReader
-    saga_machine: str
-    resolve_machine: str
-    durable: DurableSagas | None = None
+    coordinator: Coordinator
 
     @classmethod
     def open(cls, stage: Stage) -> StageView:
         outputs = stage.outputs()
-        if RESOLVE_MACHINE.name_output not in outputs:
-            if DURABLE_FUNCTION_OUTPUT in outputs:
-                raise StageError(
-                    f"Stage {stage.name} is coordinated by the durable function, which attention.sh does not reach yet:"
-                    " its attention records are in the saga log table's attention index (docs/AWS.md)."
-                )
+        coordinator: Coordinator
+        if RESOLVE_MACHINE.name_output in outputs:
+            coordinator = StateMachines(
+                stage.client("stepfunctions"),
+                saga_machine=state_machine_arn(outputs, stage.region),
+                resolve_machine=state_machine_arn(outputs, stage.region, RESOLVE_MACHINE),
+                poll_seconds=stage.poll_seconds,
+            )
+        elif DURABLE_FUNCTION_OUTPUT in outputs:
+            from sagatools.deployed.durable_executions import DurableExecutions
+
+            executions = DurableExecutions(stage.client("lambda"), outputs[DURABLE_FUNCTION_OUTPUT])
+            coordinator = DurableFunction(executions, poll_seconds=stage.poll_seconds)
+        else:
             raise StageError(f"Stage {stage.name} has no resolution state machine: redeploy it with ./build.sh deploy.")
         return cls(
             stage=stage,
-            stepfunctions=stage.client("stepfunctions"),
             reader=SagaReader(settings_from_outputs(outputs), stage.client("dynamodb")),
-            saga_machine=state_machine_arn(outputs, stage.region),
-            resolve_machine=state_machine_arn(outputs, stage.region, RESOLVE_MACHINE),
+            coordinator=coordinator,
         )
 
-    def describe(self, machine_arn: str, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = self.stepfunctions.describe_execution(executionArn=execution_arn(machine_arn, name))
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-                return None
-            raise
-        return found
-
     def saga_execution(self, saga_id: str) -> dict[str, Any] | None:
-        """The saga's own execution, by the state machine or the durable function (a resolution takes its request)."""
-        found = self.describe(self.saga_machine, saga_id)
-        if found is None and self.durable is not None:
-            found = self.durable.describe(saga_id)
-        return found
+        """The saga's own execution (a resolution takes its request)."""
+        return self.coordinator.saga(saga_id)
 
     def records(self, include_resolved: bool) -> list[AttentionRecord]:
         """Every saga's attention records (open ones, and closed ones too if asked), oldest first."""
@@ -127,7 +108,7 @@ class StageView:
         if saga is not None:
             found.append(_execution(saga_id, saga, outcome_of))
         number = 1
-        while (resolution := self.describe(self.resolve_machine, resolution_name(saga_id, number))) is not None:
+        while (resolution := self.coordinator.resolution(resolution_name(saga_id, number))) is not None:
             found.append(_execution(resolution_name(saga_id, number), resolution, resolution_outcome_of))
             number += 1
         return found

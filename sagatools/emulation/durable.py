@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # record them already.
 _SDK_LOGGERS = ("aws_durable_execution_sdk_python", "aws_durable_execution_sdk_python_testing")
 POLL_SECONDS = 0.002
+# How long an execution started for attention.sh may run (a resolution's retries, their waits skipped).
+START_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass
@@ -67,7 +69,7 @@ class DurableStack:
         self._undo = contextlib.ExitStack()
         self._runner: DurableFunctionTestRunner | None = None
         self._lock = threading.Lock()
-        self._runs: dict[str, tuple[str, datetime, DurableRun]] = {}  # by saga id: its input, start and run
+        self._runs: dict[str, tuple[str, datetime, DurableRun]] = {}  # by execution name: its input, start and run
 
     def __enter__(self) -> DurableStack:
         with contextlib.ExitStack() as undo:
@@ -88,9 +90,9 @@ class DurableStack:
         with contextlib.redirect_stdout(self.log_sink):
             return handler(event, context)
 
-    def run(self, saga_id: str, request: dict[str, Any], timeout_seconds: float) -> DurableRun:
-        """Start the saga's durable execution of `request` (named after its id) and follow it to its end (or for
-        `timeout_seconds`)."""
+    def run(self, name: str, request: dict[str, Any], timeout_seconds: float) -> DurableRun:
+        """Start a durable execution of `request`, named `name` (a saga's: its saga id), and follow it to its end (or
+        for `timeout_seconds`)."""
         assert self._runner is not None, "run inside the `with` block"
         with self._lock:
             started = datetime.now(UTC)
@@ -99,7 +101,7 @@ class DurableStack:
                 input=json.dumps(request),
                 execution_timeout=durable_execution_timeout(),  # as a durable stage's template sets it
                 function_name=handler.__module__,
-                execution_name=saga_id,
+                execution_name=name,
             )
             try:
                 result = self._runner.wait_for_result(arn, timeout=max(1, round(timeout_seconds)))
@@ -119,12 +121,22 @@ class DurableStack:
                 events=events,
                 seconds=seconds,
             )
-        self._runs[saga_id] = (json.dumps(request), started, run)
+        self._runs[name] = (json.dumps(request), started, run)
         return run
 
-    def describe(self, saga_id: str) -> dict[str, Any] | None:
-        """The saga's durable execution as DescribeExecution describes a state machine's (attention.sh reads it)."""
-        if saga_id not in self._runs:
+    # What attention.sh reads and starts of a stage's durable function (sagatools/attention/coordinators.py), as
+    # sagatools/deployed/durable_executions.py gives it of a deployed one.
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        """Run an execution named `name` (a resolution, started as attention.sh starts it) to its end; its ARN."""
+        return self.run(name, payload, START_TIMEOUT_SECONDS).execution_arn
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """The execution of that name as DescribeExecution describes a state machine's, or None."""
+        if name not in self._runs:
             return None
-        execution_input, started, run = self._runs[saga_id]
+        execution_input, started, run = self._runs[name]
         return run.described(execution_input, started)
+
+    def history(self, execution_arn: str) -> list[Event]:
+        return next(run.events for _, _, run in self._runs.values() if run.execution_arn == execution_arn)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_state
+from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, by_state
 from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.models import parse_request
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
@@ -34,6 +34,7 @@ from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, SagaReader, SagaResult, build_report, resolution_outcome_of
 from sagatools.runtest.durable import durable_report
 from sagatools.runtest.runner import SagaRunner
+from sagatools.view.html_page import page_path
 from tests.embedded.test_fault_matrix import (
     BOOK_FAULTS,
     CANCEL_FAULTS,
@@ -42,7 +43,7 @@ from tests.embedded.test_fault_matrix import (
     PAST_PIVOT,
     forward_request,
 )
-from tests.helpers import RESOURCES, book_step, cancel_step, saga_request
+from tests.helpers import RESOURCES, book_step, cancel_step, embedded_stage_view, saga_request
 
 if TYPE_CHECKING:
     from sagatools.emulation.durable import DurableStack
@@ -221,24 +222,15 @@ def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
 
 def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_path):
     from sagatools.attention import cli as attention
-    from sagatools.attention.stage_view import StageView
-    from sagatools.deployed.stage import Stage
-    from sagatools.emulation.environment import REGION
 
-    stack = coordinators.stack
-    view = StageView(
-        stage=Stage(name="local", region=REGION, profile=None),
-        stepfunctions=stack.stepfunctions,
-        reader=coordinators.reader,
-        saga_machine=stack.state_machine_arn,
-        resolve_machine=stack.resolution_state_machine_arn,
-        durable=coordinators.durable,
-    )
+    # A stage coordinated by the durable function: its sagas and their resolutions are the function's executions.
+    view = embedded_stage_view(coordinators.stack, coordinators.durable)
+    said = io.StringIO()
 
     def attention_sh(*argv: str) -> tuple[int, dict[str, Any] | list[Any]]:
-        out, err = io.StringIO(), io.StringIO()
+        out = io.StringIO()
         reporting = ["--report", str(tmp_path)] if argv[0] == "resolve" else []
-        code = attention.main([*argv, *reporting, "--stage", "local", "--json"], out, err, open_view=lambda _: view)
+        code = attention.main([*argv, *reporting, "--stage", "local", "--json"], out, said, open_view=lambda _: view)
         return code, json.loads(out.getvalue())
 
     # Given a saga coordinated by the durable function, left with a stuck compensation
@@ -253,12 +245,28 @@ def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_pat
     assert isinstance(shown, dict)
     assert shown["outcome"] == "NEEDS_ATTENTION"
     assert [(e["arn"], e["outcome"]) for e in shown["executions"]] == [(run.execution_arn, "NEEDS_ATTENTION")]
-    # And resolves it with the durable execution's request (its faults dropped): every record undone
+    # When it is resolved with its faults kept, the function's resolution finds the compensation stuck again
+    code, saga = attention_sh("resolve", saga_id, "--keep-faults")
+    assert isinstance(saga, dict)
+    assert (code, saga["outcome"]) == (1, "NEEDS_ATTENTION")
+    first = saga["executions"][1]
+    assert first["name"] == f"{saga_id}-resolve-1"
+    assert first["arn"] == coordinators.durable.describe(first["name"])["executionArn"]
+    (record,) = saga["attention"]
+    assert (record["attention"], record["execution_id"]) == ("OPEN", first["arn"])
+    assert (record["step"], record["attempts"]) == (stuck, by_name(stuck).retry.attempts)  # its attempts counted
+    # Then resolved with the durable execution's request (its faults dropped): every record undone, closed by it
     code, saga = attention_sh("resolve", saga_id)
     assert isinstance(saga, dict)
     assert (code, saga["outcome"]) == (0, "RESOLVED")
     assert set(saga[RECORDS_KEY].values()) == {"CANCELLED"}
-    assert [e["outcome"] for e in saga["executions"]] == ["NEEDS_ATTENTION", "RESOLVED"]
+    assert [e["outcome"] for e in saga["executions"]] == ["NEEDS_ATTENTION", "NEEDS_ATTENTION", "RESOLVED"]
+    (record,) = saga["attention"]
+    assert (record["attention"], record["resolved_by"]) == ("RESOLVED", saga["executions"][2]["arn"])
+    # Each resolution has its page, drawn from the function's checkpoints against the resolution machine's states
+    assert f"resolving {saga_id} (rolling it back): execution {saga_id}-resolve-2" in said.getvalue()
+    page = page_path(tmp_path, f"{saga_id}-resolve-2", "Resolution").read_text(encoding="utf-8")
+    assert all(compensation.state in page for compensation in COMPENSATIONS)
 
 
 def attention_records(report: SagaResult) -> list[tuple[str, str, str, str | None, int | None]]:

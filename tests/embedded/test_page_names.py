@@ -9,14 +9,13 @@ import time
 from saga.catalogue import COMPENSATIONS
 from saga.keys import ID_FIELD
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
-from sagatools.attention.stage_view import StageView, resolution_name
+from sagatools.attention.stage_view import resolution_name
 from sagatools.cli import report_dir
-from sagatools.deployed.stage import Stage
-from sagatools.emulation.environment import EMBEDDED_STAGE, REGION
+from sagatools.emulation.environment import EMBEDDED_STAGE
 from sagatools.executions import ExecutionWatcher
 from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.view.html_page import write_page
-from tests.helpers import LAST, book_step, saga_request
+from tests.helpers import LAST, book_step, embedded_stage_view, saga_request
 
 
 def test_a_saga_named_like_another_sagas_resolution_keeps_its_own_page(stack, run_saga, reader, monkeypatch, tmp_path):
@@ -48,7 +47,6 @@ def test_a_saga_named_like_another_sagas_resolution_keeps_its_own_page(stack, ru
     assert saga_page != resolution_page
     assert f"<h1>Saga {name} " in saga_page.read_text(encoding="utf-8")
     assert f"<h1>Resolution {name} " in resolution_page.read_text(encoding="utf-8")
-    stage = Stage(name=EMBEDDED_STAGE, region=REGION, profile=None)
-    view = StageView(stage, stack.stepfunctions, reader, stack.state_machine_arn, machine)
+    view = embedded_stage_view(stack, stage_name=EMBEDDED_STAGE)
     links = {execution.name: execution.report for execution in view.saga(request[ID_FIELD]).executions}
     assert links[name] == str(resolution_page)

@@ -24,12 +24,9 @@ from saga.saga_log import AttentionKind, AttentionState, LogEvent
 from saga.spec import step_key
 from sagatools.asl import RESOLVE_ASL_PATH, RESOLVE_MACHINE, load_definition
 from sagatools.attention import cli as attention
-from sagatools.attention.stage_view import StageView
-from sagatools.deployed.stage import Stage
-from sagatools.emulation.environment import REGION
 from sagatools.executions import ExecutionWatcher
 from sagatools.exit_codes import EXIT_OK, EXIT_REFUSED
-from sagatools.results import Outcome, SagaReader, build_report, resolution_outcome_of
+from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.view.graph import Shown, state_views
 from sagatools.view.html_page import page_html
 from sagatools.view.terminal import summary
@@ -39,6 +36,7 @@ from tests.helpers import (
     assert_providers_agree,
     book_step,
     cancel_step,
+    embedded_stage_view,
     failing_dynamodb_calls,
     saga_request,
 )
@@ -292,13 +290,7 @@ def test_the_resolution_machine_is_made_when_first_asked_for_and_once():
 
 def attention_sh(stack, report, *argv: str) -> tuple[int, str, str]:
     """./attention.sh ARGV --stage local, with the embedded stack as the stage: exit code, stdout, stderr."""
-    view = StageView(
-        stage=Stage(name="local", region=REGION, profile=None),
-        stepfunctions=stack.stepfunctions,
-        reader=SagaReader(stack.settings, stack.dynamodb),
-        saga_machine=stack.state_machine_arn,
-        resolve_machine=stack.resolution_state_machine_arn,
-    )
+    view = embedded_stage_view(stack)
     reporting = ["--report", str(report)] if argv[0] == "resolve" else []
     out, err = io.StringIO(), io.StringIO()
     code = attention.main([*argv, *reporting, "--stage", "local"], out, err, open_view=lambda _stage: view)
