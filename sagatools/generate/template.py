@@ -1,13 +1,14 @@
 """The per-step part of the Serverless template (serverless.steps.yml), from the saga's definition.
 
-serverless.yml keeps what every saga has (the provider, the saga log, the state machines' roles
-and log groups, the alarm) and includes this file for what each step adds: its two functions, its
-table, its provider's ledger (saga/providers.py), the role they share (only their own two tables, only the
-actions they use) and its outputs, and
+serverless.yml keeps what every saga has (the provider, the saga log, the attention alarm; the state
+machines' roles and log groups are in serverless.stepfunctions.yml) and includes this file for what each step
+adds: its two functions, its table, its provider's ledger (saga/providers.py), the role they share (only their
+own two tables, only the actions they use) and its outputs, and
 the lists of functions each state machine may invoke. Under `durable`, what a stage whose coordinator is
 the durable function (saga/durable.py) has instead of the step functions: that one function, the same
-tables, and its role (every table of the saga, its own checkpoints). CloudFormation's functions are written in
-their long form (`Fn::GetAtt`), which reads the same in YAML and JSON and needs no custom tags.
+tables, its role (every table of the saga, its own checkpoints), and which of its log lines the attention alarm
+counts. CloudFormation's functions are written in their long form (`Fn::GetAtt`), which reads the same in YAML and
+JSON and needs no custom tags.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 import yaml
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, STEPS, ResourceNames, Step, pascal
-from saga.coordination import retry_policies
+from saga.coordination import SAGA_END_LOG_FIELD, retry_policies
 from saga.definition import APP, SAGA
 from saga.keys import ID_FIELD
 from saga.providers import LEDGER_KEY
+from sagatools.asl import NEEDS_ATTENTION_ERROR
 from sagatools.generate.asl_parts import TASK_TIMEOUT_SECONDS
 
 HEADER = (
@@ -195,10 +197,27 @@ def durable_function() -> str:
     return name[0].lower() + name[1:]
 
 
+def _osls_resource(suffix: str) -> str:
+    """A logical id osls gives a resource of the durable function: its key, first letter up (it has no - or _ for osls
+    to spell out), then the resource's kind."""
+    function = durable_function()
+    return f"{function[0].upper()}{function[1:]}{suffix}"
+
+
 def durable_alias_resource() -> str:
     """The alias osls publishes for a function with durableConfig (its naming: <Function>DurableLambdaAlias)."""
-    function = durable_function()
-    return f"{function[0].upper()}{function[1:]}DurableLambdaAlias"
+    return _osls_resource("DurableLambdaAlias")
+
+
+def durable_log_group_resource() -> str:
+    """The log group osls creates for the function (its naming: <Function>LogGroup, /aws/lambda/<function name>)."""
+    return _osls_resource("LogGroup")
+
+
+def durable_attention_pattern() -> str:
+    """The metric filter's pattern for the line the durable function logs when a saga ends needing attention
+    (saga/durable.py: SAGA_END_LOG_FIELD, the error's name): the durable stage's attention alarm counts those."""
+    return f'{{ $.{SAGA_END_LOG_FIELD} = "{NEEDS_ATTENTION_ERROR}" }}'
 
 
 # The longest a Lambda invocation may run (Lambda's quota, seconds).
@@ -266,6 +285,9 @@ def _durable_part() -> dict[str, Any]:
             }
         },
         "resources": {"Resources": resources, "Outputs": outputs},
+        # What the attention alarm (serverless.yml, for either coordinator) counts on this stage: the function's log
+        # lines that say a saga ended needing attention.
+        "attention": {"logGroup": {"Ref": durable_log_group_resource()}, "pattern": durable_attention_pattern()},
     }
 
 

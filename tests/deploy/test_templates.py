@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from saga.catalogue import COMPENSATIONS, RESOURCES, RETRIABLES, STEPS, ResourceNames
+from saga.coordination import SAGA_END_LOG_FIELD
 from saga.definition import APP
 from saga.spec import FORWARD_DEADLINE_SECONDS
+from sagatools.asl import NEEDS_ATTENTION_ERROR
 from sagatools.generate.template import (
     DURABLE_FUNCTION_OUTPUT,
     DURABLE_HANDLER,
@@ -25,6 +27,7 @@ from sagatools.generate.template import (
     DURABLE_ROLE,
     durable_alias_resource,
     durable_function,
+    durable_log_group_resource,
 )
 from tests.helpers import ROOT
 
@@ -261,15 +264,58 @@ def test_deployed_code_imports_no_tooling():
             assert not re.search(rf"^\s*(from|import) {forbidden}\b", source, re.MULTILINE), (path, forbidden)
 
 
-def test_needs_attention_alarm_counts_the_state_machine_failures():
-    alarm = next(iter(resources("dev", "AWS::CloudWatch::Alarm").values()))["Properties"]
-    metric_filter = next(iter(resources("dev", "AWS::Logs::MetricFilter").values()))["Properties"]
-    transformation = metric_filter["MetricTransformations"][0]
+# The attention alarm: one metric and one alarm on every stage, counted from the log of the stage's coordinator.
+ATTENTION_FILTER = "SagasNeedingAttentionMetricFilter"
+ATTENTION_ALARM = "SagasNeedingAttentionAlarm"
+
+
+def attention(stage: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stage's attention metric filter and alarm (their properties): the only ones it has."""
+    (metric_filter,) = resources(stage, "AWS::Logs::MetricFilter").items()
+    (alarm,) = resources(stage, "AWS::CloudWatch::Alarm").items()
+    assert (metric_filter[0], alarm[0]) == (ATTENTION_FILTER, ATTENTION_ALARM)
+    return metric_filter[1]["Properties"], alarm[1]["Properties"]
+
+
+@pytest.mark.parametrize("stage", [*STEP_FUNCTIONS_STAGES, DURABLE_STAGE])
+def test_the_attention_alarm_counts_what_the_filter_counts_and_is_the_same_on_every_stage(stage):
+    metric_filter, alarm = attention(stage)
+    (transformation,) = metric_filter["MetricTransformations"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (
         transformation["MetricNamespace"],
         transformation["MetricName"],
     )
-    assert "SagaNeedsAttention" in metric_filter["FilterPattern"]
+    assert (transformation["MetricValue"], transformation["DefaultValue"]) == ("1", 0)
+    assert alarm["AlarmName"] == f"lambda-saga-pattern-{stage}-sagas-needing-attention"
+    # One declaration for both coordinators: the stage's name apart, the durable stage's alarm is dev's.
+    dev_filter, dev_alarm = attention("dev")
+    assert {**alarm, "AlarmName": None} == {**dev_alarm, "AlarmName": None}
+    assert metric_filter["MetricTransformations"] == dev_filter["MetricTransformations"]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+@pytest.mark.parametrize("stage", STEP_FUNCTIONS_STAGES)
+def test_a_step_functions_stage_counts_its_state_machine_failures_needing_attention(stage):
+    metric_filter, _ = attention(stage)
+    assert metric_filter["LogGroupName"] == {"Ref": "SagaStateMachineLogGroup"}
+    assert metric_filter["FilterPattern"] == (
+        f'{{ ($.type = "ExecutionFailed") && ($.details.error = "{NEEDS_ATTENTION_ERROR}") }}'
+    )
+
+
+def test_the_durable_stage_counts_the_durable_functions_lines_of_sagas_needing_attention():
+    metric_filter, _ = attention(DURABLE_STAGE)
+    stack = template(DURABLE_STAGE)
+    # The log group osls makes for the function (and makes it wait for), under the function's own name.
+    log_group = durable_log_group_resource()
+    assert metric_filter["LogGroupName"] == {"Ref": log_group}
+    function = stack["Resources"][DURABLE_FUNCTION]
+    assert stack["Resources"][log_group]["Type"] == "AWS::Logs::LogGroup"
+    assert log_group in function["DependsOn"]
+    name = function["Properties"]["FunctionName"]
+    assert stack["Resources"][log_group]["Properties"]["LogGroupName"] == f"/aws/lambda/{name}"
+    # The field and value saga/durable.py logs when a saga ends needing attention.
+    assert metric_filter["FilterPattern"] == f'{{ $.{SAGA_END_LOG_FIELD} = "{NEEDS_ATTENTION_ERROR}" }}'
 
 
 def test_prod_tables_are_protected_from_deletion_and_dev_tables_are_not():
