@@ -39,6 +39,7 @@ from saga.coordination import (
 from saga.definition import SAGA
 from saga.durable_retries import INTERRUPTED, record_retry, retry_strategy, step_config
 from saga.errors import SagaNeedsAttention, SagaRolledBack
+from saga.keys import ID_FIELD
 from saga.lambda_handler import run_step_event
 from saga.models import parse_request
 from saga.named_errors import RequestInvalid
@@ -249,7 +250,8 @@ def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         return DurableSaga(event, context).run()
     except SagaNeedsAttention as ended:
         # Reached once, by the invocation the execution ends in (the earlier ones suspended before the end).
-        logger.warning("saga needs attention", extra={SAGA_END_LOG_FIELD: type(ended).__name__, "cause": str(ended)})
+        ending = {SAGA_END_LOG_FIELD: type(ended).__name__, ID_FIELD: event.get(ID_FIELD), "cause": str(ended)}
+        logger.warning("saga needs attention", extra=ending)
         raise
 
 

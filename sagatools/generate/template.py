@@ -259,6 +259,16 @@ def _durable_part() -> dict[str, Any]:
             },
         },
     ]
+    statements.append(
+        {
+            # Its resolutions (attention.sh resolve) close or keep the attention records, as the resolution
+            # state machine's role may.
+            "Sid": "CloseOrKeepAttentionRecords",
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": _arn("SagaLogTable"),
+        }
+    )
     environment: dict[str, str] = {}
     for request in REQUESTS:
         environment |= _tables_environment(request.names)

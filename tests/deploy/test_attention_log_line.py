@@ -82,6 +82,8 @@ def test_only_a_saga_needing_attention_writes_a_line_the_durable_stages_filter_c
     assert run.error == error
     assert lines, "the function logged nothing: its log went somewhere else"
     assert sum(selects(pattern, line) for line in lines) == selected
+    # The line names the saga, for the operator the alarm wakes (./attention.sh show ID).
+    assert all(json.loads(line)[ID_FIELD] == saga_id for line in lines if selects(pattern, line))
     if error == NEEDS_ATTENTION_ERROR:
         # One line although the saga ran (replayed) in several invocations: the alarm counts sagas, not invocations.
         assert sum(event.event_type == "InvocationCompleted" for event in run.events) > 1
