@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from saga.durable import handler
+from sagatools.durable_history import durable_operations
 from sagatools.generate.template import durable_execution_timeout
 
 if TYPE_CHECKING:
@@ -52,9 +53,8 @@ class DurableRun:
 
     @property
     def operations(self) -> int:
-        """Durable operations as AWS meters them: the execution's start, and each step's attempts (each attempt is
-        checkpointed once: succeeded, failed, or failed with a retry scheduled)."""
-        return 1 + sum(1 for event in self.events if event.event_type in {"StepSucceeded", "StepFailed"})
+        """The durable operations AWS would meter for it (sagatools/durable_history.py)."""
+        return durable_operations(self.events)
 
 
 class DurableStack:
