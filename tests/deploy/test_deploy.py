@@ -131,6 +131,17 @@ def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
     assert result["transitions"] == len(rollback_states(failed_at))
 
 
+def test_runner_refuses_the_durable_coordinator_on_a_state_machine_stage(stage_stack, tmp_path):
+    create_stack(stage_stack)
+    assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(saga_request("t-coordinator")))
+    code, out, err = run_runtest(str(path), "--coordinator", "durable", "--stage", "dev", "--region", REGION)
+    assert (code, out) == (2, "")
+    assert "Stage dev is coordinated by the state machine (--coordinator stepfunctions), not durable" in err
+    assert len(err.strip().splitlines()) == 2  # "running on stage dev ..." and the refusal
+
+
 def test_runner_refuses_simulate_where_fault_injection_is_off(stage_stack, tmp_path):
     create_stack(stage_stack, fault_injection=False)
     assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
