@@ -53,6 +53,12 @@ class _History:
         self.events.append(event)
 
 
+def durable_operations(events: list[Event]) -> int:
+    """Durable operations as AWS meters them: the execution's start, and each step's attempts (each attempt is
+    checkpointed once: succeeded, failed, or failed with a retry scheduled)."""
+    return 1 + sum(1 for event in events if event.event_type in {"StepSucceeded", "StepFailed"})
+
+
 def state_history(events: list[Event], resolution: bool = False) -> list[dict[str, Any]]:
     """The durable execution's history `events` as GetExecutionHistory would give a Step Functions execution: of the
     saga's state machine, or (`resolution`) of the resolution state machine."""

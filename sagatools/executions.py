@@ -1,5 +1,5 @@
-"""Following Step Functions executions to their end: the one polling loop of runtest.sh (the sagas) and
-attention.sh (the resolutions).
+"""Following executions to their end: the one polling loop of runtest.sh (the sagas, by a state machine or the
+durable function) and attention.sh (the resolutions).
 
 The embedded stack and a deployed stage are followed alike; only the client and the poll interval differ.
 """
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from sagatools.durable_history import state_history
 from sagatools.history import as_planned, state_runs
 
 if TYPE_CHECKING:
+    from aws_durable_execution_sdk_python_testing.model import Event
     from botocore.client import BaseClient
 
     from sagatools.view.terminal import ProgressObserver
@@ -29,30 +31,39 @@ def execution_history(stepfunctions: BaseClient, execution_arn: str) -> list[dic
     return [event for page in pages for event in page["events"]]
 
 
-class ExecutionWatcher:
-    """Polls executions of one state machine until each has ended or a deadline passes, telling an
-    observer what they did; keeps the history of each it saw end, so it is read once."""
+class Watcher:
+    """Polls executions until each has ended or a deadline passes, telling an observer what they did; keeps the
+    history of each it saw end, so it is read once. What an execution is (a state machine's, a durable function's)
+    is the subclass's: how one is described, its history read and the running ones listed."""
 
     def __init__(
         self,
-        stepfunctions: BaseClient,
-        state_machine_arn: str,
         poll_seconds: float,
         observer: ProgressObserver | None = None,
         on_deadline: Callable[[], None] | None = None,
         definition: dict[str, Any] | None = None,
     ) -> None:
-        self.stepfunctions = stepfunctions
-        self.state_machine_arn = state_machine_arn
         self.poll_seconds = poll_seconds
         self.observer = observer
         self.on_deadline = on_deadline  # the embedded stack freezes its executions: reading back goes fast
         self.definition = definition  # given, the progress shows a failure it steps over on purpose as a success
         self._final_history: dict[str, list[dict[str, Any]]] = {}
 
+    def describe(self, arn: str) -> dict[str, Any]:
+        """The execution as DescribeExecution describes it (status RUNNING until it ends)."""
+        raise NotImplementedError
+
+    def events(self, arn: str) -> list[dict[str, Any]]:
+        """The execution's history as GetExecutionHistory gives it, oldest first."""
+        raise NotImplementedError
+
+    def running(self) -> set[str]:
+        """The ARNs of the executions still running, in one call (a hint: only `describe` says one ended)."""
+        raise NotImplementedError
+
     def history(self, arn: str) -> list[dict[str, Any]]:
         """The execution's events: those read when it was seen to end (final), else read now."""
-        return self._final_history.pop(arn, None) or execution_history(self.stepfunctions, arn)
+        return self._final_history.pop(arn, None) or self.events(arn)
 
     def wait(self, name_of: dict[str, str], deadline: float) -> dict[str, dict[str, Any]]:
         """DescribeExecution of each execution (by ARN; `name_of` says what the observer calls it), once it
@@ -64,17 +75,17 @@ class ExecutionWatcher:
         while pending:
             # Few executions: describe each (and show its progress). Many: one list says which to describe.
             live = len(pending) <= LIVE_PROGRESS_LIMIT
-            running = set() if live else self._running()
+            running = set() if live else self.running()
             for arn in sorted(pending):
                 if arn in running:
                     continue
                 if time.monotonic() > deadline:
                     break
                 # ListExecutions is eventually consistent on AWS: only DescribeExecution says it ended.
-                description = self.stepfunctions.describe_execution(executionArn=arn)
+                description = self.describe(arn)
                 ended = description["status"] != "RUNNING"
                 if self.observer is not None and (live or ended):
-                    events = execution_history(self.stepfunctions, arn)
+                    events = self.events(arn)
                     if ended:
                         self._final_history[arn] = events
                     runs = state_runs(events)
@@ -89,7 +100,7 @@ class ExecutionWatcher:
                     self.on_deadline()
                 # What the unfinished ones are doing now: one DescribeExecution each, then the results.
                 for arn in pending:
-                    descriptions[arn] = self.stepfunctions.describe_execution(executionArn=arn)
+                    descriptions[arn] = self.describe(arn)
                 break
             if pending:
                 # More executions polled a round means more work a round: wait longer, but not much.
@@ -97,8 +108,75 @@ class ExecutionWatcher:
                 time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
         return descriptions
 
-    def _running(self) -> set[str]:
+
+class ExecutionWatcher(Watcher):
+    """The executions of one state machine."""
+
+    def __init__(
+        self,
+        stepfunctions: BaseClient,
+        state_machine_arn: str,
+        poll_seconds: float,
+        observer: ProgressObserver | None = None,
+        on_deadline: Callable[[], None] | None = None,
+        definition: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(poll_seconds, observer, on_deadline, definition)
+        self.stepfunctions = stepfunctions
+        self.state_machine_arn = state_machine_arn
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        description: dict[str, Any] = self.stepfunctions.describe_execution(executionArn=arn)
+        return description
+
+    def events(self, arn: str) -> list[dict[str, Any]]:
+        return execution_history(self.stepfunctions, arn)
+
+    def running(self) -> set[str]:
         pages = self.stepfunctions.get_paginator("list_executions").paginate(
             stateMachineArn=self.state_machine_arn, statusFilter="RUNNING", PaginationConfig={"PageSize": 1000}
         )
         return {execution["executionArn"] for page in pages for execution in page["executions"]}
+
+
+class DurableExecutionsOfAFunction(Protocol):
+    """A durable function's executions (sagatools/deployed/durable_executions.py on a stage; the embedded stack's
+    DurableStack), each described as DescribeExecution describes a state machine's execution."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> str: ...
+
+    def describe(self, name: str) -> dict[str, Any] | None: ...
+
+    def describe_execution(self, execution_arn: str) -> dict[str, Any]: ...
+
+    def history(self, execution_arn: str) -> list[Event]: ...
+
+    def running(self) -> set[str]: ...
+
+
+class DurableWatcher(Watcher):
+    """The durable executions of one function (the sagas, or with `resolution` their resolutions), followed as a state
+    machine's are; keeps each one's events as read last, to count its durable operations."""
+
+    def __init__(
+        self,
+        executions: DurableExecutionsOfAFunction,
+        poll_seconds: float,
+        observer: ProgressObserver | None,
+        definition: dict[str, Any] | None = None,
+        resolution: bool = False,
+    ) -> None:
+        super().__init__(poll_seconds, observer, definition=definition)
+        self.executions = executions
+        self.resolution = resolution
+        self.checkpoints: dict[str, list[Event]] = {}  # by execution ARN: its events, as `events` read them last
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        return self.executions.describe_execution(arn)
+
+    def events(self, arn: str) -> list[dict[str, Any]]:
+        self.checkpoints[arn] = self.executions.history(arn)
+        return state_history(self.checkpoints[arn], self.resolution)
+
+    def running(self) -> set[str]:
+        return self.executions.running()

@@ -7,20 +7,17 @@ described as DescribeExecution describes a state machine's execution, so the res
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
+from sagatools.deployed.durable_executions import ExecutionAlreadyExists
 from sagatools.deployed.stage import execution_arn
-from sagatools.durable_history import state_history
-from sagatools.executions import ExecutionWatcher
-from sagatools.history import as_planned, state_runs
+from sagatools.executions import DurableExecutionsOfAFunction, DurableWatcher, ExecutionWatcher
 
 if TYPE_CHECKING:
-    from aws_durable_execution_sdk_python_testing.model import Event
     from botocore.client import BaseClient
 
     from sagatools.view.terminal import ProgressObserver
@@ -118,17 +115,6 @@ class StateMachines:
         return self._watcher.history(arn)
 
 
-class DurableExecutionsOfAFunction(Protocol):
-    """A durable function's executions by name (sagatools/deployed/durable_executions.py on a stage; the embedded
-    stack's DurableStack in the tests): each described as DescribeExecution describes a state machine's."""
-
-    def start(self, name: str, payload: dict[str, Any]) -> str: ...
-
-    def describe(self, name: str) -> dict[str, Any] | None: ...
-
-    def history(self, execution_arn: str) -> list[Event]: ...
-
-
 @dataclass
 class DurableFunction:
     """A stage coordinated by the durable function: its sagas, and its resolutions (executions of the same function,
@@ -136,47 +122,35 @@ class DurableFunction:
 
     executions: DurableExecutionsOfAFunction
     poll_seconds: float
-    _names: dict[str, str] = field(default_factory=dict, init=False)  # each resolution seen, by its ARN
+    _watcher: DurableWatcher | None = field(default=None, init=False)
 
     def saga(self, saga_id: str) -> dict[str, Any] | None:
         return self.executions.describe(saga_id)
 
     def resolution(self, name: str) -> dict[str, Any] | None:
-        found = self.executions.describe(name)
-        if found is not None:
-            self._names[found["executionArn"]] = name
-        return found
+        return self.executions.describe(name)
 
     def start_resolution(self, name: str, document: dict[str, Any]) -> str:
+        # Lambda returns the execution a name already holds when the payload is the same: a resolution's payload
+        # carries its caller's token, so an existing one is another call's.
         if self.resolution(name) is not None:
             raise ResolutionExists(name)
-        arn = self.executions.start(name, document)
-        self._names[arn] = name
-        return arn
+        try:
+            return self.executions.start(name, document)
+        except ExecutionAlreadyExists:
+            raise ResolutionExists(name) from None
 
     def resolution_definition(self) -> dict[str, Any]:
         # The function resolves by the same definition the resolution machine is generated from.
         return load_definition(RESOLVE_ASL_PATH)
 
-    def history(self, arn: str) -> list[dict[str, Any]]:
-        return state_history(self.executions.history(arn), resolution=True)
-
     def follow(
         self, started: dict[str, str], deadline: float, observer: ProgressObserver | None
     ) -> dict[str, dict[str, Any]]:
-        if observer is not None:
-            observer.started(list(dict.fromkeys(started.values())))
         definition = self.resolution_definition()
-        descriptions: dict[str, dict[str, Any]] = {}
-        while True:
-            for arn in [arn for arn in started if arn not in descriptions]:
-                description = self.executions.describe(self._names[arn])
-                assert description is not None, f"{self._names[arn]} was started"
-                ended = description["status"] != "RUNNING"
-                if observer is not None:
-                    observer.progress(started[arn], as_planned(state_runs(self.history(arn)), definition), ended)
-                if ended or time.monotonic() > deadline:
-                    descriptions[arn] = description
-            if len(descriptions) == len(started):
-                return descriptions
-            time.sleep(max(0.0, min(self.poll_seconds, deadline - time.monotonic())))
+        self._watcher = DurableWatcher(self.executions, self.poll_seconds, observer, definition, resolution=True)
+        return self._watcher.wait(started, deadline)
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        assert self._watcher is not None, "follow() first"
+        return self._watcher.history(arn)

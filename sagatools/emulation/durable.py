@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from saga.durable import handler
+from sagatools.durable_history import durable_operations
 from sagatools.generate.template import durable_execution_timeout
 
 if TYPE_CHECKING:
@@ -54,9 +55,8 @@ class DurableRun:
 
     @property
     def operations(self) -> int:
-        """Durable operations as AWS meters them: the execution's start, and each step's attempts (each attempt is
-        checkpointed once: succeeded, failed, or failed with a retry scheduled)."""
-        return 1 + sum(1 for event in self.events if event.event_type in {"StepSucceeded", "StepFailed"})
+        """The durable operations AWS would meter for it (sagatools/durable_history.py)."""
+        return durable_operations(self.events)
 
 
 class DurableStack:
@@ -138,5 +138,15 @@ class DurableStack:
         execution_input, started, run = self._runs[name]
         return run.described(execution_input, started)
 
+    def describe_execution(self, execution_arn: str) -> dict[str, Any]:
+        name = next(name for name, (_, _, run) in self._runs.items() if run.execution_arn == execution_arn)
+        described = self.describe(name)
+        assert described is not None
+        return described
+
     def history(self, execution_arn: str) -> list[Event]:
         return next(run.events for _, _, run in self._runs.values() if run.execution_arn == execution_arn)
+
+    def running(self) -> set[str]:
+        """A hint, as on Lambda: none here (each execution is followed to its end, or its timeout, as it starts)."""
+        return set()

@@ -89,9 +89,8 @@ def arguments_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--coordinator",
         choices=COORDINATORS,
-        default=COORDINATORS[0],
-        help=f"what coordinates the {NOUNS} on the embedded stack: the state machine (stepfunctions, the default) or"
-        " the durable function (durable)",
+        help=f"what coordinates the {NOUNS}: on the embedded stack the state machine (stepfunctions, the default) or"
+        " the durable function (durable); with --stage, the stage's own (its stack says which), so this only checks it",
     )
     parser.add_argument("--logs", action="store_true", help="show the handlers' JSON logs on stderr")
     parser.add_argument(
@@ -144,12 +143,10 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
     try:
         if args.stage is None and (args.region or args.profile):
             raise UsageError("--region and --profile go with --stage (the embedded stack needs neither)")
-        if args.stage is not None and args.coordinator != COORDINATORS[0]:
-            raise UsageError(f"--coordinator {args.coordinator} runs on the embedded stack only, not with --stage")
         prepare_report_directory(report_dir)
         sagas = load_request_files(args.files)
         human = None if args.json else human_output(out)
-        if args.coordinator == "durable":
+        if args.stage is None and args.coordinator == "durable":
             # Only a durable run needs it: the default run's start-up stays as docs/BENCHMARKS.md measures it.
             from sagatools.runtest.durable import run_durable
 
@@ -159,7 +156,7 @@ def _main(argv: list[str], raw_out: TextIO | None, err: TextIO) -> int:
         else:
             stage = Stage.choose(args.stage, args.region, args.profile)
             say(err, f"runtest: running on {stage.describe()}")
-            result = run_on_stage(sagas, stage, human, args.timeout)
+            result = run_on_stage(sagas, stage, human, args.timeout, args.coordinator)
     except (UsageError, StageError, RequestFileError, MotoUnsupported) as error:
         say(err, "\n".join(f"runtest: {line}" for line in shown_lines(str(error)).splitlines()))
         return EXIT_USAGE

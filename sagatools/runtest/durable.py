@@ -8,9 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from saga.keys import ID_FIELD
 from sagatools.asl import load_definition
 from sagatools.durable_history import state_history
 from sagatools.history import state_runs
@@ -21,7 +20,7 @@ from sagatools.results import (
     build_report,
     outcome_of,
 )
-from sagatools.runtest.runner import CONFLICT_ERROR, unstarted_result
+from sagatools.runtest.runner import CONFLICT_ERROR, NOT_STARTED, conflict_cause, unstarted_result
 from sagatools.runtest.stacks import RunResult, handler_log
 
 if TYPE_CHECKING:
@@ -55,17 +54,11 @@ def run_durable(
         for saga in sagas:
             saga_id = saga.request.saga_id
             if saga_id in ran:
-                first, report = ran[saga_id]
-                same = first.execution_input == saga.execution_input
-                reports.append(
-                    report.model_copy(update={"file": saga.path, "reused_execution": True})
-                    if same
-                    else _conflict(saga, report.execution_arn)
-                )
+                reports.append(repeated(saga, *ran[saga_id]))
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
-                reports.append(_not_started(saga, timeout))
+                reports.append(not_started(saga, timeout))
                 histories[reports[-1].execution_arn] = []
                 continue
             run = durable.run(saga_id, json.loads(saga.execution_input), left)
@@ -86,32 +79,50 @@ def durable_report(
     reader: SagaReader,
     outcome: Callable[[str, str | None], Outcome | None] = outcome_of,
 ) -> SagaResult:
-    """What one durable execution of the saga (or, with `resolution_outcome_of`, of its resolution) did, read as a
-    state machine's execution is (results.build_report): its end, and the records, saga log and ledgers it left;
-    billed by its durable operations, not by transitions."""
-    description = run.described(saga.execution_input)
-    report = build_report(saga.path, saga.request.saga_id, description, history, reader, False, outcome)
+    """What one durable execution of the saga (or, with `resolution_outcome_of`, of its resolution) on the embedded
+    stack did (durable_result), timed by its wall time (the skipped waits not counted)."""
+    report = durable_result(saga, run.described(saga.execution_input), history, run.operations, reader, outcome=outcome)
+    return report.model_copy(update={"duration_ms": round(run.seconds * 1000) if run.status != "RUNNING" else None})
+
+
+def durable_result(
+    saga: RequestFile,
+    description: dict[str, Any],
+    history: list[dict[str, Any]],
+    operations: int,
+    reader: SagaReader,
+    reused: bool = False,
+    outcome: Callable[[str, str | None], Outcome | None] = outcome_of,
+) -> SagaResult:
+    """What one durable execution of the saga did, read as a state machine's execution is (results.build_report) from
+    its `description` (as DescribeExecution gives one): its end, and the records, saga log and ledgers it left;
+    billed by its durable `operations`, not by transitions."""
+    report = build_report(saga.path, saga.request.saga_id, description, history, reader, reused, outcome)
     return report.model_copy(
         update={
             "transitions": 0,  # a durable function has no states to enter (`states` are those its operations stand for)
             "billed_transitions": 0,
-            "duration_ms": round(run.seconds * 1000) if run.status != "RUNNING" else None,
-            "durable_operations": run.operations,
+            "durable_operations": operations,
         }
     )
 
 
-def _not_started(saga: RequestFile, timeout: float) -> SagaResult:
+def repeated(saga: RequestFile, first: RequestFile, report: SagaResult) -> SagaResult:
+    """A saga whose id an earlier file of the run already ran (`first`, as `report` says): that execution again, or a
+    conflict when the requests differ."""
+    if report.status == NOT_STARTED:
+        return report.model_copy(update={"file": saga.path})
+    if first.execution_input != saga.execution_input:
+        return conflict(saga, report.execution_arn, "in this run")
+    return report.model_copy(update={"file": saga.path, "reused_execution": True})
+
+
+def not_started(saga: RequestFile, timeout: float) -> SagaResult:
     arn = f"durable-execution/{saga.request.saga_id}/not-started"
     return unstarted_result(saga, arn, None, None, f"not started: the --timeout of {timeout:g} s ended first")
 
 
-def _conflict(saga: RequestFile, execution_arn: str) -> SagaResult:
+def conflict(saga: RequestFile, execution_arn: str, where: str) -> SagaResult:
     return unstarted_result(
-        saga,
-        execution_arn,
-        Outcome.CONFLICT,
-        CONFLICT_ERROR,
-        f"not started: {ID_FIELD} {saga.request.saga_id} already names an execution of a different request in this"
-        f" run ({execution_arn}); give this request a new {ID_FIELD}",
+        saga, execution_arn, Outcome.CONFLICT, CONFLICT_ERROR, conflict_cause(saga, execution_arn, where)
     )

@@ -98,11 +98,7 @@ class SagaRunner:
             results[id(saga)] = self._not_started(saga)
         for conflict in conflicts:
             results[id(conflict.saga)] = self._not_started(
-                conflict.saga,
-                Outcome.CONFLICT,
-                CONFLICT_ERROR,
-                f"not started: {ID_FIELD} {conflict.saga.request.saga_id} already names an execution of a different"
-                f" request on this stage ({conflict.execution_arn}); give this request a new {ID_FIELD}",
+                conflict.saga, Outcome.CONFLICT, CONFLICT_ERROR, conflict_cause(conflict.saga, conflict.execution_arn)
             )
         return [results[id(saga)] for saga in sagas]
 
@@ -160,17 +156,34 @@ class SagaRunner:
 
     def check_same_request(self, saga: RequestFile, execution_arn: str) -> None:
         if not self._same_request(saga, execution_arn):
-            raise UsageError(
-                f"{shown(saga.path)}: {ID_FIELD} {saga.request.saga_id} already ran on this stage with a different "
-                f"request ({execution_arn}); give this request a new {ID_FIELD}"
-            )
+            raise UsageError(ran_with_another_request(saga, execution_arn))
 
     def _same_request(self, saga: RequestFile, execution_arn: str) -> bool:
-        existing = self.stepfunctions.describe_execution(executionArn=execution_arn)
-        return bool(json.loads(existing.get("input") or "null") == json.loads(saga.execution_input))
+        return same_request(saga, self.stepfunctions.describe_execution(executionArn=execution_arn))
 
     def _execution_arn(self, name: str) -> str:
         return execution_arn(self.state_machine_arn, name)
+
+
+def same_request(saga: RequestFile, description: dict[str, Any]) -> bool:
+    """Whether the execution DescribeExecution describes (`description`) ran this saga's request."""
+    return bool(json.loads(description.get("input") or "null") == json.loads(saga.execution_input))
+
+
+def ran_with_another_request(saga: RequestFile, execution_arn: str) -> str:
+    """Why the saga is refused before anything starts: its id names an execution of another request on the stage."""
+    return (
+        f"{shown(saga.path)}: {ID_FIELD} {saga.request.saga_id} already ran on this stage with a different "
+        f"request ({execution_arn}); give this request a new {ID_FIELD}"
+    )
+
+
+def conflict_cause(saga: RequestFile, execution_arn: str, where: str = "on this stage") -> str:
+    """Why a saga was not started: when the run came to start it, its id named an execution of another request."""
+    return (
+        f"not started: {ID_FIELD} {saga.request.saga_id} already names an execution of a different request {where}"
+        f" ({execution_arn}); give this request a new {ID_FIELD}"
+    )
 
 
 def unstarted_result(

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sagatools.asl import load_definition
+from sagatools.asl import SAGA_MACHINE, load_definition
 from sagatools.cli import UsageError, output_dir
 from sagatools.deployed.stage import Stage, StageError, explain, settings_from_outputs, state_machine_arn
 from sagatools.exit_codes import EXIT_USAGE
 from sagatools.results import SagaReader, SagaResult
 from sagatools.runtest.runner import SagaRunner
 from sagatools.runtest.shards import run_sharded, shard_count
+from sagatools.serverless_config import DURABLE, STEPFUNCTIONS
 from sagatools.terminal_text import shown
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 # A stage that stops answering mid-run (an endpoint stopped or killed, a stack removed) may hold a call
 # past the --timeout: this long after it, the run ends anyway, in one sentence.
 STAGE_GRACE_SECONDS = 5.0
+COORDINATOR_WORDS = {STEPFUNCTIONS: "the state machine", DURABLE: "the durable function"}
 
 
 @dataclass
@@ -76,18 +78,25 @@ def run_embedded(
         return RunResult(reports, unsharded.histories, load_definition())
 
 
-def run_on_stage(sagas: list[RequestFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
-    """The same runner against a deployed stage: its state machine and its tables, from the stack outputs."""
+def run_on_stage(
+    sagas: list[RequestFile],
+    stage: Stage,
+    human: ProgressObserver | None,
+    timeout: float,
+    coordinator: str | None = None,
+) -> RunResult:
+    """The same runner against a deployed stage: its coordinator (the state machine or the durable function; if
+    `coordinator` names one, the stage must have it) and its tables, from the stack outputs."""
     watchdog = threading.Timer(timeout + STAGE_GRACE_SECONDS, _stage_did_not_answer, (stage, timeout))
     watchdog.daemon = True
     watchdog.start()
     try:
-        return _run_on_stage(sagas, stage, human, timeout)
+        return _run_on_stage(sagas, stage, human, timeout, coordinator)
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code in {"StateMachineDoesNotExist", "ExecutionDoesNotExist", "ResourceNotFoundException"}:
             raise StageError(
-                f"Stage {stage.name} lost its state machine or tables during the run ({code}): was it removed?"
+                f"Stage {stage.name} lost its coordinator or tables during the run ({code}): was it removed?"
                 f" Deploy it again with {stage.deploy_command}."
             ) from None
         raise StageError(explain(error, stage)) from None
@@ -107,13 +116,40 @@ def _stage_did_not_answer(stage: Stage, timeout: float) -> None:
     os._exit(EXIT_USAGE)
 
 
-def _run_on_stage(sagas: list[RequestFile], stage: Stage, human: ProgressObserver | None, timeout: float) -> RunResult:
+def stage_coordinator(outputs: dict[str, str], stage: Stage, asked: str | None) -> str:
+    """What coordinates the stage's sagas, as its stack outputs say; UsageError if `asked` (--coordinator) names
+    another."""
+    from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT
+
+    present = [
+        coordinator
+        for coordinator, output in ((STEPFUNCTIONS, SAGA_MACHINE.name_output), (DURABLE, DURABLE_FUNCTION_OUTPUT))
+        if output in outputs
+    ]
+    chosen = asked or (present[0] if present else STEPFUNCTIONS)  # none: the state machine's path says what is missing
+    if present and chosen not in present:
+        named = " and ".join(f"{COORDINATOR_WORDS[name]} (--coordinator {name})" for name in present)
+        raise UsageError(f"Stage {stage.name} is coordinated by {named}, not {chosen}: leave --coordinator out.")
+    return chosen
+
+
+def _run_on_stage(
+    sagas: list[RequestFile], stage: Stage, human: ProgressObserver | None, timeout: float, coordinator: str | None
+) -> RunResult:
     outputs = stage.outputs()
     settings = settings_from_outputs(outputs)
+    chosen = stage_coordinator(outputs, stage, coordinator)
     if not settings.fault_injection and (refused := [saga.path for saga in sagas if saga.request.simulate]):
         raise UsageError(
             f"fault injection is off on stage {stage.name}; remove `simulate` from {', '.join(map(shown, refused))}"
         )
+    if chosen == DURABLE:
+        # Imported only for a durable stage: the state machine's runs start as they did (docs/BENCHMARKS.md).
+        from sagatools.runtest.durable_stage import durable_executions, run_durable_on_stage
+
+        executions = durable_executions(stage, outputs)
+        reader = SagaReader(settings, stage.client("dynamodb"))
+        return run_durable_on_stage(sagas, stage, executions, reader, human, timeout)
     arn = state_machine_arn(outputs, stage.region)
     stepfunctions = stage.client("stepfunctions")
     try:

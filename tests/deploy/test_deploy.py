@@ -16,12 +16,10 @@ from moto.core.exceptions import ServiceException
 from saga.catalogue import REQUESTS, RESOURCES, TABLE_OUTPUTS, ResourceNames, compensation_of
 from saga.keys import RECORDS_KEY
 from sagatools.asl import RESOLVE_MACHINE, SAGA_MACHINE
-from sagatools.attention import cli as attention
 from sagatools.deployed import deploy
 from sagatools.deployed.stage import Stage
 from sagatools.emulation.embedded import ACCOUNT_ID, EmbeddedStack
 from sagatools.emulation.environment import REGION
-from sagatools.exit_codes import EXIT_USAGE
 from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT, durable_function
 from sagatools.runtest import cli as runner
 from tests.helpers import (
@@ -131,6 +129,17 @@ def test_runner_drives_a_saga_on_the_deployed_state_machine(stage_stack):
     assert result["transitions"] == len(rollback_states(failed_at))
 
 
+def test_runner_refuses_the_durable_coordinator_on_a_state_machine_stage(stage_stack, tmp_path):
+    create_stack(stage_stack)
+    assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(saga_request("t-coordinator")))
+    code, out, err = run_runtest(str(path), "--coordinator", "durable", "--stage", "dev", "--region", REGION)
+    assert (code, out) == (2, "")
+    assert "Stage dev is coordinated by the state machine (--coordinator stepfunctions), not durable" in err
+    assert len(err.strip().splitlines()) == 2  # "running on stage dev ..." and the refusal
+
+
 def test_runner_refuses_simulate_where_fault_injection_is_off(stage_stack, tmp_path):
     create_stack(stage_stack, fault_injection=False)
     assert run_deploy("stepfunctions", "dev", REGION)[0] == 0
@@ -223,13 +232,7 @@ def test_a_durable_stage_is_summed_up_by_its_function_alias_and_removed_without_
     code, out, err = run_deploy("remove-stepfunctions", "durable", REGION)
     assert (code, out) == (0, ""), err  # nothing to delete before the stack goes
 
-    # attention.sh cannot reach its sagas yet, and says so in one sentence rather than advising a redeploy
-    out_text, err_text = io.StringIO(), io.StringIO()
-    code = attention.main(["list", "--stage", "durable", "--region", REGION], stdout=out_text, stderr=err_text)
-    assert code == EXIT_USAGE
-    assert "is coordinated by the durable function, which attention.sh does not reach yet" in err_text.getvalue()
-    assert "Traceback" not in err_text.getvalue()
-    assert len(err_text.getvalue().strip().splitlines()) == 1
+    # (attention.sh on a durable stage: tests/deploy/test_durable_stage.py)
 
 
 class NotYetAuthorized(ServiceException):
