@@ -5,6 +5,7 @@ them). Which retry rules a step's errors meet, where a failure past the pivot go
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from saga.definition import SAGA
@@ -36,8 +37,10 @@ BACKWARD_FAILURES = [
     )
 ]
 
-# Writing an attention record (a plain DynamoDB put): retried on whatever fails.
+# Writing an attention record (a plain DynamoDB put): retried on whatever fails. Closing one (a resolution's
+# conditional update): retried only on the table's passing faults, as often.
 ATTENTION_RECORD_RETRY = RetryPolicy(errors=("States.ALL",), max_attempts=5)
+CLOSE_RECORD_RETRY = replace(ATTENTION_RECORD_RETRY, errors=(TransientDataAccessError.__name__,))
 
 # A retry policy names errors by the engine's names (saga.spec.ErrorNames); the coordinators by the app's.
 _APP_ERROR_NAMES = dict(zip(vars(ErrorNames()).values(), vars(SAGA.errors).values(), strict=True))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.exceptions import StepError, StepInterruptedError
+from botocore.exceptions import ClientError
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, Step
 from saga.clients import dynamodb_client
@@ -37,7 +38,8 @@ from saga.coordination import (
     retry_policies,
 )
 from saga.definition import SAGA
-from saga.durable_retries import INTERRUPTED, record_retry, retry_strategy, step_config
+from saga.durable_retries import INTERRUPTED, close_retry, record_retry, retry_strategy, step_config
+from saga.dynamodb_errors import data_access_error
 from saga.errors import SagaNeedsAttention, SagaRolledBack
 from saga.keys import ID_FIELD
 from saga.lambda_handler import run_step_event
@@ -74,7 +76,8 @@ class Failure:
     def cause(self) -> str:
         """The failure as the state machine's Flag states store it: `$.failure`, its Cause the handler's error."""
         handler_error = {"errorType": self.error, "errorMessage": self.message, "stackTrace": []}
-        return json.dumps({"Error": self.error, "Cause": json.dumps(handler_error)})
+        compact = (",", ":")  # as States.JsonToString writes it
+        return json.dumps({"Error": self.error, "Cause": json.dumps(handler_error)}, separators=compact)
 
 
 class DurableSaga:
@@ -210,35 +213,41 @@ class DurableResolution(DurableSaga):
         """Keep (or open) the step's attention record with the error met again, as the Keep states do: the
         resolution goes on to its end whether or not the write succeeded."""
         assert step.keep_state is not None
-        record = AttentionRecord(
-            saga_id=self.request.saga_id,
-            step=step.name,
-            at=utc_now(),
-            kind=kind,
-            error=failure.error,
-            cause=failure.cause,
-            execution_id=self.execution_id,
-        )
+        saga_id, execution_id = self.request.saga_id, self.execution_id
 
         def write(_: StepContext) -> None:
+            record = AttentionRecord(
+                saga_id=saga_id,
+                step=step.name,
+                at=utc_now(),  # taken as the write is made, as the Keep state's $$.State.EnteredTime
+                kind=kind,
+                error=failure.error,
+                cause=failure.cause,
+                execution_id=execution_id,
+            )
             SagaLog(get_settings().saga_log_table, dynamodb_client()).keep_attention(record, attempts)
 
         with contextlib.suppress(StepError):
             self.context.step(write, name=step.keep_state, config=step_config(record_retry))
 
     def _close(self, steps: tuple[Step, ...]) -> None:
-        """Close each step's attention record that is open, as the Close states do (one not open is left alone)."""
+        """Close each step's attention record that is open, as the Close states do: one not open is left alone, a
+        passing fault of the table is retried, and any other failure ends the resolution (its records stay open,
+        and the saga still needs attention)."""
+        saga_id, execution_id = self.request.saga_id, self.execution_id
         for step in steps:
             assert step.close_state is not None
-            record = AttentionRecord(saga_id=self.request.saga_id, step=step.name, at=utc_now())
 
-            def write(_: StepContext, record: AttentionRecord = record) -> None:
-                SagaLog(get_settings().saga_log_table, dynamodb_client()).close_attention(
-                    record, record.at, self.execution_id
-                )
+            def write(_: StepContext, step: Step = step) -> None:
+                record = AttentionRecord(saga_id=saga_id, step=step.name, at=utc_now())
+                try:
+                    SagaLog(get_settings().saga_log_table, dynamodb_client()).close_attention(
+                        record, record.at, execution_id
+                    )
+                except ClientError as error:
+                    raise data_access_error(f"closing the attention record of {step.name}", error) from error
 
-            with contextlib.suppress(StepError):
-                self.context.step(write, name=step.close_state, config=step_config(record_retry))
+            self.context.step(write, name=step.close_state, config=step_config(close_retry))
 
 
 def saga(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:

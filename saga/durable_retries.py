@@ -10,7 +10,7 @@ from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, St
 from aws_durable_execution_sdk_python.exceptions import StepInterruptedError
 from aws_durable_execution_sdk_python.retries import RetryDecision
 
-from saga.coordination import ATTENTION_RECORD_RETRY, retried_errors
+from saga.coordination import ATTENTION_RECORD_RETRY, CLOSE_RECORD_RETRY, retried_errors
 from saga.spec import LAMBDA_TIMEOUTS
 
 if TYPE_CHECKING:
@@ -47,8 +47,10 @@ def retry_strategy(policies: tuple[RetryPolicy, ...]) -> Callable[[Exception, in
     return decide
 
 
-# An attention record's write, retried as the ASL's Flag states retry it.
+# An attention record's write, retried as the ASL's Flag (and Keep) states retry it; its closing by a resolution,
+# as the Close states: only the table's passing faults.
 record_retry = retry_strategy((ATTENTION_RECORD_RETRY,))
+close_retry = retry_strategy((CLOSE_RECORD_RETRY,))
 
 
 def step_config(strategy: Callable[[Exception, int], RetryDecision]) -> StepConfig:

@@ -24,7 +24,7 @@ import pytest
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, by_state
 from saga.keys import ID_FIELD, RECORDS_KEY
-from saga.models import parse_request
+from saga.models import RecordStatus, parse_request
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
 from sagatools.durable_history import state_history
 from sagatools.emulation.embedded import EmbeddedStack
@@ -43,7 +43,14 @@ from tests.embedded.test_fault_matrix import (
     PAST_PIVOT,
     forward_request,
 )
-from tests.helpers import RESOURCES, book_step, cancel_step, embedded_stage_view, saga_request
+from tests.helpers import (
+    RESOURCES,
+    book_step,
+    cancel_step,
+    embedded_stage_view,
+    failing_dynamodb_calls,
+    saga_request,
+)
 
 if TYPE_CHECKING:
     from sagatools.emulation.durable import DurableStack
@@ -269,10 +276,20 @@ def test_attention_lists_shows_and_resolves_a_durable_saga(coordinators, tmp_pat
     assert all(compensation.state in page for compensation in COMPENSATIONS)
 
 
-def attention_records(report: SagaResult) -> list[tuple[str, str, str, str | None, int | None]]:
-    """Each attention record as a resolution left it: step, kind, open or resolved, error, attempts."""
+def attention_records(report: SagaResult) -> list[tuple[Any, ...]]:
+    """Each attention record as a resolution left it: step, kind, open or resolved, error, the error its cause names
+    (the handler's message and stack trace apart), attempts, and whether the execution that last met it or closed it
+    was the resolution."""
     return [
-        (record.step, record.kind.value, record.attention.value, record.error, record.attempts)
+        (
+            record.step,
+            record.kind.value,
+            record.attention.value,
+            record.error,
+            json.loads(record.cause)["Error"] if record.cause else None,
+            record.attempts,
+            report.execution_arn in {record.execution_id, record.resolved_by},
+        )
         for record in report.needs_attention
     ]
 
@@ -319,3 +336,32 @@ def test_both_coordinators_resolve_an_unfinished_saga_the_same(coordinators, dir
     machine, function = coordinators.resolve_both(saga_id, request, direction, keep_faults)
     assert machine.outcome is (Outcome.NEEDS_ATTENTION if keep_faults else Outcome.RESOLVED)
     assert_resolved_the_same(machine, function)
+
+
+# Closing the records, as the resolution machine's Close states: the table's passing faults are retried; any other
+# failure ends the resolution, never reported RESOLVED with its records still open.
+@pytest.mark.parametrize(
+    ("code", "times", "outcome", "left"),
+    [
+        ("ThrottlingException", 2, Outcome.RESOLVED, "RESOLVED"),
+        ("AccessDeniedException", 99, Outcome.NEEDS_ATTENTION, "OPEN"),
+    ],
+    ids=["throttled-then-closed", "refused"],
+)
+def test_the_durable_resolution_closes_the_records_or_fails(coordinators, code, times, outcome, left):
+    saga_id = f"r-close-{code}"
+    request = saga_request(saga_id, simulate={book_step(RESOURCES[-1]): "fail", cancel_step(RESOURCES[0]): "fail"})
+    run = coordinators.durable.run(saga_id, request, 60)
+    assert run.error == "SagaNeedsAttention"
+    again = {key: value for key, value in request.items() if key != "simulate"}
+    document = {"request": again, "direction": "backward", "requested_by": "test"}
+    with failing_dynamodb_calls("UpdateItem", times, code, "RESOLVED") as answered:
+        resolution = coordinators.durable.run(f"{saga_id}-resolve-1", document, 60)
+    assert answered  # the table was asked to close the record
+    file = RequestFile(f"{saga_id}.json", parse_request(again))
+    report = durable_report(
+        file, resolution, state_history(resolution.events, resolution=True), coordinators.reader, resolution_outcome_of
+    )
+    assert report.outcome is outcome
+    assert set(report.records.values()) == {RecordStatus.CANCELLED}  # the compensations themselves succeeded
+    assert [record.attention.value for record in report.needs_attention] == [left]
