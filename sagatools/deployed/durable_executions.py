@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from sagatools.deployed.stage import StageError
 from sagatools.durable_history import durable_operations
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ STATUSES = {
     "FAILED": "FAILED",
     "TIMED_OUT": "TIMED_OUT",
     "STOPPED": "ABORTED",
+    "DELETING": "ABORTED",  # deleted (DeleteDurableExecution): it runs no further
 }
 RUNNING_STATUSES = [status for status, said in STATUSES.items() if said == "RUNNING"]
 PAGE_SIZE = 1000  # the most ListDurableExecutionsByFunction and GetDurableExecutionHistory give a page
@@ -66,7 +68,15 @@ class DurableExecutions:
                     f"durable execution {name} of {self.function_arn} already exists with a different payload"
                 ) from error
             raise
-        arn: str = answer["DurableExecutionArn"]
+        arn: str | None = answer.get("DurableExecutionArn")  # not a required member of Invoke's answer
+        if arn is None:
+            described = self.describe(name)
+            if described is None:
+                raise StageError(
+                    f"Lambda started durable execution {name} of {self.function_arn} but does not list it yet: run"
+                    " the same command again to follow it."
+                )
+            arn = str(described["executionArn"])
         return arn
 
     def describe(self, name: str) -> dict[str, Any] | None:
@@ -75,7 +85,14 @@ class DurableExecutions:
         pages = self.client.get_paginator("list_durable_executions_by_function").paginate(
             FunctionName=self.function_arn, DurableExecutionName=name, PaginationConfig={"PageSize": PAGE_SIZE}
         )
-        found = [execution for page in pages for execution in page["DurableExecutions"]]
+        # Lambda's filter may match more than the name (its documentation says "matches" in one SDK, "contains" in
+        # another): t-1 must never be taken for t-1-resolve-1 or t-10.
+        found = [
+            execution
+            for page in pages
+            for execution in page["DurableExecutions"]
+            if execution.get("DurableExecutionName") == name
+        ]
         if not found:
             return None
         latest = max(found, key=lambda execution: execution["StartTimestamp"])

@@ -101,8 +101,10 @@ class DurableService:
 
     def list_executions(self, path: list[str], headers: Any, query: dict[str, Any], body: Any):
         assert path[3] == FUNCTION, "listed across the function's versions"
-        names = [query["DurableExecutionName"]] if "DurableExecutionName" in query else list(self.executions)
-        shown = [self.executions[name] for name in names if name in self.executions and name not in self.unlisted_once]
+        # The name filter read as broadly as Lambda's documentation allows: the names that contain it.
+        wanted = query.get("DurableExecutionName", "")
+        names = [name for name in self.executions if wanted in name]
+        shown = [self.executions[name] for name in names if name not in self.unlisted_once]
         self.unlisted_once -= set(names)
         return 200, {
             "DurableExecutions": [

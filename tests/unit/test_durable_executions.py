@@ -112,6 +112,7 @@ def test_start_passes_on_any_other_refusal(stubbed):
         ("FAILED", "FAILED"),
         ("TIMED_OUT", "TIMED_OUT"),
         ("STOPPED", "ABORTED"),
+        ("DELETING", "ABORTED"),
     ],
 )
 def test_describe_gives_the_named_execution_as_describe_execution_would(stubbed, lambda_status, step_functions_status):
@@ -156,6 +157,32 @@ def test_describe_of_a_name_no_execution_has_is_none(stubbed):
     executions, stubber = stubbed
     stubber.add_response("list_durable_executions_by_function", {"DurableExecutions": []})
     assert executions.describe("t-unknown") is None
+
+
+def test_describe_takes_only_the_execution_of_exactly_that_name(stubbed):
+    # Given a list that also holds names containing it (the saga's resolution, another saga's longer id)
+    executions, stubber = stubbed
+    others = [listed(name)["DurableExecutions"][0] for name in ("t-1-resolve-1", "t-10")]
+    newer = [{**other, "StartTimestamp": STARTED + timedelta(hours=1)} for other in others]
+    stubber.add_response(
+        "list_durable_executions_by_function", {"DurableExecutions": [*newer, *listed("t-1")["DurableExecutions"]]}
+    )
+    stubber.add_response(
+        "get_durable_execution",
+        execution("t-1", "SUCCEEDED"),
+        {"DurableExecutionArn": execution_arn("t-1"), "IncludeExecutionData": True},
+    )
+    described = executions.describe("t-1")
+    assert described is not None
+    assert described["executionArn"] == execution_arn("t-1")
+
+
+def test_a_start_whose_answer_names_no_execution_finds_it_by_its_name(stubbed):
+    executions, stubber = stubbed
+    stubber.add_response("invoke", {"StatusCode": 202})
+    stubber.add_response("list_durable_executions_by_function", listed("t-4"))
+    stubber.add_response("get_durable_execution", execution("t-4", "RUNNING"))
+    assert executions.start("t-4", {"trip_id": "t-4"}) == execution_arn("t-4")
 
 
 def at(seconds: int) -> datetime:
