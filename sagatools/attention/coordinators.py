@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +32,7 @@ class Coordinator(Protocol):
     history (what the pages and the progress lines read)."""
 
     poll_seconds: float
+    name_limit: ClassVar[int]  # the longest name an execution may have
 
     def saga(self, saga_id: str) -> dict[str, Any] | None:
         """The saga's own execution, or None if none ran under its id."""
@@ -64,6 +65,7 @@ class StateMachines:
     saga_machine: str
     resolve_machine: str
     poll_seconds: float
+    name_limit: ClassVar[int] = 80  # Step Functions' execution names
     _watcher: ExecutionWatcher | None = field(default=None, init=False)
 
     def _describe(self, machine_arn: str, name: str) -> dict[str, Any] | None:
@@ -122,6 +124,7 @@ class DurableFunction:
 
     executions: DurableExecutionsOfAFunction
     poll_seconds: float
+    name_limit: ClassVar[int] = 64  # Lambda's durable execution names (DurableExecutionName)
     _watcher: DurableWatcher | None = field(default=None, init=False)
 
     def saga(self, saga_id: str) -> dict[str, Any] | None:

@@ -122,7 +122,7 @@ class Resolver:
         if not still_open:
             return Meanwhile(self.claims.read(saga_id))  # another call's resolution ended and closed them
         number = len(executions)  # the saga is number 0: resolutions count from 1
-        name = resolution_name(saga_id, number)
+        name = resolution_name(saga_id, number, self.view.coordinator.name_limit)
         direction = self.direction(still_open)
         if not self.claims.take(saga_id, claim, name):
             now = self.claims.read(saga_id)

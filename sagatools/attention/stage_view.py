@@ -3,6 +3,7 @@ saga log and attention records."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,8 +55,15 @@ def open_records(records: list[AttentionRecord]) -> list[AttentionRecord]:
     return [record for record in records if record.attention is AttentionState.OPEN]
 
 
-def resolution_name(saga_id: str, number: int) -> str:
-    return f"{saga_id}-resolve-{number}"
+def resolution_name(saga_id: str, number: int, limit: int = StateMachines.name_limit) -> str:
+    """The name of the saga's `number`th resolution: <saga_id>-resolve-<n>, within the coordinator's `limit` of an
+    execution's name. Longer (a long saga id on the durable function, whose names are shorter than a state machine's),
+    the id is cut and a digest of it keeps the name the saga's own."""
+    suffix = f"-resolve-{number}"
+    if len(saga_id) + len(suffix) <= limit:
+        return f"{saga_id}{suffix}"
+    digest = hashlib.sha256(saga_id.encode()).hexdigest()[:12]
+    return f"{saga_id[: limit - len(suffix) - len(digest) - 1]}-{digest}{suffix}"
 
 
 @dataclass
@@ -108,8 +116,9 @@ class StageView:
         if saga is not None:
             found.append(_execution(saga_id, saga, outcome_of))
         number = 1
-        while (resolution := self.coordinator.resolution(resolution_name(saga_id, number))) is not None:
-            found.append(_execution(resolution_name(saga_id, number), resolution, resolution_outcome_of))
+        limit = self.coordinator.name_limit
+        while (resolution := self.coordinator.resolution(name := resolution_name(saga_id, number, limit))) is not None:
+            found.append(_execution(name, resolution, resolution_outcome_of))
             number += 1
         return found
 

@@ -37,6 +37,7 @@ from tests.helpers import LAST, book_step, cancel_step, rollback_states, saga_re
 FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:lambda-saga-pattern-durable-{durable_function()}"
 ALIAS = f"{FUNCTION}:durable"
 HISTORY_PAGE = 5  # events a page: a saga's history takes several
+NAME_LIMIT = 64  # the longest DurableExecutionName Lambda takes
 # runtest --json's keys for a saga by the durable function: every field of the result, in the app's words
 JSON_KEYS = {field.serialization_alias or field.alias or name for name, field in SagaResult.model_fields.items()}
 
@@ -82,6 +83,8 @@ class DurableService:
         assert path[3] == ALIAS, "started through the stage's alias"
         assert headers["X-Amz-Invocation-Type"] == "Event"
         name, payload = headers["X-Amz-Durable-Execution-Name"], body.decode()
+        if len(name) > NAME_LIMIT:  # Lambda's bound, which botocore does not check before sending
+            return 400, {"Error": {"Code": "InvalidParameterValueException", "Message": f"{name} is too long"}}
         self.invoked.append(name)
         if (existing := self.executions.get(name)) is not None:
             if json.loads(existing.payload) != json.loads(payload):
@@ -383,3 +386,20 @@ def test_a_resolution_of_a_durable_stage_started_by_another_call_is_followed_not
     code, out, err = run_attention("resolve", "s-raced-resolve", "--json", "--report", str(tmp_path))
     assert (code, json.loads(out)["outcome"]) == (0, "RESOLVED"), err
     assert service.invoked == ["s-raced-resolve"]  # the resolution was not invoked by this call
+
+
+def test_a_saga_with_the_longest_id_is_resolved_under_a_name_lambda_takes(durable_stage, tmp_path):
+    # Given a stuck saga whose id is as long as an id may be (64 characters, as long as a durable execution's name)
+    _, service = durable_stage
+    saga_id = "s-" + "x" * 62
+    stuck = {book_step(LAST): "fail", cancel_step(LAST): "fail"}
+    assert run_runtest(write(tmp_path, "long.json", saga_request(saga_id, simulate=stuck)), "--json")[0] == 1
+    # Then its resolution runs under a name within Lambda's bound, and show finds it as the saga's
+    code, out, err = run_attention("resolve", saga_id, "--json", "--report", str(tmp_path))
+    assert (code, json.loads(out)["outcome"]) == (0, "RESOLVED"), err
+    (resolution,) = service.invoked[1:]
+    assert len(resolution) <= NAME_LIMIT
+    assert resolution.startswith(saga_id[:40])
+    assert resolution.endswith("-resolve-1")
+    code, out, err = run_attention("show", saga_id, "--json")
+    assert [e["name"] for e in json.loads(out)["executions"]] == [saga_id, resolution]
