@@ -68,6 +68,23 @@ class AttentionKind(StrEnum):
     UNFINISHED_FORWARD = "UNFINISHED_FORWARD"  # past the pivot, a step is not done: resolve finishes it
 
 
+# How a resolution updates an attention record: the resolution state machine's Close and Keep states
+# (sagatools/generate/resolution_machine.py) and the durable function's resolution (SagaLog) write the same.
+CLOSE_ATTENTION_UPDATE = "SET attention = :resolved, resolved_at = :now, resolved_by = :execution"
+CLOSE_ATTENTION_CONDITION = "attention = :open"
+ATTENTION_NAMES = {"#at": "at", "#error": "error"}
+
+
+def keep_attention_update(counts_attempts: bool) -> str:
+    """Open (or keep open) the record with the error met again and the execution that met it, when it was first opened
+    kept; with `counts_attempts`, :attempts added to its count."""
+    counted = ", attempts = if_not_exists(attempts, :none) + :attempts" if counts_attempts else ""
+    return (
+        "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now), #error = :error,"
+        f" cause = :cause, execution_id = :execution{counted} REMOVE resolved_at, resolved_by"
+    )
+
+
 class AttentionRecord(SagaKeyed):
     """Written by the state machines themselves: opened when a compensation stays stuck (the saga's
     ASL), kept open or closed by a resolution (statemachine/resolve-stuck.asl.json). Never deleted."""
@@ -117,13 +134,13 @@ class SagaLog:
             self._client.update_item(
                 TableName=self.table,
                 Key=self._attention_key(record.saga_id, record.step),
-                UpdateExpression="SET attention = :resolved, resolved_at = :now, resolved_by = :by",
-                ConditionExpression="attention = :open",
+                UpdateExpression=CLOSE_ATTENTION_UPDATE,
+                ConditionExpression=CLOSE_ATTENTION_CONDITION,
                 ExpressionAttributeValues={
                     ":resolved": {"S": AttentionState.RESOLVED.value},
                     ":open": {"S": AttentionState.OPEN.value},
                     ":now": {"S": at},
-                    ":by": {"S": resolved_by},
+                    ":execution": {"S": resolved_by},  # the resolution, or the operator who closed it by hand
                 },
             )
         except ClientError as error:
@@ -136,7 +153,6 @@ class SagaLog:
         """Keep (or open) a step's attention record as a resolution found it: open, with the error it met again and
         the execution that met it, `attempts` added to its count when given; when it was first opened is kept. As
         the resolution state machine's Keep states write it (sagatools/generate/resolution_machine.py)."""
-        counted = ", attempts = if_not_exists(attempts, :none) + :attempts" if attempts is not None else ""
         values: dict[str, Any] = {
             ":open": AttentionState.OPEN.value,
             ":step": record.step,
@@ -151,9 +167,8 @@ class SagaLog:
         self._client.update_item(
             TableName=self.table,
             Key=self._attention_key(record.saga_id, record.step),
-            UpdateExpression="SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
-            f" #error = :error, cause = :cause, execution_id = :execution{counted} REMOVE resolved_at, resolved_by",
-            ExpressionAttributeNames={"#at": "at", "#error": "error"},
+            UpdateExpression=keep_attention_update(attempts is not None),
+            ExpressionAttributeNames=ATTENTION_NAMES,
             ExpressionAttributeValues=to_attributes(values),
         )
 

@@ -10,7 +10,13 @@ from saga.catalogue import COMPENSATIONS, RETRIABLES, Step
 from saga.coordination import RESOLVED_STATE, STILL_NEEDS_ATTENTION_STATE, STILL_STUCK_CAUSE
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
-from saga.saga_log import AttentionKind
+from saga.saga_log import (
+    ATTENTION_NAMES,
+    CLOSE_ATTENTION_CONDITION,
+    CLOSE_ATTENTION_UPDATE,
+    AttentionKind,
+    keep_attention_update,
+)
 from sagatools.asl import NEEDS_ATTENTION_ERROR
 from sagatools.generate.asl_parts import (
     DYNAMODB_PASSING_FAULTS,
@@ -126,8 +132,8 @@ def _close_record(step: Step, following: str) -> dict[str, Any]:
         "updateItem",
         {
             "Key": _record_key(step),
-            "UpdateExpression": "SET attention = :resolved, resolved_at = :now, resolved_by = :execution",
-            "ConditionExpression": "attention = :open",
+            "UpdateExpression": CLOSE_ATTENTION_UPDATE,
+            "ConditionExpression": CLOSE_ATTENTION_CONDITION,
             "ExpressionAttributeValues": {
                 ":resolved": {"S": "RESOLVED"},
                 ":open": {"S": "OPEN"},
@@ -171,7 +177,6 @@ def _keep_record(
 ) -> dict[str, Any]:
     """A resolution's update that keeps (or opens) `step`'s attention record with the error it met at
     `$.stuck.<step>`, and adds `attempts` to the record's count when given."""
-    counted = " attempts = if_not_exists(attempts, :none) + :attempts" if attempts is not None else ""
     values: dict[str, Any] = {
         ":open": {"S": "OPEN"},
         ":step": {"S": step.name},
@@ -188,10 +193,8 @@ def _keep_record(
         "updateItem",
         {
             "Key": _record_key(step),
-            "UpdateExpression": "SET attention = :open, step = :step, kind = :kind, #at = if_not_exists(#at, :now),"
-            f" #error = :error, cause = :cause, execution_id = :execution{',' if counted else ''}{counted}"
-            " REMOVE resolved_at, resolved_by",
-            "ExpressionAttributeNames": {"#at": "at", "#error": "error"},
+            "UpdateExpression": keep_attention_update(attempts is not None),
+            "ExpressionAttributeNames": ATTENTION_NAMES,
             "ExpressionAttributeValues": values,
         },
         RECORD_RETRY,
