@@ -64,6 +64,11 @@ SAGA_END_LOG_FIELD = "saga_end"
 RESOLVED_STATE = "Resolved"
 STILL_NEEDS_ATTENTION_STATE = "StillNeedsAttention"
 STILL_STUCK_CAUSE = "A compensation is still stuck after the resolution's retries; its attention record stays open."
+# Finishing a saga forward, a step past the pivot that still cannot be done ends the resolution here.
+STILL_UNFINISHED_STATE = "StillUnfinished"
+STILL_UNFINISHED_CAUSE = (
+    "A step past the pivot still cannot be finished after the resolution's retries; its attention record stays open."
+)
 
 
 def retried_errors(policy: RetryPolicy) -> list[str]:

@@ -32,6 +32,7 @@ from saga.coordination import (
     ROLLED_BACK_CAUSE,
     SAGA_END_LOG_FIELD,
     STILL_STUCK_CAUSE,
+    STILL_UNFINISHED_CAUSE,
     STUCK_CAUSE,
     UNFINISHED_CAUSE,
     gives_up_forward,
@@ -205,7 +206,7 @@ class DurableResolution(DurableSaga):
                 self._attempts(step, step.state, self._entered(step))
             except StepError as failed:
                 self._keep(step, AttentionKind.UNFINISHED_FORWARD, Failure.of(failed))
-                raise SagaNeedsAttention(STILL_STUCK_CAUSE) from None
+                raise SagaNeedsAttention(STILL_UNFINISHED_CAUSE) from None
         self._close(RETRIABLES)
         return {"state": RESOLVED_STATE}
 

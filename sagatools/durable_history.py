@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import RETRIABLES
-from saga.coordination import RESOLVED_STATE, STILL_NEEDS_ATTENTION_STATE
+from saga.coordination import RESOLVED_STATE, STILL_NEEDS_ATTENTION_STATE, STILL_UNFINISHED_STATE
 from saga.definition import SAGA
 from sagatools.asl import ASL_PATH, NEEDS_ATTENTION_ERROR, RESOLVE_ASL_PATH, ROLLED_BACK_ERROR, load_definition
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aws_durable_execution_sdk_python_testing.model import Event
 
 _UNFINISHED_FLAGS = {step.unfinished_state for step in RETRIABLES}
+_UNFINISHED_KEEPS = {step.keep_state for step in RETRIABLES}  # a resolution's, finishing forward
 
 
 def _short(error_type: str | None) -> str | None:
@@ -34,7 +35,9 @@ def _end_state(error: str | None, last_state: str | None, resolution: bool) -> s
     state it ran before it: `last_state`); None for an error no Fail state raises (the function itself failed: no
     state stands for that)."""
     if resolution:
-        return STILL_NEEDS_ATTENTION_STATE if error == NEEDS_ATTENTION_ERROR else None
+        if error != NEEDS_ATTENTION_ERROR:
+            return None
+        return STILL_UNFINISHED_STATE if last_state in _UNFINISHED_KEEPS else STILL_NEEDS_ATTENTION_STATE
     if error == ROLLED_BACK_ERROR:
         return "RolledBack"
     if error == NEEDS_ATTENTION_ERROR:

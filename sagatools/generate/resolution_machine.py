@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from saga.catalogue import COMPENSATIONS, RETRIABLES, Step
-from saga.coordination import RESOLVED_STATE, STILL_NEEDS_ATTENTION_STATE, STILL_STUCK_CAUSE
+from saga.coordination import (
+    RESOLVED_STATE,
+    STILL_NEEDS_ATTENTION_STATE,
+    STILL_STUCK_CAUSE,
+    STILL_UNFINISHED_CAUSE,
+    STILL_UNFINISHED_STATE,
+)
 from saga.definition import SAGA
 from saga.keys import ID_FIELD
 from saga.saga_log import (
@@ -168,8 +174,14 @@ def _finish_forward(states: dict[str, Any], first_close: str) -> None:
             step,
             AttentionKind.UNFINISHED_FORWARD,
             f"Keep (or open) the unfinished {step.name}'s attention record: the new error, this execution.",
-            STILL_NEEDS_ATTENTION_STATE,
+            STILL_UNFINISHED_STATE,
         )
+    states[STILL_UNFINISHED_STATE] = {
+        "Type": "Fail",
+        "Error": NEEDS_ATTENTION_ERROR,
+        "Comment": "A step past the pivot still cannot be done; its record stays open for the next resolution.",
+        "Cause": STILL_UNFINISHED_CAUSE,
+    }
 
 
 def _keep_record(
