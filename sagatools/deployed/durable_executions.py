@@ -35,6 +35,7 @@ STATUSES = {
 }
 RUNNING_STATUSES = [status for status, said in STATUSES.items() if said == "RUNNING"]
 PAGE_SIZE = 1000  # the most ListDurableExecutionsByFunction and GetDurableExecutionHistory give a page
+NAME = "DurableExecutionName"
 
 
 class ExecutionAlreadyExists(Exception):
@@ -51,6 +52,7 @@ class DurableExecutions:
         # Names are unique within the function, whichever version ran them: listed across its versions (a Qualifier
         # filters by version, and a redeploy points the alias at a new one).
         self.function_arn = unqualified(qualified_function_arn)
+        self.alias = qualified_function_arn[len(self.function_arn) + 1 :] or None
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         """Start the execution `name` of `payload` (asynchronously) and return its ARN; an execution of that name and
@@ -82,17 +84,9 @@ class DurableExecutions:
     def describe(self, name: str) -> dict[str, Any] | None:
         """The execution named `name` as DescribeExecution describes a state machine's (the latest, should the name
         have been used again after an earlier one's retention ended); None when no execution has that name."""
-        pages = self.client.get_paginator("list_durable_executions_by_function").paginate(
-            FunctionName=self.function_arn, DurableExecutionName=name, PaginationConfig={"PageSize": PAGE_SIZE}
-        )
         # Lambda's filter may match more than the name (its documentation says "matches" in one SDK, "contains" in
         # another): t-1 must never be taken for t-1-resolve-1 or t-10.
-        found = [
-            execution
-            for page in pages
-            for execution in page["DurableExecutions"]
-            if execution.get("DurableExecutionName") == name
-        ]
+        found = [execution for execution in self._listed(DurableExecutionName=name) if execution.get(NAME) == name]
         if not found:
             return None
         latest = max(found, key=lambda execution: execution["StartTimestamp"])
@@ -128,10 +122,23 @@ class DurableExecutions:
 
     def running(self) -> set[str]:
         """The ARNs of the function's executions that have not ended (eventually consistent: a hint, not an end)."""
+        return {execution["DurableExecutionArn"] for execution in self._listed(Statuses=RUNNING_STATUSES)}
+
+    def _listed(self, **filters: Any) -> list[dict[str, Any]]:
+        """The function's executions that pass `filters`, across its versions. botocore's model says an unqualified
+        list gives every version's; older SDK pages say only $LATEST's, which would leave out every execution started
+        through the alias: when the unqualified list finds nothing, the alias's is read too (a call more, never a
+        miss)."""
+        found = self._list_pages(FunctionName=self.function_arn, **filters)
+        if not found and self.alias is not None:
+            found = self._list_pages(FunctionName=self.function_arn, Qualifier=self.alias, **filters)
+        return found
+
+    def _list_pages(self, **parameters: Any) -> list[dict[str, Any]]:
         pages = self.client.get_paginator("list_durable_executions_by_function").paginate(
-            FunctionName=self.function_arn, Statuses=RUNNING_STATUSES, PaginationConfig={"PageSize": PAGE_SIZE}
+            **parameters, PaginationConfig={"PageSize": PAGE_SIZE}
         )
-        return {execution["DurableExecutionArn"] for page in pages for execution in page["DurableExecutions"]}
+        return [execution for page in pages for execution in page["DurableExecutions"]]
 
     @staticmethod
     def operations(events: list[Event]) -> int:

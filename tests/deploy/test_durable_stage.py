@@ -58,7 +58,7 @@ class DurableService:
         self.durable = durable  # a DurableStack
         self.executions: dict[str, Execution] = {}  # by name
         self.invoked: list[str] = []  # the names Invoke was called with
-        self.unlisted_once: set[str] = set()  # names the next list leaves out (ListDurableExecutions lags a start)
+        self.unlisted: set[str] = set()  # names lists leave out until Invoke names them (a list lags a start)
         self.refuse: dict[str, str] = {}  # operation -> error code it answers with
 
     def __call__(self, model: Any, params: dict[str, Any], **_: object) -> tuple[AWSResponse, dict[str, Any]] | None:
@@ -86,6 +86,7 @@ class DurableService:
         if len(name) > NAME_LIMIT:  # Lambda's bound, which botocore does not check before sending
             return 400, {"Error": {"Code": "InvalidParameterValueException", "Message": f"{name} is too long"}}
         self.invoked.append(name)
+        self.unlisted.discard(name)
         if (existing := self.executions.get(name)) is not None:
             if json.loads(existing.payload) != json.loads(payload):
                 error = {"Code": "DurableExecutionAlreadyStartedException", "Message": f"{name} already started"}
@@ -107,8 +108,7 @@ class DurableService:
         # The name filter read as broadly as Lambda's documentation allows: the names that contain it.
         wanted = query.get("DurableExecutionName", "")
         names = [name for name in self.executions if wanted in name]
-        shown = [self.executions[name] for name in names if name not in self.unlisted_once]
-        self.unlisted_once -= set(names)
+        shown = [self.executions[name] for name in names if name not in self.unlisted]
         return 200, {
             "DurableExecutions": [
                 {
@@ -278,7 +278,7 @@ def test_a_saga_id_taken_by_another_request_since_the_check_is_a_conflict(durabl
     # Given another request started under the id, not yet listed when runtest looks (the list lags)
     _, service = durable_stage
     service.start("s-raced", json.dumps(saga_request("s-raced", simulate={book_step(LAST): "fail"})))
-    service.unlisted_once.add("s-raced")
+    service.unlisted.add("s-raced")
     code, out, err = run_runtest(write(tmp_path, "raced.json", saga_request("s-raced")), "--json")
     result = json.loads(out)
     assert code == 1, err

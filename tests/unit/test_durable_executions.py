@@ -156,7 +156,28 @@ def test_describe_names_the_error_by_its_class_as_step_functions_does(stubbed):
 def test_describe_of_a_name_no_execution_has_is_none(stubbed):
     executions, stubber = stubbed
     stubber.add_response("list_durable_executions_by_function", {"DurableExecutions": []})
+    stubber.add_response("list_durable_executions_by_function", {"DurableExecutions": []})  # the alias's, too
     assert executions.describe("t-unknown") is None
+
+
+def test_an_execution_only_the_alias_lists_is_found_there(stubbed):
+    # Should an unqualified list give only $LATEST's executions (as older SDK pages say), those started through the
+    # alias are read from the alias's list
+    executions, stubber = stubbed
+    stubber.add_response(
+        "list_durable_executions_by_function",
+        {"DurableExecutions": []},
+        {"FunctionName": FUNCTION, "DurableExecutionName": "t-5", "MaxItems": 1000},
+    )
+    stubber.add_response(
+        "list_durable_executions_by_function",
+        listed("t-5"),
+        {"FunctionName": FUNCTION, "Qualifier": "durable", "DurableExecutionName": "t-5", "MaxItems": 1000},
+    )
+    stubber.add_response("get_durable_execution", execution("t-5", "SUCCEEDED"))
+    described = executions.describe("t-5")
+    assert described is not None
+    assert described["executionArn"] == execution_arn("t-5")
 
 
 def test_describe_takes_only_the_execution_of_exactly_that_name(stubbed):
