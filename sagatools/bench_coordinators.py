@@ -10,22 +10,28 @@ Prices are bench_aws.PRICES, with their source and date.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import REQUESTS, RETRIABLES, by_state
 from saga.keys import ID_FIELD
+from saga.models import parse_request
 from sagatools.bench_aws import PRICES, PRICES_AS_OF, cost_of, lambda_dollars
 from sagatools.bench_calls import ApiCalls, StepCalls, Units
 from sagatools.bench_scenarios import ROLLBACK_AT_LAST, STUCK_FAULTS, STUCK_SCENARIO, request
 from sagatools.durable_history import state_history
+from sagatools.executions import ExecutionWatcher
+from sagatools.request_files import RequestFile
+from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.runtest.durable import durable_report
 
 if TYPE_CHECKING:
     from sagatools.emulation.durable import DurableRun, DurableStack
     from sagatools.emulation.embedded import EmbeddedStack
-    from sagatools.results import SagaReader
+    from sagatools.results import SagaReader, SagaResult
     from sagatools.runtest.runner import SagaRunner
 
+RESOLUTION_SCENARIO = "attention.sh resolve, the provider back"
 FORWARD_FAULT = "transient:6"  # past the pivot: six slow retries (half an hour on the saga's clock), then done
 # Each scenario: its simulated faults, and the rest of its request. As bench.py's: a success, a rollback at the last
 # step, a stuck compensation; and a forward recovery retried past the pivot.
@@ -91,7 +97,57 @@ def measure_coordinator_costs(
                     "machine_units": machine_units,
                 }
             )
+            if name == STUCK_SCENARIO:
+                rows.append(_resolution_row(stack, durable, reader, observed, machine, by_function))
     return rows
+
+
+def _resolution_row(
+    stack: EmbeddedStack,
+    durable: DurableStack,
+    reader: SagaReader,
+    observed: StepCalls,
+    machine: SagaResult,
+    by_function: RequestFile,
+) -> dict[str, Any]:
+    """The stuck sagas resolved as attention.sh resolves them, the provider back: the state machine's by the
+    resolution state machine, the function's by the function started with its request and a direction."""
+
+    def document(saga_id: str) -> dict[str, Any]:
+        request = json.loads(by_function.execution_input) | {ID_FIELD: saga_id}
+        request.pop("simulate", None)
+        return {"request": request, "direction": "backward", "requested_by": "bench"}
+
+    observed.reset()
+    name = f"{machine.saga_id}-resolve-1"
+    arn = stack.stepfunctions.start_execution(
+        stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document(machine.saga_id))
+    )["executionArn"]
+    watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.01)
+    description = watcher.wait({arn: machine.saga_id}, time.monotonic() + 600)[arn]
+    by_machine = build_report(
+        name, machine.saga_id, description, watcher.history(arn), reader, False, resolution_outcome_of
+    )
+    machine_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
+
+    observed.reset()
+    saga_id = by_function.request.saga_id
+    resolving = document(saga_id)
+    run = durable.run(f"{saga_id}-resolve-1", resolving, 600)
+    function_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
+    file = RequestFile(f"{saga_id}-resolve-1.json", parse_request(resolving["request"]))
+    history = state_history(run.events, resolution=True)
+    by_durable = durable_report(file, run, history, reader, resolution_outcome_of)
+
+    if not by_machine.outcome is by_durable.outcome is Outcome.RESOLVED:
+        raise RuntimeError(f"resolution: {by_machine.outcome} by the machine, {by_durable.outcome} by the function")
+    return {
+        "scenario": f"its resolution ({RESOLUTION_SCENARIO})",
+        "outcome": Outcome.RESOLVED.value,
+        "machine": cost_of(stack, by_machine, machine_units),
+        "function": {**durable_cost(run, function_units), "units": function_units},
+        "machine_units": machine_units,
+    }
 
 
 def coordinator_markdown(rows: list[dict[str, Any]]) -> list[str]:
@@ -109,7 +165,9 @@ def coordinator_markdown(rows: list[dict[str, Any]]) -> list[str]:
         " forward-recovery clock included), and its Lambda invocations the first and one per resumption after a"
         " retry's wait (the waits themselves cost nothing); its Lambda time is the steps' work, as the state"
         " machine's tasks. The data a durable execution writes and keeps is billed too (per GB) and not counted here:"
-        " a few kilobytes per saga.",
+        " a few kilobytes per saga. The stuck saga's resolution (`attention.sh resolve`) is the resolution state"
+        " machine's execution on the one, and an execution of the same function on the other; its dollars are per"
+        " million resolutions.",
         "",
         "| scenario | outcome | state machine: transitions | Lambda invocations | $ per million sagas "
         "| durable function: operations | Lambda invocations | $ per million sagas |",

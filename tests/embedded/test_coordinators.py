@@ -212,12 +212,26 @@ def test_a_forward_deadline_passes_at_the_same_retry_on_both(coordinators):
 
 
 def test_the_bench_bills_each_coordinator_its_own_way(coordinators):
-    from sagatools.bench_coordinators import SCENARIOS, measure_coordinator_costs
+    from sagatools.bench_coordinators import RESOLUTION_SCENARIO, SCENARIOS, measure_coordinator_costs
+    from sagatools.bench_scenarios import STUCK_SCENARIO
 
     rows = measure_coordinator_costs(
         coordinators.stack, coordinators.state_machine, coordinators.durable, coordinators.reader
     )
-    assert [row["scenario"] for row in rows] == list(SCENARIOS)
+    resolution = f"its resolution ({RESOLUTION_SCENARIO})"
+    scenarios = list(SCENARIOS)
+    assert [row["scenario"] for row in rows] == [
+        *scenarios[: scenarios.index(STUCK_SCENARIO) + 1],
+        resolution,
+        *scenarios[scenarios.index(STUCK_SCENARIO) + 1 :],
+    ]
+    # The stuck saga resolved: every compensation again and every record closed. The resolution machine also enters
+    # its direction's Choice (where the saga has a pivot), the check and its end; the function only starts.
+    (resolved,) = [row for row in rows if row["scenario"] == resolution]
+    closes = len(COMPENSATIONS) + len(RETRIABLES)
+    assert resolved["outcome"] == "RESOLVED"
+    assert resolved["machine"]["transitions"] == bool(RETRIABLES) + len(COMPENSATIONS) + 1 + closes + 1
+    assert resolved["function"]["operations"] == 1 + len(COMPENSATIONS) + closes
     success = rows[0]
     assert success["outcome"] == "COMMITTED"
     # A success: one state per step and the Succeed state; one durable operation per step and the start, in one
