@@ -7,6 +7,7 @@ The embedded stack and a deployed stage are followed alike; only the client and 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,7 +32,7 @@ def execution_history(stepfunctions: BaseClient, execution_arn: str) -> list[dic
     return [event for page in pages for event in page["events"]]
 
 
-class Watcher:
+class Watcher(ABC):
     """Polls executions until each has ended or a deadline passes, telling an observer what they did; keeps the
     history of each it saw end, so it is read once. What an execution is (a state machine's, a durable function's)
     is the subclass's: how one is described, its history read and the running ones listed."""
@@ -49,17 +50,17 @@ class Watcher:
         self.definition = definition  # given, the progress shows a failure it steps over on purpose as a success
         self._final_history: dict[str, list[dict[str, Any]]] = {}
 
+    @abstractmethod
     def describe(self, arn: str) -> dict[str, Any]:
         """The execution as DescribeExecution describes it (status RUNNING until it ends)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def events(self, arn: str) -> list[dict[str, Any]]:
         """The execution's history as GetExecutionHistory gives it, oldest first."""
-        raise NotImplementedError
 
+    @abstractmethod
     def running(self) -> set[str]:
         """The ARNs of the executions still running, in one call (a hint: only `describe` says one ended)."""
-        raise NotImplementedError
 
     def history(self, arn: str) -> list[dict[str, Any]]:
         """The execution's events: those read when it was seen to end (final), else read now."""
