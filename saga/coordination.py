@@ -6,7 +6,7 @@ them). Which retry rules a step's errors meet, where a failure past the pivot go
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from saga.definition import SAGA
 from saga.errors import (
@@ -58,6 +58,18 @@ UNFINISHED_CAUSE = (
 # The field of the log line the durable function writes when a saga ends needing an operator: the durable stage's
 # attention alarm counts these lines, as the state machine's counts its executions that failed so.
 SAGA_END_LOG_FIELD = "saga_end"
+
+# A resolution's input (attention.sh starts one so; the resolution machine reads it as $.request and $.direction): the
+# saga's request, which way to settle it, and a token of the caller that makes the input its own.
+RESOLUTION_REQUEST = "request"
+RESOLUTION_DIRECTION = "direction"
+FORWARD = "forward"
+BACKWARD = "backward"
+
+
+def resolution_input(request: dict[str, Any], direction: str, requested_by: str) -> dict[str, Any]:
+    return {RESOLUTION_REQUEST: request, RESOLUTION_DIRECTION: direction, "requested_by": requested_by}
+
 
 # How a resolution ends: settled (the resolution machine's Succeed state), or not (its Fail state and the cause it
 # gives: the attention records stay open for the next one).

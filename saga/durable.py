@@ -28,6 +28,9 @@ from botocore.exceptions import ClientError
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, Step
 from saga.clients import dynamodb_client
 from saga.coordination import (
+    FORWARD,
+    RESOLUTION_DIRECTION,
+    RESOLUTION_REQUEST,
     RESOLVED_STATE,
     ROLLED_BACK_CAUSE,
     SAGA_END_LOG_FIELD,
@@ -52,11 +55,6 @@ from saga.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python.types import StepContext
-
-# A resolution's input, as the resolution state machine's: the saga's request, and which way to settle it.
-RESOLUTION_REQUEST = "request"
-RESOLUTION_DIRECTION = "direction"
-FORWARD = "forward"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from saga.catalogue import REQUESTS, RETRIABLES, by_state
+from saga.coordination import BACKWARD, RESOLUTION_REQUEST, resolution_input
 from saga.keys import ID_FIELD
 from saga.models import parse_request
 from sagatools.bench_aws import PRICES, PRICES_AS_OF, cost_of, lambda_dollars
@@ -116,7 +117,7 @@ def _resolution_row(
     def document(saga_id: str) -> dict[str, Any]:
         request = json.loads(by_function.execution_input) | {ID_FIELD: saga_id}
         request.pop("simulate", None)
-        return {"request": request, "direction": "backward", "requested_by": "bench"}
+        return resolution_input(request, BACKWARD, requested_by="bench")
 
     observed.reset()
     name = f"{machine.saga_id}-resolve-1"
@@ -135,7 +136,7 @@ def _resolution_row(
     resolving = document(saga_id)
     run = durable.run(f"{saga_id}-resolve-1", resolving, 600)
     function_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
-    file = RequestFile(f"{saga_id}-resolve-1.json", parse_request(resolving["request"]))
+    file = RequestFile(f"{saga_id}-resolve-1.json", parse_request(resolving[RESOLUTION_REQUEST]))
     history = state_history(run.events, resolution=True)
     by_durable = durable_report(file, run, history, reader, resolution_outcome_of)
 

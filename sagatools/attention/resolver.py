@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from saga.coordination import BACKWARD, FORWARD, RESOLUTION_DIRECTION, resolution_input
 from saga.keys import NOUN
 from saga.saga_log import AttentionKind, AttentionRecord
 from sagatools.attention.claim import Claim, Claims
@@ -26,7 +27,7 @@ RESOLUTION_TIMEOUT_SECONDS = 900.0
 # How long a claim's resolution may take to start after its claim (its caller writes one, then starts the
 # other): a claim whose execution has not started by then was left by a call that stopped in between.
 START_GRACE_SECONDS = 30.0
-DONE = {"forward": "finished forward", "backward": "rolled back"}
+DONE = {FORWARD: "finished forward", BACKWARD: "rolled back"}
 
 
 class SagaBusy(Exception):
@@ -135,13 +136,13 @@ class Resolver:
             return self._other(now.execution)
         # A token of this call makes the input differ from any other call's: a second start under the
         # same name (one started from the console) is refused, not joined.
-        document = {"request": request, "direction": direction, "requested_by": str(uuid.uuid4())}
+        document = resolution_input(request, direction, requested_by=str(uuid.uuid4()))
         try:
             arn = self.view.coordinator.start_resolution(name, document)
         except ResolutionExists:
             print(f"attention: {saga_id} is already being resolved by another call: execution {name}", file=self.err)
             return self._other(name)
-        how = "finishing it forward" if direction == "forward" else "rolling it back"
+        how = "finishing it forward" if direction == FORWARD else "rolling it back"
         print(f"attention: resolving {saga_id} ({how}): execution {name}", file=self.err)
         return Followed(name, arn, direction, ours=True)
 
@@ -201,7 +202,7 @@ class Resolver:
         """Forward when every open record is a step past the pivot left to do, unless the operator asked
         for a roll-back; a stuck compensation means a roll-back is under way, and it is finished."""
         unfinished = all(record.kind is AttentionKind.UNFINISHED_FORWARD for record in still_open)
-        return "forward" if unfinished and not self.roll_back else "backward"
+        return FORWARD if unfinished and not self.roll_back else BACKWARD
 
     def _follow(self, started: dict[str, Followed], human: bool) -> None:
         coordinator = self.view.coordinator
@@ -290,4 +291,5 @@ def holder_of(view: StageView, claim: Claim | None) -> dict[str, Any] | None:
 
 def direction_of(description: dict[str, Any]) -> str:
     """The direction a resolution took: forward when its input asks for it, as the state machine's Choice."""
-    return "forward" if json.loads(description.get("input") or "{}").get("direction") == "forward" else "backward"
+    asked = json.loads(description.get("input") or "{}").get(RESOLUTION_DIRECTION)
+    return FORWARD if asked == FORWARD else BACKWARD

@@ -89,8 +89,7 @@ class StageView:
         elif DURABLE_FUNCTION_OUTPUT in outputs:
             from sagatools.deployed.durable_executions import DurableExecutions
 
-            executions = DurableExecutions(stage.client("lambda"), outputs[DURABLE_FUNCTION_OUTPUT])
-            coordinator = DurableFunction(executions, poll_seconds=stage.poll_seconds)
+            coordinator = DurableFunction(DurableExecutions.of_stage(stage, outputs), poll_seconds=stage.poll_seconds)
         else:
             raise StageError(f"Stage {stage.name} has no resolution state machine: redeploy it with ./build.sh deploy.")
         return cls(

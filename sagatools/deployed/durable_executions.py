@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sagatools.deployed.stage import StageError
+from sagatools.deployed.stage import Stage, StageError
 from sagatools.durable_history import durable_operations
+from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT
 
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python_testing.model import Event
@@ -45,6 +46,17 @@ class ExecutionAlreadyExists(Exception):
 class DurableExecutions:
     """The durable executions of one function, started through its qualified ARN (the stage's alias ARN, stack output
     DurableFunctionAliasArn)."""
+
+    @classmethod
+    def of_stage(cls, stage: Stage, outputs: dict[str, str]) -> DurableExecutions:
+        """The executions of the stage's durable function, from its stack's outputs."""
+        try:
+            function = outputs[DURABLE_FUNCTION_OUTPUT]
+        except KeyError:
+            raise StageError(
+                f"The stack has no {DURABLE_FUNCTION_OUTPUT} output: redeploy it with ./build.sh deploy."
+            ) from None
+        return cls(stage.client("lambda"), function)
 
     def __init__(self, lambda_client: BaseClient, qualified_function_arn: str) -> None:
         self.client = lambda_client

@@ -17,7 +17,6 @@ from sagatools.deployed.durable_executions import DurableExecutions, ExecutionAl
 from sagatools.deployed.stage import Stage, StageError
 from sagatools.durable_history import durable_operations
 from sagatools.executions import DurableWatcher
-from sagatools.generate.template import DURABLE_FUNCTION_OUTPUT
 from sagatools.runtest.durable import conflict, durable_result, not_started, repeated
 from sagatools.runtest.runner import ran_with_another_request, same_request
 from sagatools.runtest.stacks import RunResult
@@ -26,16 +25,6 @@ if TYPE_CHECKING:
     from sagatools.request_files import RequestFile
     from sagatools.results import SagaReader, SagaResult
     from sagatools.view.terminal import ProgressObserver
-
-
-def durable_executions(stage: Stage, outputs: dict[str, str]) -> DurableExecutions:
-    try:
-        function = outputs[DURABLE_FUNCTION_OUTPUT]
-    except KeyError:
-        raise StageError(
-            f"The stack has no {DURABLE_FUNCTION_OUTPUT} output: redeploy it with ./build.sh deploy."
-        ) from None
-    return DurableExecutions(stage.client("lambda"), function)
 
 
 def run_durable_on_stage(

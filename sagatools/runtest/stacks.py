@@ -145,9 +145,10 @@ def _run_on_stage(
         )
     if chosen == DURABLE:
         # Imported only for a durable stage: the state machine's runs start as they did (docs/BENCHMARKS.md).
-        from sagatools.runtest.durable_stage import durable_executions, run_durable_on_stage
+        from sagatools.deployed.durable_executions import DurableExecutions
+        from sagatools.runtest.durable_stage import run_durable_on_stage
 
-        executions = durable_executions(stage, outputs)
+        executions = DurableExecutions.of_stage(stage, outputs)
         reader = SagaReader(settings, stage.client("dynamodb"))
         return run_durable_on_stage(sagas, stage, executions, reader, human, timeout)
     arn = state_machine_arn(outputs, stage.region)
