@@ -17,11 +17,11 @@ from saga.catalogue import REQUESTS, RETRIABLES, by_state
 from saga.coordination import BACKWARD, RESOLUTION_REQUEST, resolution_input
 from saga.keys import ID_FIELD
 from saga.models import parse_request
+from sagatools.attention.coordinators import StateMachines
 from sagatools.bench_aws import PRICES, PRICES_AS_OF, cost_of, lambda_dollars
 from sagatools.bench_calls import ApiCalls, StepCalls, Units
 from sagatools.bench_scenarios import ROLLBACK_AT_LAST, STUCK_FAULTS, STUCK_SCENARIO, request
 from sagatools.durable_history import state_history
-from sagatools.executions import ExecutionWatcher
 from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, build_report, resolution_outcome_of
 from sagatools.runtest.durable import durable_report
@@ -121,13 +121,11 @@ def _resolution_row(
 
     observed.reset()
     name = f"{machine.saga_id}-resolve-1"
-    arn = stack.stepfunctions.start_execution(
-        stateMachineArn=stack.resolution_state_machine_arn, name=name, input=json.dumps(document(machine.saga_id))
-    )["executionArn"]
-    watcher = ExecutionWatcher(stack.stepfunctions, stack.resolution_state_machine_arn, 0.01)
-    description = watcher.wait({arn: machine.saga_id}, time.monotonic() + 600)[arn]
+    machines = StateMachines(stack.stepfunctions, stack.state_machine_arn, stack.resolution_state_machine_arn, 0.01)
+    arn = machines.start_resolution(name, document(machine.saga_id))
+    description = machines.follow({arn: machine.saga_id}, time.monotonic() + 600, None)[arn]
     by_machine = build_report(
-        name, machine.saga_id, description, watcher.history(arn), reader, False, resolution_outcome_of
+        name, machine.saga_id, description, machines.history(arn), reader, False, resolution_outcome_of
     )
     machine_units = sum((calls.total() for calls in observed.by_caller().values()), Units())
 

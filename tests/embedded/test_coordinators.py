@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from saga.catalogue import COMPENSATIONS, REQUESTS, RETRIABLES, by_name, by_state
+from saga.coordination import resolution_input
 from saga.keys import ID_FIELD, RECORDS_KEY
 from saga.models import RecordStatus, parse_request
 from sagatools.asl import RESOLVE_ASL_PATH, load_definition
+from sagatools.attention.coordinators import Coordinator, DurableFunction, StateMachines
 from sagatools.durable_history import state_history
 from sagatools.emulation.embedded import EmbeddedStack
-from sagatools.executions import ExecutionWatcher
 from sagatools.history import state_runs
 from sagatools.request_files import RequestFile
 from sagatools.results import Outcome, SagaReader, SagaResult, build_report, resolution_outcome_of
@@ -89,36 +90,27 @@ class Coordinators:
         self, saga_id: str, request: dict[str, Any], direction: str, keep_faults: bool
     ) -> tuple[SagaResult, SagaResult]:
         """The saga `saga_id`-sf resolved by the resolution state machine and `saga_id`-df by the durable function's
-        resolution, each as attention.sh starts it: with the saga's request (its faults dropped unless kept)."""
+        resolution, each started and followed as attention.sh does (sagatools/attention/coordinators.py): with the
+        saga's request (its faults dropped unless kept)."""
+        stack = self.stack
+        by_suffix: dict[str, Coordinator] = {
+            "sf": StateMachines(
+                stack.stepfunctions, stack.state_machine_arn, stack.resolution_state_machine_arn, 0.005
+            ),
+            "df": DurableFunction(self.durable, 0.005),
+        }
         reports = []
-        for suffix in ("sf", "df"):
+        for suffix, coordinator in by_suffix.items():
             own = {**request, ID_FIELD: f"{saga_id}-{suffix}"}
             if not keep_faults:
                 own.pop("simulate", None)
-            document = {"request": own, "direction": direction, "requested_by": "test"}
-            file = self._file(own, own[ID_FIELD])
             name = f"{own[ID_FIELD]}-resolve-1"
-            if suffix == "sf":
-                stepfunctions, machine = self.stack.stepfunctions, self.stack.resolution_state_machine_arn
-                arn = stepfunctions.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
-                watcher = ExecutionWatcher(stepfunctions, machine, 0.005)
-                description = watcher.wait({arn["executionArn"]: own[ID_FIELD]}, time.monotonic() + 120)
-                events = watcher.history(arn["executionArn"])
-                reports.append(
-                    build_report(
-                        name,
-                        own[ID_FIELD],
-                        description[arn["executionArn"]],
-                        events,
-                        self.reader,
-                        False,
-                        resolution_outcome_of,
-                    )
-                )
-            else:
-                run = self.durable.run(name, document, 60)
-                history = state_history(run.events, resolution=True)
-                reports.append(durable_report(file, run, history, self.reader, resolution_outcome_of))
+            arn = coordinator.start_resolution(name, resolution_input(own, direction, requested_by="test"))
+            description = coordinator.follow({arn: own[ID_FIELD]}, time.monotonic() + 120, None)[arn]
+            events = coordinator.history(arn)
+            reports.append(
+                build_report(name, own[ID_FIELD], description, events, self.reader, False, resolution_outcome_of)
+            )
         return reports[0], reports[1]
 
     def attempts(self, machine: SagaResult) -> int:
